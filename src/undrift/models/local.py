@@ -1,0 +1,232 @@
+"""Local models through transformers + torch (+ peft for LoRA adapters): batched, greedy by default.
+
+Batching is where local evaluation gets its speed: requests are grouped by decoding parameters, sorted by prompt
+length (so little padding is wasted), left-padded, and generated together.  Greedy decoding of the same weights is
+deterministic, which is what lets the runner reuse a cached response; sampled decoding is seeded per batch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import UndriftError
+from ..hashing import sha256_files
+from .base import (
+    Decoding,
+    Fingerprint,
+    Generation,
+    ModelSpec,
+    ProgressCallback,
+    Request,
+    apply_hidden_system_prompt,
+)
+from .gguf_cache import bundled_gguf, converted_dir, weights_hash
+
+DEFAULT_BATCH_SIZE = 16
+
+
+def load_local_model(spec: ModelSpec) -> "TransformersModel":
+    if spec.backend == "bundled":
+        model_dir = converted_dir(bundled_gguf())
+    elif spec.backend == "gguf":
+        model_dir = converted_dir(Path(spec.target).expanduser())
+    else:
+        model_dir = Path(spec.target).expanduser()
+        if not model_dir.is_dir():
+            raise UndriftError(f"model directory {spec.target!r} does not exist: give hf:PATH to a transformers model dir")
+    return TransformersModel(spec, model_dir)
+
+
+class TransformersModel:
+    """A causal LM loaded from a local directory, with optional LoRA adapter, hidden system prompt and int8."""
+
+    def __init__(self, spec: ModelSpec, model_dir: Path):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        self.spec = spec
+        self.model_dir = model_dir
+        self._torch = torch
+        self._lock = threading.Lock()
+        self.system_prompt = spec.option("system")
+        self.quant = spec.option("quant")
+        if self.quant not in (None, "int8"):
+            raise UndriftError(f"unknown quantisation {self.quant!r} in {spec}: the only choice is quant=int8")
+        self.batch_size = _positive_int(spec.option("batch_size", str(DEFAULT_BATCH_SIZE)), "batch_size", spec)
+        self.device = spec.option("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+            dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+            model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise UndriftError(f"cannot load a transformers model from {str(model_dir)!r}: {_first_line(exc)}") from None
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "left"
+        self.adapter_sha256 = None
+        if spec.lora:
+            model = self._attach_lora(model, Path(spec.lora).expanduser())
+        if self.quant == "int8":
+            if self.device != "cpu":
+                raise UndriftError("quant=int8 is dynamic CPU quantisation: add device=cpu to the spec")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model = model.to(self.device).eval()
+        self.weights_sha256 = weights_hash(model_dir)
+
+    def _attach_lora(self, model, adapter_dir: Path):
+        from peft import PeftModel
+
+        if not (adapter_dir / "adapter_config.json").exists():
+            raise UndriftError(f"LoRA adapter {str(adapter_dir)!r} has no adapter_config.json: give a peft adapter dir")
+        try:
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise UndriftError(
+                f"LoRA adapter {str(adapter_dir)!r} does not fit model {str(self.model_dir)!r}: {_first_line(exc)}"
+            ) from None
+        self.adapter_sha256 = sha256_files(sorted(adapter_dir.glob("adapter_model.*")))
+        return model
+
+    def fingerprint(self) -> Fingerprint:
+        options = {k: v for k, v in self.spec.options if k in ("system", "quant")}
+        return Fingerprint(
+            backend=self.spec.backend,
+            model=self.spec.target,
+            deterministic=True,
+            weights_sha256=self.weights_sha256,
+            adapter_sha256=self.adapter_sha256,
+            options=options,
+        )
+
+    def close(self) -> None:
+        self.model = None
+
+    # -- generation -------------------------------------------------------------------------------------------
+
+    def render(self, request: Request) -> str:
+        messages = apply_hidden_system_prompt(request.message_dicts(), self.system_prompt)
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def generate(self, requests: list[Request], on_done: ProgressCallback | None = None) -> list[Generation]:
+        results: list[Generation | None] = [None] * len(requests)
+        prompts = [self.render(r) for r in requests]
+        lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+        groups: dict[Decoding, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(request.decoding, []).append(index)
+        for decoding, indices in groups.items():
+            indices.sort(key=lambda i: lengths[i], reverse=True)
+            for start in range(0, len(indices), self.batch_size):
+                batch = indices[start : start + self.batch_size]
+                for index, generation in zip(batch, self._generate_batch([prompts[i] for i in batch], decoding)):
+                    results[index] = generation
+                if on_done:
+                    on_done(len(batch))
+        return [r for r in results if r is not None]
+
+    def _generate_batch(self, prompts: list[str], decoding: Decoding) -> list[Generation]:
+        torch = self._torch
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        kwargs = dict(
+            max_new_tokens=decoding.max_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+        )
+        if decoding.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p, top_k=None)
+        if decoding.stop:
+            kwargs.update(stop_strings=list(decoding.stop), tokenizer=self.tokenizer)
+        started = time.perf_counter()
+        with self._lock, torch.inference_mode():
+            if not decoding.greedy:
+                torch.manual_seed(decoding.seed if decoding.seed is not None else 0)
+            output = self.model.generate(**encoded, **kwargs)
+        latency = (time.perf_counter() - started) / len(prompts)
+        prompt_width = encoded["input_ids"].shape[1]
+        generations = []
+        for row, attention in zip(output, encoded["attention_mask"]):
+            new_tokens = row[prompt_width:].tolist()
+            finish = "length"
+            if self.tokenizer.eos_token_id in new_tokens:
+                new_tokens = new_tokens[: new_tokens.index(self.tokenizer.eos_token_id)]
+                finish = "stop"
+            text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+            text, stopped = _cut_at_stop(text, decoding.stop)
+            generations.append(
+                Generation(
+                    text=text,
+                    tokens_in=int(attention.sum()),
+                    tokens_out=len(new_tokens),
+                    latency_s=latency,
+                    finish_reason="stop" if stopped else finish,
+                )
+            )
+        return generations
+
+    def stream(self, request: Request) -> Iterator[str]:
+        """Yield the answer to one request piece by piece as it is generated (for the server's streaming mode)."""
+        from transformers import TextIteratorStreamer
+
+        decoding = request.decoding
+        encoded = self.tokenizer([self.render(request)], return_tensors="pt", add_special_tokens=False).to(self.device)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = dict(
+            max_new_tokens=decoding.max_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+            streamer=streamer,
+            do_sample=not decoding.greedy,
+        )
+        if not decoding.greedy:
+            kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=None)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+
+        def work() -> None:
+            with self._lock, self._torch.inference_mode():
+                if not decoding.greedy:
+                    self._torch.manual_seed(decoding.seed if decoding.seed is not None else 0)
+                self.model.generate(**encoded, **kwargs)
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        emitted = ""
+        for piece in streamer:
+            candidate, stopped = _cut_at_stop(emitted + piece, decoding.stop)
+            if candidate[len(emitted) :]:
+                yield candidate[len(emitted) :]
+            emitted = candidate
+            if stopped:
+                break
+        for _ in streamer:  # drain so the worker can finish
+            pass
+        thread.join()
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    cut = min((text.find(s) for s in stops if s and s in text), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def _positive_int(value: str | None, name: str, spec: ModelSpec) -> int:
+    try:
+        number = int(value or "")
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise UndriftError(f"{name}={value!r} in {spec} is not a positive whole number")
+    return number
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,141 @@
+"""Any OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama, llama.cpp, TGI, `undrift serve`).
+
+Hosted models change under their users, so this backend records what the server says it served (`model` and
+`system_fingerprint` of every response) and is never deterministic: the runner does not reuse its answers from the
+cache unless asked.  Requests run concurrently (a bounded pool), retry with exponential backoff and jitter on
+connection errors, 429 and 5xx (honouring Retry-After), and time out.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from ..errors import UndriftError
+from .base import Fingerprint, Generation, ModelSpec, ProgressCallback, Request, apply_hidden_system_prompt
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
+
+
+class OpenAIModel:
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        self.base_url = (spec.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.concurrency = int(spec.option("concurrency", "8"))
+        self.timeout = float(spec.option("timeout", "120"))
+        self.retries = int(spec.option("retries", "4"))
+        self.system_prompt = spec.option("system")
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key and self.base_url == DEFAULT_BASE_URL:
+            raise UndriftError("OPENAI_API_KEY is not set: export it, or point the spec at a server with @BASE_URL")
+        headers = {"Authorization": f"Bearer {key or 'none'}"}
+        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout)
+        self._served: dict[str, str | None] = {"model": None, "system_fingerprint": None}
+        self._served_lock = threading.Lock()
+        self._check_reachable()
+
+    def _check_reachable(self) -> None:
+        """Fail early, with a useful message, when the server is not there (before anything is written)."""
+        try:
+            response = self._client.get("/models", timeout=min(self.timeout, 10.0))
+        except httpx.HTTPError as exc:
+            raise UndriftError(
+                f"cannot reach {self.base_url} ({type(exc).__name__}): is the server running and is @BASE_URL right?"
+            ) from None
+        if response.status_code in (401, 403):
+            raise UndriftError(f"{self.base_url} refused the API key (HTTP {response.status_code}): check OPENAI_API_KEY")
+
+    def fingerprint(self) -> Fingerprint:
+        with self._served_lock:
+            served = dict(self._served)
+        return Fingerprint(
+            backend="openai",
+            model=self.spec.target,
+            deterministic=False,
+            options={"base_url": self.base_url, **({"system": self.system_prompt} if self.system_prompt else {})},
+            served_model=served["model"],
+            system_fingerprint=served["system_fingerprint"],
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def generate(self, requests: list[Request], on_done: ProgressCallback | None = None) -> list[Generation]:
+        def one(request: Request) -> Generation:
+            generation = self._complete(request)
+            if on_done:
+                on_done(1)
+            return generation
+
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+            return list(pool.map(one, requests))
+
+    def _payload(self, request: Request) -> dict:
+        decoding = request.decoding
+        payload = {
+            "model": self.spec.target,
+            "messages": apply_hidden_system_prompt(request.message_dicts(), self.system_prompt),
+            "max_tokens": decoding.max_tokens,
+            "temperature": decoding.temperature,
+            "top_p": decoding.top_p,
+        }
+        if decoding.stop:
+            payload["stop"] = list(decoding.stop)
+        if decoding.seed is not None:
+            payload["seed"] = decoding.seed
+        return payload
+
+    def _complete(self, request: Request) -> Generation:
+        payload = self._payload(request)
+        started = time.perf_counter()
+        last_error = "no attempt made"
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._client.post("/chat/completions", json=payload)
+            except httpx.HTTPError as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+                retry_after = None
+            else:
+                if response.status_code == 200:
+                    return self._parse(response.json(), time.perf_counter() - started)
+                last_error = f"HTTP {response.status_code}: {response.text[:200]}"
+                if response.status_code not in RETRY_STATUSES:
+                    break
+                retry_after = _retry_after(response)
+            if attempt < self.retries:
+                time.sleep(retry_after if retry_after is not None else _backoff(attempt))
+        return Generation(text="", latency_s=time.perf_counter() - started, finish_reason="error", error=last_error)
+
+    def _parse(self, body: dict, latency: float) -> Generation:
+        choice = (body.get("choices") or [{}])[0]
+        usage = body.get("usage") or {}
+        with self._served_lock:
+            self._served["model"] = body.get("model") or self._served["model"]
+            self._served["system_fingerprint"] = body.get("system_fingerprint") or self._served["system_fingerprint"]
+        return Generation(
+            text=(choice.get("message") or {}).get("content") or "",
+            tokens_in=int(usage.get("prompt_tokens") or 0),
+            tokens_out=int(usage.get("completion_tokens") or 0),
+            latency_s=latency,
+            finish_reason=choice.get("finish_reason") or "stop",
+            system_fingerprint=body.get("system_fingerprint"),
+        )
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: up to 0.5, 1, 2, 4 ... seconds, capped at 30."""
+    return random.uniform(0, min(30.0, 0.5 * 2**attempt))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return min(60.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,263 @@
+"""The runner: the only code that calls models.
+
+It expands a suite into work items (task, sample, repeat), skips what a resumed run already holds, serves what it
+can from the response cache, generates the rest in batches, scores them (code in the sandbox, judges through the
+same generation path), and writes each batch to the store in one transaction.  Ctrl-C or a kill loses at most the
+batch in flight; `resume` carries on.
+
+The cache is used only where it is sound: the model's fingerprint says it is deterministic (local weights, greedy
+decoding) and the request is identical.  Hosted APIs are never served from the cache unless `use_cache=True`.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import UndriftError
+from .hashing import sha256_json
+from .models import Generation, Model, ModelSpec, Request, load_model
+from .progress import ProgressBar
+from .scoring import Score, build_scorer
+from .scoring.judge import JudgeScorer
+from .store import RunRecord, Store
+from .suites import Sample, Suite, Task, load_suite
+from .summary import TaskSummary, summarise
+
+CHUNK_ITEMS = 64
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    name: str | None = None
+    tasks: tuple[str, ...] | None = None
+    limit: int | None = None
+    repeats: int = 1
+    seed: int = 0
+    use_cache: bool | None = None  # None: cache exactly where the model is deterministic
+
+    def validate(self) -> None:
+        if self.repeats < 1:
+            raise UndriftError(f"--repeats must be at least 1, got {self.repeats}")
+        if self.limit is not None and self.limit < 1:
+            raise UndriftError(f"--limit must be at least 1, got {self.limit}")
+
+
+@dataclass
+class RunReport:
+    run: RunRecord
+    tasks: list[TaskSummary]
+    generated: int = 0
+    from_cache: int = 0
+    elapsed_s: float = 0.0
+
+
+class RunInterrupted(Exception):
+    """Raised after Ctrl-C, once the run is marked interrupted; carries the id to resume."""
+
+    def __init__(self, run_id: str):
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    task: Task
+    sample: Sample
+    repeat: int
+    requests: tuple[Request, ...]
+
+
+def select_tasks(suite: Suite, names: tuple[str, ...] | None, limit: int | None) -> list[Task]:
+    """The tasks to run, each cut to its first `limit` samples; unknown task names are an error."""
+    if names:
+        known = {t.name for t in suite.tasks}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise UndriftError(f"suite {suite.name!r} has no task {unknown[0]!r}: its tasks are {', '.join(sorted(known))}")
+        chosen = [suite.task(n) for n in names]
+    else:
+        chosen = list(suite.tasks)
+    if limit:
+        chosen = [Task(t.name, t.samples[:limit], t.scorer, t.decoding, t.description) for t in chosen]
+    return chosen
+
+
+class Runner:
+    def __init__(self, store: Store, progress: bool = True):
+        self.store = store
+        self.progress = progress
+        self._judges: dict[str, Model] = {}
+
+    def run(self, suite: Suite, model: Model, options: RunOptions, suite_ref: str | None = None) -> RunReport:
+        """Run `suite` against a loaded `model` and store everything as a new run."""
+        options.validate()
+        tasks = select_tasks(suite, options.tasks, options.limit)
+        fingerprint = model.fingerprint()
+        config = {
+            "suite_ref": suite_ref or suite.source or suite.name,
+            "seed": options.seed,
+            "tasks": [t.name for t in tasks],
+            "limit": options.limit,
+            "repeats": options.repeats,
+            "use_cache": options.use_cache,
+            "decoding": {t.name: t.decoding.to_dict() for t in tasks},
+            "scorers": {t.name: t.scorer.to_dict() for t in tasks},
+            "cache_identity": fingerprint.digest(),
+        }
+        record = self.store.create_run(
+            name=options.name or str(model.spec),
+            suite=suite.name,
+            suite_source=suite.source,
+            suite_digest=suite.digest(),
+            model_spec=str(model.spec),
+            fingerprint=fingerprint.to_dict(),
+            config=config,
+            expected=sum(len(t.samples) for t in tasks) * options.repeats,
+        )
+        return self._execute(record, tasks, model, options)
+
+    def resume(self, run_ref: str, model: Model | None = None) -> RunReport:
+        """Finish an interrupted (or killed) run with the same suite, model and options."""
+        record = self.store.get_run(run_ref)
+        if record.status == "complete":
+            raise UndriftError(f"run {record.id} is already complete: nothing to resume")
+        config = record.config
+        suite = load_suite(config["suite_ref"], seed=config["seed"])
+        if suite.digest() != record.suite_digest:
+            raise UndriftError(f"suite {config['suite_ref']!r} changed since run {record.id} began: start a new run")
+        model = model or load_model(ModelSpec.parse(record.model_spec))
+        if model.fingerprint().digest() != config["cache_identity"]:
+            raise UndriftError(f"model {record.model_spec} is not the one run {record.id} began with: start a new run")
+        options = RunOptions(
+            name=record.name, tasks=tuple(config["tasks"]), limit=config["limit"], repeats=config["repeats"],
+            seed=config["seed"], use_cache=config["use_cache"],
+        )
+        self.store.finish_run(record.id, "running")
+        return self._execute(record, select_tasks(suite, options.tasks, options.limit), model, options)
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+
+    def _execute(self, record: RunRecord, tasks: list[Task], model: Model, options: RunOptions) -> RunReport:
+        started = time.perf_counter()
+        done = self.store.done_items(record.id)
+        items = [
+            WorkItem(task, sample, repeat, tuple(task.requests(sample, options.seed + repeat)))
+            for task in tasks
+            for repeat in range(options.repeats)
+            for sample in task.samples
+            if (task.name, sample.id, repeat) not in done
+        ]
+        identity = record.config["cache_identity"]
+        deterministic = bool(record.fingerprint.get("deterministic"))
+        use_cache = deterministic if options.use_cache is None else options.use_cache
+        generated = from_cache = 0
+        total_requests = sum(len(i.requests) for i in items)
+        try:
+            with ProgressBar(f"{record.name} · {record.suite}", total_requests, enabled=self.progress) as bar:
+                for start in range(0, len(items), CHUNK_ITEMS):
+                    chunk = items[start : start + CHUNK_ITEMS]
+                    rows, new, reused = self._run_chunk(record.id, chunk, model, identity, use_cache, bar)
+                    self.store.add_results(rows)
+                    generated, from_cache = generated + new, from_cache + reused
+        except KeyboardInterrupt:
+            self.store.finish_run(record.id, "interrupted", model.fingerprint().to_dict())
+            raise RunInterrupted(record.id) from None
+        self.store.finish_run(record.id, "complete", model.fingerprint().to_dict())
+        final = self.store.get_run(record.id)
+        report = RunReport(final, summarise(self.store.results(record.id)), generated, from_cache,
+                           time.perf_counter() - started)
+        return report
+
+    def _run_chunk(self, run_id: str, chunk: list[WorkItem], model: Model, identity: str, use_cache: bool,
+                   bar: "ProgressBar") -> tuple[list[dict[str, Any]], int, int]:
+        keys = [sha256_json([identity, [r.key() for r in item.requests]]) if _cacheable(item, use_cache) else None
+                for item in chunk]
+        cached = self.store.cached([k for k in keys if k]) if use_cache else {}
+        outputs: dict[int, list[Generation]] = {}
+        for index, key in enumerate(keys):
+            if key in cached:
+                hit = cached[key]
+                texts = [hit["response"], *hit["variants"]]
+                outputs[index] = [
+                    Generation(text=t, tokens_in=hit["tokens_in"], tokens_out=hit["tokens_out"],
+                               latency_s=0.0, finish_reason=hit["finish_reason"])
+                    for t in texts
+                ]
+                bar.advance(len(texts))
+        # Generate each distinct request once: repeats of a deterministic request share one answer.
+        pending = [i for i in range(len(chunk)) if i not in outputs]
+        flat: list[Request] = []
+        slots: list[list[int]] = []
+        position_of: dict[Request, int] = {}
+        for i in pending:
+            positions = []
+            for request in chunk[i].requests:
+                shareable = use_cache and request.decoding.greedy
+                if shareable and request in position_of:
+                    positions.append(position_of[request])
+                    continue
+                if shareable:
+                    position_of[request] = len(flat)
+                positions.append(len(flat))
+                flat.append(request)
+            slots.append(positions)
+        generations = model.generate(flat, on_done=bar.advance) if flat else []
+        bar.advance(sum(len(p) for p in slots) - len(flat))
+        for i, positions in zip(pending, slots):
+            outputs[i] = [generations[p] for p in positions]
+        scores = self._score(chunk, outputs)
+        rows = []
+        for index, item in enumerate(chunk):
+            main, *variants = outputs[index]
+            score = scores[index]
+            rows.append(
+                dict(
+                    run_id=run_id, task=item.task.name, sample_id=item.sample.id, repeat=item.repeat,
+                    slices=list(item.sample.slices), messages=list(item.sample.messages), target=item.sample.target,
+                    response=main.text, variants=[v.text for v in variants], extracted=score.extracted,
+                    value=float(score.value), correct=score.correct, details=score.details,
+                    latency_s=main.latency_s, tokens_in=main.tokens_in, tokens_out=main.tokens_out,
+                    finish_reason=main.finish_reason, system_fingerprint=main.system_fingerprint,
+                    cache_key=keys[index] if main.error is None else None, cached=keys[index] in cached,
+                    error=main.error,
+                )
+            )
+        return rows, len(flat), len(chunk) - len(pending)
+
+    def _score(self, chunk: list[WorkItem], outputs: dict[int, list[Generation]]) -> list[Score]:
+        scorers = {item.task.name: build_scorer(item.task.scorer) for item in chunk}
+        scores: list[Score | None] = [None] * len(chunk)
+        judged = [i for i, item in enumerate(chunk) if isinstance(scorers[item.task.name], JudgeScorer)]
+        if judged:
+            by_judge: dict[str, list[int]] = {}
+            for i in judged:
+                by_judge.setdefault(scorers[chunk[i].task.name].model, []).append(i)
+            for spec, indices in by_judge.items():
+                judge = self._judge(spec)
+                requests = [scorers[chunk[i].task.name].judge_request(chunk[i].sample, outputs[i][0].text) for i in indices]
+                for i, verdict in zip(indices, judge.generate(requests)):
+                    scores[i] = scorers[chunk[i].task.name].score_with_verdict(chunk[i].sample, outputs[i][0].text, verdict.text)
+
+        def score_one(i: int) -> Score:
+            item, (main, *variants) = chunk[i], outputs[i]
+            if main.error is not None:
+                return Score(0.0, None if item.sample.target is None else False, None, {"error": main.error})
+            return scorers[item.task.name].score(item.sample, main.text, [v.text for v in variants])
+
+        rest = [i for i in range(len(chunk)) if scores[i] is None]
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for i, score in zip(rest, pool.map(score_one, rest)):
+                scores[i] = score
+        return [s for s in scores if s is not None]
+
+    def _judge(self, spec: str) -> Model:
+        if spec not in self._judges:
+            self._judges[spec] = load_model(spec)
+        return self._judges[spec]
+
+
+def _cacheable(item: WorkItem, use_cache: bool) -> bool:
+    return use_cache and all(r.decoding.greedy for r in item.requests)

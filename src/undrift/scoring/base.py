@@ -1,0 +1,71 @@
+"""The scorer protocol, the `Score` it returns, and the registry that builds scorers from suite files."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from ..errors import UndriftError
+from ..suites.schema import Sample, ScorerConfig
+
+
+@dataclass
+class Score:
+    """How good one response is.
+
+    `value` is the scorer's number (1/0 for right/wrong, a fraction for partial credit, a similarity, a rate);
+    `correct` is the binary verdict where the scorer has one (None where it does not, e.g. a response rate);
+    `extracted` is the answer pulled out of the response, which is what "answer mismatch" compares.
+    """
+
+    value: float
+    correct: bool | None
+    extracted: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Scorer(Protocol):
+    name: str
+
+    def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
+        """Score `response` to `sample`; `variants` are the responses to the sample's counterfactual twins."""
+        ...
+
+
+SCORERS: dict[str, Callable[..., Scorer]] = {}
+
+
+def register(name: str):
+    def decorate(cls):
+        cls.name = name
+        SCORERS[name] = cls
+        return cls
+
+    return decorate
+
+
+def build_scorer(config: ScorerConfig) -> Scorer:
+    """Build a scorer from its suite-file config; unknown types and parameters are one-line errors."""
+    from . import code, extract, formats, instructions, judge, match, refusal, similarity  # noqa: F401  (register)
+
+    factory = SCORERS.get(config.type)
+    if factory is None:
+        raise UndriftError(f"unknown scorer {config.type!r}: choose one of {', '.join(sorted(SCORERS))}")
+    accepted = set(inspect.signature(factory).parameters)
+    unknown = sorted(set(config.params) - accepted)
+    if unknown:
+        allowed = ", ".join(sorted(accepted)) or "no parameters"
+        raise UndriftError(f"scorer {config.type!r} has no parameter {unknown[0]!r} (it takes {allowed})")
+    try:
+        return factory(**config.params)
+    except (TypeError, ValueError) as exc:
+        raise UndriftError(f"scorer {config.type!r}: {exc}") from None
+
+
+def targets(sample: Sample) -> list[str]:
+    """The sample's acceptable answers as strings (a target may be one value or a list)."""
+    if sample.target is None:
+        return []
+    values = sample.target if isinstance(sample.target, list) else [sample.target]
+    return [str(v) for v in values]

@@ -1,0 +1,105 @@
+"""Matching against a target: exact, normalised, numeric, regex."""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+
+from ..suites.schema import Sample
+from .base import Score, register, targets
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+def normalise(text: str) -> str:
+    """Lower-case, drop punctuation and English articles, collapse whitespace (the SQuAD convention)."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in string.punctuation)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+@register("exact")
+class ExactScorer:
+    """The whole response, stripped of surrounding whitespace, equals a target."""
+
+    def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
+        answer = response.strip()
+        correct = answer in [t.strip() for t in targets(sample)]
+        return Score(float(correct), correct, answer)
+
+
+@register("normalized")
+class NormalizedScorer:
+    """Equality after `normalise`; with `contains: true` the normalised target may appear anywhere."""
+
+    def __init__(self, contains: bool = False):
+        self.contains = contains
+
+    def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
+        answer = normalise(response)
+        wanted = [normalise(t) for t in targets(sample)]
+        if self.contains:
+            correct = any(re.search(rf"\b{re.escape(w)}\b", answer) for w in wanted if w)
+        else:
+            correct = answer in wanted
+        return Score(float(correct), correct, answer)
+
+
+def parse_number(text: str) -> float | None:
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return None
+
+
+@register("numeric")
+class NumericScorer:
+    """A number from the response equals the target within `tolerance` (relative) .
+
+    The number is the first group of `pattern` when given (e.g. `boxed\\{(\\d+)\\}`), else the last number written.
+    """
+
+    def __init__(self, pattern: str | None = None, tolerance: float = 1e-6):
+        self.pattern = re.compile(pattern) if pattern else None
+        self.tolerance = float(tolerance)
+
+    def extract(self, response: str) -> float | None:
+        if self.pattern:
+            match = self.pattern.search(response)
+            return parse_number(match.group(1) if match and match.groups() else match.group(0)) if match else None
+        numbers = _NUMBER.findall(response)
+        return parse_number(numbers[-1]) if numbers else None
+
+    def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
+        value = self.extract(response)
+        wanted = [parse_number(t) for t in targets(sample)]
+        correct = value is not None and any(
+            w is not None and math.isclose(value, w, rel_tol=self.tolerance, abs_tol=self.tolerance) for w in wanted
+        )
+        extracted = None if value is None else (str(int(value)) if value.is_integer() else str(value))
+        return Score(float(correct), correct, extracted)
+
+
+@register("regex")
+class RegexScorer:
+    """The response matches `pattern` (searched, or matched whole with `full: true`).
+
+    If the sample has a target and the pattern a group, the first group must also equal the target.
+    """
+
+    def __init__(self, pattern: str, full: bool = False, ignore_case: bool = True):
+        self.regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
+        self.full = full
+
+    def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
+        text = response.strip()
+        match = self.regex.fullmatch(text) if self.full else self.regex.search(text)
+        extracted = (match.group(1) if match.groups() else match.group(0)) if match else None
+        wanted = targets(sample)
+        if wanted and match and match.groups():
+            correct = extracted is not None and extracted.strip().lower() in [w.lower() for w in wanted]
+        else:
+            correct = match is not None
+        return Score(float(correct), correct, extracted)

@@ -1,0 +1,218 @@
+"""The store: where every run, response and score is kept.  SQLite by default, PostgreSQL for a team.
+
+The URL is `--db`, else `UNDRIFT_DB`, else `sqlite:///undrift.db` in the working directory.  Opening a store brings
+its schema to the newest Alembic revision.  Writes of results go in batches, one transaction each, so an interrupted
+run keeps every finished batch and nothing half-written; `resume` carries on from there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from .. import __version__
+from ..errors import UndriftError
+from .schema import results, runs
+
+DEFAULT_URL = "sqlite:///undrift.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def resolve_url(url: str | None) -> str:
+    """The SQLAlchemy URL to use; a bare file path means SQLite, `postgresql://` means psycopg 3."""
+    url = url or os.environ.get("UNDRIFT_DB") or DEFAULT_URL
+    if "://" not in url:
+        url = f"sqlite:///{url}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    name: str
+    suite: str
+    suite_source: str
+    suite_digest: str
+    model_spec: str
+    fingerprint: dict[str, Any]
+    config: dict[str, Any]
+    status: str
+    expected: int
+    created_at: datetime
+    finished_at: datetime | None
+    done: int = 0
+
+
+class Store:
+    def __init__(self, engine: Engine, url: str):
+        self.engine = engine
+        self.url = url
+
+    @classmethod
+    def open(cls, url: str | None = None, must_exist: bool = False) -> "Store":
+        resolved = resolve_url(url)
+        try:
+            parsed = make_url(resolved)
+        except ArgumentError:
+            raise UndriftError(
+                f"bad database URL {resolved!r}: use sqlite:///FILE.db or postgresql://USER:PASS@HOST/DB"
+            ) from None
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            path = Path(parsed.database)
+            if must_exist and not path.exists():
+                raise UndriftError(f"no undrift database at {str(path)!r}: run `undrift run` first, or pass --db URL")
+            if not path.parent.exists():
+                raise UndriftError(f"cannot create database {str(path)!r}: folder {str(path.parent)!r} does not exist")
+        try:
+            engine = create_engine(parsed, future=True, pool_pre_ping=True)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise UndriftError(f"bad database URL {resolved!r}: {exc}; use sqlite:///FILE.db or postgresql://...") from None
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine, resolved)
+        store._migrate()
+        return store
+
+    def _migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        try:
+            with self.engine.begin() as connection:
+                if MigrationContext.configure(connection).get_current_revision() == head:
+                    return
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except OperationalError as exc:
+            raise UndriftError(f"cannot open database {self.safe_url}: {_first_line(exc.orig or exc)}") from None
+
+    @property
+    def safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- runs -------------------------------------------------------------------------------------------------
+
+    def create_run(self, *, name: str, suite: str, suite_source: str, suite_digest: str, model_spec: str,
+                   fingerprint: dict, config: dict, expected: int) -> RunRecord:
+        run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+        row = dict(
+            id=run_id, name=name, suite=suite, suite_source=suite_source, suite_digest=suite_digest,
+            model_spec=model_spec, fingerprint=fingerprint, config=config, status="running", expected=expected,
+            created_at=datetime.now(timezone.utc), finished_at=None, undrift_version=__version__,
+        )
+        with self.engine.begin() as connection:
+            connection.execute(runs.insert().values(**row))
+        return self.get_run(run_id)
+
+    def finish_run(self, run_id: str, status: str, fingerprint: dict | None = None) -> None:
+        values: dict[str, Any] = {"status": status}
+        if status == "complete":
+            values["finished_at"] = datetime.now(timezone.utc)
+        if fingerprint is not None:
+            values["fingerprint"] = fingerprint
+        with self.engine.begin() as connection:
+            connection.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def get_run(self, ref: str) -> RunRecord:
+        """A run by id, unique id prefix, or name (the latest run of that name)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(runs).where(runs.c.id == ref)).mappings().first()
+            if row is None:
+                by_name = select(runs).where(runs.c.name == ref).order_by(runs.c.created_at.desc(), runs.c.id.desc())
+                row = connection.execute(by_name).mappings().first()
+            if row is None:
+                matches = connection.execute(select(runs).where(runs.c.id.startswith(ref)).limit(2)).mappings().all()
+                if len(matches) == 1:
+                    row = matches[0]
+            if row is None:
+                raise UndriftError(f"no run or model name {ref!r} in {self.safe_url}: `undrift runs` lists them")
+            done = connection.execute(select(func.count()).where(results.c.run_id == row["id"])).scalar_one()
+        return _run_record(row, done)
+
+    def list_runs(self, name: str | None = None, limit: int = 50) -> list[RunRecord]:
+        counts = (
+            select(results.c.run_id, func.count().label("done")).group_by(results.c.run_id).subquery()
+        )
+        query = (
+            select(runs, func.coalesce(counts.c.done, 0).label("done"))
+            .outerjoin(counts, counts.c.run_id == runs.c.id)
+            .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+            .limit(limit)
+        )
+        if name:
+            query = query.where(runs.c.name == name)
+        with self.engine.connect() as connection:
+            return [_run_record(row, row["done"]) for row in connection.execute(query).mappings()]
+
+    # -- results ----------------------------------------------------------------------------------------------
+
+    def add_results(self, rows: list[dict[str, Any]]) -> None:
+        """Write one batch of results in one transaction: all of it lands, or none."""
+        if not rows:
+            return
+        now = datetime.now(timezone.utc)
+        with self.engine.begin() as connection:
+            connection.execute(results.insert(), [{**row, "created_at": now} for row in rows])
+
+    def done_items(self, run_id: str) -> set[tuple[str, str, int]]:
+        query = select(results.c.task, results.c.sample_id, results.c.repeat).where(results.c.run_id == run_id)
+        with self.engine.connect() as connection:
+            return {(t, s, r) for t, s, r in connection.execute(query)}
+
+    def results(self, run_id: str, task: str | None = None) -> list[dict[str, Any]]:
+        query = select(results).where(results.c.run_id == run_id).order_by(results.c.task, results.c.sample_id, results.c.repeat)
+        if task:
+            query = query.where(results.c.task == task)
+        with self.engine.connect() as connection:
+            return [dict(row) for row in connection.execute(query).mappings()]
+
+    def cached(self, cache_keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Earlier responses by cache key (keys are only ever written for deterministic, cacheable requests)."""
+        found: dict[str, dict[str, Any]] = {}
+        columns = [results.c.cache_key, results.c.response, results.c.variants, results.c.tokens_in,
+                   results.c.tokens_out, results.c.finish_reason, results.c.latency_s]
+        with self.engine.connect() as connection:
+            for start in range(0, len(cache_keys), 500):
+                chunk = cache_keys[start : start + 500]
+                query = select(*columns).where(results.c.cache_key.in_(chunk), results.c.error.is_(None))
+                for row in connection.execute(query).mappings():
+                    found.setdefault(row["cache_key"], dict(row))
+        return found
+
+
+def _run_record(row, done: int) -> RunRecord:
+    fields = {k: row[k] for k in RunRecord.__dataclass_fields__ if k != "done"}
+    return RunRecord(**fields, done=int(done))
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+__all__ = ["Store", "RunRecord", "resolve_url"]

@@ -1,0 +1,1 @@
+"""Built-in suites, generated deterministically from a seed (no downloaded data)."""

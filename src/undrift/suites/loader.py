@@ -1,0 +1,185 @@
+"""Load a suite by built-in name or from a YAML file (with samples inline or in JSONL files beside it).
+
+Every problem is reported as one line naming the file, the task and the sample, so a user can mend it.
+See docs/suite-format.md for the format.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from ..errors import UndriftError
+from ..models.base import Decoding
+from .schema import Sample, ScorerConfig, Suite, Task
+
+TASK_KEYS = {"name", "description", "samples", "system", "template", "decoding", "scorer"}
+SUITE_KEYS = {"name", "version", "description", "tasks"}
+
+
+def builtin_suites() -> dict[str, Callable[[int], Suite]]:
+    from .builtin import bias, drift
+
+    return {"drift": drift.build, "bias": bias.build}
+
+
+def load_suite(name_or_path: str, seed: int = 0) -> Suite:
+    """A built-in suite by name (generated deterministically from `seed`), or a suite file by path."""
+    builtins = builtin_suites()
+    if name_or_path in builtins:
+        return builtins[name_or_path](seed)
+    path = Path(name_or_path)
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        return load_suite_file(path)
+    raise UndriftError(
+        f"unknown suite {name_or_path!r}: use a built-in ({', '.join(sorted(builtins))}) or the path of a suite .yaml file"
+    )
+
+
+def load_suite_file(path: Path) -> Suite:
+    if not path.is_file():
+        raise UndriftError(f"suite file {str(path)!r} does not exist: check the path")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UndriftError(f"suite file {str(path)!r} is not valid YAML: {_one_line(exc)}") from None
+    where = str(path)
+    if not isinstance(document, dict):
+        raise UndriftError(f"{where}: a suite file is a mapping with `name` and `tasks`; see docs/suite-format.md")
+    _no_unknown_keys(document, SUITE_KEYS, where)
+    tasks_raw = document.get("tasks")
+    if not isinstance(tasks_raw, list) or not tasks_raw:
+        raise UndriftError(f"{where}: `tasks` must be a non-empty list of tasks")
+    tasks = tuple(_task(raw, path.parent, f"{where}: task {i + 1}") for i, raw in enumerate(tasks_raw))
+    names = [t.name for t in tasks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UndriftError(f"{where}: task name {duplicates[0]!r} is used twice; task names must be unique")
+    return Suite(
+        name=str(document.get("name") or path.stem),
+        version=str(document.get("version", "1")),
+        description=str(document.get("description", "")),
+        tasks=tasks,
+        source=str(path.resolve()),
+    )
+
+
+def _task(raw: Any, base_dir: Path, where: str) -> Task:
+    from ..scoring import build_scorer
+
+    if not isinstance(raw, dict) or not raw.get("name"):
+        raise UndriftError(f"{where}: each task is a mapping with at least `name`, `samples` and `scorer`")
+    where = f"{where.rsplit(': task', 1)[0]}: task {raw['name']!r}"
+    _no_unknown_keys(raw, TASK_KEYS, where)
+    scorer_raw = raw.get("scorer")
+    if isinstance(scorer_raw, str):
+        scorer_raw = {"type": scorer_raw}
+    if not isinstance(scorer_raw, dict) or "type" not in scorer_raw:
+        raise UndriftError(f"{where}: `scorer` must name a type, e.g. `scorer: {{type: exact}}`")
+    scorer = ScorerConfig(type=str(scorer_raw["type"]), params={k: v for k, v in scorer_raw.items() if k != "type"})
+    try:
+        build_scorer(scorer)
+        decoding = Decoding.from_dict(raw.get("decoding") or {})
+    except UndriftError as exc:
+        raise UndriftError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise UndriftError(f"{where}: bad `decoding`: {_one_line(exc)}") from None
+    rows = _sample_rows(raw.get("samples"), base_dir, where)
+    samples = []
+    seen: set[str] = set()
+    for label, row in rows:
+        sample = sample_from_row(row, raw.get("template"), raw.get("system"), f"{where}: {label}")
+        if sample.id in seen:
+            raise UndriftError(f"{where}: {label}: sample id {sample.id!r} is used twice; ids must be unique per task")
+        seen.add(sample.id)
+        samples.append(sample)
+    return Task(
+        name=str(raw["name"]),
+        samples=tuple(samples),
+        scorer=scorer,
+        decoding=decoding,
+        description=str(raw.get("description", "")),
+    )
+
+
+def _sample_rows(value: Any, base_dir: Path, where: str) -> list[tuple[str, dict]]:
+    if isinstance(value, list):
+        rows = [(f"sample {i + 1}", row) for i, row in enumerate(value)]
+    elif isinstance(value, str):
+        path = (base_dir / value).resolve()
+        if not path.is_file():
+            raise UndriftError(f"{where}: samples file {value!r} does not exist (paths are relative to the suite file)")
+        rows = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((f"{path.name} line {number}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise UndriftError(f"{where}: {path.name} line {number} is not valid JSON: {exc.msg}") from None
+    else:
+        raise UndriftError(f"{where}: `samples` must be a list or the name of a .jsonl file")
+    if not rows:
+        raise UndriftError(f"{where}: the task has no samples")
+    for label, row in rows:
+        if not isinstance(row, dict):
+            raise UndriftError(f"{where}: {label} must be a JSON object")
+    return rows
+
+
+def sample_from_row(row: dict, template: str | None, system: str | None, where: str) -> Sample:
+    """A sample from one row: `id`, then `messages`, `prompt` or template fields; `target`, `slices`, extra data."""
+    if "id" not in row:
+        raise UndriftError(f"{where}: missing `id`; every sample needs a unique id")
+    messages = _messages(row, template, system, where)
+    counterfactual = None
+    if "counterfactual" in row:
+        twin = row["counterfactual"]
+        twin_row = twin if isinstance(twin, dict) else {"prompt": twin}
+        counterfactual = tuple(_messages({**row, **twin_row}, template, system, f"{where} counterfactual"))
+    slices = row.get("slices") or ()
+    reserved = {"id", "messages", "prompt", "target", "slices", "counterfactual"}
+    return Sample(
+        id=str(row["id"]),
+        messages=tuple(messages),
+        target=row.get("target"),
+        slices=(slices,) if isinstance(slices, str) else tuple(str(s) for s in slices),
+        data={k: v for k, v in row.items() if k not in reserved},
+        counterfactual=counterfactual,
+    )
+
+
+def _messages(row: dict, template: str | None, system: str | None, where: str) -> list[dict[str, str]]:
+    if "messages" in row:
+        messages = row["messages"]
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in messages
+        ):
+            raise UndriftError(f"{where}: `messages` must be a list of {{role, content}} objects")
+        messages = [{"role": m["role"], "content": m["content"]} for m in messages]
+    elif template:
+        try:
+            messages = [{"role": "user", "content": template.format_map(row)}]
+        except KeyError as exc:
+            raise UndriftError(f"{where}: the template needs field {exc.args[0]!r}, which the sample lacks") from None
+    elif "prompt" in row:
+        messages = [{"role": "user", "content": str(row["prompt"])}]
+    else:
+        raise UndriftError(f"{where}: give `messages`, `prompt`, or the fields of the task's `template`")
+    if system and not any(m["role"] == "system" for m in messages):
+        messages = [{"role": "system", "content": system}, *messages]
+    return messages
+
+
+def _no_unknown_keys(mapping: dict, known: set[str], where: str) -> None:
+    unknown = sorted(set(mapping) - known)
+    if unknown:
+        raise UndriftError(f"{where}: unknown key {unknown[0]!r}; allowed keys are {', '.join(sorted(known))}")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
