@@ -105,7 +105,7 @@ class Runner:
             "use_cache": options.use_cache,
             "decoding": {t.name: t.decoding.to_dict() for t in tasks},
             "scorers": {t.name: t.scorer.to_dict() for t in tasks},
-            "cache_identity": fingerprint.digest(),
+            "cache_identity": fingerprint.identity(),
         }
         record = self.store.create_run(
             name=options.name or str(model.spec),
@@ -129,7 +129,7 @@ class Runner:
         if suite.digest() != record.suite_digest:
             raise UndriftError(f"suite {config['suite_ref']!r} changed since run {record.id} began: start a new run")
         model = model or load_model(ModelSpec.parse(record.model_spec))
-        if model.fingerprint().digest() != config["cache_identity"]:
+        if model.fingerprint().identity() != config["cache_identity"]:
             raise UndriftError(f"model {record.model_spec} is not the one run {record.id} began with: start a new run")
         options = RunOptions(
             name=record.name, tasks=tuple(config["tasks"]), limit=config["limit"], repeats=config["repeats"],
@@ -173,8 +173,8 @@ class Runner:
 
     def _run_chunk(self, run_id: str, chunk: list[WorkItem], model: Model, identity: str, use_cache: bool,
                    bar: "ProgressBar") -> tuple[list[dict[str, Any]], int, int]:
-        keys = [sha256_json([identity, [r.key() for r in item.requests]]) if _cacheable(item, use_cache) else None
-                for item in chunk]
+        # Every greedy item gets a key; whether a stored answer may be *reused* is the separate `use_cache` policy.
+        keys = [sha256_json([identity, [r.key() for r in item.requests]]) if _greedy(item) else None for item in chunk]
         cached = self.store.cached([k for k in keys if k]) if use_cache else {}
         outputs: dict[int, list[Generation]] = {}
         for index, key in enumerate(keys):
@@ -259,5 +259,5 @@ class Runner:
         return self._judges[spec]
 
 
-def _cacheable(item: WorkItem, use_cache: bool) -> bool:
-    return use_cache and all(r.decoding.greedy for r in item.requests)
+def _greedy(item: WorkItem) -> bool:
+    return all(r.decoding.greedy for r in item.requests)

@@ -184,6 +184,11 @@ class Fingerprint:
     def digest(self) -> str:
         return sha256_json(self.to_dict())
 
+    def identity(self) -> str:
+        """Hash of what was *asked for* (not what a server reported serving): the response cache's model key."""
+        asked = {k: v for k, v in self.to_dict().items() if k not in ("served_model", "system_fingerprint")}
+        return sha256_json(asked)
+
 
 ProgressCallback = Callable[[int], None]
 

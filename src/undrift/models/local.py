@@ -192,11 +192,17 @@ class TransformersModel:
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
 
+        failure: list[BaseException] = []
+
         def work() -> None:
-            with self._lock, self._torch.inference_mode():
-                if not decoding.greedy:
-                    self._torch.manual_seed(decoding.seed if decoding.seed is not None else 0)
-                self.model.generate(**encoded, **kwargs)
+            try:
+                with self._lock, self._torch.inference_mode():
+                    if not decoding.greedy:
+                        self._torch.manual_seed(decoding.seed if decoding.seed is not None else 0)
+                    self.model.generate(**encoded, **kwargs)
+            except BaseException as exc:  # surface it in the caller's thread instead of hanging the stream
+                failure.append(exc)
+                streamer.end()
 
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
@@ -207,10 +213,12 @@ class TransformersModel:
                 yield candidate[len(emitted) :]
             emitted = candidate
             if stopped:
+                for _ in streamer:  # drain, so the worker can finish and release the model
+                    pass
                 break
-        for _ in streamer:  # drain so the worker can finish
-            pass
         thread.join()
+        if failure:
+            raise failure[0]
 
 
 def _cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:

@@ -68,7 +68,7 @@ class ChoiceScorer:
         self.refused = {o.upper() for o in (refused_options or [])}
 
     def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
-        match = re.search(r"\(([A-Za-z])\)", response) or re.search(r"^\s*([A-Z])[\).:]?(?:\s|$)", response)
+        match = re.search(r"\(([A-Za-z])\)", response) or re.search(r"^\s*([A-Z])[\).:](?:\s|$)", response)
         letter = match.group(1).upper() if match else None
         refused_letter = self.refused | {str(x).upper() for x in sample.data.get("refused_options", [])}
         responded = letter is not None and letter not in refused_letter

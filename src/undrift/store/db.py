@@ -185,7 +185,7 @@ class Store:
             return [dict(row) for row in connection.execute(query).mappings()]
 
     def cached(self, cache_keys: list[str]) -> dict[str, dict[str, Any]]:
-        """Earlier responses by cache key (keys are only ever written for deterministic, cacheable requests)."""
+        """Earlier error-free responses by cache key; the runner decides whether reusing them is sound."""
         found: dict[str, dict[str, Any]] = {}
         columns = [results.c.cache_key, results.c.response, results.c.variants, results.c.tokens_in,
                    results.c.tokens_out, results.c.finish_reason, results.c.latency_s]

@@ -1,0 +1,91 @@
+"""The store on SQLite and on a real PostgreSQL: migrations, runs, results, one-transaction batches, bad URLs."""
+
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+
+from undrift.errors import UndriftError
+from undrift.store import Store, resolve_url
+from undrift.store.schema import metadata
+
+
+def _row(run_id, sample_id, **extra):
+    row = dict(run_id=run_id, task="t", sample_id=sample_id, repeat=0, slices=["a"],
+               messages=[{"role": "user", "content": "q"}], target="x", response="x", variants=[], extracted="x",
+               value=1.0, correct=True, details={"k": 1}, latency_s=0.1, tokens_in=3, tokens_out=1,
+               finish_reason="stop", system_fingerprint=None, cache_key=f"key-{sample_id}", cached=False, error=None)
+    row.update(extra)
+    return row
+
+
+def _exercise(store: Store):
+    run = store.create_run(name="m", suite="s", suite_source="builtin:s", suite_digest="d" * 64, model_spec="hf:x",
+                           fingerprint={"deterministic": True}, config={"tasks": ["t"]}, expected=3)
+    assert run.status == "running" and run.done == 0
+    store.add_results([_row(run.id, "a"), _row(run.id, "b", correct=False, value=0.0)])
+    with pytest.raises(IntegrityError):  # a batch with a duplicate item lands not at all
+        store.add_results([_row(run.id, "c"), _row(run.id, "a")])
+    assert store.done_items(run.id) == {("t", "a", 0), ("t", "b", 0)}
+    store.finish_run(run.id, "complete", {"deterministic": True, "served_model": "v2"})
+    loaded = store.get_run("m")
+    assert loaded.id == run.id and loaded.status == "complete" and loaded.done == 2 and loaded.finished_at
+    assert loaded.fingerprint["served_model"] == "v2"
+    assert store.get_run(run.id[:17]).id == run.id
+    assert [r.id for r in store.list_runs()] == [run.id]
+    rows = store.results(run.id)
+    assert [r["sample_id"] for r in rows] == ["a", "b"] and rows[0]["details"] == {"k": 1}
+    assert set(store.cached(["key-a", "key-zzz"])) == {"key-a"}
+    with pytest.raises(UndriftError, match="no run or model name 'nothing'"):
+        store.get_run("nothing")
+
+
+def _tables_match_schema(store: Store):
+    inspector = inspect(store.engine)
+    for table in metadata.sorted_tables:
+        migrated = {c["name"] for c in inspector.get_columns(table.name)}
+        assert migrated == {c.name for c in table.columns}, table.name
+
+
+def test_sqlite_store(sqlite_url):
+    store = Store.open(sqlite_url)
+    _tables_match_schema(store)
+    _exercise(store)
+    assert Store.open(sqlite_url).list_runs()  # reopening keeps data and skips migrations
+
+
+@pytest.mark.postgres
+def test_postgres_store(postgres_url):
+    store = Store.open(postgres_url)
+    _tables_match_schema(store)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM results; DELETE FROM runs")
+    _exercise(store)
+
+
+def test_url_resolution(monkeypatch):
+    monkeypatch.delenv("UNDRIFT_DB", raising=False)
+    assert resolve_url(None) == "sqlite:///undrift.db"
+    assert resolve_url("runs.db") == "sqlite:///runs.db"
+    assert resolve_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    monkeypatch.setenv("UNDRIFT_DB", "sqlite:///team.db")
+    assert resolve_url(None) == "sqlite:///team.db"
+
+
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("mysql+nodriver://x/y", "bad database URL"),
+        ("sqlite:////no/such/folder/u.db", "folder '/no/such/folder' does not exist"),
+        ("postgresql://nobody@127.0.0.1:1/db", "cannot open database"),
+        ("http://example.com/db", "bad database URL"),
+    ],
+)
+def test_bad_urls(url, fragment):
+    with pytest.raises(UndriftError, match=fragment):
+        Store.open(url)
+
+
+def test_read_commands_need_an_existing_database(tmp_path):
+    with pytest.raises(UndriftError, match="no undrift database"):
+        Store.open(f"sqlite:///{tmp_path / 'absent.db'}", must_exist=True)
+    assert not (tmp_path / "absent.db").exists()
