@@ -72,6 +72,9 @@ class InterruptAfter:
     def fingerprint(self):
         return self.model.fingerprint()
 
+    def prepare(self):
+        self.model.prepare()
+
     def generate(self, requests, on_done=None):
         if self.calls == 0:
             raise KeyboardInterrupt

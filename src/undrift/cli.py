@@ -14,8 +14,8 @@ from .errors import UndriftError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Keep an LLM's behaviour steady across time and updates.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, soft_wrap=True)
 
 DB_HELP = "SQLAlchemy URL of the store (default: $UNDRIFT_DB, else sqlite:///undrift.db)"
 
@@ -57,7 +57,7 @@ def run(
         options.validate()
         loaded_suite = load_suite(suite, seed=seed)
         select_tasks(loaded_suite, options.tasks, options.limit)
-        loaded_model = load_model(spec)
+        loaded_model = load_model(spec, lazy=True)
         store = Store.open(db)
         report = _interruptible(lambda: Runner(store, progress=not quiet).run(loaded_suite, loaded_model, options, suite))
     if as_json:

@@ -96,6 +96,10 @@ class Runner:
         options.validate()
         tasks = select_tasks(suite, options.tasks, options.limit)
         fingerprint = model.fingerprint()
+        use_cache = fingerprint.deterministic if options.use_cache is None else options.use_cache
+        keys = {_cache_key(fingerprint.identity(), item) for item in _work_items(tasks, options, set())}
+        if not (use_cache and None not in keys and len(self.store.cached(sorted(keys))) == len(keys)):
+            model.prepare()  # load weights now, so a model that cannot load leaves no run behind
         config = {
             "suite_ref": suite_ref or suite.source or suite.name,
             "seed": options.seed,
@@ -142,14 +146,7 @@ class Runner:
 
     def _execute(self, record: RunRecord, tasks: list[Task], model: Model, options: RunOptions) -> RunReport:
         started = time.perf_counter()
-        done = self.store.done_items(record.id)
-        items = [
-            WorkItem(task, sample, repeat, tuple(task.requests(sample, options.seed + repeat)))
-            for task in tasks
-            for repeat in range(options.repeats)
-            for sample in task.samples
-            if (task.name, sample.id, repeat) not in done
-        ]
+        items = _work_items(tasks, options, self.store.done_items(record.id))
         identity = record.config["cache_identity"]
         deterministic = bool(record.fingerprint.get("deterministic"))
         use_cache = deterministic if options.use_cache is None else options.use_cache
@@ -173,8 +170,7 @@ class Runner:
 
     def _run_chunk(self, run_id: str, chunk: list[WorkItem], model: Model, identity: str, use_cache: bool,
                    bar: "ProgressBar") -> tuple[list[dict[str, Any]], int, int]:
-        # Every greedy item gets a key; whether a stored answer may be *reused* is the separate `use_cache` policy.
-        keys = [sha256_json([identity, [r.key() for r in item.requests]]) if _greedy(item) else None for item in chunk]
+        keys = [_cache_key(identity, item) for item in chunk]
         cached = self.store.cached([k for k in keys if k]) if use_cache else {}
         outputs: dict[int, list[Generation]] = {}
         for index, key in enumerate(keys):
@@ -259,5 +255,18 @@ class Runner:
         return self._judges[spec]
 
 
-def _greedy(item: WorkItem) -> bool:
-    return all(r.decoding.greedy for r in item.requests)
+def _work_items(tasks: list[Task], options: RunOptions, done: set[tuple[str, str, int]]) -> list[WorkItem]:
+    return [
+        WorkItem(task, sample, repeat, tuple(task.requests(sample, options.seed + repeat)))
+        for task in tasks
+        for repeat in range(options.repeats)
+        for sample in task.samples
+        if (task.name, sample.id, repeat) not in done
+    ]
+
+
+def _cache_key(identity: str, item: WorkItem) -> str | None:
+    """Every greedy item gets a key; whether a stored answer may be *reused* is the separate `use_cache` policy."""
+    if not all(r.decoding.greedy for r in item.requests):
+        return None
+    return sha256_json([identity, [r.key() for r in item.requests]])

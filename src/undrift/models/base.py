@@ -200,6 +200,10 @@ class Model(Protocol):
 
     def fingerprint(self) -> Fingerprint: ...
 
+    def prepare(self) -> None:
+        """Make ready to generate (load weights); raises `UndriftError` if that is impossible."""
+        ...
+
     def generate(self, requests: list[Request], on_done: ProgressCallback | None = None) -> list[Generation]:
         """Answer every request, in order; `on_done(n)` is called as n more requests finish."""
         ...

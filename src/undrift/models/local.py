@@ -29,7 +29,7 @@ from .gguf_cache import bundled_gguf, converted_dir, weights_hash
 DEFAULT_BATCH_SIZE = 16
 
 
-def load_local_model(spec: ModelSpec) -> "TransformersModel":
+def load_local_model(spec: ModelSpec, lazy: bool = False) -> "TransformersModel":
     if spec.backend == "bundled":
         model_dir = converted_dir(bundled_gguf())
     elif spec.backend == "gguf":
@@ -38,62 +38,81 @@ def load_local_model(spec: ModelSpec) -> "TransformersModel":
         model_dir = Path(spec.target).expanduser()
         if not model_dir.is_dir():
             raise UndriftError(f"model directory {spec.target!r} does not exist: give hf:PATH to a transformers model dir")
-    return TransformersModel(spec, model_dir)
+    model = TransformersModel(spec, model_dir)
+    if not lazy:
+        model.prepare()
+    return model
 
 
 class TransformersModel:
     """A causal LM loaded from a local directory, with optional LoRA adapter, hidden system prompt and int8."""
 
     def __init__(self, spec: ModelSpec, model_dir: Path):
+        """Checks the files and hashes them, without importing torch: loading the weights waits for `prepare`,
+        so a re-run that the cache answers entirely never pays for it."""
+        self.spec = spec
+        self.model_dir = model_dir
+        self._lock = threading.Lock()
+        self._torch = None
+        self.model = self.tokenizer = None
+        self.system_prompt = spec.option("system")
+        self.quant = spec.option("quant")
+        if self.quant not in (None, "int8"):
+            raise UndriftError(f"unknown quantisation {self.quant!r} in {spec}: the only choice is quant=int8")
+        self.batch_size = _positive_int(spec.option("batch_size", str(DEFAULT_BATCH_SIZE)), "batch_size", spec)
+        if not (model_dir / "config.json").exists():
+            raise UndriftError(f"cannot load a transformers model from {str(model_dir)!r}: it has no config.json")
+        self.weights_sha256 = weights_hash(model_dir)
+        self.adapter_dir = Path(spec.lora).expanduser() if spec.lora else None
+        self.adapter_sha256 = None
+        if self.adapter_dir:
+            if not (self.adapter_dir / "adapter_config.json").exists():
+                raise UndriftError(
+                    f"LoRA adapter {str(self.adapter_dir)!r} has no adapter_config.json: give a peft adapter dir")
+            self.adapter_sha256 = sha256_files(sorted(self.adapter_dir.glob("adapter_model.*")))
+
+    def prepare(self) -> None:
+        """Load tokenizer and weights (once), attach the adapter, quantise."""
+        if self.model is not None:
+            return
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        self.spec = spec
-        self.model_dir = model_dir
         self._torch = torch
-        self._lock = threading.Lock()
-        self.system_prompt = spec.option("system")
-        self.quant = spec.option("quant")
-        if self.quant not in (None, "int8"):
-            raise UndriftError(f"unknown quantisation {self.quant!r} in {spec}: the only choice is quant=int8")
-        self.batch_size = _positive_int(spec.option("batch_size", str(DEFAULT_BATCH_SIZE)), "batch_size", spec)
-        self.device = spec.option("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = self.spec.option("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.quant == "int8" and self.device != "cpu":
+            raise UndriftError("quant=int8 is dynamic CPU quantisation: add device=cpu to the spec")
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+            tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
             dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-            model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+            model = AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=dtype)
         except (OSError, ValueError) as exc:
-            raise UndriftError(f"cannot load a transformers model from {str(model_dir)!r}: {_first_line(exc)}") from None
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.tokenizer.padding_side = "left"
-        self.adapter_sha256 = None
-        if spec.lora:
-            model = self._attach_lora(model, Path(spec.lora).expanduser())
+            raise UndriftError(
+                f"cannot load a transformers model from {str(self.model_dir)!r}: {_first_line(exc)}") from None
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+        if self.adapter_dir:
+            model = self._attach_lora(model, self.adapter_dir)
         if self.quant == "int8":
-            if self.device != "cpu":
-                raise UndriftError("quant=int8 is dynamic CPU quantisation: add device=cpu to the spec")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.tokenizer = tokenizer
         self.model = model.to(self.device).eval()
-        self.weights_sha256 = weights_hash(model_dir)
 
     def _attach_lora(self, model, adapter_dir: Path):
         from peft import PeftModel
 
-        if not (adapter_dir / "adapter_config.json").exists():
-            raise UndriftError(f"LoRA adapter {str(adapter_dir)!r} has no adapter_config.json: give a peft adapter dir")
         try:
             model = PeftModel.from_pretrained(model, str(adapter_dir))
         except (RuntimeError, ValueError, KeyError) as exc:
             raise UndriftError(
                 f"LoRA adapter {str(adapter_dir)!r} does not fit model {str(self.model_dir)!r}: {_first_line(exc)}"
             ) from None
-        self.adapter_sha256 = sha256_files(sorted(adapter_dir.glob("adapter_model.*")))
         return model
 
     def fingerprint(self) -> Fingerprint:
@@ -108,15 +127,17 @@ class TransformersModel:
         )
 
     def close(self) -> None:
-        self.model = None
+        self.model = self.tokenizer = None
 
     # -- generation -------------------------------------------------------------------------------------------
 
     def render(self, request: Request) -> str:
+        self.prepare()
         messages = apply_hidden_system_prompt(request.message_dicts(), self.system_prompt)
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     def generate(self, requests: list[Request], on_done: ProgressCallback | None = None) -> list[Generation]:
+        self.prepare()
         results: list[Generation | None] = [None] * len(requests)
         prompts = [self.render(r) for r in requests]
         lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
@@ -179,7 +200,8 @@ class TransformersModel:
         from transformers import TextIteratorStreamer
 
         decoding = request.decoding
-        encoded = self.tokenizer([self.render(request)], return_tensors="pt", add_special_tokens=False).to(self.device)
+        prompt = self.render(request)
+        encoded = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False).to(self.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(
             max_new_tokens=decoding.max_tokens,

@@ -63,6 +63,9 @@ class OpenAIModel:
             system_fingerprint=served["system_fingerprint"],
         )
 
+    def prepare(self) -> None:
+        """Nothing to load: reachability was checked when the model was created."""
+
     def close(self) -> None:
         self._client.close()
 

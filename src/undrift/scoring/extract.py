@@ -53,7 +53,7 @@ class LabelScorer:
         extracted = self.extract(response)
         wanted = [self.extract(t) if self.profile else t.lower() for t in targets(sample)]
         correct = extracted in wanted if wanted else None
-        return Score(float(bool(correct)), correct, extracted, {"answered": extracted != "undetermined"})
+        return Score(float(bool(correct)), correct, extracted, {"determined": extracted != "undetermined"})
 
 
 @register("choice")

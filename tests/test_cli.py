@@ -1,0 +1,123 @@
+"""The command line as a user meets it: real subprocesses, exit codes, JSON, bad input, kill -9 and resume."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from test_suites import EXAMPLE
+
+
+def undrift(*args, cwd, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "undrift.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_run_runs_show_json(tmp_path, tiny_model_dir):
+    model = f"hf:{tiny_model_dir}"
+    result = undrift("run", str(EXAMPLE), "--model", model, "--as", "tiny", "--json", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["run"]["name"] == "tiny" and data["run"]["status"] == "complete"
+    assert {t["task"] for t in data["tasks"]} == {"refunds", "tone"}
+    assert (tmp_path / "undrift.db").exists()  # the default store
+
+    table = undrift("run", "drift", "--model", model, "--tasks", "primes,code", "--limit", "2", "--as", "tiny", "-q",
+                    cwd=tmp_path)
+    assert table.returncode == 0 and "primes" in table.stdout and "code" in table.stdout
+    assert "4 generated" in table.stdout
+
+    listed = json.loads(undrift("runs", "--json", cwd=tmp_path).stdout)
+    assert len(listed) == 2 and listed[0]["suite"] == "drift"
+    shown = undrift("show", "tiny", "--samples", "1", cwd=tmp_path)
+    assert shown.returncode == 0 and "answer:" in shown.stdout and "fingerprint" in shown.stdout
+    shown_json = json.loads(undrift("show", listed[1]["id"], "--json", cwd=tmp_path).stdout)
+    assert shown_json["run"]["id"] == listed[1]["id"]
+    assert "support" not in undrift("suites", cwd=tmp_path).stdout and "drift" in undrift("suites", cwd=tmp_path).stdout
+    assert "refunds" in undrift("suites", str(EXAMPLE), cwd=tmp_path).stdout
+    models = undrift("models", cwd=tmp_path)
+    assert models.returncode == 0 and "tiny" in models.stdout
+
+
+def test_db_option_and_environment(tmp_path, tiny_model_dir):
+    other = tmp_path / "team.db"
+    result = undrift("run", "drift", "--model", f"hf:{tiny_model_dir}", "--tasks", "primes", "--limit", "1", "-q",
+                     cwd=tmp_path, env={"UNDRIFT_DB": f"sqlite:///{other}"})
+    assert result.returncode == 0 and other.exists() and not (tmp_path / "undrift.db").exists()
+    assert len(json.loads(undrift("runs", "--json", "--db", str(other), cwd=tmp_path).stdout)) == 1
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["run", "drfit", "--model", "hf:{tiny}"], "unknown suite 'drfit'"),
+        (["run", "broken.yaml", "--model", "hf:{tiny}"], "not valid YAML"),
+        (["run", "drift", "--model", "llama:7b"], "unknown model spec"),
+        (["run", "drift", "--model", "hf:/no/such/model"], "does not exist"),
+        (["run", "drift", "--model", "gguf:/no/such.gguf"], "does not exist"),
+        (["run", "drift", "--model", "openai:m@http://127.0.0.1:1/v1"], "cannot reach"),
+        (["run", "drift", "--model", "hf:{tiny}", "--tasks", "nope"], "has no task 'nope'"),
+        (["run", "drift", "--model", "hf:{tiny}", "--db", "mysql+nodriver://x/y"], "bad database URL"),
+        (["run", "drift", "--model", "hf:{tiny}", "--repeats", "0"], "--repeats must be at least 1"),
+        (["run", "drift"], "give a suite and --model"),
+        (["runs"], "no undrift database"),
+        (["show", "nothing"], "no undrift database"),
+        (["run", "--resume", "nothing"], "no undrift database"),
+        (["serve", "openai:gpt-4o"], "serves a local model"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_model_dir, args, fragment):
+    (tmp_path / "broken.yaml").write_text("name: [")
+    before = set(os.listdir(tmp_path))
+    result = undrift(*[a.replace("{tiny}", str(tiny_model_dir)) for a in args], cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert fragment in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert set(os.listdir(tmp_path)) == before
+
+
+def test_missing_run_in_an_existing_store(tmp_path, tiny_model_dir):
+    assert undrift("run", "drift", "--model", f"hf:{tiny_model_dir}", "--tasks", "primes", "--limit", "1", "-q",
+                   cwd=tmp_path).returncode == 0
+    result = undrift("show", "ghost", cwd=tmp_path)
+    assert result.returncode == 2 and "no run or model name 'ghost'" in result.stderr
+
+
+def _count(db, run_id=None):
+    with sqlite3.connect(db) as connection:
+        if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'results'").fetchone():
+            return 0
+        if run_id is None:
+            return connection.execute("SELECT count(*) FROM results").fetchone()[0]
+        return connection.execute("SELECT count(*) FROM results WHERE run_id = ?", (run_id,)).fetchone()[0]
+
+
+def test_kill_9_leaves_a_resumable_run(tmp_path, tiny_model_dir):
+    db = tmp_path / "undrift.db"
+    command = [sys.executable, "-m", "undrift.cli", "run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4",
+               "--tasks", "primes,arithmetic,instructions", "-q"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if db.exists() and _count(db) > 0:
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the run finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    with sqlite3.connect(db) as connection:
+        run_id, status, expected = connection.execute("SELECT id, status, expected FROM runs").fetchone()
+    done = _count(db, run_id)
+    assert status == "running" and 0 < done < expected and done % 64 == 0  # whole batches only
+    resumed = undrift("run", "--resume", run_id, "--json", "-q", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    data = json.loads(resumed.stdout)
+    assert data["run"]["status"] == "complete" and data["run"]["done"] == expected
+    assert 0 < data["generated"] <= expected - done  # identical prompts share one greedy answer
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT count(DISTINCT task || sample_id || repeat) FROM results").fetchone()[0] == expected

@@ -1,0 +1,70 @@
+"""The real embedded model, SmolLM2-135M-Instruct, end to end (marked `integration`; runs in CI too)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import free_port, wait_for_port
+from test_cli import undrift
+from undrift.models import Decoding, Request, load_model
+from undrift.models.gguf_cache import bundled_gguf
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def smol():
+    return load_model("bundled:smollm2")
+
+
+def test_bundled_model_answers_and_is_fingerprinted(smol):
+    answer = smol.generate([Request.chat([{"role": "user", "content": "What is the capital of France?"}],
+                                         Decoding(max_tokens=20))])[0]
+    assert "Paris" in answer.text
+    fingerprint = smol.fingerprint()
+    assert fingerprint.backend == "bundled" and len(fingerprint.weights_sha256) == 64
+
+
+def test_gguf_spec_on_the_same_file_gives_the_same_weights(smol):
+    assert load_model(f"gguf:{bundled_gguf()}").fingerprint().weights_sha256 == smol.fingerprint().weights_sha256
+
+
+def test_silent_update_changes_fingerprint_and_answers(smol):
+    updated = load_model("bundled:smollm2?quant=int8&system=You are a concise assistant.")
+    assert updated.fingerprint().identity() != smol.fingerprint().identity()
+    prompts = [Request.chat([{"role": "user", "content": p}], Decoding(max_tokens=24))
+               for p in ["Is 7919 a prime number? Answer [Yes] or [No].", "Name three colours.", "What is 12 * 11?"]]
+    assert [g.text for g in updated.generate(prompts)] != [g.text for g in smol.generate(prompts)]
+
+
+def test_cli_run_on_the_bundled_model(tmp_path):
+    result = undrift("run", "drift", "--model", "bundled:smollm2", "--tasks", "primes,code,sensitive,opinion",
+                     "--limit", "3", "--json", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    tasks = {t["task"]: t for t in data["tasks"]}
+    assert set(tasks) == {"primes", "code", "sensitive", "opinion"}
+    assert "executable" in tasks["code"]["rates"] and "responded" in tasks["opinion"]["rates"]
+    again = undrift("run", "drift", "--model", "bundled:smollm2", "--tasks", "primes,code,sensitive,opinion",
+                    "--limit", "3", "--json", "-q", cwd=tmp_path)
+    assert json.loads(again.stdout)["from_cache"] == 12 and json.loads(again.stdout)["generated"] == 0
+
+
+def test_undrift_serve_with_the_official_client(tmp_path):
+    from openai import OpenAI
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "undrift.cli", "serve", "bundled:smollm2", "--port", str(port)],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, timeout=120)
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=os.environ.get("OPENAI_API_KEY", "unused"))
+        reply = client.chat.completions.create(model="bundled:smollm2", max_tokens=16,
+                                               messages=[{"role": "user", "content": "What is the capital of France?"}])
+        assert "Paris" in reply.choices[0].message.content and reply.system_fingerprint.startswith("fp_")
+    finally:
+        server.terminate()
+        server.wait(20)
