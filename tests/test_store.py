@@ -62,6 +62,17 @@ def test_postgres_store(postgres_url):
     _exercise(store)
 
 
+def test_head_revision_constant_matches_the_migrations():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from undrift.store.db import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+
+
 def test_url_resolution(monkeypatch):
     monkeypatch.delenv("UNDRIFT_DB", raising=False)
     assert resolve_url(None) == "sqlite:///undrift.db"
