@@ -1,1 +1,1 @@
-"""Renderings of stored results: terminal tables now; Markdown and HTML reports build on the same summaries."""
+"""Renderings of stored results for people: terminal tables (Rich)."""
