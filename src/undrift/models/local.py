@@ -154,25 +154,25 @@ class TransformersModel:
                     on_done(len(batch))
         return [r for r in results if r is not None]
 
-    def _generate_batch(self, prompts: list[str], decoding: Decoding) -> list[Generation]:
+    def _call_generate(self, encoded, decoding: Decoding, **extra):
+        """One `model.generate` under the model lock: greedy, or sampling seeded from the request."""
         torch = self._torch
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        kwargs = dict(
-            max_new_tokens=decoding.max_tokens,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.tokenizer.eos_token_id,
-        )
         if decoding.greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            sampling = dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
-            kwargs.update(do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p, top_k=None)
-        if decoding.stop:
-            kwargs.update(stop_strings=list(decoding.stop), tokenizer=self.tokenizer)
-        started = time.perf_counter()
+            sampling = dict(do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p, top_k=None)
         with self._lock, torch.inference_mode():
             if not decoding.greedy:
                 torch.manual_seed(decoding.seed if decoding.seed is not None else 0)
-            output = self.model.generate(**encoded, **kwargs)
+            return self.model.generate(**encoded, max_new_tokens=decoding.max_tokens,
+                                       pad_token_id=self.tokenizer.pad_token_id,
+                                       eos_token_id=self.tokenizer.eos_token_id, **sampling, **extra)
+
+    def _generate_batch(self, prompts: list[str], decoding: Decoding) -> list[Generation]:
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        stops = dict(stop_strings=list(decoding.stop), tokenizer=self.tokenizer) if decoding.stop else {}
+        started = time.perf_counter()
+        output = self._call_generate(encoded, decoding, **stops)
         latency = (time.perf_counter() - started) / len(prompts)
         prompt_width = encoded["input_ids"].shape[1]
         generations = []
@@ -203,25 +203,11 @@ class TransformersModel:
         prompt = self.render(request)
         encoded = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False).to(self.device)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = dict(
-            max_new_tokens=decoding.max_tokens,
-            pad_token_id=self.tokenizer.pad_token_id,
-            streamer=streamer,
-            do_sample=not decoding.greedy,
-        )
-        if not decoding.greedy:
-            kwargs.update(temperature=decoding.temperature, top_p=decoding.top_p, top_k=None)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-
         failure: list[BaseException] = []
 
         def work() -> None:
             try:
-                with self._lock, self._torch.inference_mode():
-                    if not decoding.greedy:
-                        self._torch.manual_seed(decoding.seed if decoding.seed is not None else 0)
-                    self.model.generate(**encoded, **kwargs)
+                self._call_generate(encoded, decoding, streamer=streamer)
             except BaseException as exc:  # surface it in the caller's thread instead of hanging the stream
                 failure.append(exc)
                 streamer.end()
