@@ -11,7 +11,9 @@ from undrift.scoring.extract import llmdrift_boxed, llmdrift_yes_no
 from undrift.scoring.similarity import rouge_l, token_f1
 from undrift.suites import Sample, ScorerConfig
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "llmdrift" / "generation"
+REPO = Path(__file__).resolve().parents[1]
+DATA = next((root / "shared" / "data" / "llmdrift" / "generation" for root in (REPO, REPO.parent)
+             if (root / "shared" / "data" / "llmdrift").is_dir()), REPO.parent / "shared" / "data" / "llmdrift" / "generation")
 
 
 def sample(target=None, **data):

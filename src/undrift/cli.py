@@ -228,23 +228,12 @@ def serve(
 
 
 def main() -> None:
+    """Entry point: usage errors and --help are Typer's; an `UndriftError` is one line on stderr and exit 2."""
     try:
-        app(standalone_mode=False)
+        app()
     except UndriftError as problem:
         err.print(f"[red]error:[/red] {problem}", highlight=False)
         sys.exit(2)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-    except Exception as problem:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(problem, click.ClickException):
-            problem.show()
-            sys.exit(problem.exit_code)
-        raise
 
 
 if __name__ == "__main__":

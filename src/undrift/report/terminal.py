@@ -31,8 +31,11 @@ def task_table(summaries: list[TaskSummary], title: str | None = None) -> Table:
 
 def runs_table(records: list[RunRecord]) -> Table:
     table = Table(header_style="bold")
-    for column in ("run", "name", "suite", "model", "status", "done", "created (UTC)"):
-        table.add_column(column)
+    table.add_column("run", no_wrap=True)
+    for column in ("name", "suite", "model"):
+        table.add_column(column, overflow="fold")
+    for column in ("status", "done", "created (UTC)"):
+        table.add_column(column, no_wrap=True)
     for r in records:
         colour = {"complete": "green", "running": "yellow", "interrupted": "red"}.get(r.status, "white")
         table.add_row(r.id, r.name, r.suite, r.model_spec, f"[{colour}]{r.status}[/{colour}]", f"{r.done}/{r.expected}",
