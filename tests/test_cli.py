@@ -121,3 +121,30 @@ def test_kill_9_leaves_a_resumable_run(tmp_path, tiny_model_dir):
     assert 0 < data["generated"] <= expected - done  # identical prompts share one greedy answer
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT count(DISTINCT task || sample_id || repeat) FROM results").fetchone()[0] == expected
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, tiny_model_dir):
+    db = tmp_path / "undrift.db"
+    command = [sys.executable, "-m", "undrift.cli", "run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4",
+               "--tasks", "primes,arithmetic,instructions", "-q"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None and not (db.exists() and _count(db) > 0):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    with sqlite3.connect(db) as connection:
+        run_id, status = connection.execute("SELECT id, status FROM runs").fetchone()
+    assert status == "interrupted" and f"undrift run --resume {run_id}" in stderr
+
+
+@pytest.mark.postgres
+def test_run_into_postgresql_from_the_command_line(tmp_path, tiny_model_dir, postgres_url):
+    result = undrift("run", "drift", "--model", f"hf:{tiny_model_dir}", "--tasks", "primes", "--limit", "2",
+                     "--as", "pg-run", "--db", postgres_url, "--json", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_id = json.loads(result.stdout)["run"]["id"]
+    shown = json.loads(undrift("show", "pg-run", "--db", postgres_url, "--json", cwd=tmp_path).stdout)
+    assert shown["run"]["id"] == run_id and shown["tasks"][0]["n"] == 2
+    assert not (tmp_path / "undrift.db").exists()
