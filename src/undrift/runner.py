@@ -96,7 +96,7 @@ class Runner:
         options.validate()
         tasks = select_tasks(suite, options.tasks, options.limit)
         fingerprint = model.fingerprint()
-        use_cache = fingerprint.deterministic if options.use_cache is None else options.use_cache
+        use_cache = _reuse_allowed(fingerprint.deterministic, options)
         keys = {_cache_key(fingerprint.identity(), item) for item in _work_items(tasks, options, set())}
         if not (use_cache and None not in keys and len(self.store.cached(sorted(keys))) == len(keys)):
             model.prepare()  # load weights now, so a model that cannot load leaves no run behind
@@ -148,8 +148,7 @@ class Runner:
         started = time.perf_counter()
         items = _work_items(tasks, options, self.store.done_items(record.id))
         identity = record.config["cache_identity"]
-        deterministic = bool(record.fingerprint.get("deterministic"))
-        use_cache = deterministic if options.use_cache is None else options.use_cache
+        use_cache = _reuse_allowed(bool(record.fingerprint.get("deterministic")), options)
         generated = from_cache = 0
         total_requests = sum(len(i.requests) for i in items)
         try:
@@ -163,10 +162,8 @@ class Runner:
             self.store.finish_run(record.id, "interrupted", model.fingerprint().to_dict())
             raise RunInterrupted(record.id) from None
         self.store.finish_run(record.id, "complete", model.fingerprint().to_dict())
-        final = self.store.get_run(record.id)
-        report = RunReport(final, summarise(self.store.results(record.id)), generated, from_cache,
-                           time.perf_counter() - started)
-        return report
+        return RunReport(self.store.get_run(record.id), summarise(self.store.results(record.id)), generated,
+                         from_cache, time.perf_counter() - started)
 
     def _run_chunk(self, run_id: str, chunk: list[WorkItem], model: Model, identity: str, use_cache: bool,
                    bar: "ProgressBar") -> tuple[list[dict[str, Any]], int, int]:
@@ -226,7 +223,8 @@ class Runner:
     def _score(self, chunk: list[WorkItem], outputs: dict[int, list[Generation]]) -> list[Score]:
         scorers = {item.task.name: build_scorer(item.task.scorer) for item in chunk}
         scores: list[Score | None] = [None] * len(chunk)
-        judged = [i for i, item in enumerate(chunk) if isinstance(scorers[item.task.name], JudgeScorer)]
+        judged = [i for i, item in enumerate(chunk)
+                  if isinstance(scorers[item.task.name], JudgeScorer) and outputs[i][0].error is None]
         if judged:
             by_judge: dict[str, list[int]] = {}
             for i in judged:
@@ -253,6 +251,11 @@ class Runner:
         if spec not in self._judges:
             self._judges[spec] = load_model(spec)
         return self._judges[spec]
+
+
+def _reuse_allowed(deterministic: bool, options: RunOptions) -> bool:
+    """Stored answers stand in for new ones by default only for a deterministic model; `use_cache` overrides."""
+    return deterministic if options.use_cache is None else options.use_cache
 
 
 def _work_items(tasks: list[Task], options: RunOptions, done: set[tuple[str, str, int]]) -> list[WorkItem]:
