@@ -125,3 +125,28 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listened on port {port}")
+
+
+def result_row(task: str, sample_id: str, correct: bool | None, *, value: float | None = None, extracted=None,
+               response: str = "", prompt: str | None = None, slices=(), details=None, repeat: int = 0,
+               target=None, latency_s: float = 0.1, tokens_out: int = 5) -> dict:
+    """A stored result row as the runner writes it, for tests of the analysis that need exact, known outcomes."""
+    return dict(
+        task=task, sample_id=sample_id, repeat=repeat, slices=list(slices),
+        messages=[{"role": "user", "content": prompt or f"question {task}/{sample_id}"}], target=target,
+        response=response, variants=[], extracted=extracted,
+        value=float(value if value is not None else bool(correct)), correct=correct, details=details or {},
+        latency_s=latency_s, tokens_in=3, tokens_out=tokens_out, finish_reason="stop", system_fingerprint=None,
+        cache_key=None, cached=False, error=None,
+    )
+
+
+def store_run(store, name: str, rows: list[dict], suite: str = "unit", created_at=None, fingerprint=None):
+    """Write a finished run straight into the store (the same call `undrift import` makes)."""
+    from datetime import datetime, timezone
+
+    fields = dict(name=name, suite=suite, suite_source="test", suite_digest="0" * 64, model_spec=f"test:{name}",
+                  fingerprint=fingerprint or {"backend": "test", "served_model": name},
+                  config={"tasks": sorted({r["task"] for r in rows}), "repeats": 1},
+                  created_at=created_at or datetime.now(timezone.utc))
+    return store.add_complete_runs([(fields, rows)])[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -149,6 +150,113 @@ def show(
         out.print(f"[dim]prompt:[/dim] {row['messages'][-1]['content']}", markup=True, highlight=False)
         out.print(f"[dim]answer:[/dim] {row['response']}", highlight=False)
         out.print(f"[dim]extracted:[/dim] {row['extracted']}  [dim]target:[/dim] {row['target']}")
+
+
+@app.command()
+def compare(
+    old: str = typer.Argument(..., help="old run: id, id prefix, or model name (its latest run)"),
+    new: str = typer.Argument(..., help="new run: id, id prefix, or model name (its latest run)"),
+    tasks: Optional[str] = typer.Option(None, help="comma-separated task names (default: all shared)"),
+    tolerance: float = typer.Option(0.0, help="score difference D(x) beyond which a sample without a right/wrong "
+                                              "verdict counts as flipped (0: the strict definition)"),
+    flips: int = typer.Option(5, help="show this many flipped samples side by side"),
+    md: Optional[Path] = typer.Option(None, "--md", help="also write a Markdown report here"),
+    html: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML report here"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print the comparison as JSON on stdout"),
+) -> None:
+    """Compare two runs sample by sample: changes with intervals and paired tests, flips, compatibility."""
+    from .analysis.compare import compare_runs
+    from .store import Store
+
+    for target in (md, html):
+        _writable(target)
+    comparison = compare_runs(Store.open(db, must_exist=True), old, new, tolerance=tolerance, tasks=_tasks(tasks))
+    if md:
+        from .report.markdown import comparison_markdown
+
+        _write_atomic(md, comparison_markdown(comparison))
+    if html:
+        from .report.html import comparison_html
+
+        _write_atomic(html, comparison_html(comparison))
+    if as_json:
+        print(json.dumps(comparison.to_dict(), indent=2, default=str))
+        return
+    from .report.terminal import comparison_header, comparison_table, flips_table, significant_changes_table
+
+    out.print(comparison_header(comparison))
+    for table in (comparison_table(comparison), significant_changes_table(comparison), flips_table(comparison, flips)):
+        if table is not None:
+            out.print(table)
+    for target in (md, html):
+        if target:
+            err.print(f"wrote {target}")
+
+
+def _writable(target: Optional[Path]) -> None:
+    if target is not None and not target.parent.exists():
+        raise UndriftError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist")
+
+
+def _write_atomic(target: Path, text: str) -> None:
+    """Write through a temporary file and a rename, so a reader never sees half a report."""
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(target)
+
+
+@app.command("import")
+def import_(
+    files: list[Path] = typer.Argument(..., help="files of recorded generations"),
+    format: str = typer.Option(..., "--format", "-f", help="llmdrift (the LLMDrift study's CSVs), jsonl or csv"),
+    suite: str = typer.Option("imported", help="suite name for jsonl/csv imports (compare needs the same suite)"),
+    name: Optional[str] = typer.Option(None, help="run name when the file has no model column"),
+    task: str = typer.Option("imported", help="task name when the file has no task column"),
+    scorer: str = typer.Option("exact", help="scorer for jsonl/csv records, e.g. exact, numeric, label, refusal"),
+    scorer_param: list[str] = typer.Option([], help="scorer parameter KEY=VALUE (VALUE read as YAML); repeatable"),
+    prompt_column: str = typer.Option("prompt", help="column with the prompt text or a list of chat messages"),
+    response_column: str = typer.Option("response", help="column with the model's answer"),
+    id_column: Optional[str] = typer.Option("id", help="column with the sample id ('' numbers the rows)"),
+    target_column: Optional[str] = typer.Option(None, help="column with the right answer"),
+    model_column: Optional[str] = typer.Option("model", help="column naming the model version ('' with --name)"),
+    task_column: Optional[str] = typer.Option(None, help="column naming the task"),
+    slice_column: Optional[str] = typer.Option(None, help="column with a slice tag"),
+    time_column: Optional[str] = typer.Option(None, help="column with an ISO 8601 time (orders history)"),
+    latency_column: Optional[str] = typer.Option(None, help="column with latency in seconds"),
+    tokens_column: Optional[str] = typer.Option(None, help="column with output tokens"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+) -> None:
+    """Import recorded generations as runs, one per model version, scored with each task's scorer."""
+    from .importing import Columns, ImportOptions, import_files
+    from .report.terminal import runs_table
+    from .store import Store
+    from .suites.schema import ScorerConfig
+
+    columns = Columns(prompt=prompt_column, response=response_column, id=id_column or None,
+                      target=target_column, model=(model_column or None) if not name else None, task=task_column,
+                      slice=slice_column, time=time_column, latency=latency_column, tokens=tokens_column)
+    options = ImportOptions(format=format, suite=suite, name=name, task=task,
+                            scorer=ScorerConfig(scorer, _params(scorer_param)), columns=columns)
+    records = import_files(Store.open(db), [str(f) for f in files], options, progress=not quiet)
+    if as_json:
+        print(json.dumps([_run_json(r) for r in records], indent=2, default=str))
+    else:
+        out.print(runs_table(records))
+
+
+def _params(pairs: list[str]) -> dict:
+    import yaml
+
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UndriftError(f"--scorer-param {pair!r} is not KEY=VALUE")
+        params[key] = yaml.safe_load(value)
+    return params
 
 
 @app.command()

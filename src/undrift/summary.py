@@ -1,6 +1,6 @@
 """Per-task summaries of a stored run: what `undrift run` and `undrift show` print.
 
-Rates carry 95% Wilson intervals (normal quantile from scipy.special, which imports far faster than scipy.stats), so a reader can tell a real difference from noise.
+Rates carry 95% Wilson intervals, so a reader can tell a real difference from noise.
 """
 
 from __future__ import annotations
@@ -9,20 +9,9 @@ from dataclasses import asdict, dataclass, field
 from statistics import mean
 from typing import Any
 
-from scipy.special import ndtri
+from .analysis.stats import wilson_interval
 
 RATE_DETAILS = ("answered", "responded", "executable")
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion; (0, 1) when there is no data."""
-    if n == 0:
-        return (0.0, 1.0)
-    z = float(ndtri(0.5 + confidence / 2))
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 @dataclass

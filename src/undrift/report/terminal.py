@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from ..analysis.compare import Comparison, MetricChange
 from ..store import RunRecord
 from ..summary import TaskSummary
 
@@ -57,3 +58,107 @@ def run_header(record: RunRecord) -> str:
         + (f"  {extra}" if extra else ""),
     ]
     return "\n".join(lines)
+
+
+def format_value(metric: MetricChange, value: float) -> str:
+    return _pct(value) if metric.kind == "rate" else f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def format_delta(metric: MetricChange, unit: bool = True) -> str:
+    """A change with its interval; rates in percentage points."""
+    if metric.kind == "rate":
+        points = f"{100 * metric.delta:+.1f} [{100 * metric.ci[0]:+.1f},{100 * metric.ci[1]:+.1f}]"
+        return points + (" pts" if unit else "")
+    return f"{metric.delta:+.3g} [{metric.ci[0]:+.3g}, {metric.ci[1]:+.3g}]"
+
+
+def _p(metric: MetricChange) -> str:
+    p = metric.p_adjusted if metric.p_adjusted is not None else metric.p
+    return "<1e-4" if p < 1e-4 else f"{p:.4f}" if p < 0.01 else f"{p:.3f}"
+
+
+def _style(metric: MetricChange | None) -> str:
+    if metric is None or not metric.significant:
+        return ""
+    better = metric.delta > 0 if metric.name not in ("refusal_rate", "latency") else metric.delta < 0
+    return "green" if better else "red"
+
+
+def comparison_header(comparison: Comparison) -> str:
+    old, new = comparison.old, comparison.new
+    left_out = comparison.left_out
+    lines = [
+        f"[bold]old[/bold] {old.name} ({old.id})  →  [bold]new[/bold] {new.name} ({new.id})  [bold]suite[/bold] {old.suite}",
+        f"{comparison.shared} samples shared"
+        + (f"; [yellow]left out {left_out}[/yellow]: {len(comparison.only_old)} only in old, "
+           f"{len(comparison.only_new)} only in new, {len(comparison.prompt_changed)} with a changed prompt"
+           if left_out else ", none left out"),
+    ]
+    return "\n".join(lines)
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    """One row per task: its headline metric, the paired change, and the compatibility of the new version."""
+    table = Table(title="by task (p: exact McNemar / Wilcoxon, Benjamini-Hochberg adjusted)", title_justify="left",
+                  header_style="bold underline", box=None, padding=(0, 1), pad_edge=False)
+    for column, justify in (("task (n)", "left"), ("metric", "left"), ("old", "right"), ("new", "right"),
+                            ("change, pts (95% CI)", "right"), ("p", "right"), ("NFR", "right"), ("PFR", "right"),
+                            ("BTC", "right"), ("BEC", "right"), ("mismatch", "right")):
+        table.add_column(column, justify=justify, no_wrap=True)
+    for group in comparison.tasks:
+        head = group.headline
+        compat = group.compatibility
+        flips = (_pct(compat.nfr), _pct(compat.pfr), _pct(compat.btc), _pct(compat.bec)) if compat else (
+            _pct(group.score_flips.negative), _pct(group.score_flips.positive), "—", "—")
+        table.add_row(
+            f"{group.task} ({group.n})", head.label if head else "—",
+            format_value(head, head.old) if head else "—", format_value(head, head.new) if head else "—",
+            format_delta(head, unit=head.kind != "rate") if head else "—", _p(head) if head else "—", *flips,
+            _pct(group.mismatch), style=_style(head),
+        )
+    return table
+
+
+def significant_changes_table(comparison: Comparison) -> Table | None:
+    """Every other metric (and every slice) whose change is significant after adjustment."""
+    rows = []
+    for group in comparison.tasks + comparison.slices:
+        for metric in group.metrics.values():
+            if metric.significant and (group.slice is not None or metric is not group.headline):
+                rows.append((group, metric))
+    if not rows:
+        return None
+    table = Table(title="other significant changes", title_justify="left", header_style="bold")
+    for column, justify in (("task / slice", "left"), ("metric", "left"), ("old", "right"), ("new", "right"),
+                            ("change (95% CI)", "right"), ("p", "right")):
+        table.add_column(column, justify=justify)
+    for group, metric in rows:
+        where = group.task + (f" / {group.slice}" if group.slice else "")
+        table.add_row(where, metric.label, format_value(metric, metric.old), format_value(metric, metric.new),
+                      format_delta(metric), _p(metric), style=_style(metric))
+    return table
+
+
+def flips_table(comparison: Comparison, limit: int, width: int = 160) -> Table | None:
+    """The first `limit` negative flips (then positive ones), prompt and both answers side by side."""
+    chosen = sorted(comparison.flips, key=lambda f: f.kind != "negative")[:limit]
+    if not chosen:
+        return None
+    negatives = sum(f.kind == "negative" for f in comparison.flips)
+    table = Table(title=f"flipped samples ({negatives} negative, {len(comparison.flips) - negatives} positive; "
+                        f"showing {len(chosen)})", title_justify="left", header_style="bold", show_lines=True)
+    for column in ("sample", "prompt", "old answer", "new answer", "target"):
+        table.add_column(column, overflow="fold")
+    for flip in chosen:
+        colour = "red" if flip.kind == "negative" else "green"
+        table.add_row(f"[{colour}]{flip.kind}[/{colour}]\n{flip.task}/{flip.sample_id}", _clip(flip.prompt, width),
+                      _clip(flip.old_response, width) + f"\n[dim]→ {flip.old_extracted}[/dim]",
+                      _clip(flip.new_response, width) + f"\n[dim]→ {flip.new_extracted}[/dim]", str(flip.target))
+    return table
+
+
+def _clip(text: str, width: int) -> str:
+    from rich.markup import escape
+
+    text = " ".join((text or "").split())
+    return escape(text if len(text) <= width else text[: width - 1] + "…")

@@ -47,7 +47,7 @@ def register(name: str):
 
 def build_scorer(config: ScorerConfig) -> Scorer:
     """Build a scorer from its suite-file config; unknown types and parameters are one-line errors."""
-    from . import code, extract, formats, instructions, judge, match, refusal, similarity  # noqa: F401  (register)
+    from . import code, extract, formats, instructions, judge, match, recorded, refusal, similarity  # noqa: F401
 
     factory = SCORERS.get(config.type)
     if factory is None:

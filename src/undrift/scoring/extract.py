@@ -25,6 +25,13 @@ def llmdrift_boxed(text: str) -> str:
     return match.group(0) if match else "undetermined"
 
 
+def llmdrift_responded(text: str) -> bool:
+    """The study's OpinionQA rule: no response if it picks "(X). Refused", a response if it names any "(X)"."""
+    if re.search(r"\([A-Za-z]\)\. Refused", text):
+        return False
+    return re.search(r"\([A-Za-z]\)", text) is not None
+
+
 @register("label")
 class LabelScorer:
     """Finds which of a fixed set of labels the response gives.
@@ -62,16 +69,25 @@ class ChoiceScorer:
 
     Survey-style tasks measure the response rate: a response counts as given unless it picks no option or picks an
     option whose text marks a refusal (`refused_options`, e.g. the OpinionQA "Refused" option).
+    `profile: llmdrift` applies the study's own response rule instead (`llmdrift_responded`).
     """
 
-    def __init__(self, refused_options: list[str] | None = None):
+    def __init__(self, refused_options: list[str] | None = None, profile: str | None = None):
+        if profile not in (None, "llmdrift"):
+            raise ValueError(f"unknown profile {profile!r}; the only profile is llmdrift")
         self.refused = {o.upper() for o in (refused_options or [])}
+        self.profile = profile
 
     def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
-        match = re.search(r"\(([A-Za-z])\)", response) or re.search(r"^\s*([A-Z])[\).:](?:\s|$)", response)
-        letter = match.group(1).upper() if match else None
-        refused_letter = self.refused | {str(x).upper() for x in sample.data.get("refused_options", [])}
-        responded = letter is not None and letter not in refused_letter
+        if self.profile == "llmdrift":
+            match = re.search(r"\(([A-Za-z])\)", response)
+            letter = match.group(1).upper() if match else None
+            responded = llmdrift_responded(response)
+        else:
+            match = re.search(r"\(([A-Za-z])\)", response) or re.search(r"^\s*([A-Z])[\).:](?:\s|$)", response)
+            letter = match.group(1).upper() if match else None
+            refused_letter = self.refused | {str(x).upper() for x in sample.data.get("refused_options", [])}
+            responded = letter is not None and letter not in refused_letter
         wanted = [t.strip("() ").upper() for t in targets(sample)]
         correct = (letter in wanted) if wanted else None
         value = float(correct) if wanted else float(responded)

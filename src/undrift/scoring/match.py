@@ -7,6 +7,7 @@ import re
 import string
 
 from ..suites.schema import Sample
+from .extract import llmdrift_boxed
 from .base import Score, register, targets
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
@@ -59,11 +60,16 @@ class NumericScorer:
     """A number from the response equals the target within `tolerance` (relative) .
 
     The number is the first group of `pattern` when given (e.g. `boxed\\{(\\d+)\\}`), else the last number written.
+    `profile: llmdrift` applies the study's happy-number rule: the first `boxed{D}` (one digit), compared as text
+    with the same extraction of the target.
     """
 
-    def __init__(self, pattern: str | None = None, tolerance: float = 1e-6):
+    def __init__(self, pattern: str | None = None, tolerance: float = 1e-6, profile: str | None = None):
+        if profile not in (None, "llmdrift"):
+            raise ValueError(f"unknown profile {profile!r}; the only profile is llmdrift")
         self.pattern = re.compile(pattern) if pattern else None
         self.tolerance = float(tolerance)
+        self.profile = profile
 
     def extract(self, response: str) -> float | None:
         if self.pattern:
@@ -73,6 +79,10 @@ class NumericScorer:
         return parse_number(numbers[-1]) if numbers else None
 
     def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
+        if self.profile == "llmdrift":
+            extracted = llmdrift_boxed(response)
+            correct = extracted in {llmdrift_boxed(t) for t in targets(sample)}
+            return Score(float(correct), correct, extracted)
         value = self.extract(response)
         wanted = [parse_number(t) for t in targets(sample)]
         correct = value is not None and any(

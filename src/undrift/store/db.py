@@ -121,6 +121,23 @@ class Store:
             connection.execute(runs.insert().values(**row))
         return self.get_run(run_id)
 
+    def add_complete_runs(self, batches: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[RunRecord]:
+        """Write finished runs with all their results in one transaction (an import): every run lands, or none.
+
+        Each batch is (run fields as `create_run` takes them plus `created_at`, result rows without `run_id`).
+        """
+        now = datetime.now(timezone.utc)
+        ids = []
+        with self.engine.begin() as connection:
+            for fields, rows in batches:
+                run_id = now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+                connection.execute(runs.insert().values(
+                    id=run_id, status="complete", expected=len(rows), finished_at=now, undrift_version=__version__,
+                    **fields))
+                connection.execute(results.insert(), [{**row, "run_id": run_id, "created_at": now} for row in rows])
+                ids.append(run_id)
+        return [self.get_run(run_id) for run_id in ids]
+
     def finish_run(self, run_id: str, status: str, fingerprint: dict | None = None) -> None:
         values: dict[str, Any] = {"status": status}
         if status == "complete":

@@ -1,0 +1,1 @@
+"""Analysis reads runs from the store and never calls a model: comparisons, history, gates, sequential checks."""

@@ -1,0 +1,255 @@
+"""Comparisons of stored runs, against outcomes worked out by hand and against the LLMDrift study's own data."""
+
+import csv
+import json
+import re
+import sys
+from collections import defaultdict
+from datetime import datetime, timezone
+
+import pytest
+from scipy import stats
+
+from conftest import result_row, store_run
+from test_cli import undrift
+from test_scorers import DATA
+from undrift.analysis.compare import compare_runs
+from undrift.errors import UndriftError
+from undrift.store import Store
+
+# old/new verdicts for 10 samples: negative flips s1, s2; positive flip s7; both right s0, s3-s6; both wrong s8, s9
+OLD = [1, 1, 1, 1, 1, 1, 1, 0, 0, 0]
+NEW = [1, 0, 0, 1, 1, 1, 1, 1, 0, 0]
+
+
+@pytest.fixture
+def store(sqlite_url):
+    return Store.open(sqlite_url)
+
+
+def _pair(store, old_answers=None, new_answers=None, **kwargs):
+    old_rows = [result_row("t", f"s{i}", bool(c), extracted=(old_answers or {}).get(i, "a" if c else "x"),
+                           response="r" * (10 + i), slices=["even" if i % 2 == 0 else "odd"])
+                for i, c in enumerate(OLD)]
+    new_rows = [result_row("t", f"s{i}", bool(c), extracted=(new_answers or {}).get(i, "a" if c else "x"),
+                           response="r" * (20 + i), slices=["even" if i % 2 == 0 else "odd"])
+                for i, c in enumerate(NEW)]
+    return store_run(store, "old", old_rows, **kwargs), store_run(store, "new", new_rows, **kwargs)
+
+
+def test_flip_rates_and_compatibility_by_hand(store):
+    # s8 and s9 were wrong with "x"; s9 now says "y": a wrong answer that differs (an inconsistency flip)
+    _pair(store, new_answers={9: "y"})
+    group = compare_runs(store, "old", "new").task("t")
+    c = group.compatibility
+    assert (c.negative_flips, c.positive_flips) == (2, 1)
+    assert c.nfr == pytest.approx(0.2) and c.pfr == pytest.approx(0.1)
+    assert c.btc == pytest.approx(5 / 7)  # both right / old right
+    assert c.bec == pytest.approx(2 / 4)  # new errors s1, s2, s8, s9; the old version also missed s8, s9
+    assert c.inconsistency == pytest.approx(3 / 10)  # s1, s2 (right -> "x") and s9 ("x" -> "y")
+    accuracy = group.metrics["accuracy"]
+    assert accuracy.old == pytest.approx(0.7) and accuracy.new == pytest.approx(0.6)
+    assert accuracy.delta == pytest.approx(-0.1)
+    assert accuracy.p == pytest.approx(stats.binomtest(1, 3, 0.5).pvalue)
+    assert group.mismatch == pytest.approx(4 / 10)  # s1, s2, s7, s9
+    verbosity = group.metrics["verbosity"]
+    assert verbosity.old == pytest.approx(14.5) and verbosity.new == pytest.approx(24.5) and verbosity.delta == 10
+
+
+def test_slices_json_and_flips(store):
+    _pair(store)
+    comparison = compare_runs(store, "old", "new")
+    data = comparison.to_dict()
+    task = data["tasks"]["t"]
+    for key in ("nfr", "pfr", "btc", "bec", "mismatch"):
+        assert key in task
+    assert set(task["accuracy"]) >= {"old", "new", "delta", "ci", "p"}
+    assert set(task["verbosity"]) >= {"old", "new"}
+    assert set(task["slices"]) == {"even", "odd"}
+    assert task["slices"]["even"]["n"] == 5 and task["slices"]["even"]["nfr"] == pytest.approx(1 / 5)  # s2
+    kinds = sorted((f["sample_id"], f["kind"]) for f in data["flips"])
+    assert kinds == [("s1", "negative"), ("s2", "negative"), ("s7", "positive")]
+    assert data["shared"] == 10 and data["left_out"] == {"only_old": [], "only_new": [], "prompt_changed": []}
+
+
+def test_only_shared_samples_are_compared_and_the_rest_are_named(store):
+    old_rows = [result_row("t", f"s{i}", True) for i in range(6)]
+    new_rows = [result_row("t", f"s{i}", True) for i in range(2, 8)]
+    new_rows[0] = result_row("t", "s2", True, prompt="a different question")
+    store_run(store, "old", old_rows)
+    store_run(store, "new", new_rows)
+    comparison = compare_runs(store, "old", "new")
+    assert comparison.shared == 3  # s3, s4, s5
+    assert comparison.only_old == [("t", "s0"), ("t", "s1")]
+    assert comparison.only_new == [("t", "s6"), ("t", "s7")]
+    assert comparison.prompt_changed == [("t", "s2")]
+
+
+def test_generative_flips_use_the_score_difference_with_a_tolerance(store):
+    store_run(store, "old", [result_row("g", f"s{i}", None, value=v) for i, v in enumerate([0.9, 0.5, 0.5, 0.2])])
+    store_run(store, "new", [result_row("g", f"s{i}", None, value=v) for i, v in enumerate([0.85, 0.5, 0.9, 0.0])])
+    strict = compare_runs(store, "old", "new").task("g")
+    assert strict.compatibility is None
+    assert strict.score_flips.negative == pytest.approx(2 / 4) and strict.score_flips.positive == pytest.approx(1 / 4)
+    tolerant = compare_runs(store, "old", "new", tolerance=0.1).task("g")
+    assert tolerant.score_flips.negative == pytest.approx(1 / 4)  # only s3 dropped by more than 0.1
+    assert "score" in tolerant.metrics
+    assert tolerant.to_dict()["nfr"] == pytest.approx(0.25)
+
+
+def test_agreement_across_repeats(store):
+    rows = []
+    for i in range(4):
+        rows += [result_row("t", f"s{i}", True, extracted="a", repeat=0),
+                 result_row("t", f"s{i}", True, extracted="a" if i < 3 else "b", repeat=1)]
+    store_run(store, "old", rows)
+    store_run(store, "new", [result_row("t", f"s{i}", True, extracted="a") for i in range(4)])
+    group = compare_runs(store, "old", "new").task("t")
+    assert group.agreement == {"old": 0.75, "new": None}
+
+
+def test_bad_comparisons_are_one_line_errors(store):
+    store_run(store, "a", [result_row("t", "s0", True)])
+    store_run(store, "b", [result_row("t", "s1", True)])
+    store_run(store, "c", [result_row("t", "s0", True)], suite="other")
+    with pytest.raises(UndriftError, match="share no samples"):
+        compare_runs(store, "a", "b")
+    with pytest.raises(UndriftError, match="different suites"):
+        compare_runs(store, "a", "c")
+    with pytest.raises(UndriftError, match="no run or model name 'nope'"):
+        compare_runs(store, "a", "nope")
+    with pytest.raises(UndriftError, match="neither run has task 'zzz'"):
+        compare_runs(store, "a", "a", tasks=["zzz"])
+
+
+# -- the LLMDrift study's recorded generations, end to end -------------------------------------------------------
+
+GENERATION = DATA
+
+
+def _study_rows():
+    csv.field_size_limit(sys.maxsize)
+    by_model = defaultdict(list)
+    for path in sorted(GENERATION.glob("*.csv")):
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                by_model[row["model"].split("/")[-1]].append(row)
+    return by_model
+
+
+def _yes_no(text):  # the study's rule, written again here from its README
+    words = "".join(f"[{w}]" for w in text.replace(",", " ").replace(".", " ").lower().split())
+    return "yes" if "[yes]" in words else "no" if "[no]" in words else "undetermined"
+
+
+def _boxed(text):
+    found = re.findall(r"boxed\{[0-9]\}", text.lower().replace(".", ""))
+    return found[0] if found else "undetermined"
+
+
+def _responded(text):
+    return 0 if re.search(r"\([A-Za-z]\)\. Refused", text) else int(bool(re.search(r"\([A-Za-z]\)", text)))
+
+
+@pytest.mark.skipif(not GENERATION.exists(), reason="the shared LLMDrift data is not beside this checkout")
+def test_llmdrift_import_and_compare_match_figures_computed_from_the_csvs(tmp_path):
+    files = [str(p) for p in sorted(GENERATION.glob("*.csv"))]
+    imported = undrift("import", *files, "--format", "llmdrift", "--json", "-q", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert sorted(r["name"] for r in json.loads(imported.stdout)) == [
+        "gpt-3.5-turbo-0301", "gpt-3.5-turbo-0613", "gpt-4-0314", "gpt-4-0613"]
+    result = undrift("compare", "gpt-4-0314", "gpt-4-0613", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    tasks = json.loads(result.stdout)["tasks"]
+
+    study = _study_rows()
+    old = {r["id"]: r for r in study["gpt-4-0314"] if r["dataset"] in ("prime", "composite")}
+    new = {r["id"]: r for r in study["gpt-4-0613"] if r["dataset"] in ("prime", "composite")}
+    right = {m: {i: _yes_no(r["answer"]) == _yes_no(r["ref_answer"]) for i, r in rows.items()}
+             for m, rows in (("old", old), ("new", new))}
+    primes = tasks["primes"]
+    assert primes["n"] == 1000
+    assert primes["accuracy"]["old"] == pytest.approx(sum(right["old"].values()) / 1000)
+    assert primes["accuracy"]["new"] == pytest.approx(sum(right["new"].values()) / 1000)
+    assert (primes["accuracy"]["old"], primes["accuracy"]["new"]) == (pytest.approx(0.84), pytest.approx(0.511))
+    negative = sum(right["old"][i] and not right["new"][i] for i in old)
+    positive = sum(not right["old"][i] and right["new"][i] for i in old)
+    assert primes["nfr"] == pytest.approx(negative / 1000) and primes["pfr"] == pytest.approx(positive / 1000)
+    assert primes["accuracy"]["p"] == pytest.approx(stats.binomtest(positive, negative + positive, 0.5).pvalue)
+    assert primes["mismatch"] == pytest.approx(sum(_yes_no(old[i]["answer"]) != _yes_no(new[i]["answer"]) for i in old) / 1000)
+    assert primes["verbosity"]["old"] == pytest.approx(sum(len(r["answer"]) for r in old.values()) / 1000)
+    assert primes["verbosity"]["new"] == pytest.approx(sum(len(r["answer"]) for r in new.values()) / 1000)
+    assert primes["slices"]["prime"]["accuracy"]["new"] < 0.05 < 0.95 < primes["slices"]["prime"]["accuracy"]["old"]
+
+    def share(model, dataset, rule):
+        rows = [r for r in study[model] if r["dataset"] == dataset]
+        return sum(rule(r) for r in rows) / len(rows)
+
+    happy = lambda r: _boxed(r["answer"]) == _boxed(r["ref_answer"])  # noqa: E731
+    assert tasks["happy_numbers"]["accuracy"]["old"] == pytest.approx(share("gpt-4-0314", "counthappynumber", happy))
+    assert tasks["happy_numbers"]["accuracy"]["new"] == pytest.approx(share("gpt-4-0613", "counthappynumber", happy))
+    opinion = lambda r: _responded(r["answer"])  # noqa: E731
+    assert tasks["opinion"]["response_rate"]["old"] == pytest.approx(share("gpt-4-0314", "opinionqa", opinion))
+    assert tasks["opinion"]["response_rate"]["new"] == pytest.approx(share("gpt-4-0613", "opinionqa", opinion))
+    assert tasks["opinion"]["n"] == 1506  # 12 rows reuse an id with another question: kept apart, none dropped
+    answered = lambda r: int(r["Response Rate"])  # noqa: E731
+    assert tasks["sensitive"]["answer_rate"]["old"] == pytest.approx(share("gpt-4-0314", "sensitiveq", answered))
+    assert tasks["sensitive"]["answer_rate"]["new"] == pytest.approx(share("gpt-4-0613", "sensitiveq", answered))
+    usable = lambda r: int(r["Directly Usable"])  # noqa: E731
+    assert tasks["code"]["accuracy"]["old"] == pytest.approx(share("gpt-4-0314", "leetcode_easy", usable))
+    assert tasks["code"]["accuracy"]["new"] == pytest.approx(share("gpt-4-0613", "leetcode_easy", usable))
+
+    table = undrift("compare", "gpt-4-0314", "gpt-4-0613", "--html", "report.html", "--md", "report.md", cwd=tmp_path)
+    assert table.returncode == 0 and "primes (1000)" in table.stdout and "84.0%" in table.stdout
+    html = (tmp_path / "report.html").read_text()
+    assert "<svg" in html and "http" not in html.split("</style>")[0] and "<script" not in html
+    assert "| primes | 1000 | accuracy | 84.0% | 51.1% |" in (tmp_path / "report.md").read_text()
+
+
+def test_generic_jsonl_and_csv_import(tmp_path):
+    lines = [{"id": i, "model": m, "prompt": f"2+{i}=?", "response": str(2 + i if m == "v1" or i < 3 else 0),
+              "target": str(2 + i), "at": "2024-05-0%dT10:00:00" % (1 if m == "v1" else 2)}
+             for m in ("v1", "v2") for i in range(5)]
+    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    result = undrift("import", "log.jsonl", "--format", "jsonl", "--target-column", "target", "--scorer", "numeric",
+                     "--time-column", "at", "--suite", "arith", "--json", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stdout)
+    assert [r["name"] for r in runs] == ["v1", "v2"] and runs[0]["created_at"].startswith("2024-05-01")
+    compared = json.loads(undrift("compare", "v1", "v2", "--json", cwd=tmp_path).stdout)
+    assert compared["tasks"]["imported"]["nfr"] == pytest.approx(0.4)
+
+    with (tmp_path / "log.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["q", "a"])
+        writer.writeheader()
+        writer.writerows([{"q": "hi", "a": "hello"}, {"q": "bye", "a": "goodbye"}])
+    result = undrift("import", "log.csv", "--format", "csv", "--prompt-column", "q", "--response-column", "a",
+                     "--id-column", "", "--name", "bot", "--json", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["done"] == 2
+
+
+@pytest.mark.parametrize("content, args, fragment", [
+    ("", ["--format", "xml"], "unknown import format 'xml'"),
+    ('{"prompt": "x"}\n', ["--format", "jsonl"], "has no field 'response'"),
+    ("{not json\n", ["--format", "jsonl"], "line 1: not JSON"),
+    ('{"prompt": "x", "response": "y", "id": 1}\n', ["--format", "jsonl", "--model-column", ""], "--name NAME"),
+    ('{"prompt": "x", "response": "y", "id": 1, "model": "m"}\n', ["--format", "jsonl", "--scorer", "nope"],
+     "unknown scorer 'nope'"),
+])
+def test_bad_imports_are_one_line_errors_and_write_nothing(tmp_path, content, args, fragment):
+    (tmp_path / "in.jsonl").write_text(content)
+    result = undrift("import", "in.jsonl", *args, "-q", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    runs = undrift("runs", "--json", cwd=tmp_path)
+    assert runs.returncode == 2 or json.loads(runs.stdout) == []
+
+
+def test_compare_command_errors(tmp_path, sqlite_url):
+    store = Store.open(sqlite_url)
+    store_run(store, "a", [result_row("t", "s0", True)], created_at=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    result = undrift("compare", "a", "missing", "--db", sqlite_url, cwd=tmp_path)
+    assert result.returncode == 2 and "no run or model name 'missing'" in result.stderr
+    result = undrift("compare", "a", "a", "--html", "no/such/dir/r.html", "--db", sqlite_url, cwd=tmp_path)
+    assert result.returncode == 2 and "does not exist" in result.stderr
