@@ -206,6 +206,44 @@ def _write_atomic(target: Path, text: str) -> None:
     partial.replace(target)
 
 
+@app.command()
+def gate(
+    old: str = typer.Argument(..., help="the version in service: run id, prefix or name"),
+    new: str = typer.Argument(..., help="the candidate: run id, prefix or name"),
+    policy: Path = typer.Option(..., help="policy YAML with thresholds (see docs/gate.md)"),
+    junit: Optional[Path] = typer.Option(None, help="also write the checks as JUnit XML here"),
+    tolerance: float = typer.Option(0.0, help="score-difference tolerance for flips without a verdict"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Pass or fail a new version against the old one: exit 0 on pass, 1 on fail, with the reasons."""
+    from .analysis.compare import compare_runs
+    from .gate import Policy, evaluate
+    from .store import Store
+
+    rules = Policy.load(policy)
+    _writable(junit)
+    comparison = compare_runs(Store.open(db, must_exist=True), old, new, tolerance=tolerance)
+    result = evaluate(rules, comparison)
+    if junit:
+        _write_atomic(junit, result.junit_xml(f"{comparison.old.name} -> {comparison.new.name}"))
+    if as_json:
+        print(json.dumps({"old": comparison.old.id, "new": comparison.new.id, "shared": comparison.shared,
+                          **result.to_dict()}, indent=2))
+    else:
+        out.print(f"gate {comparison.old.name} ({comparison.old.id}) → {comparison.new.name} ({comparison.new.id}) "
+                  f"on {comparison.shared} shared samples, policy {policy.name}")
+        for check in result.checks:
+            mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
+            out.print(f"  {mark}  {check.reason}", highlight=False)
+        for note in result.notes:
+            out.print(f"  [yellow]note[/yellow]  {note}", highlight=False)
+        verdict = "[green]PASSED[/green]" if result.passed else f"[red]FAILED[/red] ({len(result.failures)} checks)"
+        out.print(f"gate {verdict}")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
 @app.command("import")
 def import_(
     files: list[Path] = typer.Argument(..., help="files of recorded generations"),

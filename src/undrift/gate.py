@@ -1,0 +1,250 @@
+"""Gate a new version against the old one with a policy: pass/fail with reasons, an exit code and JUnit XML.
+
+A policy is a YAML file with a list of rules.  Each rule names a metric and one or more thresholds, and applies to
+every task that measures the metric (or to the tasks it lists):
+
+    rules:
+      - metric: nfr                  # negative flip rate
+        max: 0.02
+      - metric: accuracy
+        no_significant_drop: true    # BH-adjusted paired test
+      - metric: response_rate
+        max_drop: 0.05               # 5 points
+      - metric: verbosity
+        max_relative_change: 0.30
+        tasks: [primes, code]
+
+`bound: ci` makes a threshold hold for the whole 95% interval rather than the estimate, for teams that want the
+gate to be sure, not just hopeful.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import yaml
+
+from .analysis.compare import MEAN_METRICS, RATE_METRICS, Comparison, GroupComparison
+from .errors import UndriftError
+
+FLIP_METRICS = ("nfr", "pfr", "btc", "bec", "inconsistency", "mismatch")
+METRICS = tuple(RATE_METRICS) + tuple(MEAN_METRICS) + FLIP_METRICS
+THRESHOLDS = ("max", "min", "max_drop", "max_rise", "max_relative_change", "no_significant_drop",
+              "no_significant_change")
+RULE_KEYS = {"metric", "tasks", "bound", "slices", *THRESHOLDS}
+
+
+@dataclass(frozen=True)
+class Rule:
+    metric: str
+    thresholds: dict[str, Any]
+    tasks: tuple[str, ...] | None = None
+    bound: str = "estimate"  # or "ci"
+    slices: bool = False
+
+    def describe(self) -> str:
+        parts = [f"{key.replace('_', ' ')} {value}" if not isinstance(value, bool) else key.replace("_", " ")
+                 for key, value in self.thresholds.items()]
+        return f"{self.metric}: " + ", ".join(parts) + (" (whole 95% CI)" if self.bound == "ci" else "")
+
+
+@dataclass(frozen=True)
+class Policy:
+    rules: tuple[Rule, ...]
+    source: str = ""
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Policy":
+        file = Path(path)
+        if not file.is_file():
+            raise UndriftError(f"no policy file {str(path)!r}: write one (see docs/gate.md)")
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise UndriftError(f"policy {file.name}{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        return cls.parse(data, file.name)
+
+    @classmethod
+    def parse(cls, data: Any, source: str = "policy") -> "Policy":
+        unknown_top = sorted(set(data) - {"rules", "description"}) if isinstance(data, dict) else []
+        if unknown_top:
+            raise UndriftError(f"{source}: unknown key {unknown_top[0]!r} (a policy has `rules:` and `description:`)")
+        if not isinstance(data, dict) or not isinstance(data.get("rules"), list) or not data["rules"]:
+            raise UndriftError(f"{source}: a policy is a mapping with a non-empty list `rules:` of thresholds")
+        return cls(tuple(_rule(raw, f"{source} rule {i + 1}") for i, raw in enumerate(data["rules"])), source)
+
+
+def _rule(raw: Any, where: str) -> Rule:
+    if not isinstance(raw, dict) or "metric" not in raw:
+        raise UndriftError(f"{where}: each rule is a mapping with a `metric:` and a threshold such as `max: 0.02`")
+    unknown = sorted(set(raw) - RULE_KEYS)
+    if unknown:
+        raise UndriftError(f"{where}: unknown key {unknown[0]!r}; a rule takes {', '.join(sorted(RULE_KEYS))}")
+    metric = raw["metric"]
+    if metric not in METRICS:
+        raise UndriftError(f"{where}: unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    thresholds = {k: raw[k] for k in THRESHOLDS if k in raw}
+    if not thresholds:
+        raise UndriftError(f"{where}: give a threshold ({', '.join(THRESHOLDS)})")
+    for key, value in thresholds.items():
+        boolean = key.startswith("no_significant")
+        if boolean and not isinstance(value, bool) or not boolean and (
+                isinstance(value, bool) or not isinstance(value, (int, float))):
+            kind = "true or false" if boolean else "a number"
+            raise UndriftError(f"{where}: {key} must be {kind} (got {value!r})")
+        if key.startswith("no_significant") and metric in FLIP_METRICS:
+            raise UndriftError(f"{where}: {key} needs a metric with a paired test, not {metric!r}")
+    bound = raw.get("bound", "estimate")
+    if bound not in ("estimate", "ci"):
+        raise UndriftError(f"{where}: bound must be `estimate` or `ci` (got {bound!r})")
+    tasks = raw.get("tasks")
+    if tasks is not None and (not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks)):
+        raise UndriftError(f"{where}: tasks must be a list of task names")
+    return Rule(metric, thresholds, tuple(tasks) if tasks else None, bound, bool(raw.get("slices", False)))
+
+
+@dataclass
+class Check:
+    """One threshold of one rule on one task (or slice): what was measured and whether it held."""
+
+    rule: str
+    task: str
+    passed: bool
+    reason: str
+    value: float | None = None
+
+
+@dataclass
+class GateResult:
+    passed: bool
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "checks": [asdict(c) for c in self.checks], "notes": self.notes}
+
+    def junit_xml(self, name: str) -> str:
+        """JUnit XML: one test case per check, so a CI system lists each threshold and why it failed."""
+        suite = ElementTree.Element("testsuite", name=name, tests=str(len(self.checks)),
+                                    failures=str(len(self.failures)), errors="0", skipped="0")
+        for check in self.checks:
+            case = ElementTree.SubElement(suite, "testcase", classname=f"undrift.gate.{check.task}",
+                                          name=check.rule)
+            if not check.passed:
+                ElementTree.SubElement(case, "failure", message=check.reason, type="GateFailure").text = check.reason
+            else:
+                ElementTree.SubElement(case, "system-out").text = check.reason
+        suites = ElementTree.Element("testsuites", name="undrift gate", tests=suite.get("tests"),
+                                     failures=suite.get("failures"))
+        suites.append(suite)
+        ElementTree.indent(suites)
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(suites, encoding="unicode") + "\n"
+
+
+def evaluate(policy: Policy, comparison: Comparison) -> GateResult:
+    """Apply every rule of `policy` to `comparison`."""
+    result = GateResult(passed=True)
+    known_tasks = {g.task for g in comparison.tasks}
+    for rule in policy.rules:
+        for task in rule.tasks or ():
+            if task not in known_tasks:
+                raise UndriftError(f"policy rule {rule.describe()!r} names task {task!r}, which the comparison lacks "
+                                   f"(it has {', '.join(sorted(known_tasks))})")
+        groups = [g for g in comparison.tasks + (comparison.slices if rule.slices else [])
+                  if rule.tasks is None or g.task in rule.tasks]
+        applied = 0
+        for group in groups:
+            measured = _measure(rule.metric, group)
+            if measured is None:
+                continue
+            applied += 1
+            for key, threshold in rule.thresholds.items():
+                result.checks.append(_check(rule, key, threshold, group, measured))
+        if not applied:
+            result.notes.append(f"rule {rule.describe()!r} applies to no task: none measures {rule.metric}")
+    result.passed = all(c.passed for c in result.checks)
+    return result
+
+
+@dataclass(frozen=True)
+class _Measured:
+    old: float | None
+    new: float
+    ci: tuple[float, float]  # interval of `new` for flip metrics, of the change for the others
+    delta_ci: tuple[float, float] | None
+    significant_drop: bool
+    significant_change: bool
+    kind: str
+
+
+def _measure(metric: str, group: GroupComparison) -> _Measured | None:
+    if metric in group.metrics:
+        m = group.metrics[metric]
+        return _Measured(m.old, m.new, m.new_ci or (m.new, m.new), m.ci, m.significant and m.delta < 0,
+                         m.significant, m.kind)
+    c = group.compatibility
+    if metric in ("nfr", "pfr"):
+        if c is None:
+            value = group.score_flips.negative if metric == "nfr" else group.score_flips.positive
+            return _Measured(None, value, (value, value), None, False, False, "rate")
+        return _Measured(None, getattr(c, metric), getattr(c, f"{metric}_ci"), None, False, False, "rate")
+    value = group.mismatch if metric == "mismatch" else getattr(c, metric, None) if c else None
+    if value is None:
+        return None
+    return _Measured(None, value, (value, value), None, False, False, "rate")
+
+
+def _check(rule: Rule, key: str, threshold: Any, group: GroupComparison, m: _Measured) -> Check:
+    where = group.task + (f"/{group.slice}" if group.slice else "")
+    name = f"{rule.metric} {key.replace('_', ' ')}" + (f" {threshold}" if not isinstance(threshold, bool) else "")
+    show = _shower(m.kind)
+    conservative = rule.bound == "ci"
+    if key in ("max", "min"):
+        value = (m.ci[1] if key == "max" else m.ci[0]) if conservative else m.new
+        passed = value <= threshold if key == "max" else value >= threshold
+        what = ("upper 95% bound " if key == "max" else "lower 95% bound ") if conservative else ""
+        reason = f"{where}: {rule.metric} {what}{show(value)} (limit {'≤' if key == 'max' else '≥'} {show(threshold)})"
+    elif key in ("max_drop", "max_rise"):
+        if m.old is None:
+            return Check(name, where, True, f"{where}: {rule.metric} has no old value to compare", None)
+        change = m.new - m.old
+        if conservative and m.delta_ci:
+            change = m.delta_ci[0] if key == "max_drop" else m.delta_ci[1]
+        amount = -change if key == "max_drop" else change
+        passed = amount <= threshold
+        word = "drop" if key == "max_drop" else "rise"
+        reason = f"{where}: {rule.metric} {word} {show(amount, points=True)} (limit {show(threshold, points=True)})"
+        reason = reason.replace("+", "")
+        value = amount
+    elif key == "max_relative_change":
+        if not m.old:
+            return Check(name, where, True, f"{where}: {rule.metric} old value is 0; relative change undefined", None)
+        value = (m.new - m.old) / abs(m.old)
+        passed = abs(value) <= threshold
+        reason = f"{where}: {rule.metric} changed {value:+.1%} (limit ±{threshold:.0%})"
+    else:
+        flagged = m.significant_drop if key == "no_significant_drop" else m.significant_change
+        passed = not (threshold and flagged)
+        value = None
+        ci = f" (95% CI {show(m.delta_ci[0], points=True)} to {show(m.delta_ci[1], points=True)})" if m.delta_ci else ""
+        change = "" if m.old is None else f" {show(m.new - m.old, points=True)}{ci}"
+        verdict = "significant" if flagged else "no significant"
+        reason = f"{where}: {verdict} {'drop' if key == 'no_significant_drop' else 'change'} in {rule.metric}{change}"
+    return Check(name, where, bool(passed), reason, value)
+
+
+def _shower(kind: str):
+    def show(value: float, points: bool = False) -> str:
+        if kind == "rate":
+            return f"{100 * value:+.1f} pts" if points else f"{100 * value:.1f}%"
+        return f"{value:+.3g}" if points else f"{value:.3g}"
+    return show

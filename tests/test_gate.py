@@ -1,0 +1,93 @@
+"""The gate: policies, pass/fail with reasons and exit codes, JUnit XML, and malformed policies."""
+
+import json
+from xml.etree import ElementTree
+
+import pytest
+
+from conftest import result_row, store_run
+from test_cli import undrift
+from undrift.analysis.compare import compare_runs
+from undrift.errors import UndriftError
+from undrift.gate import Policy, evaluate
+from undrift.store import Store
+
+
+@pytest.fixture
+def store_with_versions(sqlite_url):
+    """v1 -> v2: 100 samples, 3 negative flips and 1 positive one; v1 -> v3: identical answers."""
+    store = Store.open(sqlite_url)
+    old = [result_row("qa", f"s{i}", i < 80, response="x" * 100) for i in range(100)]
+    new = [result_row("qa", f"s{i}", (i < 80 and i not in (0, 1, 2)) or i == 95, response="x" * 150)
+           for i in range(100)]
+    store_run(store, "v1", old)
+    store_run(store, "v2", new)
+    store_run(store, "v3", [dict(r) for r in old])
+    return store
+
+
+def test_thresholds_pass_and_fail_with_reasons(store_with_versions):
+    policy = Policy.parse({"rules": [
+        {"metric": "nfr", "max": 0.02},
+        {"metric": "accuracy", "no_significant_drop": True, "max_drop": 0.05},
+        {"metric": "verbosity", "max_relative_change": 0.3},
+    ]})
+    result = evaluate(policy, compare_runs(store_with_versions, "v1", "v2"))
+    verdicts = {c.rule: c.passed for c in result.checks}
+    assert verdicts == {"nfr max 0.02": False, "accuracy no significant drop": True, "accuracy max drop 0.05": True,
+                        "verbosity max relative change 0.3": False}
+    assert not result.passed
+    reasons = " ".join(c.reason for c in result.failures)
+    assert "nfr 3.0% (limit ≤ 2.0%)" in reasons and "+50.0%" in reasons
+    same = evaluate(policy, compare_runs(store_with_versions, "v1", "v3"))
+    assert same.passed and len(same.checks) == 4
+
+
+def test_ci_bound_is_stricter_than_the_estimate(store_with_versions):
+    comparison = compare_runs(store_with_versions, "v1", "v3")  # NFR 0 of 100: upper bound about 3.7%
+    assert evaluate(Policy.parse({"rules": [{"metric": "nfr", "max": 0.02}]}), comparison).passed
+    strict = evaluate(Policy.parse({"rules": [{"metric": "nfr", "max": 0.02, "bound": "ci"}]}), comparison)
+    assert not strict.passed and "upper 95% bound 3.7%" in strict.failures[0].reason
+
+
+def test_rules_for_metrics_no_task_measures_are_noted_not_failed(store_with_versions):
+    result = evaluate(Policy.parse({"rules": [{"metric": "response_rate", "max_drop": 0.05}]}),
+                      compare_runs(store_with_versions, "v1", "v2"))
+    assert result.passed and result.checks == [] and "none measures response_rate" in result.notes[0]
+
+
+def test_cli_exit_codes_and_junit(tmp_path, store_with_versions, sqlite_url):
+    (tmp_path / "policy.yaml").write_text("rules:\n  - metric: nfr\n    max: 0.02\n")
+    failed = undrift("gate", "v1", "v2", "--policy", "policy.yaml", "--junit", "gate.xml", "--db", sqlite_url,
+                     cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr
+    assert "FAIL" in failed.stdout and "qa: nfr 3.0%" in failed.stdout
+    suite = ElementTree.parse(tmp_path / "gate.xml").getroot()
+    assert suite.get("tests") == "1" and suite.get("failures") == "1"
+    assert suite.find("testsuite/testcase/failure").get("message").startswith("qa: nfr 3.0%")
+    passed = undrift("gate", "v1", "v3", "--policy", "policy.yaml", "--json", "--db", sqlite_url, cwd=tmp_path)
+    assert passed.returncode == 0 and json.loads(passed.stdout)["passed"] is True
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("rules: [", "is not valid YAML"),
+    ("thresholds: []", "unknown key 'thresholds'"),
+    ("rules: []", "non-empty list `rules:`"),
+    ("rules:\n  - metric: acuracy\n    max: 0.1", "unknown metric 'acuracy'"),
+    ("rules:\n  - metric: nfr", "give a threshold"),
+    ("rules:\n  - metric: nfr\n    max: lots", "max must be a number"),
+    ("rules:\n  - metric: nfr\n    maximum: 0.1", "unknown key 'maximum'"),
+    ("rules:\n  - metric: nfr\n    max: 0.1\n    tasks: [nope]", "names task 'nope'"),
+])
+def test_malformed_policies_are_one_line_errors(tmp_path, store_with_versions, sqlite_url, text, fragment):
+    (tmp_path / "policy.yaml").write_text(text)
+    result = undrift("gate", "v1", "v2", "--policy", "policy.yaml", "--junit", "gate.xml", "--db", sqlite_url,
+                     cwd=tmp_path)
+    assert result.returncode == 2, result.stdout
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "gate.xml").exists()
+
+
+def test_missing_policy_file(tmp_path):
+    with pytest.raises(UndriftError, match="no policy file"):
+        Policy.load(tmp_path / "absent.yaml")
