@@ -207,6 +207,32 @@ def _write_atomic(target: Path, text: str) -> None:
 
 
 @app.command()
+def history(
+    name: str = typer.Argument(..., help="model name whose runs to follow"),
+    metric: Optional[str] = typer.Option(None, help="metric to follow (default: each task's headline metric)"),
+    task: Optional[str] = typer.Option(None, help="only this task"),
+    window: int = typer.Option(1, help="test each run against the mean of this many runs before it"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """A model name's runs over time: the metric per task, change points, and fingerprint changes."""
+    from .analysis.history import model_history
+    from .store import Store
+
+    series = model_history(Store.open(db, must_exist=True), name, metric=metric, task=task, window=window)
+    if as_json:
+        print(json.dumps(series.to_dict(), indent=2, default=str))
+        return
+    from .report.terminal import fingerprint_notes, history_table
+
+    for task_history in series.tasks:
+        out.print(history_table(task_history))
+        for note in fingerprint_notes(task_history):
+            out.print(f"  [yellow]{note}[/yellow]", highlight=False)
+        out.print()
+
+
+@app.command()
 def gate(
     old: str = typer.Argument(..., help="the version in service: run id, prefix or name"),
     new: str = typer.Argument(..., help="the candidate: run id, prefix or name"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from ..analysis.compare import Comparison, MetricChange
+from ..analysis.history import TaskHistory
 from ..store import RunRecord
 from ..summary import TaskSummary
 
@@ -162,3 +163,46 @@ def _clip(text: str, width: int) -> str:
 
     text = " ".join((text or "").split())
     return escape(text if len(text) <= width else text[: width - 1] + "…")
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    return "".join(SPARK[int((v - low) / span * (len(SPARK) - 1))] for v in values)
+
+
+def fingerprint_notes(task: TaskHistory) -> list[str]:
+    return [f"{p.run_id}: fingerprint changed ({', '.join(p.fingerprint_changes)})"
+            for p in task.points if p.fingerprint_changes]
+
+
+def history_table(task: TaskHistory) -> Table:
+    """One row per run: the value, the change against the window before it, and what flagged it."""
+    rate = task.kind == "rate"
+    show = (lambda v: _pct(v)) if rate else (lambda v: f"{v:.3g}")
+    spark = sparkline([p.value for p in task.points])
+    table = Table(title=f"{task.task}: {task.metric}  {spark}", title_justify="left", header_style="bold underline",
+                  box=None, padding=(0, 1), pad_edge=False)
+    for column, justify in (("run", "left"), ("created (UTC)", "left"), ("n", "right"), (task.metric, "right"),
+                            ("change vs before (95% CI)", "right"), ("p", "right"), ("flags", "left")):
+        table.add_column(column, justify=justify, no_wrap=column != "flags", overflow="fold")
+    for point in task.points:
+        value = show(point.value) + (f" [{_pct(point.ci[0])}, {_pct(point.ci[1])}]" if point.ci else "")
+        if point.delta is None:
+            change, p = "—", "—"
+        else:
+            scale = 100 if rate else 1
+            change = (f"{scale * point.delta:+.1f} [{scale * point.delta_ci[0]:+.1f},{scale * point.delta_ci[1]:+.1f}]"
+                      + (" pts" if rate else ""))
+            p = "<1e-4" if point.p_adjusted < 1e-4 else f"{point.p_adjusted:.3f}"
+        flags = []
+        if point.change_point:
+            flags.append("[red]change point[/red]")
+        if point.fingerprint_changes:
+            flags.append("[yellow]new fingerprint[/yellow]")
+        table.add_row(point.run_id, point.created_at.strftime("%Y-%m-%d %H:%M"), str(point.n), value, change, p,
+                      " ".join(flags), style="bold" if point.change_point else "")
+    return table
