@@ -233,6 +233,44 @@ def history(
 
 
 @app.command()
+def check(
+    reference: str = typer.Argument(..., metavar="OLD", help="earlier run to check against: id, prefix or name"),
+    model: str = typer.Option(..., "--model", "-m", help="model spec to check now"),
+    tolerance: float = typer.Option(0.02, help="changes within ±this (and negative flips below it) count as unchanged"),
+    max_calls: Optional[int] = typer.Option(None, help="stop after this many samples even if undecided"),
+    alpha: float = typer.Option(0.05, help="error rate: the decision is wrong with probability at most alpha"),
+    seed: int = typer.Option(0, help="seed of the random order in which samples are drawn"),
+    chunk: int = typer.Option(16, help="samples per batch between looks at the evidence"),
+    name: Optional[str] = typer.Option(None, "--as", help="name to file the check's run under (default: the spec)"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+) -> None:
+    """Has a model drifted from an earlier run? Stops as soon as an anytime-valid test decides."""
+    from .check import check_drift
+    from .models import ModelSpec, load_model
+    from .store import Store
+
+    store = Store.open(db, must_exist=True)
+    store.get_run(reference)  # a missing run is reported before any weights load
+    loaded = load_model(ModelSpec.parse(model), lazy=True)
+    report = _interruptible(lambda: check_drift(store, reference, loaded, tolerance=tolerance, max_calls=max_calls,
+                                                alpha=alpha, seed=seed, chunk=chunk, name=name, progress=not quiet))
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    s = report.state
+    colour = {"changed": "red", "unchanged": "green"}.get(s.decision or "", "yellow")
+    out.print(f"[bold {colour}]{(s.decision or 'undecided').upper()}[/bold {colour}]: {s.reason}", highlight=False)
+    out.print(f"  paired difference (new - old) {s.difference:+.3f}, {100 * (1 - alpha):.0f}% confidence sequence "
+              f"[{s.difference_ci[0]:+.3f}, {s.difference_ci[1]:+.3f}]", highlight=False)
+    out.print(f"  negative flips {s.nfr:.1%}, [{s.nfr_ci[0]:.1%}, {s.nfr_ci[1]:.1%}]  (tolerance {tolerance:.1%})",
+              highlight=False)
+    out.print(f"  {report.samples} of {report.suite_size} samples asked ({report.samples / report.suite_size:.0%} of "
+              f"the suite), {report.calls} model calls; run {report.run.id} keeps the answers", highlight=False)
+
+
+@app.command()
 def gate(
     old: str = typer.Argument(..., help="the version in service: run id, prefix or name"),
     new: str = typer.Argument(..., help="the candidate: run id, prefix or name"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .errors import UndriftError
 from .hashing import sha256_json
@@ -95,6 +95,13 @@ class Runner:
         """Run `suite` against a loaded `model` and store everything as a new run."""
         options.validate()
         tasks = select_tasks(suite, options.tasks, options.limit)
+        expected = sum(len(t.samples) for t in tasks) * options.repeats
+        record = self._create(suite, model, tasks, options, suite_ref, expected)
+        return self._execute(record, tasks, model, options)
+
+    def _create(self, suite: Suite, model: Model, tasks: list[Task], options: RunOptions, suite_ref: str | None,
+                expected: int) -> RunRecord:
+        """Load the weights (unless every answer is cached), then file the run; a model that cannot load files nothing."""
         fingerprint = model.fingerprint()
         use_cache = _reuse_allowed(fingerprint.deterministic, options)
         keys = {_cache_key(fingerprint.identity(), item) for item in _work_items(tasks, options, set())}
@@ -119,9 +126,9 @@ class Runner:
             model_spec=str(model.spec),
             fingerprint=fingerprint.to_dict(),
             config=config,
-            expected=sum(len(t.samples) for t in tasks) * options.repeats,
+            expected=expected,
         )
-        return self._execute(record, tasks, model, options)
+        return record
 
     def resume(self, run_ref: str, model: Model | None = None) -> RunReport:
         """Finish an interrupted (or killed) run with the same suite, model and options."""
@@ -144,24 +151,46 @@ class Runner:
 
     # -- the loop ---------------------------------------------------------------------------------------------
 
-    def _execute(self, record: RunRecord, tasks: list[Task], model: Model, options: RunOptions) -> RunReport:
+    def run_until(self, suite: Suite, model: Model, options: RunOptions, order: list[tuple[str, str]],
+                  stop: Callable[[list[dict[str, Any]]], bool], chunk_items: int, suite_ref: str | None = None
+                  ) -> RunReport:
+        """Run the samples named in `order` (task, sample id), in that order, until `stop(rows)` says enough.
+
+        `stop` sees each chunk's stored rows as soon as they are written; the sequential drift check decides there.
+        A run that stopped early is marked `stopped`: every answer it holds is kept and can be compared.
+        """
+        tasks = select_tasks(suite, options.tasks, None)
+        by_key = {(t.name, s.id): (t, s) for t in tasks for s in t.samples}
+        items = [WorkItem(*by_key[key], 0, tuple(by_key[key][0].requests(by_key[key][1], options.seed)))
+                 for key in order if key in by_key]
+        record = self._create(suite, model, tasks, options, suite_ref, expected=len(items))
+        return self._execute(record, tasks, model, options, items=items, stop=stop, chunk_items=chunk_items)
+
+    def _execute(self, record: RunRecord, tasks: list[Task], model: Model, options: RunOptions,
+                 items: list[WorkItem] | None = None, stop: Callable[[list[dict[str, Any]]], bool] | None = None,
+                 chunk_items: int = CHUNK_ITEMS) -> RunReport:
         started = time.perf_counter()
-        items = _work_items(tasks, options, self.store.done_items(record.id))
+        if items is None:
+            items = _work_items(tasks, options, self.store.done_items(record.id))
         identity = record.config["cache_identity"]
         use_cache = _reuse_allowed(bool(record.fingerprint.get("deterministic")), options)
         generated = from_cache = 0
         total_requests = sum(len(i.requests) for i in items)
+        status = "complete"
         try:
             with ProgressBar(f"{record.name} · {record.suite}", total_requests, enabled=self.progress) as bar:
-                for start in range(0, len(items), CHUNK_ITEMS):
-                    chunk = items[start : start + CHUNK_ITEMS]
+                for start in range(0, len(items), chunk_items):
+                    chunk = items[start : start + chunk_items]
                     rows, new, reused = self._run_chunk(record.id, chunk, model, identity, use_cache, bar)
                     self.store.add_results(rows)
                     generated, from_cache = generated + new, from_cache + reused
+                    if stop is not None and stop(rows):
+                        status = "stopped" if start + chunk_items < len(items) else "complete"
+                        break
         except KeyboardInterrupt:
             self.store.finish_run(record.id, "interrupted", model.fingerprint().to_dict())
             raise RunInterrupted(record.id) from None
-        self.store.finish_run(record.id, "complete", model.fingerprint().to_dict())
+        self.store.finish_run(record.id, status, model.fingerprint().to_dict())
         return RunReport(self.store.get_run(record.id), summarise(self.store.results(record.id)), generated,
                          from_cache, time.perf_counter() - started)
 

@@ -1,0 +1,88 @@
+"""`undrift check`: has a model drifted from an earlier run?  Answered with as few model calls as the evidence allows.
+
+The earlier run's samples are drawn in a random order and put to the model through the runner, a chunk at a
+time; after each chunk a sequential check (anytime-valid confidence sequences, see analysis/sequential.py)
+updates and the check stops as soon as it decides "changed" or "unchanged within tolerance".  Everything the
+model answered is stored as a run, so `undrift compare` can look at it afterwards.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from .analysis.sequential import CheckState, SequentialDriftCheck
+from .errors import UndriftError
+from .models import Model
+from .runner import RunOptions, Runner
+from .store import RunRecord, Store
+from .suites import load_suite
+
+
+@dataclass
+class CheckReport:
+    reference: RunRecord
+    run: RunRecord
+    state: CheckState
+    samples: int  # samples drawn and answered
+    calls: int  # of those, answers the model generated (the rest came from the cache)
+    suite_size: int
+    tolerance: float
+    alpha: float
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "decision": s.decision or "undecided", "reason": s.reason, "samples": self.samples, "calls": self.calls,
+            "suite_size": self.suite_size, "tolerance": self.tolerance, "confidence": 1 - self.alpha,
+            "difference": s.difference, "difference_ci": list(s.difference_ci),
+            "nfr": s.nfr, "nfr_ci": list(s.nfr_ci), "reference_run": self.reference.id, "run": self.run.id,
+        }
+
+
+def outcome(row: dict[str, Any]) -> float:
+    """A result as a number in [0, 1]: the verdict where there is one, else the score."""
+    if row["correct"] is not None:
+        return float(row["correct"])
+    return min(1.0, max(0.0, float(row["value"])))
+
+
+def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0.02, max_calls: int | None = None,
+                alpha: float = 0.05, seed: int = 0, chunk: int = 16, name: str | None = None,
+                progress: bool = True) -> CheckReport:
+    if not 0 < tolerance < 1:
+        raise UndriftError(f"--tolerance must lie between 0 and 1 (got {tolerance})")
+    if max_calls is not None and max_calls < 1:
+        raise UndriftError(f"--max-calls must be at least 1 (got {max_calls})")
+    if not 0 < alpha < 1:
+        raise UndriftError(f"--alpha must lie between 0 and 1 (got {alpha})")
+    if chunk < 1:
+        raise UndriftError(f"--chunk must be at least 1 (got {chunk})")
+    record = store.get_run(reference)
+    suite_ref = record.config.get("suite_ref")
+    if not suite_ref:
+        raise UndriftError(f"run {record.id} was imported, not run: `undrift check` needs a run made by `undrift run`, "
+                           "whose suite it can ask again")
+    suite = load_suite(suite_ref, seed=record.config.get("seed", 0))
+    if suite.digest() != record.suite_digest:
+        raise UndriftError(f"suite {suite_ref!r} changed since run {record.id}: the same samples cannot be asked again")
+    earlier = {(r["task"], r["sample_id"]): outcome(r) for r in store.results(record.id) if r["repeat"] == 0}
+    if not earlier:
+        raise UndriftError(f"run {record.id} holds no results to check against")
+    order = sorted(earlier)
+    random.Random(seed).shuffle(order)
+    if max_calls:
+        order = order[:max_calls]
+    sequential = SequentialDriftCheck(tolerance, alpha)
+    state = sequential.state()
+
+    def stop(rows: list[dict[str, Any]]) -> bool:
+        nonlocal state
+        state = sequential.update([earlier[(r["task"], r["sample_id"])] for r in rows], [outcome(r) for r in rows])
+        return state.decision is not None
+
+    options = RunOptions(name=name or str(model.spec), tasks=tuple(record.config.get("tasks") or ()) or None,
+                         seed=record.config.get("seed", 0))
+    report = Runner(store, progress=progress).run_until(suite, model, options, order, stop, chunk, suite_ref)
+    return CheckReport(record, report.run, state, state.n, report.generated, len(earlier), tolerance, alpha)
