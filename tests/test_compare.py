@@ -8,11 +8,11 @@ from collections import defaultdict
 from datetime import datetime, timezone
 
 import pytest
-from scipy import stats
-
 from conftest import result_row, store_run
+from scipy import stats
 from test_cli import undrift
 from test_scorers import DATA
+
 from undrift.analysis.compare import compare_runs
 from undrift.errors import UndriftError
 from undrift.store import Store

@@ -4,9 +4,9 @@ import json
 from xml.etree import ElementTree
 
 import pytest
-
 from conftest import result_row, store_run
 from test_cli import undrift
+
 from undrift.analysis.compare import compare_runs
 from undrift.errors import UndriftError
 from undrift.gate import Policy, evaluate

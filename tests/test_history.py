@@ -4,9 +4,9 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from conftest import result_row, store_run
 from test_cli import undrift
+
 from undrift.analysis.history import model_history
 from undrift.errors import UndriftError
 from undrift.store import Store

@@ -68,3 +68,24 @@ def test_undrift_serve_with_the_official_client(tmp_path):
     finally:
         server.terminate()
         server.wait(20)
+
+
+def test_compare_gate_and_check_catch_the_silent_update(tmp_path):
+    """The demo's story on the real model: the int8 + hidden-prompt copy stops answering the survey."""
+    updated = "bundled:smollm2?quant=int8&system=You are a concise assistant. Keep answers short."
+    for spec, name in (("bundled:smollm2", "base"), (updated, "silent")):
+        made = undrift("run", "drift", "--model", spec, "--as", name, "--tasks", "opinion", "-q",
+                       cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+    compared = json.loads(undrift("compare", "base", "silent", "--json", cwd=tmp_path).stdout)
+    opinion = compared["tasks"]["opinion"]
+    assert compared["shared"] == 12  # the whole survey
+    assert opinion["response_rate"]["new"] < opinion["response_rate"]["old"] and opinion["nfr"] > 0.05
+    assert any(f["kind"] == "negative" for f in compared["flips"])
+    (tmp_path / "policy.yaml").write_text("rules:\n  - metric: response_rate\n    max_drop: 0.05\n")
+    gated = undrift("gate", "base", "silent", "--policy", "policy.yaml", cwd=tmp_path)
+    assert gated.returncode == 1 and "response_rate drop" in gated.stdout
+    checked = undrift("check", "base", "--model", updated, "--tolerance", "0.05", "--json", "-q", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    data = json.loads(checked.stdout)
+    assert data["decision"] == "changed" and data["samples"] <= 12

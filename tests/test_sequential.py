@@ -5,13 +5,13 @@ import re
 
 import numpy as np
 import pytest
-
 from test_cli import undrift
+
 from undrift.analysis.sequential import BettingConfidenceSequence, SequentialDriftCheck
 from undrift.check import check_drift
 from undrift.errors import UndriftError
 from undrift.models.base import Fingerprint, Generation, ModelSpec
-from undrift.runner import RunOptions, Runner
+from undrift.runner import Runner, RunOptions
 from undrift.store import Store
 from undrift.suites import load_suite
 

@@ -15,7 +15,7 @@ from typing import Any
 from .analysis.sequential import CheckState, SequentialDriftCheck
 from .errors import UndriftError
 from .models import Model
-from .runner import RunOptions, Runner
+from .runner import Runner, RunOptions
 from .store import RunRecord, Store
 from .suites import load_suite
 

@@ -43,7 +43,7 @@ def run(
 ) -> None:
     """Run a suite against a model and store every response and score."""
     from .models import ModelSpec, load_model
-    from .runner import RunOptions, Runner, select_tasks
+    from .runner import Runner, RunOptions, select_tasks
     from .store import Store
     from .suites import load_suite
 

@@ -1,4 +1,4 @@
-"""`make demo`: the built-in drift suite against the embedded model and a silently updated copy of it.
+"""`make demo`: the built-in drift suite against the embedded model and a silently updated copy, then the comparison.
 
 The second version differs the way hosted models change under their users without a new name: its weights are
 int8-quantised and a hidden system prompt was added.  Both runs land in ./undrift.db (or $UNDRIFT_DB), so
@@ -19,16 +19,24 @@ VERSIONS = [
 ]
 
 
+def _undrift(*args: str) -> None:
+    sys.argv = ["undrift", *args]
+    try:
+        cli_main()
+    except SystemExit as done:
+        if done.code:
+            raise
+
+
 def main() -> None:
     for name, spec in VERSIONS:
         print(f"\n== {name}: {spec}", flush=True)
-        sys.argv = ["undrift", "run", "drift", "--model", spec, "--as", name, "--limit", LIMIT]
-        try:
-            cli_main()
-        except SystemExit as done:
-            if done.code:
-                raise
-    print("\nBoth runs are stored: `.venv/bin/undrift runs`, `.venv/bin/undrift show smollm2-silent-update --samples 3`")
+        _undrift("run", "drift", "--model", spec, "--as", name, "--limit", LIMIT)
+    old, new = (name for name, _ in VERSIONS)
+    print(f"\n== did it change? undrift compare {old} {new}", flush=True)
+    _undrift("compare", old, new, "--flips", "3", "--html", "demo-compare.html")
+    print("\nBoth runs are stored in ./undrift.db; the comparison is also in demo-compare.html. Next: "
+          f"`.venv/bin/undrift gate {old} {new} --policy docs/examples/policy.yaml`")
 
 
 if __name__ == "__main__":

@@ -168,8 +168,9 @@ class Runner:
 
     def _execute(self, record: RunRecord, tasks: list[Task], model: Model, options: RunOptions,
                  items: list[WorkItem] | None = None, stop: Callable[[list[dict[str, Any]]], bool] | None = None,
-                 chunk_items: int = CHUNK_ITEMS) -> RunReport:
+                 chunk_items: int | None = None) -> RunReport:
         started = time.perf_counter()
+        chunk_items = chunk_items or CHUNK_ITEMS
         if items is None:
             items = _work_items(tasks, options, self.store.done_items(record.id))
         identity = record.config["cache_identity"]

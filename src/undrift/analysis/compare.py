@@ -37,8 +37,7 @@ MEAN_METRICS: dict[str, tuple[str, Callable[[dict], float]]] = {
     "latency": ("latency (s)", lambda r: float(r["latency_s"] or 0.0)),
     "tokens": ("output tokens", lambda r: float(r["tokens_out"] or 0)),
 }
-ACCURACY_LABELS = {"code": "pass rate", "instructions": "instruction compliance", "json": "format compliance",
-                   "regex": "format compliance"}
+ACCURACY_LABELS = {"code": "pass rate", "instructions": "instr. followed", "json": "format ok", "regex": "format ok"}
 
 
 def _detail(row: dict, key: str) -> bool | None:

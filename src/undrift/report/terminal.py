@@ -129,7 +129,8 @@ def significant_changes_table(comparison: Comparison) -> Table | None:
                 rows.append((group, metric))
     if not rows:
         return None
-    table = Table(title="other significant changes", title_justify="left", header_style="bold")
+    table = Table(title="other significant changes", title_justify="left", header_style="bold underline", box=None,
+                  padding=(0, 1), pad_edge=False)
     for column, justify in (("task / slice", "left"), ("metric", "left"), ("old", "right"), ("new", "right"),
                             ("change (95% CI)", "right"), ("p", "right")):
         table.add_column(column, justify=justify)

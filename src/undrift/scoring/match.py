@@ -7,8 +7,8 @@ import re
 import string
 
 from ..suites.schema import Sample
-from .extract import llmdrift_boxed
 from .base import Score, register, targets
+from .extract import llmdrift_boxed
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 
