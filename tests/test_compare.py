@@ -253,3 +253,27 @@ def test_compare_command_errors(tmp_path, sqlite_url):
     assert result.returncode == 2 and "no run or model name 'missing'" in result.stderr
     result = undrift("compare", "a", "a", "--html", "no/such/dir/r.html", "--db", sqlite_url, cwd=tmp_path)
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_terminal_names_the_left_out_samples_and_repeat_agreement(tmp_path, sqlite_url):
+    store = Store.open(sqlite_url)
+    old_rows = [result_row("t", f"s{i}", True, extracted="a", repeat=r) for i in range(3) for r in range(2)]
+    store_run(store, "old", old_rows)
+    store_run(store, "new", [result_row("t", f"s{i}", True, extracted="a") for i in range(1, 4)])
+    result = undrift("compare", "old", "new", "--db", sqlite_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 samples shared" in result.stdout and "only in old: t/s0" in result.stdout
+    assert "only in new: t/s3" in result.stdout and "t old 100.0%, new —" in result.stdout
+
+
+@pytest.mark.postgres
+def test_import_and_compare_on_postgresql(tmp_path, postgres_url):
+    lines = [{"id": i, "model": m, "prompt": f"q{i}", "response": "yes" if m == "a" or i % 2 else "no", "target": "yes"}
+             for m in ("a", "b") for i in range(6)]
+    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+    imported = undrift("import", "log.jsonl", "--format", "jsonl", "--target-column", "target", "--suite", "pg-test",
+                       "--db", postgres_url, "-q", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    compared = undrift("compare", "a", "b", "--json", "--db", postgres_url, cwd=tmp_path)
+    assert compared.returncode == 0, compared.stderr
+    assert json.loads(compared.stdout)["tasks"]["imported"]["nfr"] == pytest.approx(0.5)

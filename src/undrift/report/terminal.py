@@ -95,6 +95,15 @@ def comparison_header(comparison: Comparison) -> str:
            f"{len(comparison.only_new)} only in new, {len(comparison.prompt_changed)} with a changed prompt"
            if left_out else ", none left out"),
     ]
+    for label, keys in (("only in old", comparison.only_old), ("only in new", comparison.only_new),
+                        ("prompt changed", comparison.prompt_changed)):
+        if keys:
+            shown = ", ".join(f"{task}/{sample}" for task, sample in keys[:5])
+            lines.append(f"  {label}: {shown}" + (f" and {len(keys) - 5} more (--json lists all)" if len(keys) > 5 else ""))
+    repeated = [g for g in comparison.tasks if any(v is not None for v in g.agreement.values())]
+    if repeated:
+        lines.append("answers identical across repeats: " + "; ".join(
+            f"{g.task} old {_pct(g.agreement['old'])}, new {_pct(g.agreement['new'])}" for g in repeated))
     return "\n".join(lines)
 
 
