@@ -362,6 +362,66 @@ def _params(pairs: list[str]) -> dict:
 
 
 @app.command()
+def train(
+    base: str = typer.Option(..., help="model spec to start from, e.g. bundled:smollm2"),
+    data: Path = typer.Option(..., help="new training data: chat JSONL or prompt/completion JSONL"),
+    name: str = typer.Option(..., "--out", help="name of the new version (registered under it)"),
+    out_dir: Optional[Path] = typer.Option(None, help="where the adapter goes (default: the undrift cache)"),
+    replay: Optional[str] = typer.Option(None, help="earlier data to mix in: a JSONL file or a suite name/file"),
+    replay_ratio: float = typer.Option(0.0, help="replay examples per new example in every epoch"),
+    anchors: Optional[Path] = typer.Option(None, help="anchor prompts for --compat-loss kl (default: the replay)"),
+    compat_from: Optional[str] = typer.Option(None, help="the old version to stay compatible with (a spec)"),
+    compat_loss: Optional[str] = typer.Option(None, help="muscle, focal or kl"),
+    compat_weight: float = typer.Option(1.0, help="weight of the focal or kl term"),
+    plain_new: Optional[str] = typer.Option(None, help="muscle: the plain update to distil from (default: train it)"),
+    temperature: float = typer.Option(2.0, help="distillation temperature"),
+    ce_mix: float = typer.Option(0.0, help="muscle: share of cross-entropy mixed into the loss"),
+    lora_r: int = typer.Option(8, help="LoRA rank"),
+    lora_alpha: int = typer.Option(16, help="LoRA alpha"),
+    epochs: int = typer.Option(2),
+    lr: float = typer.Option(5e-4, help="learning rate (AdamW, warm-up then linear decay)"),
+    batch_size: int = typer.Option(8),
+    max_length: int = typer.Option(256, help="tokens per example, prompt included"),
+    seed: int = typer.Option(0, help="fixes LoRA initialisation and data order"),
+    save_every: int = typer.Option(50, help="checkpoint every N steps"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the last checkpoint in the output folder"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Fine-tune a new version with LoRA, optionally with replay and a compatibility loss, and register it."""
+    from .registry import Registry
+    from .store import Store
+    from .train import TrainConfig
+    from .train import train as run_training
+    from .train.trainer import TrainingInterrupted
+
+    config = TrainConfig(
+        base=base, data=str(data), name=name, out_dir=str(out_dir) if out_dir else None, replay=replay,
+        replay_ratio=replay_ratio, anchors=str(anchors) if anchors else None, compat_from=compat_from,
+        compat_loss=compat_loss, compat_weight=compat_weight, plain_new=plain_new, temperature=temperature,
+        ce_mix=ce_mix, lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs, lr=lr, batch_size=batch_size,
+        max_length=max_length, seed=seed, save_every=save_every, resume=resume)
+    config.validate()
+    registry = Registry(Store.open(db))
+    registry.check_free(name)
+    try:
+        result = run_training(config, progress=not quiet)
+    except TrainingInterrupted as stop:
+        err.print(f"interrupted at step {stop.step}: the checkpoint in {stop.out_dir} is kept; continue with the same "
+                  "command and --resume")
+        raise typer.Exit(130)
+    version = registry.register(name, result.spec, kind="trained", parent=result.parent, recipe=result.recipe,
+                                data_hashes=result.data_hashes)
+    if as_json:
+        print(json.dumps({"version": asdict(version), "steps": result.steps, "final_loss": result.losses[-1],
+                          "adapter_dir": str(result.adapter_dir)}, indent=2, default=str))
+        return
+    out.print(f"trained [bold]{version.name}[/bold] in {result.steps} steps (final loss {result.losses[-1]:.4f}); "
+              f"spec {version.spec}", highlight=False)
+
+
+@app.command()
 def suites(path: Optional[str] = typer.Argument(None, help="a suite file to check and describe")) -> None:
     """List the built-in suites, or check a suite file and describe it."""
     from rich.table import Table
@@ -435,6 +495,126 @@ def serve(
     application = create_app(load_model(parsed), model_id=name or str(parsed))
     err.print(f"serving {parsed} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl-C stops")
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+registry_app = typer.Typer(no_args_is_help=True, help="Versions, aliases such as production, promotion, rollback.")
+app.add_typer(registry_app, name="registry")
+
+
+@registry_app.command("list")
+def registry_list(db: Optional[str] = typer.Option(None, help=DB_HELP), as_json: bool = typer.Option(False, "--json")):
+    """Every registered version with its kind, parent and aliases."""
+    from rich.table import Table
+
+    from .registry import Registry
+    from .store import Store
+
+    registry = Registry(Store.open(db))
+    pointed: dict[str, list[str]] = {}
+    for alias, version in registry.aliases().items():
+        pointed.setdefault(version, []).append(alias)
+    listed = registry.list()
+    if as_json:
+        print(json.dumps([{**asdict(v), "aliases": pointed.get(v.name, [])} for v in listed], indent=2, default=str))
+        return
+    table = Table(header_style="bold")
+    for column in ("version", "kind", "parent", "aliases", "runs", "spec"):
+        table.add_column(column, overflow="fold")
+    for v in listed:
+        table.add_row(v.name, v.kind, v.parent or "—", ", ".join(pointed.get(v.name, [])) or "—",
+                      str(len(registry.runs_of(v.name))), v.spec)
+    out.print(table)
+
+
+@registry_app.command("show")
+def registry_show(name: str = typer.Argument(..., help="version or alias"),
+                  db: Optional[str] = typer.Option(None, help=DB_HELP), as_json: bool = typer.Option(False, "--json")):
+    """One version: spec, lineage, recipe, data hashes, runs, and the moves of aliases to it."""
+    from .registry import Registry
+    from .store import Store
+
+    registry = Registry(Store.open(db, must_exist=True))
+    version = registry.get(name)
+    runs_ = registry.runs_of(version.name)
+    events = [e for e in registry.events() if e.version == version.name or e.previous == version.name]
+    if as_json:
+        print(json.dumps({"version": asdict(version), "lineage": [v.name for v in registry.lineage(version.name)],
+                          "runs": [r.id for r in runs_], "alias_events": [asdict(e) for e in events]},
+                         indent=2, default=str))
+        return
+    out.print(f"[bold]{version.name}[/bold] ({version.kind}) {version.spec}", highlight=False)
+    out.print("lineage: " + " ← ".join(v.name for v in registry.lineage(version.name)), highlight=False)
+    for key, value in version.recipe.items():
+        out.print(f"  recipe {key}: {value}", highlight=False)
+    for key, value in version.data_hashes.items():
+        out.print(f"  data {key}: {value[:16]}", highlight=False)
+    out.print(f"runs: {', '.join(f'{r.id} ({r.suite})' for r in runs_) or 'none'}", highlight=False)
+    for e in events:
+        extra = (" [red]forced[/red]" if e.forced else "") + (f" — {e.reason}" if e.reason else "")
+        out.print(f"  {e.at:%Y-%m-%d %H:%M} {e.action} {e.alias}: {e.previous or '—'} → {e.version}{extra}")
+
+
+@registry_app.command("register")
+def registry_register(name: str = typer.Argument(...), spec: str = typer.Option(..., help="its model spec"),
+                      parent: Optional[str] = typer.Option(None, help="the version it derives from"),
+                      db: Optional[str] = typer.Option(None, help=DB_HELP)):
+    """Register a version by hand (a served endpoint, a model trained elsewhere)."""
+    from .models import ModelSpec
+    from .registry import Registry
+    from .store import Store
+
+    ModelSpec.parse(spec)
+    version = Registry(Store.open(db)).register(name, spec, kind="registered", parent=parent)
+    out.print(f"registered {version.name}: {version.spec}", highlight=False)
+
+
+@registry_app.command("alias")
+def registry_alias(alias: str = typer.Argument(...), name: str = typer.Argument(..., help="version to point at"),
+                   db: Optional[str] = typer.Option(None, help=DB_HELP)):
+    """Point an alias at a version without a gate (use `promote` for stages that need one)."""
+    from .registry import Registry
+    from .store import Store
+
+    event = Registry(Store.open(db, must_exist=True)).set_alias(alias, name)
+    out.print(f"{alias}: {event.previous or '—'} → {event.version}", highlight=False)
+
+
+@registry_app.command("promote")
+def registry_promote(
+    name: str = typer.Argument(..., help="version to promote"),
+    to: str = typer.Option("production", help="alias (stage) to move"),
+    policy: Optional[Path] = typer.Option(None, help="gate policy (default: NFR <= 2%, no significant accuracy drop)"),
+    force: bool = typer.Option(False, "--force", help="promote even if the gate fails (needs --reason)"),
+    reason: Optional[str] = typer.Option(None, help="why; recorded with the move"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+):
+    """Move an alias to a version after the gate passes against the version it points at now."""
+    from .gate import Policy
+    from .registry import GateRefused, Registry
+    from .store import Store
+
+    rules = Policy.load(policy) if policy else None
+    try:
+        done = Registry(Store.open(db, must_exist=True)).promote(name, to, rules, force=force, reason=reason)
+    except GateRefused as refused:
+        for check in refused.result.failures:
+            out.print(f"  [red]FAIL[/red]  {check.reason}", highlight=False)
+        err.print(f"[red]refused:[/red] {refused}; --force --reason TEXT overrides, and is recorded", highlight=False)
+        raise typer.Exit(1)
+    gate_text = "no earlier version to gate against" if done.gate is None else (
+        "gate passed" if done.gate.passed else "[red]gate failed, forced[/red]")
+    out.print(f"{to}: {done.previous or '—'} → {done.version} ({gate_text})", highlight=False)
+
+
+@registry_app.command("rollback")
+def registry_rollback(alias: str = typer.Argument("production"), reason: Optional[str] = typer.Option(None),
+                      db: Optional[str] = typer.Option(None, help=DB_HELP)):
+    """Return an alias to the version it pointed at before its last move."""
+    from .registry import Registry
+    from .store import Store
+
+    event = Registry(Store.open(db, must_exist=True)).rollback(alias, reason)
+    out.print(f"{alias}: {event.previous} → {event.version} (rolled back)", highlight=False)
 
 
 def main() -> None:

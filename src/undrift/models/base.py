@@ -57,7 +57,7 @@ class ModelSpec:
             base_url = base_url or None
             if base_url and not base_url.startswith(("http://", "https://")):
                 raise UndriftError(f"bad server address {base_url!r} in {text!r}: write it as http://HOST:PORT/v1")
-        elif backend == "hf" and "+lora:" in rest:
+        elif backend in ("hf", "bundled", "gguf") and "+lora:" in rest:
             rest, _, lora = rest.partition("+lora:")
         if not rest:
             raise UndriftError(f"model spec {text!r} names no model: {SPEC_HELP}")

@@ -58,3 +58,36 @@ results = Table(
     UniqueConstraint("run_id", "task", "sample_id", "repeat", name="uq_results_item"),
     Index("ix_results_cache_key", "cache_key"),
 )
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("spec", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("parent", String(255)),
+    Column("recipe", JSON, nullable=False),
+    Column("data_hashes", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("alias", String(255), primary_key=True),
+    Column("version", String(255), ForeignKey("versions.name"), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alias", String(255), nullable=False, index=True),
+    Column("version", String(255), nullable=False),
+    Column("previous", String(255)),
+    Column("action", String(16), nullable=False),
+    Column("forced", Boolean, nullable=False),
+    Column("reason", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+)

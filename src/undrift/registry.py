@@ -1,0 +1,211 @@
+"""The registry: every version (trained, imported, served or run), its lineage, aliases such as `production`,
+promotion through the gate, and one-step rollback.
+
+An alias points at one version.  Every move of an alias is an event (who it pointed at before, whether the gate
+was overridden and why), so `rollback` is one step back along that record and nothing is ever forgotten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .errors import UndriftError
+from .store import RunRecord, Store
+from .store.schema import alias_events, aliases, versions
+
+KINDS = ("trained", "imported", "served", "run", "registered")
+DEFAULT_POLICY = {"rules": [{"metric": "nfr", "max": 0.02}, {"metric": "accuracy", "no_significant_drop": True}]}
+
+
+@dataclass(frozen=True)
+class Version:
+    name: str
+    spec: str
+    kind: str
+    parent: str | None
+    recipe: dict[str, Any]
+    data_hashes: dict[str, str]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    alias: str
+    version: str
+    previous: str | None
+    action: str
+    forced: bool
+    reason: str | None
+    at: datetime
+
+
+@dataclass
+class Promotion:
+    alias: str
+    version: str
+    previous: str | None
+    gate: Any | None  # GateResult, when there was a version to gate against
+    forced: bool
+
+
+class Registry:
+    def __init__(self, store: Store):
+        self.store = store
+
+    # -- versions ---------------------------------------------------------------------------------------------
+
+    def check_free(self, name: str) -> None:
+        if not name.strip():
+            raise UndriftError("a version needs a name")
+        if self.find(name) is not None:
+            raise UndriftError(f"a version named {name!r} is already registered: choose another name")
+
+    def register(self, name: str, spec: str, kind: str = "registered", parent: str | None = None,
+                 recipe: dict | None = None, data_hashes: dict | None = None) -> Version:
+        if kind not in KINDS:
+            raise UndriftError(f"unknown version kind {kind!r}")
+        row = dict(name=name, spec=spec, kind=kind, parent=parent, recipe=recipe or {}, data_hashes=data_hashes or {},
+                   created_at=datetime.now(timezone.utc))
+        try:
+            with self.store.engine.begin() as connection:
+                connection.execute(insert(versions).values(**row))
+        except IntegrityError:
+            raise UndriftError(f"a version named {name!r} is already registered: choose another name") from None
+        return Version(**row)
+
+    def ensure(self, name: str, spec: str, kind: str) -> None:
+        """Register `name` if it is new (what `run`, `import` and `serve` do for the versions they meet)."""
+        if self.find(name) is None:
+            try:
+                self.register(name, spec, kind)
+            except UndriftError:
+                pass  # registered meanwhile by another process: fine
+
+    def find(self, name: str) -> Version | None:
+        with self.store.engine.connect() as connection:
+            row = connection.execute(select(versions).where(versions.c.name == name)).mappings().first()
+        return Version(**row) if row else None
+
+    def get(self, name: str) -> Version:
+        version = self.find(name)
+        if version is None:
+            target = self.alias_target(name)
+            if target:
+                return self.get(target)
+            raise UndriftError(f"no registered version or alias {name!r}: `undrift registry list` shows them")
+        return version
+
+    def list(self) -> list[Version]:
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(select(versions).order_by(versions.c.created_at)).mappings().all()
+        return [Version(**row) for row in rows]
+
+    def runs_of(self, name: str) -> list[RunRecord]:
+        return [r for r in self.store.list_runs(name=name, limit=10_000) if r.status in ("complete", "stopped")]
+
+    def lineage(self, name: str) -> list[Version]:
+        chain, seen = [], set()
+        current = self.find(name)
+        while current is not None and current.name not in seen:
+            chain.append(current)
+            seen.add(current.name)
+            current = self.find(current.parent) if current.parent else None
+        return chain
+
+    # -- aliases ----------------------------------------------------------------------------------------------
+
+    def aliases(self) -> dict[str, str]:
+        with self.store.engine.connect() as connection:
+            return {a: v for a, v in connection.execute(select(aliases.c.alias, aliases.c.version))}
+
+    def alias_target(self, alias: str) -> str | None:
+        return self.aliases().get(alias)
+
+    def events(self, alias: str | None = None) -> list[AliasEvent]:
+        query = select(alias_events).order_by(alias_events.c.id)
+        if alias:
+            query = query.where(alias_events.c.alias == alias)
+        with self.store.engine.connect() as connection:
+            return [AliasEvent(**{k: row[k] for k in AliasEvent.__dataclass_fields__})
+                    for row in connection.execute(query).mappings()]
+
+    def set_alias(self, alias: str, name: str, action: str = "alias", forced: bool = False,
+                  reason: str | None = None) -> AliasEvent:
+        """Point `alias` at version `name`, recording the move; alias and event land in one transaction."""
+        if self.find(name) is None:
+            raise UndriftError(f"no registered version {name!r}: `undrift registry list` shows them")
+        if self.find(alias) is not None:
+            raise UndriftError(f"{alias!r} is a version name; an alias needs a name of its own")
+        now = datetime.now(timezone.utc)
+        previous = self.alias_target(alias)
+        with self.store.engine.begin() as connection:
+            if previous is None:
+                connection.execute(insert(aliases).values(alias=alias, version=name, updated_at=now))
+            else:
+                connection.execute(update(aliases).where(aliases.c.alias == alias).values(version=name, updated_at=now))
+            connection.execute(insert(alias_events).values(alias=alias, version=name, previous=previous, action=action,
+                                                           forced=forced, reason=reason, at=now))
+        return AliasEvent(alias, name, previous, action, forced, reason, now)
+
+    def promote(self, name: str, to: str, policy=None, force: bool = False, reason: str | None = None) -> Promotion:
+        """Move `to` to version `name` if the gate passes against the version it points at now."""
+        from .analysis.compare import compare_runs
+        from .gate import Policy, evaluate
+
+        self.get(name)
+        if force and not reason:
+            raise UndriftError("--force needs --reason TEXT: overriding the gate is recorded with why")
+        candidate_runs = self.runs_of(name)
+        if not candidate_runs:
+            raise UndriftError(f"version {name!r} has no runs: run a suite with `--as {name}` before promoting it")
+        current = self.alias_target(to)
+        result = None
+        if current is not None and current != name:
+            pair = _shared_suite_runs(self.runs_of(current), candidate_runs)
+            if pair is None:
+                if not force:
+                    raise UndriftError(f"{to} ({current}) and {name} have no runs of the same suite to gate on: run "
+                                       f"one suite on both, or --force --reason TEXT")
+            else:
+                result = evaluate(policy or Policy.parse(DEFAULT_POLICY, "default policy"),
+                                  compare_runs(self.store, pair[0].id, pair[1].id))
+                if not result.passed and not force:
+                    reasons = "; ".join(c.reason for c in result.failures[:3])
+                    raise GateRefused(f"the gate refuses {name} for {to}: {reasons}", result)
+        event = self.set_alias(to, name, action="promote", forced=bool(force and (result is None or not result.passed)),
+                               reason=reason)
+        return Promotion(to, name, event.previous, result, event.forced)
+
+    def rollback(self, alias: str, reason: str | None = None) -> AliasEvent:
+        """Return `alias` to the version it pointed at before its last move."""
+        current = self.alias_target(alias)
+        if current is None:
+            raise UndriftError(f"no alias {alias!r}: `undrift registry list` shows the aliases")
+        history = [e for e in self.events(alias) if e.version == current]
+        previous = history[-1].previous if history else None
+        if previous is None:
+            raise UndriftError(f"{alias} has no earlier version to roll back to")
+        return self.set_alias(alias, previous, action="rollback", reason=reason)
+
+
+class GateRefused(UndriftError):
+    """Promotion refused by the gate: exit code 1, with the reasons (not a usage error)."""
+
+    def __init__(self, message: str, result):
+        super().__init__(message)
+        self.result = result
+
+
+def _shared_suite_runs(old_runs: list[RunRecord], new_runs: list[RunRecord]) -> tuple[RunRecord, RunRecord] | None:
+    """The newest runs of the two versions on a suite both ran (newest candidate first)."""
+    for new in new_runs:
+        for old in old_runs:
+            if old.suite == new.suite:
+                return old, new
+    return None
+

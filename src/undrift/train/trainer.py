@@ -1,0 +1,323 @@
+"""Train a new version with LoRA: the whole loop, readable in one sitting.
+
+    examples  = new data (+ replay drawn fresh each epoch)
+    model     = base weights (a base adapter merged in) + a fresh LoRA adapter
+    teachers  = the old version (the same weights with the adapter disabled, when old == base) and, for MUSCLE,
+                the plain new version (trained first with cross-entropy alone, unless given)
+    each step = forward the batch, the loss of the chosen recipe, backward, clip, AdamW, checkpoint now and then
+
+A fixed seed fixes the LoRA initialisation and the order of the data, so the same inputs give the same adapter.
+Checkpoints are written to a temporary folder and renamed into place: an interrupted run leaves its last
+checkpoint whole, and `resume=True` continues from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UndriftError
+from ..hashing import sha256_files
+from ..models import ModelSpec
+from ..paths import cache_dir
+from ..progress import ProgressBar
+from .data import IGNORE, Example, data_hash, load_examples, mix_epoch, replay_examples, tokenise
+
+COMPAT_LOSSES = ("muscle", "focal", "kl")
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+class TrainingInterrupted(Exception):
+    def __init__(self, out_dir: Path, step: int):
+        super().__init__(str(out_dir))
+        self.out_dir, self.step = out_dir, step
+
+
+@dataclass
+class TrainConfig:
+    base: str
+    data: str
+    name: str
+    out_dir: str | None = None
+    replay: str | None = None
+    replay_ratio: float = 0.0
+    anchors: str | None = None
+    compat_from: str | None = None
+    compat_loss: str | None = None
+    compat_weight: float = 1.0
+    plain_new: str | None = None
+    temperature: float = 2.0
+    ce_mix: float = 0.0
+    focal_alpha: float = 1.0
+    focal_beta: float = 5.0
+    lora_r: int = 8
+    lora_alpha: int = 16
+    epochs: int = 2
+    lr: float = 5e-4
+    batch_size: int = 8
+    max_length: int = 256
+    seed: int = 0
+    save_every: int = 50
+    resume: bool = False
+
+    def validate(self) -> None:
+        if self.compat_loss not in (None, *COMPAT_LOSSES):
+            raise UndriftError(f"unknown --compat-loss {self.compat_loss!r}: choose muscle, focal or kl")
+        if self.compat_loss and not self.compat_from:
+            raise UndriftError(f"--compat-loss {self.compat_loss} needs --compat-from OLD_SPEC (the version to stay "
+                               "compatible with)")
+        if self.compat_loss == "kl" and not (self.anchors or self.replay):
+            raise UndriftError("--compat-loss kl needs anchor prompts: give --anchors FILE or --replay")
+        if self.replay_ratio < 0 or (self.replay_ratio > 0 and not self.replay):
+            raise UndriftError("--replay-ratio needs --replay SUITE_OR_FILE and must be 0 or more")
+        for key in ("epochs", "batch_size", "lora_r", "lora_alpha", "max_length", "save_every"):
+            if getattr(self, key) < 1:
+                raise UndriftError(f"--{key.replace('_', '-')} must be at least 1 (got {getattr(self, key)})")
+        if not self.lr > 0 or not self.temperature > 0:
+            raise UndriftError("--lr and --temperature must be positive")
+        if not 0 <= self.ce_mix <= 1:
+            raise UndriftError(f"--ce-mix must lie in [0, 1] (got {self.ce_mix})")
+
+    def output(self) -> Path:
+        return Path(self.out_dir) if self.out_dir else cache_dir() / "versions" / self.name
+
+    def recipe(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in ("out_dir", "resume")}
+
+
+@dataclass
+class TrainResult:
+    name: str
+    spec: str
+    adapter_dir: Path
+    steps: int
+    losses: list[float]
+    recipe: dict[str, Any]
+    data_hashes: dict[str, str]
+    parent: str
+    plain_new: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def train(config: TrainConfig, progress: bool = True) -> TrainResult:
+    """Fine-tune `config.base` on `config.data` with the configured recipe; returns where the adapter is."""
+    config.validate()
+    import torch
+
+    base_spec = ModelSpec.parse(config.base)
+    if base_spec.backend == "openai":
+        raise UndriftError("training needs a local base model (bundled:, hf: or gguf:), not a server")
+    if base_spec.lora:
+        raise UndriftError(f"base {config.base} carries an adapter: merge it into a model directory and train on "
+                           "hf:THAT_DIR, so the new version is one base plus one adapter")
+    out = config.output()
+    final = out / "adapter"
+    if final.exists() and not config.resume:
+        raise UndriftError(f"{str(final)!r} already holds a trained adapter: choose another --out, or --resume")
+    examples = load_examples(config.data)
+    replay = replay_examples(config.replay, config.seed) if config.replay else []
+    anchors = (load_examples(config.anchors) if config.anchors else replay) if config.compat_loss == "kl" else []
+    plain_new_spec = config.plain_new
+    if config.compat_loss == "muscle" and not plain_new_spec:
+        plain = _plain_config(config, out / "plain-new")
+        plain_new_spec = train(plain, progress).spec
+
+    torch.manual_seed(config.seed)
+    model, tokenizer = _student(base_spec, config)
+    old = _teacher(config.compat_from, base_spec) if config.compat_from else None
+    plain_new = _teacher(plain_new_spec, base_spec) if config.compat_loss == "muscle" else None
+
+    rng = random.Random(config.seed)
+    schedule = [epoch[i : i + config.batch_size]
+                for epoch in (mix_epoch(examples, replay, config.replay_ratio, rng) for _ in range(config.epochs))
+                for i in range(0, len(epoch), config.batch_size)]
+    anchor_batches = [[anchors[rng.randrange(len(anchors))] for _ in range(config.batch_size)]
+                      for _ in schedule] if anchors else []
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.0)
+    total = len(schedule)
+    warmup = max(1, total // 20)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
+    start, losses = _resume(out, model, optimizer, scheduler) if config.resume else (0, [])
+    out.mkdir(parents=True, exist_ok=True)
+
+    def collate(batch: list[Example]):
+        encoded = [tokenise(tokenizer, example, config.max_length) for example in batch]
+        width = max(len(ids) for ids, _ in encoded)
+        pad = tokenizer.pad_token_id
+        ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in encoded])
+        labels = torch.tensor([lab + [IGNORE] * (width - len(lab)) for _, lab in encoded])
+        attention = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in encoded])
+        return ids, labels, attention
+
+    def logits_of(network, ids, attention, disable_adapter=False):
+        if disable_adapter:
+            with network.disable_adapter(), torch.no_grad():
+                return network(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+        return network(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+
+    def reference(network, ids, attention):
+        if network is None:
+            return None
+        if network == "self":
+            return logits_of(model, ids, attention, disable_adapter=True)
+        with torch.no_grad():
+            return logits_of(network, ids, attention)
+
+    from . import losses as loss_fns
+
+    model.train()
+    completed = start  # steps whose update is applied: what a checkpoint taken now holds
+    try:
+        with ProgressBar(f"training {config.name}", total, enabled=progress) as bar:
+            bar.advance(start)
+            for step in range(start, total):
+                ids, labels, attention = collate(schedule[step])
+                targets = labels[:, 1:]
+                student = logits_of(model, ids, attention)
+                if config.compat_loss == "muscle":
+                    loss = loss_fns.muscle(student, reference(old, ids, attention),
+                                           reference(plain_new, ids, attention), targets, config.temperature,
+                                           config.ce_mix)
+                elif config.compat_loss == "focal":
+                    loss = loss_fns.focal_distillation(student, reference(old, ids, attention), targets,
+                                                       config.temperature, config.focal_alpha, config.focal_beta,
+                                                       config.compat_weight)
+                else:
+                    loss = loss_fns.cross_entropy(student, targets)
+                    if config.compat_loss == "kl":
+                        a_ids, _, a_attention = collate(anchor_batches[step])
+                        kl = loss_fns.anchor_kl(logits_of(model, a_ids, a_attention),
+                                                reference(old, a_ids, a_attention), a_attention[:, 1:])
+                        loss = loss + config.compat_weight * kl
+                if not math.isfinite(loss.item()):
+                    raise UndriftError(f"the loss became {loss.item()} at step {step + 1}: lower --lr")
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                losses.append(round(loss.item(), 5))
+                completed = step + 1
+                bar.advance()
+                if (step + 1) % config.save_every == 0 and step + 1 < total:
+                    _checkpoint(out, model, optimizer, scheduler, step + 1, losses)
+    except KeyboardInterrupt:
+        _checkpoint(out, model, optimizer, scheduler, completed, losses[:completed])
+        raise TrainingInterrupted(out, completed) from None
+    _save_adapter(model, final)
+    spec = _version_spec(base_spec, final)
+    hashes = {"data": data_hash(config.data)}
+    if config.replay and Path(config.replay).is_file():
+        hashes["replay"] = data_hash(config.replay)
+    elif config.replay:
+        from ..suites import load_suite
+
+        hashes["replay_suite"] = load_suite(config.replay, seed=config.seed).digest()
+    if config.anchors:
+        hashes["anchors"] = data_hash(config.anchors)
+    hashes["adapter"] = sha256_files(sorted(final.glob("adapter_model.*")))
+    result = TrainResult(config.name, spec, final, total, losses, config.recipe(), hashes, config.base,
+                         plain_new_spec if config.compat_loss == "muscle" else None)
+    (out / "recipe.json").write_text(json.dumps({**asdict(result), "adapter_dir": str(final)}, indent=2, default=str))
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    return result
+
+
+def _plain_config(config: TrainConfig, out: Path) -> TrainConfig:
+    """The plain update MUSCLE distils from: same data, replay and settings, cross-entropy only."""
+    fields = asdict(config)
+    fields.update(name=f"{config.name}-plain", out_dir=str(out), compat_from=None, compat_loss=None, plain_new=None)
+    return TrainConfig(**fields)
+
+
+def _load_weights(spec: ModelSpec):
+    """Base weights as a trainable float32 model, with the spec's adapter merged in if it has one."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from ..models.local import load_local_model
+
+    hf_logging.set_verbosity_error()
+    resolved = load_local_model(spec, lazy=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(resolved.model_dir))
+        model = AutoModelForCausalLM.from_pretrained(str(resolved.model_dir), dtype="float32")
+    except (OSError, ValueError) as exc:
+        raise UndriftError(f"cannot load base model {spec}: {str(exc).splitlines()[0]}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if resolved.adapter_dir:
+        model = resolved._attach_lora(model, resolved.adapter_dir).merge_and_unload()
+    return model, tokenizer
+
+
+def _student(base: ModelSpec, config: TrainConfig):
+    from peft import LoraConfig, get_peft_model
+
+    model, tokenizer = _load_weights(base)
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
+                      target_modules=list(LORA_TARGETS), task_type="CAUSAL_LM")
+    return get_peft_model(model, lora), tokenizer
+
+
+def _teacher(spec_text: str, base: ModelSpec):
+    """A frozen earlier version; "self" when it is the base itself (the student with its adapter disabled)."""
+    spec = ModelSpec.parse(spec_text)
+    if spec.backend == "openai":
+        raise UndriftError("compatibility training needs the old version's logits: give a local spec, not openai:")
+    if spec == base and not base.lora:
+        return "self"
+    model, _ = _load_weights(spec)
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def _version_spec(base: ModelSpec, adapter: Path) -> str:
+    """The new version as a spec: the base plus the trained adapter."""
+    return str(ModelSpec(backend=base.backend, target=base.target, lora=str(adapter.resolve()), options=base.options))
+
+
+def _save_adapter(model, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(str(partial))
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+
+
+def _checkpoint(out: Path, model, optimizer, scheduler, step: int, losses: list[float]) -> None:
+    import torch
+
+    folder = out / "checkpoints" / f"step-{step:06d}"
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    model.save_pretrained(str(partial / "adapter"))
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+                "losses": losses}, partial / "state.pt")
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+
+
+def _resume(out: Path, model, optimizer, scheduler) -> tuple[int, list[float]]:
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    folders = sorted(p for p in (out / "checkpoints").glob("step-*") if not p.name.endswith(".partial"))
+    if not folders:
+        raise UndriftError(f"nothing to resume in {str(out)!r}: no checkpoint was written there")
+    latest = folders[-1]
+    set_peft_model_state_dict(model, load_file(str(latest / "adapter" / "adapter_model.safetensors")))
+    state = torch.load(latest / "state.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return state["step"], list(state["losses"])

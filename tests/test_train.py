@@ -1,0 +1,122 @@
+"""Training new versions on the tiny model: recipes, determinism, checkpoints and resume, bad input."""
+
+import json
+
+import pytest
+
+from test_cli import undrift
+from undrift.errors import UndriftError
+from undrift.hashing import sha256_files
+from undrift.train import TrainConfig, train
+from undrift.train.trainer import TrainingInterrupted
+
+
+@pytest.fixture
+def data(tmp_path):
+    new = tmp_path / "new.jsonl"
+    new.write_text("\n".join(json.dumps({"prompt": f"Code word for {w}?", "completion": w[::-1]})
+                             for w in ["apple", "stone", "river", "cloud", "green", "tiger", "piano", "lemon"]) + "\n")
+    old = tmp_path / "old.jsonl"
+    old.write_text("\n".join(json.dumps({"messages": [{"role": "user", "content": f"Is {n} even?"},
+                                                      {"role": "assistant", "content": "yes" if n % 2 == 0 else "no"}]})
+                             for n in range(8)) + "\n")
+    return new, old
+
+
+def _config(tiny_model_dir, data, tmp_path, name, **extra):
+    new, old = data
+    settings = dict(epochs=2, batch_size=4, lr=5e-3, seed=7)
+    settings.update(extra)
+    return TrainConfig(base=f"hf:{tiny_model_dir}", data=str(new), name=name, out_dir=str(tmp_path / name),
+                       **settings)
+
+
+def _adapter_hash(result):
+    return sha256_files(sorted(result.adapter_dir.glob("adapter_model.*")))
+
+
+def test_same_seed_same_adapter_and_the_loss_falls(tiny_model_dir, data, tmp_path):
+    first = train(_config(tiny_model_dir, data, tmp_path, "a", epochs=6), progress=False)
+    second = train(_config(tiny_model_dir, data, tmp_path, "b", epochs=6), progress=False)
+    assert _adapter_hash(first) == _adapter_hash(second)
+    assert first.steps == 12 and first.losses[-1] < first.losses[0]
+    other = train(_config(tiny_model_dir, data, tmp_path, "c", seed=8), progress=False)
+    assert _adapter_hash(other) != _adapter_hash(first)
+    assert first.spec.endswith("+lora:" + str(first.adapter_dir.resolve()))
+
+
+@pytest.mark.parametrize("loss", ["muscle", "focal", "kl"])
+def test_compatibility_recipes_train_and_record_themselves(tiny_model_dir, data, tmp_path, loss):
+    new, old = data
+    result = train(_config(tiny_model_dir, data, tmp_path, f"v-{loss}", replay=str(old), replay_ratio=0.5,
+                           compat_from=f"hf:{tiny_model_dir}", compat_loss=loss), progress=False)
+    assert result.recipe["compat_loss"] == loss and result.recipe["replay_ratio"] == 0.5
+    assert set(result.data_hashes) >= {"data", "replay", "adapter"}
+    if loss == "muscle":  # the plain update it distils from was trained first
+        assert result.plain_new and "plain-new" in result.plain_new
+    assert (result.adapter_dir / "adapter_config.json").exists()
+
+
+def test_an_interrupted_run_resumes_to_the_same_adapter(tiny_model_dir, data, tmp_path, monkeypatch):
+    whole = train(_config(tiny_model_dir, data, tmp_path, "whole", save_every=2, epochs=4), progress=False)
+    import undrift.train.trainer as trainer
+
+    calls = {"n": 0}
+    original = trainer.ProgressBar.advance
+
+    def interrupt_after_three(self, n=1):
+        if n:
+            calls["n"] += 1
+            if calls["n"] == 4:  # the first call is the resume offset; then three steps
+                raise KeyboardInterrupt
+        return original(self, n)
+
+    monkeypatch.setattr(trainer.ProgressBar, "advance", interrupt_after_three)
+    config = _config(tiny_model_dir, data, tmp_path, "cut", save_every=2, epochs=4)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(config, progress=False)
+    assert stopped.value.step == 4 and not (tmp_path / "cut" / "adapter").exists()  # the 4th update was applied
+    assert any((tmp_path / "cut" / "checkpoints").glob("step-000004"))
+    monkeypatch.setattr(trainer.ProgressBar, "advance", original)
+    config.resume = True
+    resumed = train(config, progress=False)
+    assert _adapter_hash(resumed) == _adapter_hash(whole) and resumed.losses == whole.losses
+
+
+def test_bad_recipes_are_refused_before_training(tiny_model_dir, data, tmp_path):
+    with pytest.raises(UndriftError, match="needs --compat-from"):
+        train(_config(tiny_model_dir, data, tmp_path, "x", compat_loss="muscle"), progress=False)
+    with pytest.raises(UndriftError, match="unknown --compat-loss 'l2'"):
+        train(_config(tiny_model_dir, data, tmp_path, "x", compat_loss="l2", compat_from="bundled:smollm2"))
+    with pytest.raises(UndriftError, match="needs anchor prompts"):
+        train(_config(tiny_model_dir, data, tmp_path, "x", compat_loss="kl", compat_from="bundled:smollm2"))
+
+
+def test_train_command_registers_and_refuses_bad_input(tiny_model_dir, data, tmp_path):
+    new, old = data
+    base = f"hf:{tiny_model_dir}"
+    made = undrift("train", "--base", base, "--data", str(new), "--out", "v2", "--epochs", "1", "--json", "-q",
+                   cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    version = json.loads(made.stdout)["version"]
+    assert version["kind"] == "trained" and version["parent"] == base and version["recipe"]["epochs"] == 1
+    listed = json.loads(undrift("registry", "list", "--json", cwd=tmp_path).stdout)
+    assert [v["name"] for v in listed] == ["v2"]
+
+    (tmp_path / "empty.jsonl").write_text("\n")
+    (tmp_path / "bad.jsonl").write_text('{"prompt": "x"}\n')
+    (tmp_path / "last.jsonl").write_text('{"messages": [{"role": "user", "content": "hi"}]}\n')
+    cases = [
+        (["--data", "empty.jsonl"], "holds no training examples"),
+        (["--data", "bad.jsonl"], "line 1: expected"),
+        (["--data", "last.jsonl"], "last message must be the assistant"),
+        (["--data", str(new), "--out", "v2"], "already registered"),
+        (["--data", str(new), "--base", f"hf:{tmp_path}"], "has no config.json"),
+        (["--data", str(new), "--base", "openai:gpt-4o"], "needs a local base model"),
+    ]
+    for args, fragment in cases:
+        full = ["train", "--base", base, "--out", "v3", "-q", *args]
+        result = undrift(*full, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert [v["name"] for v in json.loads(undrift("registry", "list", "--json", cwd=tmp_path).stdout)] == ["v2"]
