@@ -482,19 +482,125 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
     name: Optional[str] = typer.Option(None, help="model id the server reports (default: the spec)"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP + "; the served version is registered there"),
 ) -> None:
     """Serve a local model as an OpenAI-compatible chat-completions endpoint (streaming too)."""
     import uvicorn
 
     from .models import ModelSpec, load_model
+    from .registry import Registry
     from .server import create_app
+    from .store import Store
 
     parsed = ModelSpec.parse(spec)
     if parsed.backend == "openai":
         raise UndriftError("`undrift serve` serves a local model: give bundled:, hf: or gguf:, not openai:")
+    Registry(Store.open(db)).ensure(name or str(parsed), str(parsed), "served")
     application = create_app(load_model(parsed), model_id=name or str(parsed))
     err.print(f"serving {parsed} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl-C stops")
     uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def forgetting(
+    versions: list[str] = typer.Argument(..., help="versions, oldest first"),
+    suites: Optional[str] = typer.Option(None, help="comma-separated suites (default: every suite they ran)"),
+    trained_on: Optional[str] = typer.Option(None, help="the suite each version was trained for, one per version "
+                                                        "('-' for none), e.g. -,codeword"),
+    probe: Optional[Path] = typer.Option(None, help="anchor prompts (JSONL) for perplexity and KL to the previous version"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The accuracy matrix of a sequence of versions on their suites, BWT, forgetting, and an optional cheap probe."""
+    from rich.table import Table
+
+    from .analysis.forgetting import forgetting_report
+    from .store import Store
+
+    store = Store.open(db, must_exist=True)
+    report = forgetting_report(store, versions, suites=list(_tasks(suites) or []) or None,
+                               trained_on=[t.strip() for t in trained_on.split(",")] if trained_on else None)
+    if probe:
+        from .registry import Registry
+        from .train.data import load_examples
+        from .train.probe import probe as run_probe
+
+        registry = Registry(store)
+        specs = [(v, registry.find(v).spec if registry.find(v) else store.get_run(v).model_spec) for v in versions]
+        report.probe = run_probe(specs, load_examples(probe))
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+        return
+    pct = lambda v: "—" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    table = Table(title="accuracy R[version][suite]", title_justify="left", header_style="bold")
+    table.add_column("version")
+    for suite in report.suites:
+        table.add_column(suite + (f" (learned at {report.versions[report.learned_at[suite]]})"), justify="right")
+    for version, row in zip(report.versions, report.matrix):
+        table.add_row(version, *[pct(v) for v in row])
+    out.print(table)
+    bwt = "—" if report.bwt is None else f"{100 * report.bwt:+.1f} points"
+    lost = "—" if report.forgetting is None else f"{100 * report.forgetting:.1f} points"
+    out.print(f"average accuracy {pct(report.average_accuracy)}, backward transfer {bwt}, forgetting {lost}")
+    for entry in report.probe:
+        kl = "—" if entry["kl_to_previous"] is None else f"{entry['kl_to_previous']:.4f}"
+        out.print(f"probe {entry['version']}: perplexity {entry['perplexity']:.2f}, KL to previous {kl}")
+
+
+@app.command()
+def card(
+    name: str = typer.Argument(..., help="version or alias"),
+    output: Optional[Path] = typer.Option(None, "--out", help="write the card here (default: print it)"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+) -> None:
+    """Write a model card (Markdown) from the evidence: recipe, data, evaluations, flips, forgetting."""
+    from .registry import Registry
+    from .report.card import model_card
+    from .store import Store
+
+    _writable(output)
+    text = model_card(Registry(Store.open(db, must_exist=True)), name)
+    if output:
+        _write_atomic(output, text)
+        err.print(f"wrote {output}")
+    else:
+        print(text, end="")
+
+
+review_app = typer.Typer(no_args_is_help=True, help="Export responses for labelling; import labels as training data.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("export")
+def review_export(
+    runs_: list[str] = typer.Argument(..., metavar="RUN...", help="runs to export (ids, prefixes or names)"),
+    output: Path = typer.Option(..., "--out", help="a .jsonl or .csv file"),
+    only: str = typer.Option("all", help="all, wrong, or flips (with --against)"),
+    against: Optional[str] = typer.Option(None, help="for --only flips: the earlier run"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+) -> None:
+    """Write responses with empty label and correction columns for reviewers."""
+    from .review import export_for_review
+    from .store import Store
+
+    count = export_for_review(Store.open(db, must_exist=True), runs_, output, only=only, against=against)
+    out.print(f"wrote {count} responses to {output}: fill in `label` (good/bad) or `correction`, then "
+              f"`undrift review import {output.name} --out train.jsonl`", highlight=False)
+
+
+@review_app.command("import")
+def review_import(
+    reviewed: Path = typer.Argument(..., help="the reviewed .jsonl or .csv"),
+    output: Path = typer.Option(..., "--out", help="chat JSONL training data to write"),
+) -> None:
+    """Turn reviewed responses into training data for the next version."""
+    from .review import import_reviews
+
+    _writable(output)
+    counts = import_reviews(reviewed, output)
+    out.print(f"wrote {counts.written} examples to {output} ({counts.corrected} corrected, {counts.accepted} accepted; "
+              f"skipped {counts.rejected_without_correction} rejected without a correction and "
+              f"{counts.unlabelled} unlabelled)", highlight=False)
 
 
 registry_app = typer.Typer(no_args_is_help=True, help="Versions, aliases such as production, promotion, rollback.")

@@ -121,7 +121,13 @@ def import_files(store: Store, paths: list[str], options: ImportOptions, progres
                 created_at=min(times) if times else datetime.now(timezone.utc),
             )
             batches.append((fields, rows))
-    return store.add_complete_runs(batches)
+    records = store.add_complete_runs(batches)
+    from .registry import Registry
+
+    registry = Registry(store)
+    for record in records:
+        registry.ensure(record.name, record.model_spec, "imported")
+    return records
 
 
 def _existing(path: str) -> Path:

@@ -128,6 +128,9 @@ class Runner:
             config=config,
             expected=expected,
         )
+        from .registry import Registry
+
+        Registry(self.store).ensure(record.name, record.model_spec, "run")
         return record
 
     def resume(self, run_ref: str, model: Model | None = None) -> RunReport:

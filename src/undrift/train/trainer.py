@@ -244,6 +244,7 @@ def _load_weights(spec: ModelSpec):
     from ..models.local import load_local_model
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     resolved = load_local_model(spec, lazy=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(resolved.model_dir))

@@ -1,0 +1,77 @@
+"""A model card in Markdown, written from the evidence in the store: what the version is, how it was made, how it
+scores, how compatible it is with its parent (flips), and what it forgot.  Nothing in it is typed by hand."""
+
+from __future__ import annotations
+
+from ..analysis.compare import compare_runs
+from ..analysis.forgetting import forgetting_report
+from ..errors import UndriftError
+from ..registry import Registry, _shared_suite_runs
+from ..summary import summarise
+from .markdown import comparison_markdown
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def model_card(registry: Registry, name: str) -> str:
+    version = registry.get(name)
+    store = registry.store
+    lines = [f"# Model card: {version.name}", "",
+             f"- **spec**: `{version.spec}`",
+             f"- **kind**: {version.kind}; registered {version.created_at:%Y-%m-%d %H:%M} UTC",
+             f"- **lineage**: {' ← '.join(v.name for v in registry.lineage(version.name))}"
+             + (f" ← `{version.parent}`" if version.parent and registry.find(version.parent) is None else "")]
+    stages = [alias for alias, target in registry.aliases().items() if target == version.name]
+    if stages:
+        lines.append(f"- **stages**: {', '.join(stages)}")
+    if version.recipe:
+        lines += ["", "## Training recipe", "", "| setting | value |", "| --- | --- |"]
+        lines += [f"| {key} | `{value}` |" for key, value in version.recipe.items() if value not in (None, "")]
+    if version.data_hashes:
+        lines += ["", "## Data (SHA-256)", "", "| input | hash |", "| --- | --- |"]
+        lines += [f"| {key} | `{value}` |" for key, value in version.data_hashes.items()]
+    own_runs = registry.runs_of(version.name)
+    lines += ["", "## Evaluations", ""]
+    if not own_runs:
+        lines.append("No runs yet: `undrift run SUITE --model SPEC --as NAME` adds one.")
+    seen = set()
+    for run in own_runs:
+        if run.suite in seen:
+            continue
+        seen.add(run.suite)
+        lines += [f"Suite `{run.suite}`, run `{run.id}` ({run.created_at:%Y-%m-%d}):", "",
+                  "| task | n | accuracy (95% CI) | score | chars |", "| --- | ---: | ---: | ---: | ---: |"]
+        for s in summarise(store.results(run.id)):
+            accuracy = "—" if s.accuracy is None else f"{_pct(s.accuracy)} [{_pct(s.accuracy_ci[0])}, {_pct(s.accuracy_ci[1])}]"
+            lines.append(f"| {s.task} | {s.n} | {accuracy} | {s.score:.3f} | {s.verbosity_chars:.0f} |")
+        lines.append("")
+    parent = registry.find(version.parent) if version.parent else None
+    if parent is None and version.parent:
+        parent_runs = [r for r in store.list_runs(limit=10_000) if r.model_spec == version.parent]
+    else:
+        parent_runs = registry.runs_of(parent.name) if parent else []
+    pair = _shared_suite_runs(parent_runs, own_runs)
+    lines += ["## Compatibility with the parent", ""]
+    if pair is None:
+        lines.append("No run of the parent on a suite this version ran: nothing to compare yet.")
+    else:
+        comparison = compare_runs(store, pair[0].id, pair[1].id)
+        lines += comparison_markdown(comparison, flips=5).split("\n", 2)[2].splitlines()
+    lineage = [v.name for v in reversed(registry.lineage(version.name))]
+    lines += ["", "## Forgetting along the lineage", ""]
+    try:
+        report = forgetting_report(store, lineage) if len(lineage) > 1 else None
+    except UndriftError as problem:
+        report = None
+        lines.append(f"Not computed: {problem}.")
+    if report:
+        lines += ["| version | " + " | ".join(report.suites) + " |", "| --- |" + " ---: |" * len(report.suites)]
+        lines += [f"| {v} | " + " | ".join(_pct(x) for x in row) + " |" for v, row in zip(report.versions, report.matrix)]
+        lines += ["", f"Average accuracy {_pct(report.average_accuracy)}; backward transfer "
+                      f"{'—' if report.bwt is None else f'{100 * report.bwt:+.1f} points'}; forgetting "
+                      f"{'—' if report.forgetting is None else f'{100 * report.forgetting:.1f} points'}."]
+    elif len(lineage) <= 1:
+        lines.append("This version has no registered parent.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,137 @@
+"""The human side of a data refresh: export responses for labelling, import the labels as training data.
+
+Export writes one row per response with empty `label` and `correction` columns for a reviewer (JSONL or CSV, to
+open in a spreadsheet or a labelling tool).  Import reads them back: a row with a correction becomes a training
+example with the corrected answer; a row labelled good keeps the model's own answer; a row labelled bad without a
+correction teaches nothing and is counted, not guessed at.  The result is chat JSONL that `undrift train` reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import UndriftError
+from .store import Store
+
+GOOD = {"good", "right", "correct", "accept", "accepted", "yes", "1", "true", "ok"}
+BAD = {"bad", "wrong", "incorrect", "reject", "rejected", "no", "0", "false"}
+COLUMNS = ["review_id", "run", "task", "sample_id", "prompt", "response", "target", "correct", "label", "correction",
+           "messages"]
+
+
+@dataclass
+class ImportedLabels:
+    corrected: int
+    accepted: int
+    rejected_without_correction: int
+    unlabelled: int
+    written: int
+
+
+def export_for_review(store: Store, run_refs: list[str], path: Path, only: str = "all",
+                      against: str | None = None) -> int:
+    """Write the responses of `run_refs` for review; `only` = all, wrong, or flips (needs `against`)."""
+    if only not in ("all", "wrong", "flips"):
+        raise UndriftError(f"--only must be all, wrong or flips (got {only!r})")
+    if only == "flips" and not against:
+        raise UndriftError("--only flips needs --against OLD_RUN: the run the flips are counted from")
+    fmt = _format(path)
+    earlier = {}
+    if against:
+        earlier = {(r["task"], r["sample_id"]): r["correct"] for r in store.results(store.get_run(against).id)
+                   if r["repeat"] == 0}
+    rows = []
+    for ref in run_refs:
+        run = store.get_run(ref)
+        for r in store.results(run.id):
+            if only == "wrong" and r["correct"] is not False:
+                continue
+            if only == "flips" and not (earlier.get((r["task"], r["sample_id"])) is True and r["correct"] is False):
+                continue
+            messages = r["messages"] or []
+            rows.append({
+                "review_id": f"{run.id}/{r['task']}/{r['sample_id']}/{r['repeat']}", "run": run.id, "task": r["task"],
+                "sample_id": r["sample_id"], "prompt": messages[-1]["content"] if messages else "",
+                "response": r["response"], "target": r["target"], "correct": r["correct"], "label": "",
+                "correction": "", "messages": messages,
+            })
+    _write(path, fmt, rows)
+    return len(rows)
+
+
+def import_reviews(path: Path, out: Path) -> ImportedLabels:
+    """Turn a reviewed export into chat JSONL training data at `out` (written whole or not at all)."""
+    if not path.is_file():
+        raise UndriftError(f"no review file {str(path)!r}")
+    rows = list(_read(path, _format(path)))
+    counts = {"corrected": 0, "accepted": 0, "rejected_without_correction": 0, "unlabelled": 0}
+    examples = []
+    for line, row in rows:
+        for column in ("messages", "response"):
+            if column not in row:
+                raise UndriftError(f"{path.name} line {line}: no {column!r} column; export with `undrift review export`")
+        messages = row["messages"]
+        if isinstance(messages, str):
+            try:
+                messages = json.loads(messages)
+            except json.JSONDecodeError:
+                raise UndriftError(f"{path.name} line {line}: the messages column is not JSON") from None
+        label = str(row.get("label") or "").strip().lower()
+        correction = str(row.get("correction") or "").strip()
+        if label and label not in GOOD | BAD:
+            raise UndriftError(f"{path.name} line {line}: unknown label {label!r}; use good or bad (or leave it empty "
+                               "and write a correction)")
+        if correction:
+            answer, key = correction, "corrected"
+        elif label in GOOD:
+            answer, key = row["response"], "accepted"
+        else:
+            counts["rejected_without_correction" if label in BAD else "unlabelled"] += 1
+            continue
+        counts[key] += 1
+        examples.append({"messages": [*messages, {"role": "assistant", "content": answer}]})
+    if not examples:
+        raise UndriftError(f"{path.name} has no labelled rows to learn from: mark rows good or write corrections")
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text("\n".join(json.dumps(e) for e in examples) + "\n", encoding="utf-8")
+    partial.replace(out)
+    return ImportedLabels(written=len(examples), **counts)
+
+
+def _format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".csv"):
+        raise UndriftError(f"{path.name}: review files are .jsonl or .csv")
+    return suffix[1:]
+
+
+def _write(path: Path, fmt: str, rows: list[dict[str, Any]]) -> None:
+    if not path.parent.exists():
+        raise UndriftError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist")
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        if fmt == "jsonl":
+            handle.writelines(json.dumps(row, default=str) + "\n" for row in rows)
+        else:
+            writer = csv.DictWriter(handle, COLUMNS)
+            writer.writeheader()
+            writer.writerows({**row, "messages": json.dumps(row["messages"]), "target": json.dumps(row["target"])}
+                             for row in rows)
+    partial.replace(path)
+
+
+def _read(path: Path, fmt: str):
+    with path.open(newline="", encoding="utf-8") as handle:
+        if fmt == "csv":
+            yield from enumerate(csv.DictReader(handle), start=2)
+            return
+        for line, text in enumerate(handle, start=1):
+            if text.strip():
+                try:
+                    yield line, json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise UndriftError(f"{path.name} line {line}: not JSON ({exc.msg})") from None

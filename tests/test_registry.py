@@ -1,0 +1,129 @@
+"""Registry, promotion through the gate, rollback, model cards, forgetting and the review round trip."""
+
+import csv
+import json
+
+import pytest
+
+from conftest import result_row, store_run
+from test_cli import undrift
+from undrift.analysis.forgetting import forgetting_report
+from undrift.errors import UndriftError
+from undrift.registry import GateRefused, Registry
+from undrift.store import Store
+
+
+def _versions(store):
+    """v1 (80/100 right), v2 (v1 minus 5 right answers: NFR 5%), v3 (identical to v1), all on suite `qa`."""
+    registry = Registry(store)
+    for name, right in (("v1", set(range(80))), ("v2", set(range(5, 80))), ("v3", set(range(80)))):
+        registry.register(name, f"hf:/models/{name}", kind="trained", parent="v1" if name != "v1" else None,
+                          recipe={"epochs": 2}, data_hashes={"data": "ab" * 32})
+        store_run(store, name, [result_row("qa", f"s{i}", i in right, extracted="a" if i in right else "b")
+                                for i in range(100)])
+    return registry
+
+
+def test_promote_gates_refuses_records_force_and_rolls_back(sqlite_url):
+    store = Store.open(sqlite_url)
+    registry = _versions(store)
+    first = registry.promote("v1", "production")
+    assert first.previous is None and first.gate is None
+    with pytest.raises(GateRefused, match="nfr 5.0%"):
+        registry.promote("v2", "production")
+    assert registry.alias_target("production") == "v1"  # nothing moved
+    with pytest.raises(UndriftError, match="--force needs --reason"):
+        registry.promote("v2", "production", force=True)
+    forced = registry.promote("v2", "production", force=True, reason="hotfix for a security issue")
+    assert forced.forced and registry.alias_target("production") == "v2"
+    back = registry.rollback("production")
+    assert (back.previous, back.version) == ("v2", "v1")
+    passed = registry.promote("v3", "production")
+    assert passed.gate.passed and not passed.forced
+    events = registry.events("production")
+    assert [(e.action, e.version, e.forced) for e in events] == [
+        ("promote", "v1", False), ("promote", "v2", True), ("rollback", "v1", False), ("promote", "v3", False)]
+    assert events[1].reason == "hotfix for a security issue"
+
+
+def test_registry_errors(sqlite_url):
+    store = Store.open(sqlite_url)
+    registry = _versions(store)
+    with pytest.raises(UndriftError, match="already registered"):
+        registry.register("v1", "hf:/x")
+    registry.register("v4", "hf:/models/v4")
+    with pytest.raises(UndriftError, match="has no runs"):
+        registry.promote("v4", "production")
+    with pytest.raises(UndriftError, match="no earlier version to roll back"):
+        registry.set_alias("staging", "v1")
+        registry.rollback("staging")
+    with pytest.raises(UndriftError, match="no registered version or alias 'v9'"):
+        registry.get("v9")
+
+
+def test_cli_registry_card_and_promote_exit_codes(tmp_path, sqlite_url):
+    _versions(Store.open(sqlite_url))
+    db = ["--db", sqlite_url]
+    assert undrift("registry", "promote", "v1", *db, cwd=tmp_path).returncode == 0
+    refused = undrift("registry", "promote", "v2", *db, cwd=tmp_path)
+    assert refused.returncode == 1 and "refused" in refused.stderr and "qa: nfr 5.0%" in refused.stdout
+    listed = json.loads(undrift("registry", "list", "--json", *db, cwd=tmp_path).stdout)
+    assert {v["name"]: v["aliases"] for v in listed}["v1"] == ["production"]
+    assert undrift("registry", "rollback", *db, cwd=tmp_path).returncode == 2  # no earlier version
+    shown = undrift("registry", "show", "production", *db, cwd=tmp_path)
+    assert "v1 (trained)" in shown.stdout and "promote production" in shown.stdout
+    card = undrift("card", "v2", "--out", "v2.md", *db, cwd=tmp_path)
+    assert card.returncode == 0, card.stderr
+    text = (tmp_path / "v2.md").read_text()
+    assert "# Model card: v2" in text and "| epochs | `2` |" in text and "v2 ← v1" in text
+    assert "| qa | 100 | accuracy | 80.0% | 75.0% |" in text  # compatibility with the parent
+    assert "backward transfer -5.0 points" in text
+
+
+def test_forgetting_matrix_bwt_and_forgetting(sqlite_url):
+    store = Store.open(sqlite_url)
+    # suite A learned by m1; m2 learns suite B and loses some of A; m3 recovers part of A
+    plan = {"m1": {"A": 0.8, "B": 0.1}, "m2": {"A": 0.6, "B": 0.9}, "m3": {"A": 0.7, "B": 0.85}}
+    for name, scores in plan.items():
+        for suite, share in scores.items():
+            store_run(store, name, [result_row("t", f"s{i}", i < share * 20) for i in range(20)], suite=suite)
+    report = forgetting_report(store, ["m1", "m2", "m3"], trained_on=["A", "B", "-"])
+    assert report.matrix == [[0.8, 0.1], [0.6, 0.9], [0.7, 0.85]]
+    assert report.average_accuracy == pytest.approx((0.7 + 0.85) / 2)
+    assert report.bwt == pytest.approx(((0.7 - 0.8) + (0.85 - 0.9)) / 2)
+    assert report.forgetting == pytest.approx(((0.8 - 0.7) + (0.9 - 0.85)) / 2)
+    with pytest.raises(UndriftError, match="one suite per version"):
+        forgetting_report(store, ["m1", "m2"], trained_on=["A"])
+    with pytest.raises(UndriftError, match="has no runs"):
+        forgetting_report(store, ["m1", "nope"])
+
+
+def test_review_round_trip(tmp_path, sqlite_url):
+    store = Store.open(sqlite_url)
+    store_run(store, "old", [result_row("t", f"s{i}", True, response=f"answer {i}") for i in range(4)])
+    store_run(store, "new", [result_row("t", f"s{i}", i < 2, response=f"reply {i}") for i in range(4)])
+    db = ["--db", sqlite_url]
+    exported = undrift("review", "export", "new", "--only", "flips", "--against", "old", "--out", "review.csv", *db,
+                       cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    with (tmp_path / "review.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["sample_id"] for r in rows] == ["s2", "s3"]
+    rows[0]["correction"] = "the right answer"
+    rows[1]["label"] = "bad"
+    with (tmp_path / "review.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    imported = undrift("review", "import", "review.csv", "--out", "train.jsonl", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert "1 corrected" in imported.stdout and "1 rejected without a correction" in imported.stdout
+    (example,) = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert example["messages"][-1] == {"role": "assistant", "content": "the right answer"}
+    rows[1]["label"] = "meh"
+    with (tmp_path / "review.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    bad = undrift("review", "import", "review.csv", "--out", "train2.jsonl", cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown label 'meh'" in bad.stderr and not (tmp_path / "train2.jsonl").exists()
