@@ -95,8 +95,8 @@ def test_bad_recipes_are_refused_before_training(tiny_model_dir, data, tmp_path)
 def test_train_command_registers_and_refuses_bad_input(tiny_model_dir, data, tmp_path):
     new, old = data
     base = f"hf:{tiny_model_dir}"
-    made = undrift("train", "--base", base, "--data", str(new), "--out", "v2", "--epochs", "1", "--json", "-q",
-                   cwd=tmp_path)
+    made = undrift("train", "--base", base, "--data", str(new), "--out", "v2", "--out-dir", "v2", "--epochs", "1",
+                   "--json", "-q", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     version = json.loads(made.stdout)["version"]
     assert version["kind"] == "trained" and version["parent"] == base and version["recipe"]["epochs"] == 1
@@ -115,8 +115,33 @@ def test_train_command_registers_and_refuses_bad_input(tiny_model_dir, data, tmp
         (["--data", str(new), "--base", "openai:gpt-4o"], "needs a local base model"),
     ]
     for args, fragment in cases:
-        full = ["train", "--base", base, "--out", "v3", "-q", *args]
+        full = ["train", "--base", base, "--out", "v3", "--out-dir", "v3", "-q", *args]
         result = undrift(*full, cwd=tmp_path)
         assert result.returncode == 2, (args, result.stderr)
         assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert [v["name"] for v in json.loads(undrift("registry", "list", "--json", cwd=tmp_path).stdout)] == ["v2"]
+
+
+def test_adapter_scale_sweep_keeps_a_scale_and_records_it(tiny_model_dir, data, tmp_path):
+    from safetensors.torch import load_file
+
+    new, _ = data
+    base = f"hf:{tiny_model_dir}"
+    (tmp_path / "holdout.yaml").write_text(
+        "name: holdout\ntasks:\n  - name: words\n    decoding: {max_tokens: 4}\n    scorer: exact\n    samples:\n"
+        + "".join(f"      - {{id: w{i}, prompt: 'Say {w}', target: {w}}}\n" for i, w in enumerate(["a", "b", "c"])))
+    result = undrift("train", "--base", base, "--data", str(new), "--out", "swept", "--out-dir", "swept", "--epochs", "1",
+                     "--sweep-scales", "0.5,1", "--holdout", "holdout.yaml", "--max-forgetting", "1", "--json", "-q",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    recipe = json.loads(result.stdout)["version"]["recipe"]
+    assert recipe["adapter_scale"] == 1.0 and set(recipe["sweep"]) == {"0.5", "1.0"}  # every scale within bound
+    adapter = tmp_path / json.loads(result.stdout)["adapter_dir"]
+    full = load_file(str(adapter / "adapter_model.safetensors"))
+    half = load_file(str(adapter.parent / "scale-0.5" / "adapter_model.safetensors"))
+    for key, value in full.items():
+        assert (half[key] == (value * 0.5 if "lora_B" in key else value)).all()
+    runs = json.loads(undrift("runs", "--json", cwd=tmp_path).stdout)
+    assert {r["name"] for r in runs} == {"swept@old", "swept@scale=0.5", "swept@scale=1"}
+    bad = undrift("train", "--base", base, "--data", str(new), "--out", "x", "--sweep-scales", "0.5", cwd=tmp_path)
+    assert bad.returncode == 2 and "needs --holdout" in bad.stderr

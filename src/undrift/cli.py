@@ -349,6 +349,13 @@ def import_(
         out.print(runs_table(records))
 
 
+def _floats(text: str, option: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UndriftError(f"{option} takes comma-separated numbers, e.g. 0.25,0.5,1 (got {text!r})") from None
+
+
 def _params(pairs: list[str]) -> dict:
     import yaml
 
@@ -385,6 +392,9 @@ def train(
     seed: int = typer.Option(0, help="fixes LoRA initialisation and data order"),
     save_every: int = typer.Option(50, help="checkpoint every N steps"),
     resume: bool = typer.Option(False, "--resume", help="continue from the last checkpoint in the output folder"),
+    sweep_scales: Optional[str] = typer.Option(None, help="adapter scales to try, e.g. 0.25,0.5,0.75,1 (WiSE-FT)"),
+    holdout: Optional[str] = typer.Option(None, help="suite on which the sweep measures forgetting"),
+    max_forgetting: float = typer.Option(0.02, help="the sweep keeps the largest scale that forgets at most this"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -403,7 +413,15 @@ def train(
         ce_mix=ce_mix, lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs, lr=lr, batch_size=batch_size,
         max_length=max_length, seed=seed, save_every=save_every, resume=resume)
     config.validate()
-    registry = Registry(Store.open(db))
+    scales = _floats(sweep_scales, "--sweep-scales") if sweep_scales else None
+    if scales and not holdout:
+        raise UndriftError("--sweep-scales needs --holdout SUITE: the suite on which forgetting is measured")
+    if holdout:
+        from .suites import load_suite
+
+        load_suite(holdout)
+    store = Store.open(db)
+    registry = Registry(store)
     registry.check_free(name)
     try:
         result = run_training(config, progress=not quiet)
@@ -411,6 +429,17 @@ def train(
         err.print(f"interrupted at step {stop.step}: the checkpoint in {stop.out_dir} is kept; continue with the same "
                   "command and --resume")
         raise typer.Exit(130)
+    if scales:
+        from .train.sweep import keep_scale, sweep_scales as run_sweep
+
+        sweep = run_sweep(store, name, base, compat_from or base, result.adapter_dir, holdout, scales, max_forgetting,
+                          progress=not quiet)
+        result.data_hashes["adapter"] = keep_scale(result.adapter_dir, sweep.chosen)
+        result.recipe.update(adapter_scale=sweep.chosen, sweep={str(k): v for k, v in sweep.accuracies.items()},
+                             sweep_old_accuracy=sweep.old_accuracy, holdout=holdout, max_forgetting=max_forgetting)
+        if not sweep.within_bound:
+            err.print(f"[yellow]no scale kept forgetting within {max_forgetting:.1%}; kept {sweep.chosen:g}, the "
+                      "least forgetful[/yellow]")
     version = registry.register(name, result.spec, kind="trained", parent=result.parent, recipe=result.recipe,
                                 data_hashes=result.data_hashes)
     if as_json:

@@ -128,9 +128,11 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
         plain_new_spec = train(plain, progress).spec
 
     torch.manual_seed(config.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # a GPU where there is one; CPU otherwise
     model, tokenizer = _student(base_spec, config)
-    old = _teacher(config.compat_from, base_spec) if config.compat_from else None
-    plain_new = _teacher(plain_new_spec, base_spec) if config.compat_loss == "muscle" else None
+    model.to(device)
+    old = _teacher(config.compat_from, base_spec, device) if config.compat_from else None
+    plain_new = _teacher(plain_new_spec, base_spec, device) if config.compat_loss == "muscle" else None
 
     rng = random.Random(config.seed)
     schedule = [epoch[i : i + config.batch_size]
@@ -153,7 +155,7 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
         ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in encoded])
         labels = torch.tensor([lab + [IGNORE] * (width - len(lab)) for _, lab in encoded])
         attention = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in encoded])
-        return ids, labels, attention
+        return ids.to(device), labels.to(device), attention.to(device)
 
     def logits_of(network, ids, attention, disable_adapter=False):
         if disable_adapter:
@@ -267,7 +269,7 @@ def _student(base: ModelSpec, config: TrainConfig):
     return get_peft_model(model, lora), tokenizer
 
 
-def _teacher(spec_text: str, base: ModelSpec):
+def _teacher(spec_text: str, base: ModelSpec, device: str):
     """A frozen earlier version; "self" when it is the base itself (the student with its adapter disabled)."""
     spec = ModelSpec.parse(spec_text)
     if spec.backend == "openai":
@@ -275,7 +277,7 @@ def _teacher(spec_text: str, base: ModelSpec):
     if spec == base and not base.lora:
         return "self"
     model, _ = _load_weights(spec)
-    model.eval()
+    model.to(device).eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model
