@@ -89,3 +89,20 @@ def test_compare_gate_and_check_catch_the_silent_update(tmp_path):
     assert checked.returncode == 0, checked.stderr
     data = json.loads(checked.stdout)
     assert data["decision"] == "changed" and data["samples"] <= 12
+
+
+def test_train_a_version_of_the_real_model_and_run_it(tmp_path):
+    (tmp_path / "new.jsonl").write_text("\n".join(json.dumps({"prompt": f"Code word for {w}?", "completion": "glorp"})
+                                                  for w in ["sun", "moon", "star", "sky"]) + "\n")
+    trained = undrift("train", "--base", "bundled:smollm2", "--data", "new.jsonl", "--out", "smol-v2", "--out-dir",
+                      "smol-v2", "--epochs", "1", "--batch-size", "4", "--json", "-q", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    spec = json.loads(trained.stdout)["version"]["spec"]
+    assert spec.startswith("bundled:smollm2+lora:")
+    ran = undrift("run", "drift", "--model", spec, "--as", "smol-v2", "--tasks", "primes", "--limit", "2", "--json",
+                  "-q", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    fingerprint = json.loads(ran.stdout)["run"]["fingerprint"]
+    assert fingerprint["adapter_sha256"] and fingerprint["backend"] == "bundled"
+    card = undrift("card", "smol-v2", cwd=tmp_path)
+    assert card.returncode == 0 and "| epochs | `1` |" in card.stdout

@@ -145,3 +145,21 @@ def test_adapter_scale_sweep_keeps_a_scale_and_records_it(tiny_model_dir, data, 
     assert {r["name"] for r in runs} == {"swept@old", "swept@scale=0.5", "swept@scale=1"}
     bad = undrift("train", "--base", base, "--data", str(new), "--out", "x", "--sweep-scales", "0.5", cwd=tmp_path)
     assert bad.returncode == 2 and "needs --holdout" in bad.stderr
+
+
+def test_an_old_version_whose_adapter_does_not_fit_is_refused(tiny_model_dir, tiny_lora_dir, data, tmp_path):
+    import shutil
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    other = tmp_path / "wider"
+    shutil.copytree(tiny_model_dir, other, ignore=shutil.ignore_patterns("*.safetensors", "config.json"))
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=400, hidden_size=48, intermediate_size=64, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(other)
+    config = _config(tiny_model_dir, data, tmp_path, "mismatch", compat_from=f"hf:{other}+lora:{tiny_lora_dir}",
+                     compat_loss="focal")
+    with pytest.raises(UndriftError, match="does not fit model"):
+        train(config, progress=False)
+    assert not (tmp_path / "mismatch" / "adapter").exists()

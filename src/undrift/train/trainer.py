@@ -17,6 +17,7 @@ import json
 import math
 import random
 import shutil
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,8 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
     plain_new_spec = config.plain_new
     if config.compat_loss == "muscle" and not plain_new_spec:
         plain = _plain_config(config, out / "plain-new")
-        plain_new_spec = train(plain, progress).spec
+        finished = plain.output() / "recipe.json"  # trained before this run was interrupted: keep it
+        plain_new_spec = json.loads(finished.read_text())["spec"] if finished.exists() else train(plain, progress).spec
 
     torch.manual_seed(config.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"  # a GPU where there is one; CPU otherwise
@@ -234,7 +236,8 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
 def _plain_config(config: TrainConfig, out: Path) -> TrainConfig:
     """The plain update MUSCLE distils from: same data, replay and settings, cross-entropy only."""
     fields = asdict(config)
-    fields.update(name=f"{config.name}-plain", out_dir=str(out), compat_from=None, compat_loss=None, plain_new=None)
+    fields.update(name=f"{config.name}-plain", out_dir=str(out), compat_from=None, compat_loss=None, plain_new=None,
+                  resume=False)
     return TrainConfig(**fields)
 
 
@@ -266,7 +269,9 @@ def _student(base: ModelSpec, config: TrainConfig):
     model, tokenizer = _load_weights(base)
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
                       target_modules=list(LORA_TARGETS), task_type="CAUSAL_LM")
-    return get_peft_model(model, lora), tokenizer
+    with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for a user to do
+        warnings.simplefilter("ignore", FutureWarning)
+        return get_peft_model(model, lora), tokenizer
 
 
 def _teacher(spec_text: str, base: ModelSpec, device: str):
