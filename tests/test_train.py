@@ -163,3 +163,25 @@ def test_an_old_version_whose_adapter_does_not_fit_is_refused(tiny_model_dir, ti
     with pytest.raises(UndriftError, match="does not fit model"):
         train(config, progress=False)
     assert not (tmp_path / "mismatch" / "adapter").exists()
+
+
+def test_forgetting_command_with_the_probe(tiny_model_dir, data, tmp_path):
+    new, old = data
+    base = f"hf:{tiny_model_dir}"
+    trained = undrift("train", "--base", base, "--data", str(new), "--out", "v2", "--out-dir", "v2", "--epochs", "2",
+                      "--lr", "0.01", "--json", "-q", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    spec = json.loads(trained.stdout)["version"]["spec"]
+    for model, name in ((base, "v1"), (spec, "v2")):
+        ran = undrift("run", "drift", "--model", model, "--as", name, "--tasks", "primes", "--limit", "3", "-q",
+                      cwd=tmp_path)
+        assert ran.returncode == 0, ran.stderr
+    result = undrift("forgetting", "v1", "v2", "--probe", str(new), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["suites"] == ["drift"] and len(report["matrix"]) == 2
+    first, second = report["probe"]
+    assert first["kl_to_previous"] is None and second["kl_to_previous"] > 0
+    assert second["perplexity"] < first["perplexity"]  # v2 was trained on exactly these answers
+    table = undrift("forgetting", "v1", "v2", cwd=tmp_path)
+    assert "backward transfer" in table.stdout and "learned at v1" in table.stdout
