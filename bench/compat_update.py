@@ -32,7 +32,7 @@ import yaml
 
 from undrift.analysis.compare import compare_runs
 from undrift.models import load_model
-from undrift.runner import RunOptions, Runner
+from undrift.runner import Runner, RunOptions
 from undrift.store import Store
 from undrift.suites import load_suite
 from undrift.train import TrainConfig, train

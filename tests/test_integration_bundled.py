@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import free_port, wait_for_port
 from test_cli import undrift
+
 from undrift.models import Decoding, Request, load_model
 from undrift.models.gguf_cache import bundled_gguf
 

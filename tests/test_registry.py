@@ -4,9 +4,9 @@ import csv
 import json
 
 import pytest
-
 from conftest import result_row, store_run
 from test_cli import undrift
+
 from undrift.analysis.forgetting import forgetting_report
 from undrift.errors import UndriftError
 from undrift.registry import GateRefused, Registry

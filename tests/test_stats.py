@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from undrift.analysis.stats import PairedBinary, benjamini_hochberg, paired_continuous, wilson_interval
+from undrift.analysis.stats import (
+    PairedBinary,
+    benjamini_hochberg,
+    paired_continuous,
+    wilson_interval,
+)
 
 
 def test_wilson_matches_the_textbook_case():

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from test_cli import undrift
+
 from undrift.errors import UndriftError
 from undrift.hashing import sha256_files
 from undrift.train import TrainConfig, train

@@ -16,7 +16,7 @@ from ..analysis.forgetting import suite_accuracy
 from ..errors import UndriftError
 from ..hashing import sha256_files
 from ..models import ModelSpec, load_model
-from ..runner import RunOptions, Runner
+from ..runner import Runner, RunOptions
 from ..store import Store
 from ..suites import load_suite
 

@@ -27,7 +27,15 @@ from ..hashing import sha256_files
 from ..models import ModelSpec
 from ..paths import cache_dir
 from ..progress import ProgressBar
-from .data import IGNORE, Example, data_hash, load_examples, mix_epoch, replay_examples, tokenise
+from .data import (
+    IGNORE,
+    Example,
+    data_hash,
+    load_examples,
+    mix_epoch,
+    replay_examples,
+    tokenise,
+)
 
 COMPAT_LOSSES = ("muscle", "focal", "kl")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
