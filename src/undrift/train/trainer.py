@@ -267,7 +267,9 @@ def _load_weights(spec: ModelSpec):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if resolved.adapter_dir:
-        model = resolved._attach_lora(model, resolved.adapter_dir).merge_and_unload()
+        with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for a user to do
+            warnings.simplefilter("ignore", FutureWarning)
+            model = resolved._attach_lora(model, resolved.adapter_dir).merge_and_unload()
     return model, tokenizer
 
 
