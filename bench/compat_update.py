@@ -14,7 +14,7 @@ each version's accuracy, its negative flip rate against the old model, and its f
 on the held-out suite).  Goal: the compatible update cuts NFR by >= 40% against the naive one while losing at most
 1 point on the new task.
 
-    .venv/bin/python bench/compat_update.py [--epochs 3] [--lr 1e-3] [--workdir DIR]
+    .venv/bin/python bench/compat_update.py [--epochs 3] [--lr 1e-3] [--workdir DIR] [--also focal,kl]
 
 A work folder from an earlier run is reused: versions already trained there are not trained again.
 """
@@ -153,6 +153,8 @@ def main() -> None:
     parser.add_argument("--ce-mix", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--also", type=lambda text: [x for x in text.split(",") if x], default=[],
+                        help="other compatibility losses to train on the same mix too: focal,kl")
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="undrift-compat-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -175,8 +177,15 @@ def main() -> None:
                                       compat_from=OLD, compat_loss="muscle", plain_new=naive, ce_mix=args.ce_mix,
                                       **common))
     timings["compatible"] = time.perf_counter() - t
+    versions = [("old", OLD), ("naive", naive), ("replay", replay), ("compatible", compatible)]
+    for loss in args.also:  # the other compatibility losses on the same mix, for comparison
+        t = time.perf_counter()
+        versions.append((loss, _trained(TrainConfig(name=loss, out_dir=str(work / loss), replay=str(paths["replay.jsonl"]),
+                                                     replay_ratio=args.replay_ratio, compat_from=OLD, compat_loss=loss,
+                                                     **common))))
+        timings[loss] = time.perf_counter() - t
     t = time.perf_counter()
-    for name, spec in (("old", OLD), ("naive", naive), ("replay", replay), ("compatible", compatible)):
+    for name, spec in versions:
         evaluate(store, name, spec, paths)
     timings["evaluation"] = time.perf_counter() - t
 
@@ -186,7 +195,7 @@ def main() -> None:
           f"{'forgetting':>10}")
     old_retain = accuracy(store, "old", "retain")
     figures = {}
-    for name in ("old", "naive", "replay", "compatible"):
+    for name, _ in versions:
         retain, new_task = accuracy(store, name, "retain"), accuracy(store, name, "codeword")
         nfr = pfr = 0.0
         if name != "old":
@@ -199,7 +208,7 @@ def main() -> None:
         figures[name] = (retain, new_task, nfr)
         print(f"{name:<11} {retain:>10.1%} {new_task:>12.1%} {nfr:>10.1%} {pfr:>6.1%} {old_retain - retain:>+10.1%}")
     naive_nfr, naive_new = figures["naive"][2], figures["naive"][1]
-    for name in ("replay", "compatible"):
+    for name, _ in versions[2:]:
         cut = 1 - figures[name][2] / naive_nfr if naive_nfr else float("nan")
         print(f"{name}: NFR cut by {cut:.0%} against naive (goal >= 40%); new-task accuracy "
               f"{100 * (figures[name][1] - naive_new):+.1f} points against naive (goal >= -1)")

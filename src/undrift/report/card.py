@@ -54,7 +54,9 @@ def model_card(registry: Registry, name: str) -> str:
         parent_runs = registry.runs_of(parent.name) if parent else []
     pair = _shared_suite_runs(parent_runs, own_runs)
     lines += ["## Compatibility with the parent", ""]
-    if pair is None:
+    if not version.parent:
+        lines.append("This version has no parent.")
+    elif pair is None:
         lines.append("No run of the parent on a suite this version ran: nothing to compare yet.")
     else:
         comparison = compare_runs(store, pair[0].id, pair[1].id)
