@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from .errors import UndriftError
+from .files import write_text_atomic
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Keep an LLM's behaviour steady across time and updates.")
@@ -175,11 +176,11 @@ def compare(
     if md:
         from .report.markdown import comparison_markdown
 
-        _write_atomic(md, comparison_markdown(comparison))
+        write_text_atomic(md, comparison_markdown(comparison))
     if html:
         from .report.html import comparison_html
 
-        _write_atomic(html, comparison_html(comparison))
+        write_text_atomic(html, comparison_html(comparison))
     if as_json:
         print(json.dumps(comparison.to_dict(), indent=2, default=str))
         return
@@ -197,13 +198,6 @@ def compare(
 def _writable(target: Optional[Path]) -> None:
     if target is not None and not target.parent.exists():
         raise UndriftError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist")
-
-
-def _write_atomic(target: Path, text: str) -> None:
-    """Write through a temporary file and a rename, so a reader never sees half a report."""
-    partial = target.with_name(target.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(target)
 
 
 @app.command()
@@ -290,7 +284,7 @@ def gate(
     comparison = compare_runs(Store.open(db, must_exist=True), old, new, tolerance=tolerance)
     result = evaluate(rules, comparison)
     if junit:
-        _write_atomic(junit, result.junit_xml(f"{comparison.old.name} -> {comparison.new.name}"))
+        write_text_atomic(junit, result.junit_xml(f"{comparison.old.name} -> {comparison.new.name}"))
     if as_json:
         print(json.dumps({"old": comparison.old.id, "new": comparison.new.id, "shared": comparison.shared,
                           **result.to_dict()}, indent=2))
@@ -430,7 +424,8 @@ def train(
                   "command and --resume")
         raise typer.Exit(130)
     if scales:
-        from .train.sweep import keep_scale, sweep_scales as run_sweep
+        from .train.sweep import keep_scale
+        from .train.sweep import sweep_scales as run_sweep
 
         sweep = run_sweep(store, name, base, compat_from or base, result.adapter_dir, holdout, scales, max_forgetting,
                           progress=not quiet)
@@ -590,7 +585,7 @@ def card(
     _writable(output)
     text = model_card(Registry(Store.open(db, must_exist=True)), name)
     if output:
-        _write_atomic(output, text)
+        write_text_atomic(output, text)
         err.print(f"wrote {output}")
     else:
         print(text, end="")

@@ -9,12 +9,14 @@ correction teaches nothing and is counted, not guessed at.  The result is chat J
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import UndriftError
+from .files import write_text_atomic
 from .store import Store
 
 GOOD = {"good", "right", "correct", "accept", "accepted", "yes", "1", "true", "ok"}
@@ -96,9 +98,7 @@ def import_reviews(path: Path, out: Path) -> ImportedLabels:
         examples.append({"messages": [*messages, {"role": "assistant", "content": answer}]})
     if not examples:
         raise UndriftError(f"{path.name} has no labelled rows to learn from: mark rows good or write corrections")
-    partial = out.with_name(out.name + ".partial")
-    partial.write_text("\n".join(json.dumps(e) for e in examples) + "\n", encoding="utf-8")
-    partial.replace(out)
+    write_text_atomic(out, "\n".join(json.dumps(e) for e in examples) + "\n")
     return ImportedLabels(written=len(examples), **counts)
 
 
@@ -112,16 +112,15 @@ def _format(path: Path) -> str:
 def _write(path: Path, fmt: str, rows: list[dict[str, Any]]) -> None:
     if not path.parent.exists():
         raise UndriftError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist")
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as handle:
-        if fmt == "jsonl":
-            handle.writelines(json.dumps(row, default=str) + "\n" for row in rows)
-        else:
-            writer = csv.DictWriter(handle, COLUMNS)
-            writer.writeheader()
-            writer.writerows({**row, "messages": json.dumps(row["messages"]), "target": json.dumps(row["target"])}
-                             for row in rows)
-    partial.replace(path)
+    if fmt == "jsonl":
+        write_text_atomic(path, "".join(json.dumps(row, default=str) + "\n" for row in rows))
+        return
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, COLUMNS)
+    writer.writeheader()
+    writer.writerows({**row, "messages": json.dumps(row["messages"]), "target": json.dumps(row["target"])}
+                     for row in rows)
+    write_text_atomic(path, buffer.getvalue())
 
 
 def _read(path: Path, fmt: str):

@@ -21,6 +21,7 @@ from ..store import RunRecord, Store
 from .stats import PairedBinary, benjamini_hochberg, paired_continuous, wilson_interval
 
 SIGNIFICANCE = 0.05
+HEADLINE_ORDER = ("accuracy", "response_rate", "answer_rate", "executable", "score")  # what a reader looks at first
 
 # Binary metrics read from a result row: name -> (what it is called, how to read it, or None where not measured).
 RATE_METRICS: dict[str, tuple[str, Callable[[dict], bool | None]]] = {
@@ -127,10 +128,7 @@ class GroupComparison:
     @property
     def headline(self) -> MetricChange | None:
         """The metric a reader looks at first: accuracy where there is one, else a rate, else the score."""
-        for name in ("accuracy", "response_rate", "answer_rate", "executable", "score"):
-            if name in self.metrics:
-                return self.metrics[name]
-        return None
+        return next((self.metrics[name] for name in HEADLINE_ORDER if name in self.metrics), None)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"n": self.n}

@@ -16,10 +16,8 @@ import numpy as np
 
 from ..errors import UndriftError
 from ..store import RunRecord, Store
-from .compare import MEAN_METRICS, RATE_METRICS, SIGNIFICANCE
+from .compare import HEADLINE_ORDER, MEAN_METRICS, RATE_METRICS, SIGNIFICANCE
 from .stats import PairedBinary, benjamini_hochberg, paired_continuous, wilson_interval
-
-HEADLINE_ORDER = ("accuracy", "response_rate", "answer_rate", "executable", "score")
 
 
 @dataclass

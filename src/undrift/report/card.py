@@ -9,10 +9,7 @@ from ..errors import UndriftError
 from ..registry import Registry, _shared_suite_runs
 from ..summary import summarise
 from .markdown import comparison_markdown
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
+from .terminal import pct
 
 
 def model_card(registry: Registry, name: str) -> str:
@@ -44,7 +41,7 @@ def model_card(registry: Registry, name: str) -> str:
         lines += [f"Suite `{run.suite}`, run `{run.id}` ({run.created_at:%Y-%m-%d}):", "",
                   "| task | n | accuracy (95% CI) | score | chars |", "| --- | ---: | ---: | ---: | ---: |"]
         for s in summarise(store.results(run.id)):
-            accuracy = "—" if s.accuracy is None else f"{_pct(s.accuracy)} [{_pct(s.accuracy_ci[0])}, {_pct(s.accuracy_ci[1])}]"
+            accuracy = "—" if s.accuracy is None else f"{pct(s.accuracy)} [{pct(s.accuracy_ci[0])}, {pct(s.accuracy_ci[1])}]"
             lines.append(f"| {s.task} | {s.n} | {accuracy} | {s.score:.3f} | {s.verbosity_chars:.0f} |")
         lines.append("")
     parent = registry.find(version.parent) if version.parent else None
@@ -70,8 +67,8 @@ def model_card(registry: Registry, name: str) -> str:
         lines.append(f"Not computed: {problem}.")
     if report:
         lines += ["| version | " + " | ".join(report.suites) + " |", "| --- |" + " ---: |" * len(report.suites)]
-        lines += [f"| {v} | " + " | ".join(_pct(x) for x in row) + " |" for v, row in zip(report.versions, report.matrix)]
-        lines += ["", f"Average accuracy {_pct(report.average_accuracy)}; backward transfer "
+        lines += [f"| {v} | " + " | ".join(pct(x) for x in row) + " |" for v, row in zip(report.versions, report.matrix)]
+        lines += ["", f"Average accuracy {pct(report.average_accuracy)}; backward transfer "
                       f"{'—' if report.bwt is None else f'{100 * report.bwt:+.1f} points'}; forgetting "
                       f"{'—' if report.forgetting is None else f'{100 * report.forgetting:.1f} points'}."]
     elif len(lineage) <= 1:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 
 from ..analysis.compare import Comparison, GroupComparison
-from .terminal import format_delta, format_value
+from .terminal import format_delta, format_value, pct
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
@@ -18,9 +18,6 @@ text-align:right;vertical-align:top}th:first-child,td:first-child{text-align:lef
 pre{white-space:pre-wrap;margin:0;max-height:14em;overflow:auto;font-size:12px}svg text{font:12px system-ui,sans-serif}
 """
 
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
 
 
 def comparison_html(comparison: Comparison, flips: int = 200) -> str:
@@ -83,11 +80,11 @@ def _flip_bars(groups: list[GroupComparison]) -> str:
         y = 5 + i * row_h
         svg += [f"<text x='5' y='{y + 13}'>{escape(group.task)}</text>",
                 f"<rect x='{centre - nfr * half}' y='{y}' width='{nfr * half}' height='16' fill='#b00020'>"
-                f"<title>NFR {_pct(nfr)}</title></rect>",
+                f"<title>NFR {pct(nfr)}</title></rect>",
                 f"<rect x='{centre}' y='{y}' width='{pfr * half}' height='16' fill='#1b7f3b'>"
-                f"<title>PFR {_pct(pfr)}</title></rect>",
-                f"<text x='{centre - nfr * half - 4}' y='{y + 13}' text-anchor='end'>{_pct(nfr)}</text>",
-                f"<text x='{centre + pfr * half + 4}' y='{y + 13}'>{_pct(pfr)}</text>"]
+                f"<title>PFR {pct(pfr)}</title></rect>",
+                f"<text x='{centre - nfr * half - 4}' y='{y + 13}' text-anchor='end'>{pct(nfr)}</text>",
+                f"<text x='{centre + pfr * half + 4}' y='{y + 13}'>{pct(pfr)}</text>"]
     svg.append("</svg>")
     return "".join(svg)
 
@@ -100,12 +97,12 @@ def _task_table(groups: list[GroupComparison]) -> str:
             css = "" if not metric.significant else " class='bad'" if metric.delta < 0 else " class='good'"
             first = metric is group.headline
             c = group.compatibility
-            compat = [_pct(c.nfr), _pct(c.pfr), _pct(c.btc), _pct(c.bec)] if (c and first) else [""] * 4
+            compat = [pct(c.nfr), pct(c.pfr), pct(c.btc), pct(c.bec)] if (c and first) else [""] * 4
             where = group.task + (f" / {group.slice}" if group.slice else "")
             p = metric.p_adjusted if metric.p_adjusted is not None else metric.p
             cells = [where if first else "", str(metric.n), metric.label, format_value(metric, metric.old),
                      format_value(metric, metric.new), format_delta(metric), f"{p:.4f}", *compat,
-                     _pct(group.mismatch) if first else ""]
+                     pct(group.mismatch) if first else ""]
             rows.append(f"<tr{css}>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells) + "</tr>")
     rows.append("</table>")
     return "".join(rows)

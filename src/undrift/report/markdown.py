@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from ..analysis.compare import Comparison, GroupComparison
-from .terminal import format_delta, format_value
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
+from .terminal import format_delta, format_value, pct
 
 
 def _cell(text: object) -> str:
@@ -52,11 +48,11 @@ def _p(value: float | None) -> str:
 def _task_row(group: GroupComparison) -> str:
     head = group.headline
     c = group.compatibility
-    flips = [_pct(c.nfr), _pct(c.pfr), _pct(c.btc), _pct(c.bec)] if c else [
-        _pct(group.score_flips.negative), _pct(group.score_flips.positive), "—", "—"]
+    flips = [pct(c.nfr), pct(c.pfr), pct(c.btc), pct(c.bec)] if c else [
+        pct(group.score_flips.negative), pct(group.score_flips.positive), "—", "—"]
     if head is None:
         cells = ["—"] * 5
     else:
         cells = [head.label, format_value(head, head.old), format_value(head, head.new), format_delta(head),
                  _p(head.p_adjusted)]
-    return "| " + " | ".join([group.task, str(group.n), *cells, *flips, _pct(group.mismatch)]) + " |"
+    return "| " + " | ".join([group.task, str(group.n), *cells, *flips, pct(group.mismatch)]) + " |"

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from ..analysis.compare import Comparison, MetricChange
-from ..analysis.history import TaskHistory
 from ..store import RunRecord
 from ..summary import TaskSummary
+
+if TYPE_CHECKING:  # only for annotations: `run` and `show` need not import the analysis modules
+    from ..analysis.compare import Comparison, MetricChange
+    from ..analysis.history import TaskHistory
 
 RATE_LABELS = {"answered": "answer rate", "responded": "response rate", "executable": "executable"}
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
+    """A share as a percentage with one decimal; a dash where there is none."""
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
@@ -23,8 +28,8 @@ def task_table(summaries: list[TaskSummary], title: str | None = None) -> Table:
                             ("cached", "right")):
         table.add_column(column, justify=justify)
     for s in summaries:
-        accuracy = "—" if s.accuracy is None else f"{_pct(s.accuracy)} [{_pct(s.accuracy_ci[0])}, {_pct(s.accuracy_ci[1])}]"
-        rates = ", ".join(f"{RATE_LABELS.get(k, k)} {_pct(v)}" for k, v in s.rates.items()) or "—"
+        accuracy = "—" if s.accuracy is None else f"{pct(s.accuracy)} [{pct(s.accuracy_ci[0])}, {pct(s.accuracy_ci[1])}]"
+        rates = ", ".join(f"{RATE_LABELS.get(k, k)} {pct(v)}" for k, v in s.rates.items()) or "—"
         errors = f" [red]{s.errors} errors[/red]" if s.errors else ""
         table.add_row(s.task, str(s.n), accuracy, f"{s.score:.3f}", rates + errors, f"{s.verbosity_chars:.0f}",
                       f"{s.tokens_out:.1f}", f"{s.latency_s:.3f}s", str(s.cached))
@@ -62,7 +67,7 @@ def run_header(record: RunRecord) -> str:
 
 
 def format_value(metric: MetricChange, value: float) -> str:
-    return _pct(value) if metric.kind == "rate" else f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return pct(value) if metric.kind == "rate" else f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
 
 
 def format_delta(metric: MetricChange, unit: bool = True) -> str:
@@ -103,7 +108,7 @@ def comparison_header(comparison: Comparison) -> str:
     repeated = [g for g in comparison.tasks if any(v is not None for v in g.agreement.values())]
     if repeated:
         lines.append("answers identical across repeats: " + "; ".join(
-            f"{g.task} old {_pct(g.agreement['old'])}, new {_pct(g.agreement['new'])}" for g in repeated))
+            f"{g.task} old {pct(g.agreement['old'])}, new {pct(g.agreement['new'])}" for g in repeated))
     return "\n".join(lines)
 
 
@@ -118,13 +123,13 @@ def comparison_table(comparison: Comparison) -> Table:
     for group in comparison.tasks:
         head = group.headline
         compat = group.compatibility
-        flips = (_pct(compat.nfr), _pct(compat.pfr), _pct(compat.btc), _pct(compat.bec)) if compat else (
-            _pct(group.score_flips.negative), _pct(group.score_flips.positive), "—", "—")
+        flips = (pct(compat.nfr), pct(compat.pfr), pct(compat.btc), pct(compat.bec)) if compat else (
+            pct(group.score_flips.negative), pct(group.score_flips.positive), "—", "—")
         table.add_row(
             f"{group.task} ({group.n})", head.label if head else "—",
             format_value(head, head.old) if head else "—", format_value(head, head.new) if head else "—",
             format_delta(head, unit=head.kind != "rate") if head else "—", _p(head) if head else "—", *flips,
-            _pct(group.mismatch), style=_style(head),
+            pct(group.mismatch), style=_style(head),
         )
     return table
 
@@ -192,7 +197,7 @@ def fingerprint_notes(task: TaskHistory) -> list[str]:
 def history_table(task: TaskHistory) -> Table:
     """One row per run: the value, the change against the window before it, and what flagged it."""
     rate = task.kind == "rate"
-    show = (lambda v: _pct(v)) if rate else (lambda v: f"{v:.3g}")
+    show = (lambda v: pct(v)) if rate else (lambda v: f"{v:.3g}")
     spark = sparkline([p.value for p in task.points])
     table = Table(title=f"{task.task}: {task.metric}  {spark}", title_justify="left", header_style="bold underline",
                   box=None, padding=(0, 1), pad_edge=False)
@@ -200,7 +205,7 @@ def history_table(task: TaskHistory) -> Table:
                             ("change vs before (95% CI)", "right"), ("p", "right"), ("flags", "left")):
         table.add_column(column, justify=justify, no_wrap=column != "flags", overflow="fold")
     for point in task.points:
-        value = show(point.value) + (f" [{_pct(point.ci[0])}, {_pct(point.ci[1])}]" if point.ci else "")
+        value = show(point.value) + (f" [{pct(point.ci[0])}, {pct(point.ci[1])}]" if point.ci else "")
         if point.delta is None:
             change, p = "—", "—"
         else:

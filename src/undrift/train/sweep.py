@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..analysis.forgetting import suite_accuracy
 from ..errors import UndriftError
+from ..files import replace_folder
 from ..hashing import sha256_files
 from ..models import ModelSpec, load_model
 from ..runner import Runner, RunOptions
@@ -67,10 +68,5 @@ def sweep_scales(store: Store, name: str, base_spec: str, old_spec: str, adapter
 def keep_scale(adapter: Path, chosen: float) -> str:
     """Make the chosen scale the version's adapter; returns the adapter's new hash."""
     if chosen != 1.0:
-        source = adapter.parent / f"scale-{chosen:g}"
-        partial = adapter.with_name(adapter.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.copytree(source, partial)
-        shutil.rmtree(adapter)
-        partial.rename(adapter)
+        replace_folder(adapter, lambda folder: shutil.copytree(adapter.parent / f"scale-{chosen:g}", folder))
     return sha256_files(sorted(adapter.glob("adapter_model.*")))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UndriftError
+from ..files import replace_folder
 from ..hashing import sha256_files
 from ..models import ModelSpec
 from ..paths import cache_dir
@@ -304,25 +305,19 @@ def _version_spec(base: ModelSpec, adapter: Path) -> str:
 
 
 def _save_adapter(model, target: Path) -> None:
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(str(partial))
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    replace_folder(target, lambda folder: model.save_pretrained(str(folder)))
 
 
 def _checkpoint(out: Path, model, optimizer, scheduler, step: int, losses: list[float]) -> None:
     import torch
 
-    folder = out / "checkpoints" / f"step-{step:06d}"
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    model.save_pretrained(str(partial / "adapter"))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
-                "losses": losses}, partial / "state.pt")
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    def fill(folder: Path) -> None:
+        folder.mkdir(parents=True)
+        model.save_pretrained(str(folder / "adapter"))
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+                    "losses": losses}, folder / "state.pt")
+
+    replace_folder(out / "checkpoints" / f"step-{step:06d}", fill)
 
 
 def _resume(out: Path, model, optimizer, scheduler) -> tuple[int, list[float]]:
