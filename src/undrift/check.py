@@ -1,9 +1,11 @@
 """`undrift check`: has a model drifted from an earlier run?  Answered with as few model calls as the evidence allows.
 
 The earlier run's samples are drawn in a random order and put to the model through the runner, a chunk at a
-time; after each chunk a sequential check (anytime-valid confidence sequences, see analysis/sequential.py)
-updates and the check stops as soon as it decides "changed" or "unchanged within tolerance".  Everything the
-model answered is stored as a run, so `undrift compare` can look at it afterwards.
+time; after each chunk a sequential check (an e-process and confidence sequences, see analysis/sequential.py)
+updates and the check stops as soon as it decides "changed" (accuracy dropped, or with `direction="any"` moved) or
+"unchanged within tolerance".  Separately it says whether answers changed more than the model's own churn, which
+it estimates from the earlier run's repeats when it has them.  Everything the model answered is stored as a run, so
+`undrift compare` can look at it afterwards.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from .analysis.sequential import CheckState, SequentialDriftCheck
+from .analysis.sequential import DIRECTIONS, CheckState, SequentialDriftCheck, own_churn
 from .errors import UndriftError
 from .models import Model
 from .runner import Runner, RunOptions
@@ -31,13 +33,19 @@ class CheckReport:
     tolerance: float
     alpha: float
 
+    @property
+    def decision(self) -> str:
+        return self.state.decision or "undecided"
+
     def to_dict(self) -> dict[str, Any]:
         s = self.state
         return {
-            "decision": s.decision or "undecided", "reason": s.reason, "samples": self.samples, "calls": self.calls,
-            "suite_size": self.suite_size, "tolerance": self.tolerance, "confidence": 1 - self.alpha,
-            "difference": s.difference, "difference_ci": list(s.difference_ci),
-            "nfr": s.nfr, "nfr_ci": list(s.nfr_ci), "reference_run": self.reference.id, "run": self.run.id,
+            "decision": self.decision, "reason": s.reason, "direction": s.direction, "samples": self.samples,
+            "calls": self.calls, "suite_size": self.suite_size, "tolerance": self.tolerance,
+            "confidence": 1 - self.alpha, "difference": s.difference, "difference_ci": list(s.difference_ci),
+            "e_value": s.e_value, "flip_rate": s.flip_rate, "flip_rate_ci": list(s.flip_rate_ci),
+            "churn": s.churn, "churn_source": s.churn_source, "churn_decision": s.churn_decision or "undecided",
+            "reference_run": self.reference.id, "run": self.run.id,
         }
 
 
@@ -50,7 +58,11 @@ def outcome(row: dict[str, Any]) -> float:
 
 def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0.02, max_calls: int | None = None,
                 alpha: float = 0.05, seed: int = 0, chunk: int = 16, name: str | None = None,
-                progress: bool = True) -> CheckReport:
+                progress: bool = True, direction: str = "drop", churn: float | None = None) -> CheckReport:
+    if direction not in DIRECTIONS:
+        raise UndriftError(f"--direction must be {' or '.join(DIRECTIONS)} (got {direction!r})")
+    if churn is not None and not 0 <= churn < 1:
+        raise UndriftError(f"--churn must lie in [0, 1) (got {churn})")
     if not 0 < tolerance < 1:
         raise UndriftError(f"--tolerance must lie between 0 and 1 (got {tolerance})")
     if max_calls is not None and max_calls < 1:
@@ -67,19 +79,27 @@ def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0
     suite = load_suite(suite_ref, seed=record.config.get("seed", 0))
     if suite.digest() != record.suite_digest:
         raise UndriftError(f"suite {suite_ref!r} changed since run {record.id}: the same samples cannot be asked again")
-    earlier = {(r["task"], r["sample_id"]): outcome(r) for r in store.results(record.id) if r["repeat"] == 0}
+    rows = [r for r in store.results(record.id) if r["error"] is None]
+    earlier = {(r["task"], r["sample_id"]): outcome(r) for r in rows if r["repeat"] == 0}
     if not earlier:
-        raise UndriftError(f"run {record.id} holds no results to check against")
+        raise UndriftError(f"run {record.id} holds no answered results to check against")
+    repeats: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        repeats.setdefault((r["task"], r["sample_id"]), []).append(outcome(r))
+    estimated = own_churn(list(repeats.values()))
     order = sorted(earlier)
     random.Random(seed).shuffle(order)
     if max_calls:
         order = order[:max_calls]
-    sequential = SequentialDriftCheck(tolerance, alpha)
+    source = "declared" if churn is not None else "repeats" if estimated is not None else "tolerance"
+    sequential = SequentialDriftCheck(tolerance, alpha, direction, churn if churn is not None else estimated, source)
     state = sequential.state()
 
     def stop(rows: list[dict[str, Any]]) -> bool:
         nonlocal state
-        state = sequential.update([earlier[(r["task"], r["sample_id"])] for r in rows], [outcome(r) for r in rows])
+        answers = [r for r in rows if r["error"] is None]  # an error is not an answer: it is no evidence either way
+        state = sequential.update([earlier[(r["task"], r["sample_id"])] for r in answers],
+                                  [outcome(r) for r in answers])
         return state.decision is not None
 
     options = RunOptions(name=name or str(model.spec), tasks=tuple(record.config.get("tasks") or ()) or None,

@@ -184,15 +184,25 @@ def compare(
     if as_json:
         print(json.dumps(comparison.to_dict(), indent=2, default=str))
         return
-    from .report.terminal import comparison_header, comparison_table, flips_table, significant_changes_table
+    from .report.terminal import (
+        changed_table,
+        comparison_header,
+        comparison_table,
+        flips_table,
+        significant_changes_table,
+        untested_notes,
+    )
 
     out.print(comparison_header(comparison))
-    for table in (comparison_table(comparison), significant_changes_table(comparison), flips_table(comparison, flips)):
+    for table in (comparison_table(comparison), significant_changes_table(comparison), flips_table(comparison, flips),
+                  changed_table(comparison, flips)):
         if table is not None:
             out.print(table)
+    for note in untested_notes(comparison):
+        out.print(note)
     for target in (md, html):
         if target:
-            err.print(f"wrote {target}")
+            err.print(f"wrote {target}", markup=False, highlight=False)
 
 
 def _writable(target: Optional[Path]) -> None:
@@ -205,42 +215,63 @@ def history(
     name: str = typer.Argument(..., help="model name whose runs to follow"),
     metric: Optional[str] = typer.Option(None, help="metric to follow (default: each task's headline metric)"),
     task: Optional[str] = typer.Option(None, help="only this task"),
-    window: int = typer.Option(1, help="test each run against the mean of this many runs before it"),
+    window: int = typer.Option(1, help="the baseline of a regime is the mean of its first WINDOW runs"),
+    alpha: float = typer.Option(0.05, help="chance that a series without change shows any change point, at most"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="print the series as JSON on stdout"),
 ) -> None:
-    """A model name's runs over time: the metric per task, change points, and fingerprint changes."""
+    """A model name's runs over time: the metric per task, change points, fingerprint changes.
+
+    Exit status: 0 unchanged (every run tested, no change point), 1 changed (a change point), 3 undecided (a run
+    could not be tested: a single run, or none shared samples with its baseline).
+    """
     from .analysis.history import model_history
     from .store import Store
 
-    series = model_history(Store.open(db, must_exist=True), name, metric=metric, task=task, window=window)
+    series = model_history(Store.open(db, must_exist=True), name, metric=metric, task=task, window=window,
+                           alpha=alpha)
     if as_json:
         print(json.dumps(series.to_dict(), indent=2, default=str))
-        return
-    from .report.terminal import fingerprint_notes, history_table
+    else:
+        from .report.terminal import fingerprint_notes, history_summary, history_table, literal
 
-    for task_history in series.tasks:
-        out.print(history_table(task_history))
-        for note in fingerprint_notes(task_history):
-            out.print(f"  [yellow]{note}[/yellow]", highlight=False)
-        out.print()
+        for task_history in series.tasks:
+            out.print(history_table(task_history))
+            for note in fingerprint_notes(task_history):
+                out.print(note)
+            if task_history.note:
+                out.print(literal(f"  note: {task_history.note}", style="yellow"))
+            out.print()
+        out.print(history_summary(series))
+    raise typer.Exit(DECISION_EXIT[series.decision])
+
+
+DECISION_EXIT = {"unchanged": 0, "changed": 1, "undecided": 3}
 
 
 @app.command()
 def check(
     reference: str = typer.Argument(..., metavar="OLD", help="earlier run to check against: id, prefix or name"),
     model: str = typer.Option(..., "--model", "-m", help="model spec to check now"),
-    tolerance: float = typer.Option(0.02, help="changes within ±this (and negative flips below it) count as unchanged"),
+    direction: str = typer.Option("drop", help="drop: did accuracy fall; any: did it move either way"),
+    tolerance: float = typer.Option(0.02, help="a drop (or change) within this counts as unchanged"),
+    churn: Optional[float] = typer.Option(None, help="the model's own churn: the share of samples whose outcome "
+                                                     "changes between two asks of the same model (default: measured "
+                                                     "from the earlier run's --repeats, else the tolerance)"),
     max_calls: Optional[int] = typer.Option(None, help="stop after this many samples even if undecided"),
-    alpha: float = typer.Option(0.05, help="error rate: the decision is wrong with probability at most alpha"),
+    alpha: float = typer.Option(0.05, help="error rate: each decision is wrong with probability at most alpha"),
     seed: int = typer.Option(0, help="seed of the random order in which samples are drawn"),
     chunk: int = typer.Option(16, help="samples per batch between looks at the evidence"),
     name: Optional[str] = typer.Option(None, "--as", help="name to file the check's run under (default: the spec)"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
-    """Has a model drifted from an earlier run? Stops as soon as an anytime-valid test decides."""
+    """Has a model drifted from an earlier run? Stops as soon as an anytime-valid test decides.
+
+    Exit status: 0 unchanged (no drop beyond the tolerance), 1 changed (accuracy dropped, or moved with
+    --direction any), 3 undecided (the samples or --max-calls ran out first).
+    """
     from .check import check_drift
     from .models import ModelSpec, load_model
     from .store import Store
@@ -249,19 +280,15 @@ def check(
     store.get_run(reference)  # a missing run is reported before any weights load
     loaded = load_model(ModelSpec.parse(model), lazy=True)
     report = _interruptible(lambda: check_drift(store, reference, loaded, tolerance=tolerance, max_calls=max_calls,
-                                                alpha=alpha, seed=seed, chunk=chunk, name=name, progress=not quiet))
+                                                alpha=alpha, seed=seed, chunk=chunk, name=name, progress=not quiet,
+                                                direction=direction, churn=churn))
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
-        return
-    s = report.state
-    colour = {"changed": "red", "unchanged": "green"}.get(s.decision or "", "yellow")
-    out.print(f"[bold {colour}]{(s.decision or 'undecided').upper()}[/bold {colour}]: {s.reason}", highlight=False)
-    out.print(f"  paired difference (new - old) {s.difference:+.3f}, {100 * (1 - alpha):.0f}% confidence sequence "
-              f"[{s.difference_ci[0]:+.3f}, {s.difference_ci[1]:+.3f}]", highlight=False)
-    out.print(f"  negative flips {s.nfr:.1%}, [{s.nfr_ci[0]:.1%}, {s.nfr_ci[1]:.1%}]  (tolerance {tolerance:.1%})",
-              highlight=False)
-    out.print(f"  {report.samples} of {report.suite_size} samples asked ({report.samples / report.suite_size:.0%} of "
-              f"the suite), {report.calls} model calls; run {report.run.id} keeps the answers", highlight=False)
+    else:
+        from .report.terminal import check_report
+
+        out.print(check_report(report))
+    raise typer.Exit(DECISION_EXIT[report.decision])
 
 
 @app.command()
@@ -289,15 +316,9 @@ def gate(
         print(json.dumps({"old": comparison.old.id, "new": comparison.new.id, "shared": comparison.shared,
                           **result.to_dict()}, indent=2))
     else:
-        out.print(f"gate {comparison.old.name} ({comparison.old.id}) → {comparison.new.name} ({comparison.new.id}) "
-                  f"on {comparison.shared} shared samples, policy {policy.name}")
-        for check in result.checks:
-            mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
-            out.print(f"  {mark}  {check.reason}", highlight=False)
-        for note in result.notes:
-            out.print(f"  [yellow]note[/yellow]  {note}", highlight=False)
-        verdict = "[green]PASSED[/green]" if result.passed else f"[red]FAILED[/red] ({len(result.failures)} checks)"
-        out.print(f"gate {verdict}")
+        from .report.terminal import gate_report
+
+        out.print(gate_report(result, comparison, policy.name))
     if not result.passed:
         raise typer.Exit(1)
 

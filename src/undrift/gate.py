@@ -15,7 +15,7 @@ every task that measures the metric (or to the tasks it lists):
         tasks: [primes, code]
 
 `bound: ci` makes a threshold hold for the whole 95% interval rather than the estimate, for teams that want the
-gate to be sure, not just hopeful.
+gate to be sure, not just hopeful.  With `--repeats`, `pass_hat_k` (all k attempts right) gates reliability.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ from xml.etree import ElementTree
 
 import yaml
 
-from .analysis.compare import MEAN_METRICS, RATE_METRICS, Comparison, GroupComparison
+from .analysis.compare import Comparison, GroupComparison, MetricChange
+from .analysis.metrics import METRICS as MEASURED, REPEAT_METRICS
 from .errors import UndriftError
+from .report import numbers
+from .report.numbers import p_text
 
 FLIP_METRICS = ("nfr", "pfr", "btc", "bec", "inconsistency", "mismatch")
-METRICS = tuple(RATE_METRICS) + tuple(MEAN_METRICS) + FLIP_METRICS
+METRICS = tuple(MEASURED) + REPEAT_METRICS + FLIP_METRICS
 THRESHOLDS = ("max", "min", "max_drop", "max_rise", "max_relative_change", "no_significant_drop",
               "no_significant_change")
 RULE_KEYS = {"metric", "tasks", "bound", "slices", *THRESHOLDS}
@@ -157,8 +160,8 @@ def evaluate(policy: Policy, comparison: Comparison) -> GateResult:
     for rule in policy.rules:
         for task in rule.tasks or ():
             if task not in known_tasks:
-                raise UndriftError(f"policy rule {rule.describe()!r} names task {task!r}, which the comparison lacks "
-                                   f"(it has {', '.join(sorted(known_tasks))})")
+                result.notes.append(f"rule {rule.describe()!r} names task {task!r}, which the comparison lacks "
+                                    f"(it has {', '.join(sorted(known_tasks))})")
         groups = [g for g in comparison.tasks + (comparison.slices if rule.slices else [])
                   if rule.tasks is None or g.task in rule.tasks]
         applied = 0
@@ -168,6 +171,10 @@ def evaluate(policy: Policy, comparison: Comparison) -> GateResult:
                 continue
             applied += 1
             for key, threshold in rule.thresholds.items():
+                if key.startswith("no_significant") and not measured.tested:
+                    result.notes.append(f"{group.where}: {rule.metric} is not tested ({measured.note}); "
+                                        f"rule {rule.describe()!r} skipped there")
+                    continue
                 result.checks.append(_check(rule, key, threshold, group, measured))
         if not applied:
             result.notes.append(f"rule {rule.describe()!r} applies to no task: none measures {rule.metric}")
@@ -181,26 +188,32 @@ class _Measured:
     new: float
     ci: tuple[float, float]  # interval of `new` for flip metrics, of the change for the others
     delta_ci: tuple[float, float] | None
-    significant_drop: bool
-    significant_change: bool
     kind: str
+    change: MetricChange | None = None  # where the metric has a paired test
+
+    @property
+    def tested(self) -> bool:
+        return self.change is not None and self.change.tested
+
+    @property
+    def note(self) -> str:
+        return (self.change.note if self.change else None) or "no paired test"
 
 
 def _measure(metric: str, group: GroupComparison) -> _Measured | None:
     if metric in group.metrics:
         m = group.metrics[metric]
-        return _Measured(m.old, m.new, m.new_ci or (m.new, m.new), m.ci, m.significant and m.delta < 0,
-                         m.significant, m.kind)
+        return _Measured(m.old, m.new, m.new_ci or (m.new, m.new), m.ci, m.kind, m)
     c = group.compatibility
     if metric in ("nfr", "pfr"):
         if c is None:
             value = group.score_flips.negative if metric == "nfr" else group.score_flips.positive
-            return _Measured(None, value, (value, value), None, False, False, "rate")
-        return _Measured(None, getattr(c, metric), getattr(c, f"{metric}_ci"), None, False, False, "rate")
+            return _Measured(None, value, (value, value), None, "rate")
+        return _Measured(None, getattr(c, metric), getattr(c, f"{metric}_ci"), None, "rate")
     value = group.mismatch if metric == "mismatch" else getattr(c, metric, None) if c else None
     if value is None:
         return None
-    return _Measured(None, value, (value, value), None, False, False, "rate")
+    return _Measured(None, value, (value, value), None, "rate")
 
 
 def _check(rule: Rule, key: str, threshold: Any, group: GroupComparison, m: _Measured) -> Check:
@@ -222,8 +235,10 @@ def _check(rule: Rule, key: str, threshold: Any, group: GroupComparison, m: _Mea
         amount = -change if key == "max_drop" else change
         passed = amount <= threshold
         word = "drop" if key == "max_drop" else "rise"
-        reason = f"{where}: {rule.metric} {word} {show(amount, points=True)} (limit {show(threshold, points=True)})"
-        reason = reason.replace("+", "")
+        bound = ("far end of the 95% interval: " if conservative and m.delta_ci else "")
+        moved = "rose" if change > 0 else "fell" if change < 0 else "did not move"
+        size = f" {show(change, points=True, signed=False)}" if change else ""
+        reason = f"{where}: {rule.metric} {bound}{moved}{size} (limit: {word} ≤ {show(threshold, points=True, signed=False)})"
         value = amount
     elif key == "max_relative_change":
         if not m.old:
@@ -232,19 +247,23 @@ def _check(rule: Rule, key: str, threshold: Any, group: GroupComparison, m: _Mea
         passed = abs(value) <= threshold
         reason = f"{where}: {rule.metric} changed {value:+.1%} (limit ±{threshold:.0%})"
     else:
-        flagged = m.significant_drop if key == "no_significant_drop" else m.significant_change
+        change_ = m.change
+        drop = key == "no_significant_drop"
+        flagged = change_.significant and (change_.delta < 0 or not drop)
         passed = not (threshold and flagged)
-        value = None
-        ci = f" (95% CI {show(m.delta_ci[0], points=True)} to {show(m.delta_ci[1], points=True)})" if m.delta_ci else ""
-        change = "" if m.old is None else f" {show(m.new - m.old, points=True)}{ci}"
+        value = change_.p_adjusted
+        ci = (f", 95% CI {show(change_.ci[0], points=True)} to {show(change_.ci[1], points=True)}"
+              if change_.ci else "")
+        tests = f"p {p_text(change_.p)}, BH q {p_text(change_.p_adjusted)}"
         verdict = "significant" if flagged else "no significant"
-        reason = f"{where}: {verdict} {'drop' if key == 'no_significant_drop' else 'change'} in {rule.metric}{change}"
+        reason = (f"{where}: {verdict} {'drop' if drop else 'change'} in {rule.metric} "
+                  f"({show(change_.delta, points=True)}{ci}; {tests})")
     return Check(name, where, bool(passed), reason, value)
 
 
 def _shower(kind: str):
-    def show(value: float, points: bool = False) -> str:
+    def show(value: float, points: bool = False, signed: bool = True) -> str:
         if kind == "rate":
-            return f"{100 * value:+.1f} pts" if points else f"{100 * value:.1f}%"
-        return f"{value:+.3g}" if points else f"{value:.3g}"
+            return numbers.points(value, signed) if points else numbers.pct(value)
+        return numbers.number(value if signed or not points else abs(value), signed=points and signed)
     return show

@@ -117,6 +117,7 @@ class Runner:
             "decoding": {t.name: t.decoding.to_dict() for t in tasks},
             "scorers": {t.name: t.scorer.to_dict() for t in tasks},
             "cache_identity": fingerprint.identity(),
+            "latency_scope": getattr(model, "latency_scope", "request"),
         }
         record = self.store.create_run(
             name=options.name or str(model.spec),

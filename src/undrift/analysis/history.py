@@ -1,9 +1,18 @@
 """The runs of one model name over time: a metric series per task, change points, and fingerprint changes.
 
-A hosted model changes under its name.  Each run is tested against the window of runs before it on the samples
-they share (a paired test, as in a comparison); a step whose Benjamini-Hochberg adjusted p-value is below 0.05 is
-flagged as a change point.  A change of the model's fingerprint (weights, adapter, options, served model,
-system_fingerprint) is marked separately: the two together tell "the provider shipped a new model" from noise.
+A hosted model changes under its name, suddenly (a new snapshot) or slowly.  Each run is tested, sample by sample,
+against the *baseline* of its regime: the first `window` runs since the series began or since the last change
+point.  Testing against a fixed baseline rather than the run before catches a slow decline, which moves little from
+one run to the next but adds up.
+
+The test is online: the j-th test of a series is done at a level fixed in advance, alpha_j = alpha * spend(j), with
+the shares summing to at most 1 (alpha-spending, the Bonferroni inequality over an open-ended series).  So the
+chance that a series without any change ever shows a change point is at most alpha, whatever the dependence
+between the tests (they share a baseline), and a flag, once raised, never changes when later runs arrive.  A
+change point starts a new regime whose first runs are the new baseline.
+
+A change of the model's fingerprint (weights, adapter, options, served model, system_fingerprint) is marked
+separately: the two together tell "the provider shipped a new model" from noise.
 """
 
 from __future__ import annotations
@@ -16,8 +25,33 @@ import numpy as np
 
 from ..errors import UndriftError
 from ..store import RunRecord, Store
-from .compare import HEADLINE_ORDER, MEAN_METRICS, RATE_METRICS, SIGNIFICANCE
-from .stats import PairedBinary, benjamini_hochberg, paired_continuous, wilson_interval
+from .metrics import HEADLINE_ORDER, METRICS, Metric, Row, answered, by_sample, latency_scope, sample_value
+from .stats import (
+    PairedBinary,
+    mean_interval,
+    paired_mean_change,
+    paired_rate_interval,
+    paired_rate_p_value,
+    wilson_interval,
+)
+
+ALPHA = 0.05
+EVEN_TESTS = 50  # the first 50 tests of a series share 90% of alpha evenly; later ones share the rest
+
+
+def spend(test: int) -> float:
+    """The share of alpha the `test`-th test of a series (1, 2, ...) may spend; the shares sum to 1.
+
+    A series of up to 50 tests spends alpha evenly (each test at alpha * 0.9 / 50), which keeps the early tests
+    as sharp as a Bonferroni correction for 50 looks; a longer series goes on testing at levels that shrink like
+    1/j² (0.1 * 50 / (j (j - 1)) sums to 0.1 over j > 50), so monitoring can continue for ever without the
+    false-alarm bound ever being exceeded.
+    """
+    if test < 1:
+        raise ValueError("tests are counted from 1")
+    if test <= EVEN_TESTS:
+        return 0.9 / EVEN_TESTS
+    return 0.1 * EVEN_TESTS / (test * (test - 1))
 
 
 @dataclass
@@ -27,13 +61,18 @@ class HistoryPoint:
     n: int
     value: float
     ci: tuple[float, float] | None
-    shared: int = 0  # samples shared with the window before it
+    baseline: list[str] = field(default_factory=list)  # the runs this one was tested against
+    shared: int = 0  # samples shared with the baseline
     delta: float | None = None
     delta_ci: tuple[float, float] | None = None
     p: float | None = None
-    p_adjusted: float | None = None
+    level: float | None = None  # the significance level this test was allowed (alpha-spending)
     change_point: bool = False
     fingerprint_changes: list[str] = field(default_factory=list)
+
+    @property
+    def tested(self) -> bool:
+        return self.p is not None
 
 
 @dataclass
@@ -42,105 +81,180 @@ class TaskHistory:
     metric: str
     kind: str  # "rate" or "mean"
     points: list[HistoryPoint]
+    note: str | None = None  # why the series is shown but not tested (latency shared by batches)
 
 
 @dataclass
 class History:
     name: str
     window: int
+    alpha: float
     tasks: list[TaskHistory]
 
+    @property
+    def decision(self) -> str:
+        """"changed" when any series has a change point, "unchanged" when every run after the first was tested
+        without one, else "undecided" (too few runs, or runs that share no samples with their baseline)."""
+        points = [p for t in self.tasks for p in t.points]
+        if any(p.change_point for p in points):
+            return "changed"
+        later = [p for t in self.tasks for p in t.points[1:]]
+        return "unchanged" if later and all(p.tested for p in later) else "undecided"
+
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "window": self.window,
-                "tasks": {t.task: {"metric": t.metric, "kind": t.kind, "points": [asdict(p) for p in t.points]}
-                          for t in self.tasks}}
+        return {"name": self.name, "window": self.window, "alpha": self.alpha, "decision": self.decision,
+                "tasks": {t.task: {"metric": t.metric, "kind": t.kind, "note": t.note,
+                                   "points": [asdict(p) for p in t.points]} for t in self.tasks}}
 
 
 def model_history(store: Store, name: str, metric: str | None = None, task: str | None = None,
-                  window: int = 1) -> History:
+                  window: int = 1, alpha: float = ALPHA) -> History:
     """The series of `name`'s complete runs, oldest first, for `metric` (default: each task's headline)."""
-    if metric is not None and metric not in RATE_METRICS and metric not in MEAN_METRICS:
-        raise UndriftError(f"unknown metric {metric!r}: choose one of {', '.join([*RATE_METRICS, *MEAN_METRICS])}")
+    if metric is not None and metric not in METRICS:
+        raise UndriftError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
     if window < 1:
         raise UndriftError(f"--window must be 1 or more (got {window})")
+    if not 0 < alpha < 1:
+        raise UndriftError(f"--alpha must lie between 0 and 1 (got {alpha})")
     records = sorted((r for r in store.list_runs(name=name, limit=100_000) if r.status == "complete"),
                      key=lambda r: (r.created_at, r.id))
     if not records:
         raise UndriftError(f"no complete runs named {name!r}: `undrift runs` lists the names")
-    values = {r.id: _per_sample(store.results(r.id, task=task)) for r in records}
-    tasks = list(dict.fromkeys(t for r in records for t in values[r.id]))
+    samples = {r.id: _per_sample(store.results(r.id, task=task)) for r in records}
+    tasks = list(dict.fromkeys(t for r in records for t in samples[r.id]))
     if task and not tasks:
         raise UndriftError(f"no run of {name!r} has task {task!r}")
     histories = []
     for task_name in tasks:
-        chosen = metric or _headline(values, task_name)
+        chosen = metric or _headline(samples, task_name)
         if chosen is None:
             continue
-        series = [(r, values[r.id][task_name].get(chosen)) for r in records if task_name in values[r.id]]
-        series = [(r, s) for r, s in series if s]
+        series = [(r, samples[r.id][task_name].get(chosen)) for r in records if task_name in samples[r.id]]
+        series = [(r, values) for r, values in series if values]
         if series:
-            histories.append(_task_history(task_name, chosen, series, window))
+            histories.append(_task_history(task_name, METRICS[chosen], series, window, alpha))
     if not histories:
         raise UndriftError(f"no run of {name!r} measures {metric!r}")
-    return History(name=name, window=window, tasks=histories)
+    return History(name=name, window=window, alpha=alpha, tasks=histories)
 
 
-def _per_sample(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """task -> metric -> sample id -> value (repeat 0 only)."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for row in rows:
-        if row["repeat"] != 0:
-            continue
-        metrics = out.setdefault(row["task"], {})
-        for name, (_, read) in RATE_METRICS.items():
-            value = read(row)
+SampleValues = dict[str, tuple[float, int]]  # sample id -> (value, answered repeats measuring it)
+
+
+def _per_sample(rows: list[Row]) -> dict[str, dict[str, SampleValues]]:
+    """task -> metric -> sample id -> (the sample's value over its repeats, how many repeats measured it)."""
+    out: dict[str, dict[str, SampleValues]] = {}
+    for (task, sample_id), repeats in by_sample(rows).items():
+        metrics = out.setdefault(task, {})
+        for name, metric in METRICS.items():
+            value = sample_value(metric, repeats)
             if value is not None:
-                metrics.setdefault(name, {})[row["sample_id"]] = float(value)
-        for name, (_, read) in MEAN_METRICS.items():
-            metrics.setdefault(name, {})[row["sample_id"]] = read(row)
+                measured = sum(metric.read(r) is not None for r in answered(repeats))
+                metrics.setdefault(name, {})[sample_id] = (value, measured)
     return out
 
 
-def _headline(values: dict, task: str) -> str | None:
-    measured = {m for per_task in values.values() for m in per_task.get(task, {})}
+def _headline(samples: dict, task: str) -> str | None:
+    measured = {m for per_task in samples.values() for m in per_task.get(task, {})}
     return next((m for m in HEADLINE_ORDER if m in measured), None)
 
 
-def _task_history(task: str, metric: str, series: list[tuple[RunRecord, dict[str, float]]],
-                  window: int) -> TaskHistory:
-    kind = "rate" if metric in RATE_METRICS else "mean"
-    points = []
-    for index, (record, samples) in enumerate(series):
-        n = len(samples)
-        value = sum(samples.values()) / n
-        ci = wilson_interval(int(round(value * n)), n) if kind == "rate" else None
-        point = HistoryPoint(record.id, record.created_at, n, value, ci)
-        if index:
-            previous = series[max(0, index - window):index]
-            _test_step(point, samples, [s for _, s in previous], kind)
-            point.fingerprint_changes = _fingerprint_changes(series[index - 1][0].fingerprint, record.fingerprint)
-        points.append(point)
-    tested = [p for p in points if p.p is not None]
-    for point, adjusted in zip(tested, benjamini_hochberg([p.p for p in tested])):
-        point.p_adjusted = adjusted
-        point.change_point = adjusted < SIGNIFICANCE
-    return TaskHistory(task, metric, kind, points)
+def _task_history(task: str, metric: Metric, series: list[tuple[RunRecord, SampleValues]], window: int,
+                  alpha: float) -> TaskHistory:
+    testable = metric.name != "latency" or all(latency_scope(r) == "request" for r, _ in series)
+    points = [_point(record, values, metric) for record, values in series]
+    for index in range(1, len(series)):
+        points[index].fingerprint_changes = _fingerprint_changes(series[index - 1][0].fingerprint,
+                                                                 series[index][0].fingerprint)
+    if testable:
+        for point, step in zip(points[1:], change_points([v for _, v in series], metric.kind, window, alpha)):
+            point.baseline = [series[i][0].id for i in step.baseline]
+            point.shared, point.delta, point.delta_ci, point.p = step.shared, step.delta, step.delta_ci, step.p
+            point.level, point.change_point = step.level, step.change_point
+    note = None if testable else "latency of a local model is shared by the answers of a batch: shown, not tested"
+    return TaskHistory(task, metric.name, metric.kind, points, note)
 
 
-def _test_step(point: HistoryPoint, current: dict[str, float], window: list[dict[str, float]], kind: str) -> None:
-    """Paired test of this run against the mean of the window's runs, sample by sample."""
-    shared = sorted(k for k in current if any(k in w for w in window))
-    point.shared = len(shared)
-    if not shared:
-        return
-    reference = np.array([np.mean([w[k] for w in window if k in w]) for k in shared])
-    now = np.array([current[k] for k in shared])
-    if kind == "rate" and np.isin(reference, (0.0, 1.0)).all():
-        table = PairedBinary.of(reference.astype(bool), now.astype(bool))
-        point.delta, point.delta_ci, point.p = table.delta, table.delta_interval(), table.mcnemar_p()
+def _point(record: RunRecord, values: SampleValues, metric: Metric) -> HistoryPoint:
+    numbers = [v for v, _ in values.values()]
+    n = len(numbers)
+    value = sum(numbers) / n
+    if metric.kind == "rate" and all(count == 1 for _, count in values.values()):
+        ci = wilson_interval(round(value * n), n)
+    elif metric.kind == "rate":
+        ci = mean_interval(numbers)  # clustered by sample: the sample's pass rate over its repeats is the unit
     else:
-        result = paired_continuous(reference, now)
-        point.delta, point.delta_ci, point.p = result.delta, result.ci, result.p
+        ci = mean_interval(numbers, low=float("-inf"), high=float("inf")) if n > 1 else None
+    return HistoryPoint(record.id, record.created_at, n, value, ci)
+
+
+@dataclass
+class StepTest:
+    """The test of one run (the second and later of a series) against the baseline of its regime."""
+
+    baseline: list[int]  # positions in the series of the baseline's runs
+    shared: int = 0
+    delta: float | None = None
+    delta_ci: tuple[float, float] | None = None
+    p: float | None = None
+    level: float | None = None
+    change_point: bool = False
+
+
+def change_points(series: list[SampleValues], kind: str, window: int = 1, alpha: float = ALPHA) -> list[StepTest]:
+    """Test runs 2, 3, ... of a series online; one result per run after the first.
+
+    The j-th run that can be tested (it shares samples with its baseline) is tested at alpha * spend(j) and is a
+    change point below it; the regime's baseline then restarts at that run.  Within a regime every test is known
+    before it is made (its baseline is fixed), so a regime's tests run as one vectorised call; the result is the
+    same as testing one run at a time.
+    """
+    steps: list[StepTest] = []
+    start, tests = 0, 0
+    while len(steps) < len(series) - 1:
+        pending = [(index, list(range(start, min(index, start + window))))
+                   for index in range(len(steps) + 1, len(series))]
+        results = _tests(series, kind, pending)
+        restart = None
+        for (index, baseline), step in zip(pending, results):
+            if step.p is not None:
+                tests += 1
+                step.level = alpha * spend(tests)
+                step.change_point = step.p < step.level
+            steps.append(step)
+            if step.change_point:
+                restart = index
+                break
+        if restart is None:
+            break
+        start = restart
+    return steps
+
+
+def _tests(series: list[SampleValues], kind: str, pending: list[tuple[int, list[int]]]) -> list[StepTest]:
+    """Paired tests of each pending run against its baseline, on the samples they share (none: not tested)."""
+    steps, tables = [], []
+    for index, baseline in pending:
+        current, reference_runs = series[index], [series[i] for i in baseline]
+        shared = sorted(k for k in current if all(k in b for b in reference_runs))
+        step = StepTest(baseline, len(shared))
+        steps.append(step)
+        if not shared:
+            continue
+        reference = [sum(b[k][0] for b in reference_runs) / len(reference_runs) for k in shared]
+        now = [current[k][0] for k in shared]
+        single = all(current[k][1] == 1 and all(b[k][1] == 1 for b in reference_runs) for k in shared)
+        if kind == "rate" and len(reference_runs) == 1 and single:
+            tables.append((step, PairedBinary.of([v == 1.0 for v in reference], [v == 1.0 for v in now])))
+        else:
+            result = paired_mean_change(reference, now)
+            step.delta, step.delta_ci, step.p = result.delta, result.ci, result.p
+    if tables:
+        cells = np.array([(t.both, t.old_only, t.new_only, t.neither) for _, t in tables], dtype=float).T
+        lows, highs = paired_rate_interval(*cells)
+        for (step, table), low, high, p in zip(tables, lows, highs, paired_rate_p_value(*cells)):
+            step.delta, step.delta_ci, step.p = table.delta, (float(low), float(high)), float(p)
+    return steps
 
 
 def _fingerprint_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

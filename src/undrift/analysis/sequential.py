@@ -1,15 +1,18 @@
 """Anytime-valid drift checks: query a model sample by sample and stop as soon as the evidence decides.
 
 A fixed-size test must fix its sample size in advance; looking at its p-value after every answer and stopping
-when it dips below 0.05 inflates the false-alarm rate far above 5%.  A *confidence sequence* is a sequence of
-intervals that all cover the true value at once with probability 1 - alpha, so it may be checked after every
-answer and the check may stop whenever it likes.
+when it dips below 0.05 inflates the false-alarm rate far above 5%.  Two anytime-valid tools avoid that:
 
-We use the hedged betting confidence sequence of Waudby-Smith & Ramdas ("Estimating means of bounded random
-variables by betting", JRSS-B 2024) with predictable plug-in bets: for every candidate mean m on a grid, two
-gamblers bet that the mean is above / below m; m leaves the sequence once their wealth passes 1/alpha (Ville's
-inequality).  The bets shrink with the running variance, so when old and new versions mostly agree (paired
-differences mostly 0) the interval narrows far faster than a Hoeffding bound would.
+- an *e-process* for the headline question "did accuracy drop?" (or "did it move?"): a mixture of betting
+  martingales on the paired differences Z = new - old in [-1, 1].  A gambler betting a fraction lam of their wealth
+  that Z is negative multiplies it by 1 - lam * Z each answer; when accuracy did not drop, E[Z] >= 0 and the wealth is
+  a supermartingale, so by Ville's inequality it ever reaches 1/alpha with probability at most alpha, however often
+  one looks.  For 0/1 outcomes only the discordant pairs move the wealth, and the mixture over lam is a mixture
+  sequential probability ratio test of "a discordant pair is a negative flip with probability 1/2" (the McNemar
+  question): nondeterminism that flips answers both ways equally never raises it, whatever its rate.
+- *confidence sequences* (Waudby-Smith & Ramdas, "Estimating means of bounded random variables by betting", JRSS-B
+  2024) for reporting: intervals that cover the truth at every look at once, for the paired difference (which also
+  decides "unchanged within tolerance") and for the share of samples whose outcome changed at all.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
+from scipy.special import logsumexp
 
+DIRECTIONS = ("drop", "any")
 MAX_BET = 0.5  # the bet never stakes more than half the wealth, so one observation cannot ruin a gambler
 
 
@@ -81,53 +86,130 @@ class BettingConfidenceSequence:
         return (self.low + self._lower * span, self.low + self._upper * span)
 
 
+class MixtureBettingTest:
+    """E-process against "the mean of Z did not drop below 0" (direction "drop") or "is 0" (direction "any").
+
+    The bets lam = 2 theta - 1 are mixed with Beta(2, 2) weights on theta, restricted to theta > 1/2 for a drop
+    (a negative flip more likely than a positive one) and over (0, 1) for any change; `bench/detection.py` measures
+    the calls this spends against a fixed-size McNemar test.
+    """
+
+    def __init__(self, alpha: float = 0.05, direction: str = "drop", grid: int = 100):
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
+        theta = 0.5 + (np.arange(grid) + 0.5) / (2 * grid)
+        bets, weights = 2 * theta - 1, theta * (1 - theta)
+        if direction == "any":
+            bets, weights = np.concatenate([bets, -bets]), np.concatenate([weights, weights])
+        self.bets = bets
+        self.log_weights = np.log(weights / weights.sum())
+        self.log_wealth = np.zeros_like(bets)
+        self.threshold = math.log(1 / alpha)
+        self.n = 0
+        self.rejected_at: int | None = None  # the answer after which the wealth first reached 1/alpha
+
+    def update(self, differences: Iterable[float]) -> None:
+        z = np.asarray(list(differences), dtype=float)
+        if z.size == 0:
+            return
+        if np.abs(z).max() > 1 + 1e-12:
+            raise ValueError("paired differences must lie in [-1, 1]")
+        paths = self.log_wealth + np.cumsum(np.log1p(-np.outer(np.clip(z, -1, 1), self.bets)), axis=0)
+        log_e = logsumexp(self.log_weights + paths, axis=1)
+        if self.rejected_at is None and (log_e >= self.threshold).any():
+            self.rejected_at = self.n + 1 + int(np.argmax(log_e >= self.threshold))
+        self.log_wealth = paths[-1]
+        self.n += int(z.size)
+
+    @property
+    def e_value(self) -> float:
+        return float(math.exp(min(700.0, logsumexp(self.log_weights + self.log_wealth))))
+
+    @property
+    def rejected(self) -> bool:
+        return self.rejected_at is not None
+
+
 @dataclass
 class CheckState:
-    """Where a sequential drift check stands after `n` paired observations."""
+    """Where a sequential drift check stands after `n` paired observations.
+
+    (a) `decision`, the headline: "changed" when accuracy dropped (or, with direction "any", moved), "unchanged"
+    when the confidence sequence of the difference rules out a drop (change) beyond the tolerance, else None.
+    (b) `churn_decision`: "above" when the share of samples whose outcome changed exceeds the model's own churn
+    (the share that changes between two asks of the unchanged model), "within" when it does not, else None.
+    Only (a) decides the exit status and the gate; (b) tells nondeterminism from a changed model.
+    """
 
     n: int
-    decision: str | None  # "changed", "unchanged" or None (undecided so far)
+    direction: str
+    decision: str | None
     reason: str
     difference: float
     difference_ci: tuple[float, float]
-    nfr: float
-    nfr_ci: tuple[float, float]
+    e_value: float
+    flip_rate: float
+    flip_rate_ci: tuple[float, float]
+    churn: float
+    churn_source: str
+    churn_decision: str | None
 
 
 class SequentialDriftCheck:
     """Decide "changed" or "unchanged within tolerance" from paired outcomes (old, new), each in [0, 1].
 
-    Two confidence sequences at alpha/2 each (so both hold together with probability 1 - alpha): one on the paired
-    difference new - old, one on the negative flip rate (old right, new wrong; for graded scores, the share that
-    went down).  Changed: the difference's interval excludes 0, or the flip rate's lower bound exceeds the
-    tolerance.  Unchanged: the difference's interval lies within +-tolerance and the flip rate's upper bound is
-    within it too.
+    Each error rate holds on its own, at every look: P(says "changed" | no drop) <= alpha (the e-process) and
+    P(says "unchanged" | a drop beyond the tolerance) <= alpha (the confidence sequence).
     """
 
-    def __init__(self, tolerance: float = 0.02, alpha: float = 0.05):
+    def __init__(self, tolerance: float = 0.02, alpha: float = 0.05, direction: str = "drop",
+                 churn: float | None = None, churn_source: str = "declared"):
+        """`churn` is the model's own churn (from repeats, or declared); without one, the tolerance stands in."""
         if not 0 < tolerance < 1:
             raise ValueError("tolerance must lie in (0, 1)")
-        self.tolerance = tolerance
-        self.difference = BettingConfidenceSequence(-1.0, 1.0, alpha / 2)
-        self.flips = BettingConfidenceSequence(0.0, 1.0, alpha / 2)
+        self.tolerance, self.direction = tolerance, direction
+        self.evidence = MixtureBettingTest(alpha, direction)
+        self.difference = BettingConfidenceSequence(-1.0, 1.0, alpha)
+        self.flips = BettingConfidenceSequence(0.0, 1.0, alpha)
+        self.churn = tolerance if churn is None else churn
+        self.churn_source = "tolerance" if churn is None else churn_source
 
     def update(self, old: Iterable[float], new: Iterable[float]) -> CheckState:
         o = np.asarray(list(old), dtype=float)
         n = np.asarray(list(new), dtype=float)
+        self.evidence.update(n - o)
         self.difference.update(n - o)
-        self.flips.update((n < o).astype(float))
+        self.flips.update((np.abs(n - o) > 1e-9).astype(float))
         return self.state()
 
     def state(self) -> CheckState:
         low, high = self.difference.interval
-        flip_low, flip_high = self.flips.interval
         tol = self.tolerance
-        decision, reason = None, "the intervals still straddle the thresholds; more samples are needed"
-        if low > 0 or high < 0:
-            decision, reason = "changed", "the interval of the paired difference excludes 0"
-        elif flip_low > tol:
-            decision, reason = "changed", f"negative flips exceed the tolerance {tol:.1%}"
-        elif -tol <= low and high <= tol and flip_high <= tol:
-            decision, reason = "unchanged", f"difference and negative flips are within ±{tol:.1%}"
-        return CheckState(self.difference.n, decision, reason, self.difference.mean, (low, high),
-                          self.flips.mean, (flip_low, flip_high))
+        decision, reason = None, "the evidence cannot decide yet; more samples are needed"
+        moved = "dropped" if self.direction == "drop" else "changed"
+        if self.evidence.rejected:
+            decision, reason = "changed", (f"accuracy {moved}: the e-value reached {self.evidence.e_value:.3g} "
+                                           f"(1/alpha = {math.exp(self.evidence.threshold):.3g})")
+        elif low >= -tol and (self.direction == "drop" or high <= tol):
+            limit = f"no drop beyond {tol:.1%}" if self.direction == "drop" else f"within ±{tol:.1%}"
+            decision, reason = "unchanged", f"the difference's confidence sequence shows {limit}"
+        flip_low, flip_high = self.flips.interval
+        churn_decision = "above" if flip_low > self.churn else "within" if flip_high <= self.churn else None
+        return CheckState(self.difference.n, self.direction, decision, reason, self.difference.mean, (low, high),
+                          self.evidence.e_value, self.flips.mean, (flip_low, flip_high), self.churn,
+                          self.churn_source, churn_decision)
+
+
+def own_churn(outcomes: list[list[float]]) -> float | None:
+    """The share of pairs of asks of one unchanged model whose outcomes differ, from samples asked several times.
+
+    For each sample with K >= 2 outcomes, the share of its K(K-1)/2 pairs that differ; averaged over samples.
+    None when no sample was asked twice.
+    """
+    shares = []
+    for values in outcomes:
+        if len(values) < 2:
+            continue
+        pairs = [(a, b) for i, a in enumerate(values) for b in values[i + 1:]]
+        shares.append(sum(abs(a - b) > 1e-9 for a, b in pairs) / len(pairs))
+    return sum(shares) / len(shares) if shares else None

@@ -35,7 +35,9 @@ class OpenAIModel:
         if not key and self.base_url == DEFAULT_BASE_URL:
             raise UndriftError("OPENAI_API_KEY is not set: export it, or point the spec at a server with @BASE_URL")
         headers = {"Authorization": f"Bearer {key or 'none'}"}
-        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout)
+        # as many connections as concurrent requests: a request never waits inside httpx for a free connection
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=self.timeout, limits=limits)
         self._served: dict[str, str | None] = {"model": None, "system_fingerprint": None}
         self._served_lock = threading.Lock()
         self._check_reachable()
@@ -95,10 +97,13 @@ class OpenAIModel:
         return payload
 
     def _complete(self, request: Request) -> Generation:
+        """One request, retried; its latency is that of the attempt that answered, not of undrift's own waiting
+        (the queue before a worker takes it, and the backoff between attempts)."""
         payload = self._payload(request)
-        started = time.perf_counter()
         last_error = "no attempt made"
+        started = time.perf_counter()
         for attempt in range(self.retries + 1):
+            started = time.perf_counter()
             try:
                 response = self._client.post("/chat/completions", json=payload)
             except httpx.HTTPError as exc:

@@ -2,47 +2,74 @@
 
 from __future__ import annotations
 
-from ..analysis.compare import Comparison, GroupComparison
-from .terminal import format_delta, format_value, pct
+from ..analysis.compare import Comparison, Flip, GroupComparison
+from .numbers import p_text, pct
+from .terminal import format_delta, format_value
 
 
 def _cell(text: object) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Outside text made safe for a table cell: one line, pipes and markup characters escaped."""
+    text = " ".join(str(text).split())
+    for character in "\\|`*_[]<>#":
+        text = text.replace(character, "\\" + character)
+    return text
 
 
 def comparison_markdown(comparison: Comparison, flips: int = 20) -> str:
     old, new = comparison.old, comparison.new
     lines = [
-        f"# {old.name} → {new.name}",
+        f"# {_cell(old.name)} → {_cell(new.name)}",
         "",
-        f"Suite `{old.suite}`; old run `{old.id}`, new run `{new.id}`. {comparison.shared} samples shared, "
-        f"{comparison.left_out} left out ({len(comparison.only_old)} only in old, {len(comparison.only_new)} only in "
-        f"new, {len(comparison.prompt_changed)} with a changed prompt).",
+        f"Suite {_cell(old.suite)}; old run `{old.id}` ({_cell(old.model_spec)}), new run `{new.id}` "
+        f"({_cell(new.model_spec)}). {comparison.shared} samples shared, {comparison.left_out} left out "
+        f"({len(comparison.only_old)} only in old, {len(comparison.only_new)} only in new, "
+        f"{len(comparison.prompt_changed)} with a changed prompt, {len(comparison.errored)} with only errors).",
         "",
-        "| task | n | metric | old | new | change (95% CI) | p (BH) | NFR | PFR | BTC | BEC | mismatch |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        _fingerprint_line(comparison),
+    ]
+    lines += [f"> **warning**: {_cell(w)}" for w in comparison.warnings]
+    lines += [
+        "",
+        "Each change has its 95% interval and the p-value of the test that interval inverts; q is p adjusted across "
+        "tasks (Benjamini-Hochberg), and a change counts as significant when q < 0.05.",
+        "",
+        "| task | n | metric | old | new | change (95% CI) | p | q | NFR | PFR | BTC | BEC | mismatch |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [_task_row(group) for group in comparison.tasks]
     significant = [(g, m) for g in comparison.tasks + comparison.slices for m in g.metrics.values() if m.significant]
     if significant:
-        lines += ["", "## Significant changes", "", "| task / slice | metric | old | new | change (95% CI) | p (BH) |",
-                  "| --- | --- | ---: | ---: | ---: | ---: |"]
+        lines += ["", "## Significant changes", "", "| task / slice | metric | old | new | change (95% CI) | p | q |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
         for group, metric in significant:
-            where = group.task + (f" / {group.slice}" if group.slice else "")
-            lines.append(f"| {where} | {metric.label} | {format_value(metric, metric.old)} | "
-                         f"{format_value(metric, metric.new)} | {format_delta(metric)} | {_p(metric.p_adjusted)} |")
+            lines.append(f"| {_cell(group.where)} | {_cell(metric.label)} | {format_value(metric, metric.old)} | "
+                         f"{format_value(metric, metric.new)} | {format_delta(metric)} | {p_text(metric.p)} | "
+                         f"{p_text(metric.p_adjusted)} |")
+    notes = dict.fromkeys(f"{m.label}: {m.note}" for g in comparison.tasks for m in g.metrics.values() if m.note)
+    lines += [""] + [f"Note: {_cell(n)}" for n in notes] if notes else []
     chosen = sorted(comparison.flips, key=lambda f: f.kind != "negative")[:flips]
     if chosen:
-        lines += ["", f"## Flipped samples ({len(chosen)} of {len(comparison.flips)})", "",
-                  "| kind | sample | prompt | old answer | new answer | target |", "| --- | --- | --- | --- | --- | --- |"]
-        for flip in chosen:
-            lines.append(f"| {flip.kind} | {_cell(flip.task)}/{_cell(flip.sample_id)} | {_cell(flip.prompt[:300])} | "
-                         f"{_cell(flip.old_response[:300])} | {_cell(flip.new_response[:300])} | {_cell(flip.target)} |")
+        lines += ["", f"## Flipped samples ({len(chosen)} of {len(comparison.flips)})", ""] + _samples(chosen)
+    if comparison.changed:
+        shown = comparison.changed[:flips]
+        lines += ["", f"## Answers that changed without a flip ({len(shown)} of {len(comparison.changed)})", ""]
+        lines += _samples(shown)
     return "\n".join(lines) + "\n"
 
 
-def _p(value: float | None) -> str:
-    return "—" if value is None else "<0.0001" if value < 1e-4 else f"{value:.4f}"
+def _fingerprint_line(comparison: Comparison) -> str:
+    changes = comparison.fingerprint_changes
+    if not changes:
+        return "Both runs have the same model fingerprint."
+    return "Fingerprint changed: " + "; ".join(f"{_cell(k)} `{_cell(a)}` → `{_cell(b)}`" for k, (a, b) in changes.items())
+
+
+def _samples(chosen: list[Flip]) -> list[str]:
+    lines = ["| kind | sample | prompt | old answer | new answer | target |", "| --- | --- | --- | --- | --- | --- |"]
+    for entry in chosen:
+        lines.append(f"| {entry.kind} | {_cell(entry.task)}/{_cell(entry.sample_id)} | {_cell(entry.prompt[:300])} | "
+                     f"{_cell(entry.old_response[:300])} | {_cell(entry.new_response[:300])} | {_cell(entry.target)} |")
+    return lines
 
 
 def _task_row(group: GroupComparison) -> str:
@@ -51,8 +78,8 @@ def _task_row(group: GroupComparison) -> str:
     flips = [pct(c.nfr), pct(c.pfr), pct(c.btc), pct(c.bec)] if c else [
         pct(group.score_flips.negative), pct(group.score_flips.positive), "—", "—"]
     if head is None:
-        cells = ["—"] * 5
+        cells = ["—"] * 6
     else:
-        cells = [head.label, format_value(head, head.old), format_value(head, head.new), format_delta(head),
-                 _p(head.p_adjusted)]
-    return "| " + " | ".join([group.task, str(group.n), *cells, *flips, pct(group.mismatch)]) + " |"
+        cells = [_cell(head.label), format_value(head, head.old), format_value(head, head.new), format_delta(head),
+                 p_text(head.p), p_text(head.p_adjusted)]
+    return "| " + " | ".join([_cell(group.task), str(group.n), *cells, *flips, pct(group.mismatch)]) + " |"

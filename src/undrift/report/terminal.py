@@ -1,24 +1,44 @@
-"""Rich tables for the terminal.  Pure functions of library objects; the CLI only prints what they return."""
+"""Rich renderings for the terminal.  Pure functions of library objects; the CLI only prints what they return.
+
+Everything that comes from a model, a suite or a user (answers, prompts, names, specs, error messages) goes into a
+`Text` through `literal`, never into Rich markup: `[Yes]`, `[refund]` or a list literal in code prints as written,
+and control characters (a model can emit terminal escape sequences) are shown as `\\x1b`, not obeyed.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from ..store import RunRecord
 from ..summary import TaskSummary
+from .numbers import number, p_text, pct, points
 
 if TYPE_CHECKING:  # only for annotations: `run` and `show` need not import the analysis modules
-    from ..analysis.compare import Comparison, MetricChange
-    from ..analysis.history import TaskHistory
+    from ..analysis.compare import Comparison, Flip, MetricChange
+    from ..analysis.history import History, TaskHistory
+    from ..check import CheckReport
+    from ..gate import GateResult
+
+__all__ = ["pct", "literal", "clean"]  # pct is re-exported for older imports
 
 RATE_LABELS = {"answered": "answer rate", "responded": "response rate", "executable": "executable"}
+VERDICT_STYLES = {"better": "green", "worse": "red", "changed": "yellow"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def pct(value: float | None) -> str:
-    """A share as a percentage with one decimal; a dash where there is none."""
-    return "—" if value is None else f"{100 * value:.1f}%"
+def clean(text: object) -> str:
+    """The text with every control character but newline and tab written out as an escape (\\x1b), not obeyed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def literal(text: object, style: str | None = None) -> Text:
+    """Outside text as it is: no markup, no emoji codes, control characters made visible."""
+    return Text(clean(text), style=style or "")
 
 
 def task_table(summaries: list[TaskSummary], title: str | None = None) -> Table:
@@ -29,9 +49,10 @@ def task_table(summaries: list[TaskSummary], title: str | None = None) -> Table:
         table.add_column(column, justify=justify)
     for s in summaries:
         accuracy = "—" if s.accuracy is None else f"{pct(s.accuracy)} [{pct(s.accuracy_ci[0])}, {pct(s.accuracy_ci[1])}]"
-        rates = ", ".join(f"{RATE_LABELS.get(k, k)} {pct(v)}" for k, v in s.rates.items()) or "—"
-        errors = f" [red]{s.errors} errors[/red]" if s.errors else ""
-        table.add_row(s.task, str(s.n), accuracy, f"{s.score:.3f}", rates + errors, f"{s.verbosity_chars:.0f}",
+        rates = Text(", ".join(f"{RATE_LABELS.get(k, k)} {pct(v)}" for k, v in s.rates.items()) or "—")
+        if s.errors:
+            rates.append(f" {s.errors} errors", style="red")
+        table.add_row(literal(s.task), str(s.n), accuracy, f"{s.score:.3f}", rates, f"{s.verbosity_chars:.0f}",
                       f"{s.tokens_out:.1f}", f"{s.latency_s:.3f}s", str(s.cached))
     return table
 
@@ -45,80 +66,94 @@ def runs_table(records: list[RunRecord]) -> Table:
         table.add_column(column, no_wrap=True)
     for r in records:
         colour = {"complete": "green", "running": "yellow", "interrupted": "red"}.get(r.status, "white")
-        table.add_row(r.id, r.name, r.suite, r.model_spec, f"[{colour}]{r.status}[/{colour}]", f"{r.done}/{r.expected}",
-                      r.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+        table.add_row(r.id, literal(r.name), literal(r.suite), literal(r.model_spec), Text(r.status, style=colour),
+                      f"{r.done}/{r.expected}", r.created_at.strftime("%Y-%m-%d %H:%M:%S"))
     return table
 
 
-def run_header(record: RunRecord) -> str:
+def run_header(record: RunRecord) -> Text:
     fp = record.fingerprint
     weights = fp.get("weights_sha256") or fp.get("served_model") or "—"
     extra = ", ".join(f"{k}={v}" for k, v in (fp.get("options") or {}).items())
-    lines = [
-        f"[bold]run[/bold] {record.id}  [bold]name[/bold] {record.name}  [bold]status[/bold] {record.status} "
-        f"({record.done}/{record.expected})",
-        f"[bold]suite[/bold] {record.suite} ({record.suite_digest[:12]})  [bold]model[/bold] {record.model_spec}",
-        f"[bold]fingerprint[/bold] {fp.get('backend')} {str(weights)[:16]}"
+    text = Text()
+    text.append("run ", style="bold").append(record.id).append("  name ", style="bold").append(clean(record.name))
+    text.append("  status ", style="bold").append(f"{record.status} ({record.done}/{record.expected})\n")
+    text.append("suite ", style="bold").append(f"{clean(record.suite)} ({record.suite_digest[:12]})")
+    text.append("  model ", style="bold").append(clean(record.model_spec) + "\n")
+    text.append("fingerprint ", style="bold").append(clean(
+        f"{fp.get('backend')} {str(weights)[:16]}"
         + (f" adapter {fp['adapter_sha256'][:16]}" if fp.get("adapter_sha256") else "")
         + (f" system_fingerprint {fp['system_fingerprint']}" if fp.get("system_fingerprint") else "")
-        + (f"  {extra}" if extra else ""),
-    ]
-    return "\n".join(lines)
+        + (f"  {extra}" if extra else "")))
+    return text
 
+
+# -- comparisons ----------------------------------------------------------------------------------------------
 
 def format_value(metric: MetricChange, value: float) -> str:
-    return pct(value) if metric.kind == "rate" else f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return pct(value) if metric.kind == "rate" else number(value) if abs(value) < 100 else f"{value:.0f}"
 
 
 def format_delta(metric: MetricChange, unit: bool = True) -> str:
-    """A change with its interval; rates in percentage points."""
+    """A change with its interval; rates in percentage points; "not tested" where there is no interval."""
     if metric.kind == "rate":
-        points = f"{100 * metric.delta:+.1f} [{100 * metric.ci[0]:+.1f},{100 * metric.ci[1]:+.1f}]"
-        return points + (" pts" if unit else "")
-    return f"{metric.delta:+.3g} [{metric.ci[0]:+.3g}, {metric.ci[1]:+.3g}]"
-
-
-def _p(metric: MetricChange) -> str:
-    p = metric.p_adjusted if metric.p_adjusted is not None else metric.p
-    return "<1e-4" if p < 1e-4 else f"{p:.4f}" if p < 0.01 else f"{p:.3f}"
+        change = f"{100 * metric.delta:+.1f}"
+        interval = "" if metric.ci is None else f" [{100 * metric.ci[0]:+.1f},{100 * metric.ci[1]:+.1f}]"
+        return change + interval + (" pts" if unit else "")
+    interval = "" if metric.ci is None else f" [{number(metric.ci[0], True)}, {number(metric.ci[1], True)}]"
+    return number(metric.delta, True) + interval
 
 
 def _style(metric: MetricChange | None) -> str:
-    if metric is None or not metric.significant:
-        return ""
-    better = metric.delta > 0 if metric.name not in ("refusal_rate", "latency") else metric.delta < 0
-    return "green" if better else "red"
+    return VERDICT_STYLES.get(metric.verdict or "", "") if metric is not None else ""
 
 
-def comparison_header(comparison: Comparison) -> str:
+def comparison_header(comparison: Comparison) -> Text:
     old, new = comparison.old, comparison.new
-    left_out = comparison.left_out
-    lines = [
-        f"[bold]old[/bold] {old.name} ({old.id})  →  [bold]new[/bold] {new.name} ({new.id})  [bold]suite[/bold] {old.suite}",
-        f"{comparison.shared} samples shared"
-        + (f"; [yellow]left out {left_out}[/yellow]: {len(comparison.only_old)} only in old, "
-           f"{len(comparison.only_new)} only in new, {len(comparison.prompt_changed)} with a changed prompt"
-           if left_out else ", none left out"),
-    ]
+    text = Text()
+    text.append("old ", style="bold").append(f"{clean(old.name)} ({old.id}) {clean(old.model_spec)}\n")
+    text.append("new ", style="bold").append(f"{clean(new.name)} ({new.id}) {clean(new.model_spec)}\n")
+    text.append("suite ", style="bold").append(clean(old.suite))
+    changes = comparison.fingerprint_changes
+    if changes:
+        text.append("  fingerprint changed: ", style="yellow").append(clean("; ".join(
+            f"{field} {_short(a)} → {_short(b)}" for field, (a, b) in changes.items())))
+    else:
+        text.append("  same fingerprint")
+    text.append(f"\n{comparison.shared} samples shared")
+    if comparison.left_out:
+        text.append(f"; left out {comparison.left_out}", style="yellow").append(
+            f": {len(comparison.only_old)} only in old, {len(comparison.only_new)} only in new, "
+            f"{len(comparison.prompt_changed)} with a changed prompt, {len(comparison.errored)} with only errors")
+    else:
+        text.append(", none left out")
     for label, keys in (("only in old", comparison.only_old), ("only in new", comparison.only_new),
-                        ("prompt changed", comparison.prompt_changed)):
+                        ("prompt changed", comparison.prompt_changed), ("only errors", comparison.errored)):
         if keys:
             shown = ", ".join(f"{task}/{sample}" for task, sample in keys[:5])
-            lines.append(f"  {label}: {shown}" + (f" and {len(keys) - 5} more (--json lists all)" if len(keys) > 5 else ""))
+            text.append(clean(f"\n  {label}: {shown}")
+                        + (f" and {len(keys) - 5} more (--json lists all)" if len(keys) > 5 else ""))
     repeated = [g for g in comparison.tasks if any(v is not None for v in g.agreement.values())]
     if repeated:
-        lines.append("answers identical across repeats: " + "; ".join(
-            f"{g.task} old {pct(g.agreement['old'])}, new {pct(g.agreement['new'])}" for g in repeated))
-    return "\n".join(lines)
+        text.append("\nanswers identical across repeats: " + clean("; ".join(
+            f"{g.task} old {pct(g.agreement['old'])}, new {pct(g.agreement['new'])}" for g in repeated)))
+    for warning in comparison.warnings:
+        text.append("\nwarning: ", style="yellow").append(clean(warning))
+    return text
+
+
+def _short(value: object) -> str:
+    text = "—" if value is None else str(value)
+    return text if len(text) <= 20 else text[:16] + "…"
 
 
 def comparison_table(comparison: Comparison) -> Table:
     """One row per task: its headline metric, the paired change, and the compatibility of the new version."""
-    table = Table(title="by task (p: exact McNemar / Wilcoxon, Benjamini-Hochberg adjusted)", title_justify="left",
-                  header_style="bold underline", box=None, padding=(0, 1), pad_edge=False)
+    table = Table(title="by task: change with its 95% CI; p tests what the CI shows; q adjusts p across tasks (BH)",
+                  title_justify="left", header_style="bold underline", box=None, padding=(0, 1), pad_edge=False)
     for column, justify in (("task (n)", "left"), ("metric", "left"), ("old", "right"), ("new", "right"),
-                            ("change, pts (95% CI)", "right"), ("p", "right"), ("NFR", "right"), ("PFR", "right"),
-                            ("BTC", "right"), ("BEC", "right"), ("mismatch", "right")):
+                            ("change, pts (95% CI)", "right"), ("p", "right"), ("q", "right"), ("NFR", "right"),
+                            ("PFR", "right"), ("BTC", "right"), ("BEC", "right"), ("mismatch", "right")):
         table.add_column(column, justify=justify, no_wrap=True)
     for group in comparison.tasks:
         head = group.headline
@@ -126,33 +161,37 @@ def comparison_table(comparison: Comparison) -> Table:
         flips = (pct(compat.nfr), pct(compat.pfr), pct(compat.btc), pct(compat.bec)) if compat else (
             pct(group.score_flips.negative), pct(group.score_flips.positive), "—", "—")
         table.add_row(
-            f"{group.task} ({group.n})", head.label if head else "—",
+            literal(f"{group.task} ({group.n})"), literal(head.label) if head else "—",
             format_value(head, head.old) if head else "—", format_value(head, head.new) if head else "—",
-            format_delta(head, unit=head.kind != "rate") if head else "—", _p(head) if head else "—", *flips,
+            format_delta(head, unit=head.kind != "rate") if head else "—",
+            p_text(head.p) if head else "—", p_text(head.p_adjusted) if head else "—", *flips,
             pct(group.mismatch), style=_style(head),
         )
     return table
 
 
 def significant_changes_table(comparison: Comparison) -> Table | None:
-    """Every other metric (and every slice) whose change is significant after adjustment."""
-    rows = []
-    for group in comparison.tasks + comparison.slices:
-        for metric in group.metrics.values():
-            if metric.significant and (group.slice is not None or metric is not group.headline):
-                rows.append((group, metric))
+    """Every other metric (and every slice) whose change is significant after adjustment, and what was not tested."""
+    rows = [(group, metric) for group in comparison.tasks + comparison.slices for metric in group.metrics.values()
+            if (metric.significant and (group.slice is not None or metric is not group.headline))]
     if not rows:
         return None
-    table = Table(title="other significant changes", title_justify="left", header_style="bold underline", box=None,
-                  padding=(0, 1), pad_edge=False)
+    table = Table(title="other significant changes (q < 0.05)", title_justify="left", header_style="bold underline",
+                  box=None, padding=(0, 1), pad_edge=False)
     for column, justify in (("task / slice", "left"), ("metric", "left"), ("old", "right"), ("new", "right"),
-                            ("change (95% CI)", "right"), ("p", "right")):
+                            ("change (95% CI)", "right"), ("p", "right"), ("q", "right")):
         table.add_column(column, justify=justify)
     for group, metric in rows:
-        where = group.task + (f" / {group.slice}" if group.slice else "")
-        table.add_row(where, metric.label, format_value(metric, metric.old), format_value(metric, metric.new),
-                      format_delta(metric), _p(metric), style=_style(metric))
+        table.add_row(literal(group.where), literal(metric.label), format_value(metric, metric.old),
+                      format_value(metric, metric.new), format_delta(metric), p_text(metric.p),
+                      p_text(metric.p_adjusted), style=_style(metric))
     return table
+
+
+def untested_notes(comparison: Comparison) -> list[Text]:
+    """One line per metric that is shown but not tested, with the reason (said once per reason)."""
+    notes = dict.fromkeys(f"{m.label}: {m.note}" for g in comparison.tasks for m in g.metrics.values() if m.note)
+    return [Text("note: ", style="yellow").append(clean(note)) for note in notes]
 
 
 def flips_table(comparison: Comparison, limit: int, width: int = 160) -> Table | None:
@@ -161,24 +200,44 @@ def flips_table(comparison: Comparison, limit: int, width: int = 160) -> Table |
     if not chosen:
         return None
     negatives = sum(f.kind == "negative" for f in comparison.flips)
-    table = Table(title=f"flipped samples ({negatives} negative, {len(comparison.flips) - negatives} positive; "
-                        f"showing {len(chosen)})", title_justify="left", header_style="bold", show_lines=True)
+    return _samples_table(f"flipped samples ({negatives} negative, {len(comparison.flips) - negatives} positive; "
+                          f"showing {len(chosen)})", chosen, width)
+
+
+def changed_table(comparison: Comparison, limit: int, width: int = 160) -> Table | None:
+    """Samples whose answer changed although their outcome did not (a right answer worded anew, another wrong one)."""
+    chosen = comparison.changed[:limit]
+    if not chosen:
+        return None
+    return _samples_table(f"answers that changed without a flip ({len(comparison.changed)}; showing {len(chosen)})",
+                          chosen, width)
+
+
+def _samples_table(title: str, chosen: list[Flip], width: int) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold", show_lines=True)
     for column in ("sample", "prompt", "old answer", "new answer", "target"):
         table.add_column(column, overflow="fold")
-    for flip in chosen:
-        colour = "red" if flip.kind == "negative" else "green"
-        table.add_row(f"[{colour}]{flip.kind}[/{colour}]\n{flip.task}/{flip.sample_id}", _clip(flip.prompt, width),
-                      _clip(flip.old_response, width) + f"\n[dim]→ {flip.old_extracted}[/dim]",
-                      _clip(flip.new_response, width) + f"\n[dim]→ {flip.new_extracted}[/dim]", str(flip.target))
+    for entry in chosen:
+        style = {"negative": "red", "positive": "green"}.get(entry.kind, "yellow")
+        sample = Text(entry.kind, style=style).append(clean(f"\n{entry.task}/{entry.sample_id}"))
+        table.add_row(sample, literal(_clip(entry.prompt, width)), _answer(entry.old_response, entry.old_extracted,
+                      entry.old_value, width), _answer(entry.new_response, entry.new_extracted, entry.new_value, width),
+                      literal(entry.target))
     return table
 
 
+def _answer(response: str, extracted: str | None, value: float, width: int) -> Text:
+    text = literal(_clip(response, width))
+    shown = extracted if extracted is not None else f"{value:.2f}"
+    return text.append(clean(f"\n→ {shown}"), style="dim")
+
+
 def _clip(text: str, width: int) -> str:
-    from rich.markup import escape
-
     text = " ".join((text or "").split())
-    return escape(text if len(text) <= width else text[: width - 1] + "…")
+    return text if len(text) <= width else text[: width - 1] + "…"
 
+
+# -- history --------------------------------------------------------------------------------------------------
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -189,35 +248,90 @@ def sparkline(values: list[float]) -> str:
     return "".join(SPARK[int((v - low) / span * (len(SPARK) - 1))] for v in values)
 
 
-def fingerprint_notes(task: TaskHistory) -> list[str]:
-    return [f"{p.run_id}: fingerprint changed ({', '.join(p.fingerprint_changes)})"
+def fingerprint_notes(task: TaskHistory) -> list[Text]:
+    return [Text(clean(f"  {p.run_id}: fingerprint changed ({', '.join(p.fingerprint_changes)})"), style="yellow")
             for p in task.points if p.fingerprint_changes]
 
 
 def history_table(task: TaskHistory) -> Table:
-    """One row per run: the value, the change against the window before it, and what flagged it."""
+    """One row per run: the value, the change against its regime's baseline, the test and the level it was allowed."""
     rate = task.kind == "rate"
-    show = (lambda v: pct(v)) if rate else (lambda v: f"{v:.3g}")
+    show = pct if rate else number
     spark = sparkline([p.value for p in task.points])
-    table = Table(title=f"{task.task}: {task.metric}  {spark}", title_justify="left", header_style="bold underline",
-                  box=None, padding=(0, 1), pad_edge=False)
+    table = Table(title=literal(f"{task.task}: {task.metric}  {spark}"), title_justify="left",
+                  header_style="bold underline", box=None, padding=(0, 1), pad_edge=False)
     for column, justify in (("run", "left"), ("created (UTC)", "left"), ("n", "right"), (task.metric, "right"),
-                            ("change vs before (95% CI)", "right"), ("p", "right"), ("flags", "left")):
+                            ("change vs baseline (95% CI)", "right"), ("p", "right"), ("level", "right"),
+                            ("flags", "left")):
         table.add_column(column, justify=justify, no_wrap=column != "flags", overflow="fold")
     for point in task.points:
-        value = show(point.value) + (f" [{pct(point.ci[0])}, {pct(point.ci[1])}]" if point.ci else "")
+        value = show(point.value) + (f" [{show(point.ci[0])}, {show(point.ci[1])}]" if point.ci else "")
         if point.delta is None:
-            change, p = "—", "—"
+            change = "—" if not point.baseline else "no shared samples" if not point.shared else "not tested"
         else:
             scale = 100 if rate else 1
-            change = (f"{scale * point.delta:+.1f} [{scale * point.delta_ci[0]:+.1f},{scale * point.delta_ci[1]:+.1f}]"
-                      + (" pts" if rate else ""))
-            p = "<1e-4" if point.p_adjusted < 1e-4 else f"{point.p_adjusted:.3f}"
-        flags = []
+            interval = ("" if point.delta_ci is None else
+                        f" [{scale * point.delta_ci[0]:+.1f},{scale * point.delta_ci[1]:+.1f}]")
+            change = f"{scale * point.delta:+.1f}{interval}" + (" pts" if rate else "")
+        flags = Text()
         if point.change_point:
-            flags.append("[red]change point[/red]")
+            flags.append("change point ", style="red")
         if point.fingerprint_changes:
-            flags.append("[yellow]new fingerprint[/yellow]")
-        table.add_row(point.run_id, point.created_at.strftime("%Y-%m-%d %H:%M"), str(point.n), value, change, p,
-                      " ".join(flags), style="bold" if point.change_point else "")
+            flags.append("new fingerprint", style="yellow")
+        table.add_row(point.run_id, point.created_at.strftime("%Y-%m-%d %H:%M"), str(point.n), value, change,
+                      p_text(point.p), "—" if point.level is None else f"{point.level:.2g}", flags,
+                      style="bold" if point.change_point else "")
     return table
+
+
+def history_summary(history: History) -> Text:
+    colour = {"changed": "red", "unchanged": "green"}.get(history.decision, "yellow")
+    text = Text(history.decision.upper(), style=f"bold {colour}")
+    return text.append(clean(
+        f": {sum(p.change_point for t in history.tasks for p in t.points)} change points; each run is tested against "
+        f"the first {history.window} run(s) of its regime, the j-th test at alpha {history.alpha:g} × its share, so a "
+        "series without change shows none with probability at least "
+        f"{1 - history.alpha:.0%}"))
+
+
+# -- check and gate -------------------------------------------------------------------------------------------
+
+def check_report(report: CheckReport) -> Group:
+    s = report.state
+    colour = {"changed": "red", "unchanged": "green"}.get(s.decision or "", "yellow")
+    confidence = f"{1 - report.alpha:.0%}"
+    lines = [
+        Text(report.decision.upper(), style=f"bold {colour}").append(clean(f": {s.reason}")),
+        Text(f"  paired difference (new - old) {s.difference:+.3f}, {confidence} confidence sequence "
+             f"[{s.difference_ci[0]:+.3f}, {s.difference_ci[1]:+.3f}]; e-value {s.e_value:.3g} "
+             f"(direction {s.direction}, tolerance {report.tolerance:.1%})"),
+        Text(f"  outcomes changed on {pct(s.flip_rate)} of samples [{pct(s.flip_rate_ci[0])}, "
+             f"{pct(s.flip_rate_ci[1])}]; the model's own churn {pct(s.churn)} ({_churn_source(s.churn_source)}): ")
+        .append({"above": "more than its churn", "within": "within its churn"}.get(s.churn_decision or "",
+                                                                                   "cannot tell yet"),
+                style={"above": "red", "within": "green"}.get(s.churn_decision or "", "yellow")),
+        Text(f"  {report.samples} of {report.suite_size} samples asked ({report.samples / report.suite_size:.0%} of "
+             f"the suite), {report.calls} model calls; run {report.run.id} keeps the answers"),
+    ]
+    return Group(*lines)
+
+
+def _churn_source(source: str) -> str:
+    return {"repeats": "from the earlier run's repeats", "declared": "declared with --churn",
+            "tolerance": "no repeats to measure it: the tolerance stands in"}.get(source, source)
+
+
+def gate_report(result: GateResult, comparison: Comparison, policy_name: str) -> Group:
+    old, new = comparison.old, comparison.new
+    lines = [Text(clean(f"gate {old.name} ({old.id}) → {new.name} ({new.id}) on {comparison.shared} shared samples, "
+                        f"policy {policy_name}"))]
+    for check in result.checks:
+        mark = Text("  pass  ", style="green") if check.passed else Text("  FAIL  ", style="red")
+        lines.append(mark.append(clean(check.reason)))
+    for note in result.notes:
+        lines.append(Text("  note  ", style="yellow").append(clean(note)))
+    failed = len(result.failures)
+    verdict = (Text("PASSED", style="green") if result.passed else
+               Text(f"FAILED ({failed} {'check' if failed == 1 else 'checks'})", style="red"))
+    lines.append(Text("gate ").append(verdict))
+    return Group(*lines)

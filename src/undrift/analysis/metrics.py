@@ -1,0 +1,112 @@
+"""What is measured on a result row, and how a sample's repeats become one value: shared by compare and history.
+
+The sample is the unit of every analysis.  A sample asked K times (`--repeats K`) contributes the mean of its K
+values (its pass rate, for a verdict), so intervals are clustered by sample and a nondeterministic model's repeats
+are not mistaken for independent evidence.  Rows that errored are not answers: they never enter a metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..store import RunRecord
+
+Row = dict[str, Any]
+SampleKey = tuple[str, str]  # (task, sample id)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    kind: str  # "rate": a share in [0, 1]; "mean": any number
+    read: Callable[[Row], float | bool | None]  # None where the row does not measure it
+    better: int  # +1 higher is better, -1 lower is better, 0 neither (a change is news, not a verdict)
+
+
+def _detail(key: str) -> Callable[[Row], bool | None]:
+    def read(row: Row) -> bool | None:
+        value = (row.get("details") or {}).get(key)
+        return None if value is None else bool(value)
+    return read
+
+
+def _refused(row: Row) -> bool | None:
+    answered = _detail("answered")(row)
+    return None if answered is None else not answered
+
+
+def _latency(row: Row) -> float | None:
+    """Only answers the model generated have a latency; a cached answer took no time and says nothing."""
+    return None if row.get("cached") else float(row["latency_s"] or 0.0)
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("accuracy", "accuracy", "rate", lambda r: r["correct"], +1),
+    Metric("answer_rate", "answer rate", "rate", _detail("answered"), +1),
+    Metric("refusal_rate", "refusal rate", "rate", _refused, -1),
+    Metric("response_rate", "response rate", "rate", _detail("responded"), +1),
+    Metric("executable", "executable", "rate", _detail("executable"), +1),
+    Metric("determined", "answer given", "rate", _detail("determined"), +1),
+    Metric("score", "score", "mean", lambda r: float(r["value"]), +1),
+    Metric("verbosity", "characters", "mean", lambda r: float(len(r["response"] or "")), 0),
+    Metric("latency", "latency (s)", "mean", _latency, -1),
+    Metric("tokens", "output tokens", "mean", lambda r: float(r["tokens_out"] or 0), 0),
+)}
+# Over repeats of a sample: at least one of k right (pass@k) and all k right (pass^k).  Only with --repeats.
+REPEAT_METRICS = ("pass_at_k", "pass_hat_k")
+HEADLINE_ORDER = ("accuracy", "response_rate", "answer_rate", "executable", "score")  # what a reader looks at first
+ACCURACY_LABELS = {"code": "pass rate", "instructions": "instr. followed", "json": "format ok", "regex": "format ok"}
+LEXICAL_SCORERS = {"similarity"}  # verdicts from word overlap: a short wrong answer can outscore a long right one
+
+
+def better_direction(name: str) -> int:
+    """+1 where a rise is good news, -1 where a fall is, 0 where neither (verbosity, tokens)."""
+    return METRICS[name].better if name in METRICS else +1  # pass@k and pass^k: higher is better
+
+
+def by_sample(rows: list[Row], tasks: set[str] | None = None) -> dict[SampleKey, list[Row]]:
+    """Result rows grouped by (task, sample id), repeats in order."""
+    grouped: dict[SampleKey, list[Row]] = {}
+    for row in rows:
+        if tasks is None or row["task"] in tasks:
+            grouped.setdefault((row["task"], row["sample_id"]), []).append(row)
+    for repeats in grouped.values():
+        repeats.sort(key=lambda r: r["repeat"])
+    return grouped
+
+
+def answered(repeats: list[Row]) -> list[Row]:
+    """The repeats that are answers (an errored request is not one)."""
+    return [r for r in repeats if r.get("error") is None]
+
+
+def sample_value(metric: Metric, repeats: list[Row]) -> float | None:
+    """The sample's value: the mean over its answered repeats (a pass rate for a verdict); None if unmeasured."""
+    values = [metric.read(r) for r in answered(repeats)]
+    values = [float(v) for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def verdict_counts(repeats: list[Row]) -> tuple[int, int] | None:
+    """(right, attempts) over the sample's answered repeats that have a verdict; None without one."""
+    verdicts = [r["correct"] for r in answered(repeats) if r["correct"] is not None]
+    return (sum(bool(v) for v in verdicts), len(verdicts)) if verdicts else None
+
+
+def repeats_of(record: RunRecord) -> int:
+    return int(record.config.get("repeats") or 1)
+
+
+def latency_scope(record: RunRecord) -> str:
+    """"request" where each answer's latency was its own request's; "batch" where answers shared a batch on a
+    local model, so their latencies move together and cannot be tested sample by sample."""
+    scope = record.config.get("latency_scope")
+    if scope:
+        return str(scope)
+    return "batch" if record.fingerprint.get("backend") in ("bundled", "hf", "gguf") else "request"
+
+
+def scorer_type(record: RunRecord, task: str) -> str:
+    return str(((record.config.get("scorers") or {}).get(task) or {}).get("type", ""))
