@@ -7,6 +7,7 @@ import sys
 from collections import defaultdict
 from datetime import datetime, timezone
 
+import numpy as np
 import pytest
 from conftest import result_row, store_run
 from scipy import stats
@@ -282,3 +283,133 @@ def test_import_and_compare_on_postgresql(tmp_path, postgres_url):
     compared = undrift("compare", "a", "b", "--json", "--db", postgres_url, cwd=tmp_path)
     assert compared.returncode == 0, compared.stderr
     assert json.loads(compared.stdout)["tasks"]["imported"]["nfr"] == pytest.approx(0.5)
+
+
+# -- issue 8: small samples, repeats, latency, errors, changed answers, warnings, headers ----------------------------
+
+def test_compare_gate_and_promote_never_crash_on_small_tables(sqlite_url):
+    """Full agreement at 50% accuracy (n = 2, 4, 22 crashed with a complex number), and random small tables."""
+    from undrift.gate import Policy, evaluate
+    from undrift.registry import Registry
+
+    store = Store.open(sqlite_url)
+    registry = Registry(store)
+    rng = np.random.default_rng(5)
+    cases = [[(i < n // 2, i < n // 2) for i in range(n)] for n in (2, 4, 22)]
+    cases += [[(bool(a), bool(b)) for a, b in rng.integers(0, 2, (int(rng.integers(1, 61)), 2))] for _ in range(12)]
+    policy = Policy.parse({"rules": [{"metric": "accuracy", "no_significant_drop": True, "max_drop": 0.1},
+                                     {"metric": "nfr", "max": 0.05, "bound": "ci"}]})
+    for number, pairs in enumerate(cases):
+        old, new = f"old{number}", f"new{number}"
+        store_run(store, old, [result_row("t", f"s{i}", a) for i, (a, _) in enumerate(pairs)])
+        store_run(store, new, [result_row("t", f"s{i}", b) for i, (_, b) in enumerate(pairs)])
+        comparison = compare_runs(store, old, new)
+        accuracy = comparison.task("t").metrics["accuracy"]
+        assert -1 <= accuracy.ci[0] <= accuracy.delta <= accuracy.ci[1] <= 1
+        evaluate(policy, comparison)
+        registry.register(old, f"test:{old}")
+        registry.register(new, f"test:{new}")
+        registry.set_alias(f"prod{number}", old)
+        registry.promote(new, f"prod{number}", policy, force=True, reason="testing")
+
+
+def _repeated(name, store, right_by_repeat, k=4):
+    rows = [result_row("t", f"s{i}", bool(right_by_repeat(i, r)), repeat=r, extracted="a")
+            for i in range(30) for r in range(k)]
+    record = store_run(store, name, rows)
+    with store.engine.begin() as connection:  # what `undrift run --repeats K` writes into the run's config
+        from undrift.store.schema import runs
+
+        connection.execute(runs.update().where(runs.c.id == record.id).values(
+            config={"tasks": ["t"], "repeats": k}))
+    return record
+
+
+def test_repeats_make_the_sample_the_unit_with_pass_at_k_and_pass_hat_k(store):
+    # old: samples 0-19 right every time, 20-29 right on repeat 0 only; new: 0-9 right always, 10-29 on repeat 0
+    _repeated("old", store, lambda i, r: i < 20 or r == 0)
+    _repeated("new", store, lambda i, r: i < 10 or r == 0)
+    group = compare_runs(store, "old", "new").task("t")
+    accuracy = group.metrics["accuracy"]
+    assert accuracy.n == 30 and accuracy.old == pytest.approx((20 + 10 / 4) / 30)
+    assert accuracy.new == pytest.approx((10 + 20 / 4) / 30)
+    assert accuracy.delta == pytest.approx(-7.5 / 30) and accuracy.ci[1] < 0  # clustered by sample: a paired t
+    assert group.metrics["pass_at_k"].label == "pass@4" and group.metrics["pass_at_k"].old == 1.0
+    hat = group.metrics["pass_hat_k"]
+    assert hat.label == "pass^4" and hat.old == pytest.approx(20 / 30) and hat.new == pytest.approx(10 / 30)
+    assert group.compatibility is None and group.score_flips.negative == pytest.approx(10 / 30)  # per-sample rates
+    flips = compare_runs(store, "old", "new").flips
+    assert {f.sample_id for f in flips} == {f"s{i}" for i in range(10, 20)}
+    assert all(f.old_value == 1.0 and f.new_value == 0.25 for f in flips)
+    from undrift.gate import Policy, evaluate
+
+    result = evaluate(Policy.parse({"rules": [{"metric": "pass_hat_k", "max_drop": 0.05}]}),
+                      compare_runs(store, "old", "new"))
+    assert not result.passed and "pass_hat_k fell 33.3 pts" in result.failures[0].reason
+
+
+def test_latency_leaves_out_cached_answers_and_is_tested_per_request(store):
+    old = [result_row("t", f"s{i}", True, latency_s=1.0 + (i % 5) / 10) for i in range(40)]
+    new = [result_row("t", f"s{i}", True, latency_s=1.5 + (i % 5) / 10) for i in range(40)]
+    for row in new[:20]:
+        row.update(cached=True, latency_s=0.0)  # answered from the cache: took no time, says nothing
+    store_run(store, "old", old)
+    store_run(store, "new", new)
+    latency = compare_runs(store, "old", "new").task("t").metrics["latency"]
+    assert latency.n == 20 and latency.delta == pytest.approx(0.5) and latency.significant
+    assert latency.verdict == "worse"
+
+
+def test_errors_are_left_out_not_scored(store):
+    old = [result_row("t", f"s{i}", True) for i in range(10)]
+    new = [result_row("t", f"s{i}", True) for i in range(10)]
+    for row in new[:4]:
+        row.update(correct=False, value=0.0, error="HTTP 500: server error")
+    store_run(store, "old", old)
+    store_run(store, "new", new)
+    comparison = compare_runs(store, "old", "new")
+    assert comparison.shared == 6 and len(comparison.errored) == 4 and comparison.flips == []
+    assert comparison.task("t").metrics["accuracy"].delta == 0
+    assert any("only errors" in w for w in comparison.warnings)
+
+
+def test_answers_that_changed_without_flipping_are_listed(store):
+    store_run(store, "old", [result_row("t", "s0", False, extracted="B", response="B"),
+                             result_row("t", "s1", True, extracted="A", response="A"),
+                             result_row("t", "s2", True, extracted="A", response="A")])
+    store_run(store, "new", [result_row("t", "s0", False, extracted="C", response="C"),
+                             result_row("t", "s1", True, extracted="A", response="It is A"),
+                             result_row("t", "s2", True, extracted="A", response="A")])
+    comparison = compare_runs(store, "old", "new")
+    assert [(c.sample_id, c.old_extracted, c.new_extracted) for c in comparison.changed] == [("s0", "B", "C")]
+    assert comparison.flips == [] and comparison.to_dict()["changed_answers"][0]["kind"] == "changed"
+
+
+def test_a_verdict_from_lexical_similarity_is_flagged(store):
+    for name in ("old", "new"):
+        record = store_run(store, name, [result_row("t", f"s{i}", True) for i in range(3)])
+        with store.engine.begin() as connection:
+            from undrift.store.schema import runs
+
+            connection.execute(runs.update().where(runs.c.id == record.id).values(
+                config={"tasks": ["t"], "repeats": 1, "scorers": {"t": {"type": "similarity"}}}))
+    warnings = compare_runs(store, "old", "new").warnings
+    assert any("lexical similarity" in w and "key_facts" in w for w in warnings)
+
+
+def test_reports_name_both_specs_and_the_fingerprint_difference_and_colour_by_better(tmp_path, sqlite_url):
+    store = Store.open(sqlite_url)
+    fast = [result_row("t", f"s{i}", True, latency_s=0.1 + i / 1000, response="x" * (10 + i)) for i in range(30)]
+    slow = [result_row("t", f"s{i}", True, latency_s=0.9 + i / 1000, response="x" * (10 + i)) for i in range(30)]
+    store_run(store, "v1", fast, fingerprint={"backend": "openai", "served_model": "m-0314"})
+    store_run(store, "v2", slow, fingerprint={"backend": "openai", "served_model": "m-0613"})
+    result = undrift("compare", "v1", "v2", "--db", sqlite_url, "--md", "r.md", "--html", "r.html", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "test:v1" in result.stdout and "test:v2" in result.stdout
+    assert "served_model m-0314 → m-0613" in result.stdout
+    markdown = (tmp_path / "r.md").read_text()
+    assert "test:v1" in markdown and "m-0314" in markdown and "m-0613" in markdown
+    html = (tmp_path / "r.html").read_text()
+    assert "m-0613" in html
+    latency_row = next(line for line in html.split("<tr") if "latency (s)" in line)
+    assert "class='worse'" in latency_row  # slower is worse, whatever the sign

@@ -77,7 +77,6 @@ def test_cli_exit_codes_and_junit(tmp_path, store_with_versions, sqlite_url):
     ("rules:\n  - metric: nfr", "give a threshold"),
     ("rules:\n  - metric: nfr\n    max: lots", "max must be a number"),
     ("rules:\n  - metric: nfr\n    maximum: 0.1", "unknown key 'maximum'"),
-    ("rules:\n  - metric: nfr\n    max: 0.1\n    tasks: [nope]", "names task 'nope'"),
 ])
 def test_malformed_policies_are_one_line_errors(tmp_path, store_with_versions, sqlite_url, text, fragment):
     (tmp_path / "policy.yaml").write_text(text)
@@ -91,3 +90,34 @@ def test_malformed_policies_are_one_line_errors(tmp_path, store_with_versions, s
 def test_missing_policy_file(tmp_path):
     with pytest.raises(UndriftError, match="no policy file"):
         Policy.load(tmp_path / "absent.yaml")
+
+
+def test_reasons_say_rise_or_fall_and_count_checks_right(tmp_path, store_with_versions, sqlite_url):
+    # v2 -> v1 is a rise of 2 points in accuracy: a max_drop rule passes and says it rose, not "drop -2.0"
+    result = evaluate(Policy.parse({"rules": [{"metric": "accuracy", "max_drop": 0.05}]}),
+                      compare_runs(store_with_versions, "v2", "v1"))
+    assert result.passed and result.checks[0].reason == "qa: accuracy rose 2.0 pts (limit: drop ≤ 5.0 pts)"
+    (tmp_path / "policy.yaml").write_text("rules:\n  - metric: nfr\n    max: 0.02\n")
+    text = undrift("gate", "v1", "v2", "--policy", "policy.yaml", "--db", sqlite_url, cwd=tmp_path).stdout
+    assert "gate FAILED (1 check)" in text and "1 checks" not in text
+
+
+def test_a_rule_for_a_task_the_comparison_lacks_is_a_note(store_with_versions):
+    result = evaluate(Policy.parse({"rules": [{"metric": "nfr", "max": 0.1, "tasks": ["nope"]}]}),
+                      compare_runs(store_with_versions, "v1", "v2"))
+    assert result.passed and result.checks == [] and "names task 'nope', which the comparison lacks" in result.notes[0]
+
+
+def test_untested_latency_is_noted_not_gated(sqlite_url):
+    """Latency of a local model is shared by a batch: a significance rule on it is skipped with a note."""
+    store = Store.open(sqlite_url)
+    for name, latency in (("a", 0.1), ("b", 0.3)):
+        rows = [result_row("qa", f"s{i}", True, latency_s=latency + i / 1000) for i in range(40)]
+        store_run(store, name, rows, fingerprint={"backend": "hf", "weights_sha256": name})
+    comparison = compare_runs(store, "a", "b")
+    latency = comparison.task("qa").metrics["latency"]
+    assert latency.p is None and latency.ci is None and not latency.significant and "batch" in latency.note
+    result = evaluate(Policy.parse({"rules": [{"metric": "latency", "no_significant_change": True},
+                                              {"metric": "latency", "max_relative_change": 0.5}]}), comparison)
+    assert [c.rule for c in result.checks] == ["latency max relative change 0.5"] and not result.passed
+    assert "latency is not tested" in result.notes[0]

@@ -45,6 +45,7 @@ class CheckReport:
             "confidence": 1 - self.alpha, "difference": s.difference, "difference_ci": list(s.difference_ci),
             "e_value": s.e_value, "flip_rate": s.flip_rate, "flip_rate_ci": list(s.flip_rate_ci),
             "churn": s.churn, "churn_source": s.churn_source, "churn_decision": s.churn_decision or "undecided",
+            "decided_at": s.decided_at,
             "reference_run": self.reference.id, "run": self.run.id,
         }
 

@@ -44,36 +44,45 @@ class BettingConfidenceSequence:
         self._square_sum = 0.25  # prior pseudo-observation for the variance estimate
         self._lower, self._upper = 0.0, 1.0
 
-    def update(self, values: Iterable[float]) -> None:
-        """Add observations in order; each bet is fixed before the observation it is placed on is seen."""
+    def update(self, values: Iterable[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Add observations in order; returns the interval after each of them (a look after every observation).
+
+        Each bet is fixed before the observation it is placed on is seen: it shrinks with the running variance of
+        the observations before it (a prior pseudo-observation keeps the first bets modest).
+        """
         ys = (np.asarray(list(values), dtype=float) - self.low) / (self.high - self.low)
         if ys.size == 0:
-            return
+            return np.empty(0), np.empty(0)
         if ys.min() < -1e-12 or ys.max() > 1 + 1e-12:
             raise ValueError(f"observations must lie in [{self.low}, {self.high}]")
-        bets = np.empty(ys.size)
-        for i, y in enumerate(np.clip(ys, 0.0, 1.0)):
-            t = self.n + 1
-            variance = self._square_sum / t
-            bets[i] = math.sqrt(2 * math.log(2 / self.alpha) / (variance * t * math.log(t + 1)))
-            self._sum += y
-            self._square_sum += (y - (0.5 + self._sum) / (t + 1)) ** 2
-            self.n = t
-        ys = np.clip(ys, 0.0, 1.0)[:, None]
+        ys = np.clip(ys, 0.0, 1.0)
+        t = self.n + 1 + np.arange(ys.size)
+        sums = self._sum + np.cumsum(ys)
+        deviations = (ys - (0.5 + sums) / (t + 1)) ** 2
+        squares_before = self._square_sum + np.concatenate([[0.0], np.cumsum(deviations)[:-1]])
+        bets = np.sqrt(2 * math.log(2 / self.alpha) / ((squares_before / t) * t * np.log(t + 1)))
+        self.n, self._sum = int(t[-1]), float(sums[-1])
+        self._square_sum = float(squares_before[-1] + deviations[-1])
         with np.errstate(divide="ignore"):  # at m = 0 (or 1) the cap is infinite: the plug-in bet alone counts
             up = np.minimum(bets[:, None], MAX_BET / self.grid[None, :])
             down = np.minimum(bets[:, None], MAX_BET / (1 - self.grid[None, :]))
-        self.log_up += np.log1p(up * (ys - self.grid)).sum(axis=0)
-        self.log_down += np.log1p(-down * (ys - self.grid)).sum(axis=0)
-        # hedged wealth max(K+/2, K-/2) >= 1/alpha rejects m
-        wealth = np.maximum(self.log_up, self.log_down) - math.log(2)
-        kept = self.grid[wealth < self.threshold]
-        if kept.size:  # the running intersection keeps the sequence nested
-            self._lower = max(self._lower, float(kept.min()))
-            self._upper = min(self._upper, float(kept.max()))
-        if self._lower > self._upper:
-            middle = (self._lower + self._upper) / 2
-            self._lower = self._upper = middle
+        step = ys[:, None] - self.grid[None, :]
+        log_up = self.log_up + np.cumsum(np.log1p(up * step), axis=0)
+        log_down = self.log_down + np.cumsum(np.log1p(-down * step), axis=0)
+        self.log_up, self.log_down = log_up[-1], log_down[-1]
+        # hedged wealth max(K+/2, K-/2) >= 1/alpha rejects m; what is not rejected yet stays in the sequence
+        kept = np.maximum(log_up, log_down) - math.log(2) < self.threshold
+        any_kept = kept.any(axis=1)
+        first = np.where(any_kept, self.grid[np.argmax(kept, axis=1)], 0.0)
+        last = np.where(any_kept, self.grid[len(self.grid) - 1 - np.argmax(kept[:, ::-1], axis=1)], 1.0)
+        lowers = np.maximum.accumulate(np.maximum(self._lower, first))  # the running intersection keeps it nested
+        uppers = np.minimum.accumulate(np.minimum(self._upper, last))
+        crossed = lowers > uppers
+        middle = (lowers + uppers) / 2
+        lowers, uppers = np.where(crossed, middle, lowers), np.where(crossed, middle, uppers)
+        self._lower, self._upper = float(lowers[-1]), float(uppers[-1])
+        span = self.high - self.low
+        return self.low + lowers * span, self.low + uppers * span
 
     @property
     def mean(self) -> float:
@@ -108,10 +117,11 @@ class MixtureBettingTest:
         self.n = 0
         self.rejected_at: int | None = None  # the answer after which the wealth first reached 1/alpha
 
-    def update(self, differences: Iterable[float]) -> None:
+    def update(self, differences: Iterable[float]) -> np.ndarray:
+        """Add paired differences in order; returns the log e-value after each of them."""
         z = np.asarray(list(differences), dtype=float)
         if z.size == 0:
-            return
+            return np.empty(0)
         if np.abs(z).max() > 1 + 1e-12:
             raise ValueError("paired differences must lie in [-1, 1]")
         paths = self.log_wealth + np.cumsum(np.log1p(-np.outer(np.clip(z, -1, 1), self.bets)), axis=0)
@@ -120,6 +130,7 @@ class MixtureBettingTest:
             self.rejected_at = self.n + 1 + int(np.argmax(log_e >= self.threshold))
         self.log_wealth = paths[-1]
         self.n += int(z.size)
+        return log_e
 
     @property
     def e_value(self) -> float:
@@ -153,6 +164,7 @@ class CheckState:
     churn: float
     churn_source: str
     churn_decision: str | None
+    decided_at: int | None = None  # the answer after which the decision was reached
 
 
 class SequentialDriftCheck:
@@ -173,31 +185,42 @@ class SequentialDriftCheck:
         self.flips = BettingConfidenceSequence(0.0, 1.0, alpha)
         self.churn = tolerance if churn is None else churn
         self.churn_source = "tolerance" if churn is None else churn_source
+        self.decision: str | None = None
+        self.decided_at: int | None = None
 
     def update(self, old: Iterable[float], new: Iterable[float]) -> CheckState:
+        """Add paired outcomes in order, looking after each one; the first decision reached stands."""
         o = np.asarray(list(old), dtype=float)
         n = np.asarray(list(new), dtype=float)
-        self.evidence.update(n - o)
-        self.difference.update(n - o)
+        log_e = self.evidence.update(n - o)
+        lows, highs = self.difference.update(n - o)
         self.flips.update((np.abs(n - o) > 1e-9).astype(float))
+        if self.decision is None and o.size:
+            changed = log_e >= self.evidence.threshold
+            unchanged = (lows >= -self.tolerance) & ((highs <= self.tolerance) if self.direction == "any" else True)
+            decided = changed | unchanged
+            if decided.any():
+                first = int(np.argmax(decided))
+                self.decision = "changed" if changed[first] else "unchanged"
+                self.decided_at = self.difference.n - o.size + first + 1
         return self.state()
 
     def state(self) -> CheckState:
         low, high = self.difference.interval
         tol = self.tolerance
-        decision, reason = None, "the evidence cannot decide yet; more samples are needed"
-        moved = "dropped" if self.direction == "drop" else "changed"
-        if self.evidence.rejected:
-            decision, reason = "changed", (f"accuracy {moved}: the e-value reached {self.evidence.e_value:.3g} "
-                                           f"(1/alpha = {math.exp(self.evidence.threshold):.3g})")
-        elif low >= -tol and (self.direction == "drop" or high <= tol):
-            limit = f"no drop beyond {tol:.1%}" if self.direction == "drop" else f"within ±{tol:.1%}"
-            decision, reason = "unchanged", f"the difference's confidence sequence shows {limit}"
+        reason = "the evidence cannot decide yet; more samples are needed"
+        if self.decision == "changed":
+            moved = "dropped" if self.direction == "drop" else "changed"
+            reason = (f"accuracy {moved}: the e-value reached 1/alpha = {math.exp(self.evidence.threshold):.3g} "
+                      f"after {self.decided_at} answers")
+        elif self.decision == "unchanged":
+            limit = f"no drop beyond {tol:.1%}" if self.direction == "drop" else f"a change within ±{tol:.1%}"
+            reason = f"the difference's confidence sequence showed {limit} after {self.decided_at} answers"
         flip_low, flip_high = self.flips.interval
         churn_decision = "above" if flip_low > self.churn else "within" if flip_high <= self.churn else None
-        return CheckState(self.difference.n, self.direction, decision, reason, self.difference.mean, (low, high),
+        return CheckState(self.difference.n, self.direction, self.decision, reason, self.difference.mean, (low, high),
                           self.evidence.e_value, self.flips.mean, (flip_low, flip_high), self.churn,
-                          self.churn_source, churn_decision)
+                          self.churn_source, churn_decision, self.decided_at)
 
 
 def own_churn(outcomes: list[list[float]]) -> float | None:
