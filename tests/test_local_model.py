@@ -59,8 +59,29 @@ def test_hidden_system_prompt_changes_the_prompt(tiny_model_dir, tiny):
     hidden = load_model(f"hf:{tiny_model_dir}?system=Always answer in French.")
     assert "Always answer in French." in hidden.render(ask("hi"))
     assert "French" not in tiny.render(ask("hi"))
-    assert hidden.fingerprint().options == {"system": "Always answer in French."}
+    assert hidden.fingerprint().options == {"system": "Always answer in French.", "system_mode": "prepend"}
     assert hidden.fingerprint().digest() != tiny.fingerprint().digest()
+
+
+def test_hidden_system_prompt_goes_in_front_of_the_suites_own(tiny_model_dir, tiny):
+    """Issue 8: `?system=` used to drop the suite's own system prompt without a word; now it prepends by default."""
+    from undrift.suites import load_suite
+
+    from test_suites import EXAMPLE
+
+    task = load_suite(str(EXAMPLE)).task("refunds")
+    own = task.samples[0].messages[0]["content"]
+    request = task.requests(task.samples[0], seed=None)[0]
+    prepended = load_model(f"hf:{tiny_model_dir}?system=Be brief.").render(request)
+    assert prepended.count("<|im_start|>system") == 1
+    assert f"<|im_start|>system\nBe brief.\n\n{own}<|im_end|>" in prepended
+    replaced = load_model(f"hf:{tiny_model_dir}?system=Be brief.&system_mode=replace").render(request)
+    assert "<|im_start|>system\nBe brief.<|im_end|>" in replaced and own not in replaced
+    assert "Be brief." not in tiny.render(request) and own in tiny.render(request)
+    modes = [load_model(f"hf:{tiny_model_dir}?system=Be brief.{extra}").fingerprint()
+             for extra in ("", "&system_mode=prepend", "&system_mode=replace")]
+    assert modes[0] == modes[1] and modes[0].identity() != modes[2].identity()
+    assert modes[2].options == {"system": "Be brief.", "system_mode": "replace"}
 
 
 def test_lora_adapter_changes_outputs_and_fingerprint(tiny_model_dir, tiny_lora_dir, tiny):

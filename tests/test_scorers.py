@@ -135,6 +135,36 @@ def test_similarity_and_counterfactual():
     assert same.value == 0.0 and same.correct
 
 
+REFUND_TARGET = "Refunds are accepted within 30 days."
+REFUND_WRONG = "Refunds are accepted within 24 hours."
+REFUND_REWORDED = "You can send it back for your money within thirty days of delivery."
+
+
+def test_similarity_rewards_a_short_wrong_answer_which_key_facts_does_not():
+    """Issue 8: ROUGE-L passed the wrong refund window and failed a right answer in other words."""
+    assert score("similarity", REFUND_WRONG, REFUND_TARGET).correct
+    assert not score("similarity", REFUND_REWORDED, REFUND_TARGET).correct
+    facts = [["30 days", "thirty days"]]
+    wrong = score("key_facts", REFUND_WRONG, REFUND_TARGET, facts=facts)
+    assert wrong.correct is False and wrong.value == 0.0 and wrong.extracted == "missing: 30 days / thirty days"
+    assert wrong.details == {"facts": 1, "present": 0, "missing": ["30 days / thirty days"], "forbidden": []}
+    right = score("key_facts", REFUND_REWORDED, REFUND_TARGET, facts=facts)
+    assert right.correct and right.value == 1.0 and right.extracted == "all facts present"
+
+
+def test_key_facts_scorer():
+    assert not score("key_facts", REFUND_WRONG, "within 30 days").correct  # without `facts` the target is the fact
+    assert score("key_facts", "Sure: within 30 days, no questions asked!", "within 30 days").correct
+    assert score("key_facts", "Within a month.", ["within 30 days", "within a month"]).correct  # a target list: alternatives
+    half = score("key_facts", "Returns are free within 30 days.", facts=["30 days", "receipt"])
+    assert half.value == 0.5 and half.correct is False and half.extracted == "missing: receipt"
+    assert score("key_facts", "Bring the receipt", facts=["receipt"]).correct  # case and punctuation do not matter
+    assert not score("key_facts", "We have receipts.", facts=["receipt"]).correct  # whole words only
+    spoiled = score("key_facts", "Within 30 days, or 24 hours for food.", facts=["30 days"], forbidden=["24 hours"])
+    assert spoiled.value == 0.0 and spoiled.correct is False and spoiled.extracted == "forbidden: 24 hours"
+    assert spoiled.details["forbidden"] == ["24 hours"] and spoiled.details["present"] == 1
+
+
 def test_judge_scorer_reads_verdicts():
     judge = build_scorer(ScorerConfig("judge", {"model": "openai:judge@http://127.0.0.1:9/v1"}))
     request = judge.judge_request(sample("Paris"), "Paris")
@@ -142,6 +172,50 @@ def test_judge_scorer_reads_verdicts():
     assert judge.score_with_verdict(sample(), "x", "[[5]] correct").correct
     assert judge.score_with_verdict(sample(), "x", "[[2]] wrong").value == pytest.approx(0.25)
     assert judge.score_with_verdict(sample(), "x", "no grade").correct is False
+    assert "Is the answer correct and helpful?" in request.message_dicts()[0]["content"]  # reference: false
+
+
+def test_reference_judge_through_the_runner(tmp_path, sqlite_url):
+    """A scripted judge that follows the reference-guided rubric: the wrong refund window fails, a rewording passes."""
+    from fastapi import FastAPI, Request as HttpRequest
+
+    from test_server import ServerThread
+    from undrift.models import load_model
+    from undrift.runner import RunOptions, Runner
+    from undrift.store import Store
+    from undrift.suites import load_suite
+
+    app, judged = FastAPI(), []
+    answers = {"wrong": REFUND_WRONG, "reworded": REFUND_REWORDED}
+
+    @app.get("/v1/models")
+    def models():
+        return {"data": []}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: HttpRequest):
+        body = await request.json()
+        prompt = body["messages"][-1]["content"]
+        if body["model"] == "judge":
+            judged.append(prompt)
+            answer = prompt.split("Answer to check:\n", 1)[1]
+            text = "[[5]] agrees on the window" if "thirty days" in answer else "[[1]] contradicts the 30-day window"
+        else:
+            text = answers[prompt]
+        return {"model": body["model"], "choices": [{"message": {"role": "assistant", "content": text}}]}
+
+    with ServerThread(app) as base_url:
+        (tmp_path / "refunds.yaml").write_text(
+            "name: refunds\ntasks:\n- name: policy\n"
+            f"  samples: [{{id: wrong, prompt: wrong, target: '{REFUND_TARGET}'}},"
+            f" {{id: reworded, prompt: reworded, target: '{REFUND_TARGET}'}}]\n"
+            f"  scorer: {{type: judge, model: 'openai:judge@{base_url}', reference: true}}\n")
+        report = Runner(Store.open(sqlite_url), progress=False).run(
+            load_suite(str(tmp_path / "refunds.yaml")), load_model(f"openai:support@{base_url}"), RunOptions())
+    rows = {r["sample_id"]: r for r in Store.open(sqlite_url).results(report.run.id)}
+    assert rows["wrong"]["correct"] is False and rows["reworded"]["correct"] is True
+    assert len(judged) == 2 and all(f"Reference answer:\n{REFUND_TARGET}" in p for p in judged)
+    assert all("contradicts or leaves out a key fact" in p for p in judged)
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,37 @@ def test_options_roundtrip_with_spaces():
         ("hf:", "names no model"),
         ("bundled:smollm2?colour=red", "unknown option 'colour'"),
         ("openai:gpt@localhost:8000", "bad server address"),
+        ("bundled:smollm2?system=Hi&system_mode=append", "unknown system_mode 'append'"),
     ],
 )
 def test_bad_specs(text, fragment):
     with pytest.raises(UndriftError, match=fragment):
         ModelSpec.parse(text)
+
+
+def test_hidden_system_prompt_reaches_an_openai_server_in_front_of_the_suites_own():
+    from fastapi import FastAPI, Request as HttpRequest
+
+    from test_server import ServerThread
+    from undrift.models import Decoding, Request, load_model
+
+    app, seen = FastAPI(), []
+
+    @app.get("/v1/models")
+    def models():
+        return {"data": []}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: HttpRequest):
+        seen.append((await request.json())["messages"])
+        return {"model": "m", "choices": [{"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+
+    asked = Request.chat([{"role": "system", "content": "Suite rules."}, {"role": "user", "content": "q"}], Decoding())
+    with ServerThread(app) as base_url:
+        prepend = load_model(f"openai:m@{base_url}?system=Hidden.")
+        replace = load_model(f"openai:m@{base_url}?system=Hidden.&system_mode=replace")
+        prepend.generate([asked]), replace.generate([asked])
+    assert seen[0] == [{"role": "system", "content": "Hidden.\n\nSuite rules."}, {"role": "user", "content": "q"}]
+    assert seen[1] == [{"role": "system", "content": "Hidden."}, {"role": "user", "content": "q"}]
+    assert prepend.fingerprint().options["system_mode"] == "prepend"
+    assert prepend.fingerprint().identity() != replace.fingerprint().identity()

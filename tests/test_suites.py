@@ -83,11 +83,35 @@ def write(tmp_path, text, samples=None):
         ("name: x\ntasks:\n- {name: t, samples: s.jsonl, scorer: exact, template: 'Hi {name}'}", '{"id": 1}', "needs field 'name'"),
         ("name: x\ntasks:\n- {name: t, samples: s.jsonl, scorer: exact, decoding: {temp: 1}}", '{"id": 1, "prompt": "a"}', "unknown decoding parameter 'temp'"),
         ("name: x\ntasks:\n- {name: t, samples: s.jsonl, scorer: exact}", '{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}', "used twice"),
+        ("name: x\ntasks:\n- {name: t, samples: s.jsonl, scorer: key_facts}", '{"id": 1, "prompt": "a", "target": "x"}\n{"id": 2, "prompt": "b"}',
+         r"task 't': s.jsonl line 2: sample '2' has neither `facts` nor `target`"),
+        ("name: x\ntasks:\n- {name: t, samples: s.jsonl, scorer: key_facts}", '{"id": 1, "prompt": "a", "facts": "x"}',
+         r"sample '1' has a bad `facts`"),
+        ("name: x\ntasks:\n- {name: t, samples: s.jsonl, scorer: {type: judge, model: 'openai:j@http://h/v1', reference: true}}",
+         '{"id": 1, "prompt": "a"}', r"sample '1' has no `target`, which a reference-guided judge needs"),
     ],
 )
 def test_malformed_suite_files(tmp_path, yaml_text, samples, fragment):
     with pytest.raises(UndriftError, match=fragment):
         load_suite(write(tmp_path, yaml_text, samples))
+
+
+def test_label_target_outside_the_labels_is_refused(tmp_path):
+    """Issue 8: a label target that no response can ever match made every answer wrong without a word."""
+    path = write(tmp_path, "name: x\ntasks:\n- {name: refunds, samples: s.jsonl, scorer: {type: label, labels: ['Yes', 'No']}}",
+                 '{"id": "r1", "prompt": "a", "target": "YES"}\n{"id": "r2", "prompt": "b", "target": "yes."}')
+    with pytest.raises(UndriftError) as error:
+        load_suite(path)
+    message = str(error.value)
+    assert message == (f"{path}: task 'refunds': s.jsonl line 2: sample 'r2' has target 'yes.', which is not one of "
+                       "the task's labels (yes, no): fix the target or add it to `labels`")
+    profile = write(tmp_path, "name: x\ntasks:\n- {name: p, samples: s.jsonl, scorer: {type: label, profile: llmdrift}}",
+                    '{"id": "a", "prompt": "a", "target": "[Yes]"}\n{"id": "b", "prompt": "b", "target": "maybe"}')
+    with pytest.raises(UndriftError, match="sample 'b' has target 'maybe', which is not one of the task's labels"):
+        load_suite(profile)
+    unquoted = write(tmp_path, "name: x\ntasks:\n- {name: t, samples: s.jsonl, scorer: {type: label, labels: [Yes, No]}}")
+    with pytest.raises(UndriftError, match="YAML reads unquoted Yes/No as true/false: quote the labels"):
+        load_suite(unquoted)
 
 
 def test_unknown_suite_name():

@@ -500,7 +500,8 @@ def models(db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
     table.add_row("hf:PATH[+lora:PATH]", "a transformers model directory, optionally with a peft LoRA adapter")
     table.add_row("gguf:FILE", "a GGUF file (llama family), converted once to safetensors")
     table.add_row("openai:MODEL[@BASE_URL]", "any OpenAI-compatible server; key from OPENAI_API_KEY")
-    table.add_row("…?system=TEXT&quant=int8", "options: hidden system prompt, int8 weights, batch_size, device")
+    table.add_row("…?system=TEXT&quant=int8", "options: hidden system prompt (before the suite's own; "
+                  "system_mode=replace drops that), int8 weights, batch_size, device")
     out.print(table)
     try:
         out.print(f"bundled model file: {bundled_gguf()}")

@@ -7,9 +7,11 @@ A spec is a string so that it can travel through a command line, a database row 
     gguf:FILE                            a GGUF file, converted once to a safetensors cache
     openai:MODEL[@BASE_URL]              any OpenAI-compatible chat-completions server
 
-Any spec may end in `?key=value&...` options.  Local models take `system=TEXT` (a hidden system prompt, as hosted
-services add), `quant=int8` (dynamic int8 quantisation of the linear layers), `batch_size=N` and `device=cpu|cuda`.
-OpenAI-compatible models take `concurrency=N`, `timeout=SECONDS` and `retries=N`.
+Any spec may end in `?key=value&...` options.  Every model takes `system=TEXT`, a hidden system prompt as hosted
+services add one: by default (`system_mode=prepend`) it goes in front of the suite's own system message, in the same
+message after a blank line; `system_mode=replace` drops the suite's system messages instead.  Local models also take
+`quant=int8` (dynamic int8 quantisation of the linear layers), `batch_size=N` and `device=cpu|cuda`;
+OpenAI-compatible models `concurrency=N`, `timeout=SECONDS` and `retries=N`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from ..errors import UndriftError
 from ..hashing import sha256_json
 
 BACKENDS = ("bundled", "hf", "gguf", "openai")
-LOCAL_OPTIONS = {"system", "quant", "batch_size", "device"}
-HTTP_OPTIONS = {"system", "concurrency", "timeout", "retries"}
+LOCAL_OPTIONS = {"system", "system_mode", "quant", "batch_size", "device"}
+HTTP_OPTIONS = {"system", "system_mode", "concurrency", "timeout", "retries"}
+SYSTEM_MODES = ("prepend", "replace")
 SPEC_HELP = "use bundled:smollm2, hf:PATH[+lora:PATH], gguf:FILE or openai:MODEL@BASE_URL"
 
 
@@ -50,6 +53,11 @@ class ModelSpec:
         if unknown:
             raise UndriftError(
                 f"unknown option {unknown[0]!r} in model spec {text!r}: {backend} models take {', '.join(sorted(allowed))}"
+            )
+        mode = dict(options).get("system_mode", SYSTEM_MODES[0])
+        if mode not in SYSTEM_MODES:
+            raise UndriftError(
+                f"unknown system_mode {mode!r} in model spec {text!r}: use system_mode=prepend (the default) or replace"
             )
         lora = base_url = None
         if backend == "openai":
@@ -211,9 +219,31 @@ class Model(Protocol):
     def close(self) -> None: ...
 
 
-def apply_hidden_system_prompt(messages: list[dict[str, str]], system: str | None) -> list[dict[str, str]]:
-    """Put the spec's hidden system prompt in front, replacing any system message, as a hosted service would."""
-    if not system:
-        return messages
-    rest = [m for m in messages if m.get("role") != "system"]
-    return [{"role": "system", "content": system}, *rest]
+@dataclass(frozen=True)
+class HiddenSystemPrompt:
+    """A spec's `system=TEXT`: the system prompt a hosted service adds without the caller seeing it (none if empty).
+
+    `prepend` (the default) keeps the suite's own system message, after the hidden text, because a provider's
+    preamble does not delete the instructions a suite relies on; `replace` drops the suite's system messages, for
+    when that is what is being tested.  The mode is part of the fingerprint, so answers made under one mode are never
+    reused for the other.
+    """
+
+    text: str | None
+    mode: str = SYSTEM_MODES[0]
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> "HiddenSystemPrompt":
+        return cls(spec.option("system") or None, spec.option("system_mode", SYSTEM_MODES[0]))
+
+    def apply(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        if not self.text:
+            return messages
+        if self.mode == "replace":
+            return [{"role": "system", "content": self.text}, *(m for m in messages if m.get("role") != "system")]
+        if messages and messages[0].get("role") == "system":
+            return [{**messages[0], "content": f"{self.text}\n\n{messages[0]['content']}"}, *messages[1:]]
+        return [{"role": "system", "content": self.text}, *messages]
+
+    def fingerprint_options(self) -> dict[str, str]:
+        return {"system": self.text, "system_mode": self.mode} if self.text else {}

@@ -19,10 +19,10 @@ from .base import (
     Decoding,
     Fingerprint,
     Generation,
+    HiddenSystemPrompt,
     ModelSpec,
     ProgressCallback,
     Request,
-    apply_hidden_system_prompt,
 )
 from .gguf_cache import bundled_gguf, converted_dir, weights_hash
 
@@ -59,7 +59,7 @@ class TransformersModel:
         self._lock = threading.Lock()
         self._torch = None
         self.model = self.tokenizer = None
-        self.system_prompt = spec.option("system")
+        self.hidden_system = HiddenSystemPrompt.from_spec(spec)
         self.quant = spec.option("quant")
         if self.quant not in (None, "int8"):
             raise UndriftError(f"unknown quantisation {self.quant!r} in {spec}: the only choice is quant=int8")
@@ -120,7 +120,7 @@ class TransformersModel:
         return model
 
     def fingerprint(self) -> Fingerprint:
-        options = {k: v for k, v in self.spec.options if k in ("system", "quant")}
+        options = {**{k: v for k, v in self.spec.options if k == "quant"}, **self.hidden_system.fingerprint_options()}
         return Fingerprint(
             backend=self.spec.backend,
             model=self.spec.target,
@@ -137,7 +137,7 @@ class TransformersModel:
 
     def render(self, request: Request) -> str:
         self.prepare()
-        messages = apply_hidden_system_prompt(request.message_dicts(), self.system_prompt)
+        messages = self.hidden_system.apply(request.message_dicts())
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     def generate(self, requests: list[Request], on_done: ProgressCallback | None = None) -> list[Generation]:

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from ..errors import UndriftError
-from .base import Fingerprint, Generation, ModelSpec, ProgressCallback, Request, apply_hidden_system_prompt
+from .base import Fingerprint, Generation, HiddenSystemPrompt, ModelSpec, ProgressCallback, Request
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
@@ -30,7 +30,7 @@ class OpenAIModel:
         self.concurrency = int(spec.option("concurrency", "8"))
         self.timeout = float(spec.option("timeout", "120"))
         self.retries = int(spec.option("retries", "4"))
-        self.system_prompt = spec.option("system")
+        self.hidden_system = HiddenSystemPrompt.from_spec(spec)
         key = os.environ.get("OPENAI_API_KEY")
         if not key and self.base_url == DEFAULT_BASE_URL:
             raise UndriftError("OPENAI_API_KEY is not set: export it, or point the spec at a server with @BASE_URL")
@@ -60,7 +60,7 @@ class OpenAIModel:
             backend="openai",
             model=self.spec.target,
             deterministic=False,
-            options={"base_url": self.base_url, **({"system": self.system_prompt} if self.system_prompt else {})},
+            options={"base_url": self.base_url, **self.hidden_system.fingerprint_options()},
             served_model=served["model"],
             system_fingerprint=served["system_fingerprint"],
         )
@@ -85,7 +85,7 @@ class OpenAIModel:
         decoding = request.decoding
         payload = {
             "model": self.spec.target,
-            "messages": apply_hidden_system_prompt(request.message_dicts(), self.system_prompt),
+            "messages": self.hidden_system.apply(request.message_dicts()),
             "max_tokens": decoding.max_tokens,
             "temperature": decoding.temperature,
             "top_p": decoding.top_p,

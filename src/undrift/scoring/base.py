@@ -63,6 +63,17 @@ def build_scorer(config: ScorerConfig) -> Scorer:
         raise UndriftError(f"scorer {config.type!r}: {exc}") from None
 
 
+def sample_problem(scorer: Scorer, sample: Sample) -> str | None:
+    """What keeps `scorer` from judging `sample` fairly (a target it can never match, missing reference data), or None.
+
+    Checked once per sample when a suite file loads, so a mistake is a one-line error there rather than a run in
+    which every answer is quietly scored wrong.  Scorers that need something of each sample define
+    `sample_problem(sample)`, returning the problem as a phrase that follows "sample 'ID'".
+    """
+    check = getattr(scorer, "sample_problem", None)
+    return check(sample) if check else None
+
+
 def targets(sample: Sample) -> list[str]:
     """The sample's acceptable answers as strings (a target may be one value or a list)."""
     if sample.target is None:

@@ -43,6 +43,8 @@ class LabelScorer:
     def __init__(self, labels: list[str] | None = None, profile: str | None = None):
         if profile not in (None, "llmdrift"):
             raise ValueError(f"unknown profile {profile!r}; the only profile is llmdrift")
+        if any(isinstance(label, bool) for label in labels or ()):
+            raise ValueError("YAML reads unquoted Yes/No as true/false: quote the labels, e.g. labels: ['yes', 'no']")
         self.profile = profile
         self.labels = [str(label).lower() for label in (labels or ["yes", "no"])]
 
@@ -56,9 +58,20 @@ class LabelScorer:
         positions = [(m.start(), label) for label in self.labels for m in [re.search(rf"\b{re.escape(label)}\b", lowered)] if m]
         return min(positions)[1] if positions else "undetermined"
 
+    def target_label(self, target: str) -> str:
+        """The label a target names: lower-cased, or read like a response under the profile."""
+        return self.extract(target) if self.profile else target.lower()
+
+    def sample_problem(self, sample: Sample) -> str | None:
+        for target in targets(sample):
+            if self.target_label(target) not in self.labels:
+                return (f"has target {target!r}, which is not one of the task's labels ({', '.join(self.labels)}): "
+                        "fix the target or add it to `labels`")
+        return None
+
     def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
         extracted = self.extract(response)
-        wanted = [self.extract(t) if self.profile else t.lower() for t in targets(sample)]
+        wanted = [self.target_label(t) for t in targets(sample)]
         correct = extracted in wanted if wanted else None
         return Score(float(bool(correct)), correct, extracted, {"determined": extracted != "undetermined"})
 

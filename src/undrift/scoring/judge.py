@@ -17,18 +17,39 @@ DEFAULT_RUBRIC = (
     "Answer to grade:\n{response}\n\nIs the answer correct and helpful? Reply with a grade from 1 (bad) to 5 "
     "(excellent) in the form [[N]], then one sentence of reasons."
 )
+REFERENCE_RUBRIC = (
+    "You are checking an answer against a reference answer.\n\nQuestion:\n{question}\n\nReference answer:\n{target}"
+    "\n\nAnswer to check:\n{response}\n\nDoes the answer agree with the reference on every key fact (numbers, dates, "
+    "names, decisions)? An answer that contradicts or leaves out a key fact of the reference fails, however fluent "
+    "it is; other wording, and extra detail that does not contradict the reference, do not matter. Grade it in the "
+    "form [[N]]: [[5]] agrees on every key fact, [[4]] agrees on every key fact but is unclear, [[2]] leaves out a key "
+    "fact, [[1]] contradicts a key fact; then write one sentence naming the fact that decided it."
+)
 
 
 @register("judge")
 class JudgeScorer:
-    """`model` is the judge's spec; the verdict is the first `[[N]]` (scaled to 0..1), correct when N >= `pass_at`."""
+    """`model` is the judge's spec; the verdict is the first `[[N]]` (scaled to 0..1), correct when N >= `pass_at`.
 
-    def __init__(self, model: str, rubric: str = DEFAULT_RUBRIC, scale: int = 5, pass_at: int = 4, max_tokens: int = 128):
+    `reference: true` grades against the sample's target with `REFERENCE_RUBRIC` (a contradicted or missing key fact
+    fails), so every sample needs a target; the default rubric only shows the target as a hint.
+    """
+
+    def __init__(self, model: str, rubric: str | None = None, scale: int = 5, pass_at: int = 4, max_tokens: int = 128,
+                 reference: bool = False):
         from ..models.base import ModelSpec
 
         self.model = str(ModelSpec.parse(model))
-        self.rubric, self.scale, self.pass_at = rubric, int(scale), int(pass_at)
+        self.reference = bool(reference)
+        self.rubric = rubric or (REFERENCE_RUBRIC if self.reference else DEFAULT_RUBRIC)
+        self.scale, self.pass_at = int(scale), int(pass_at)
         self.decoding = Decoding(max_tokens=int(max_tokens))
+
+    def sample_problem(self, sample: Sample) -> str | None:
+        if self.reference and not targets(sample):
+            return ("has no `target`, which a reference-guided judge needs (`reference: true`): "
+                    "add the reference answer or drop `reference: true`")
+        return None
 
     def judge_request(self, sample: Sample, response: str) -> Request:
         question = "\n".join(m["content"] for m in sample.messages if m["role"] == "user")

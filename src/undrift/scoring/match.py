@@ -1,4 +1,4 @@
-"""Matching against a target: exact, normalised, numeric, regex."""
+"""Matching against a target: exact, normalised, numeric, regex, and the key facts of a free-text answer."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def normalise(text: str) -> str:
     text = "".join(ch for ch in text if ch not in string.punctuation)
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
+
+
+def contains_phrase(text: str, phrase: str) -> bool:
+    """`phrase` occurs in `text` as whole words (both already normalised); an empty phrase never does."""
+    return bool(phrase) and re.search(rf"\b{re.escape(phrase)}\b", text) is not None
 
 
 @register("exact")
@@ -42,7 +47,7 @@ class NormalizedScorer:
         answer = normalise(response)
         wanted = [normalise(t) for t in targets(sample)]
         if self.contains:
-            correct = any(re.search(rf"\b{re.escape(w)}\b", answer) for w in wanted if w)
+            correct = any(contains_phrase(answer, w) for w in wanted)
         else:
             correct = answer in wanted
         return Score(float(correct), correct, answer)
@@ -113,3 +118,60 @@ class RegexScorer:
         else:
             correct = match is not None
         return Score(float(correct), correct, extracted)
+
+
+Fact = tuple[str, ...]  # one key fact: its acceptable phrasings
+
+
+def _facts(value: object) -> list[Fact] | None:
+    """A sample's `facts` or `forbidden` as alternatives per fact; None when it is not a list of phrases (a phrase is
+    a string or number that keeps some words after `normalise`) or of lists of alternative phrases."""
+    if not isinstance(value, list):
+        return None
+    facts = []
+    for item in value:
+        phrases = item if isinstance(item, list) else [item]
+        if not phrases or not all(isinstance(p, (str, int, float)) and not isinstance(p, bool) and normalise(str(p))
+                                  for p in phrases):
+            return None
+        facts.append(tuple(str(p) for p in phrases))
+    return facts
+
+
+def _stated(answer: str, fact: Fact) -> bool:
+    return any(contains_phrase(answer, normalise(phrase)) for phrase in fact)
+
+
+def _shown(facts: list[Fact]) -> str:
+    return ", ".join(" / ".join(fact) for fact in facts)
+
+
+@register("key_facts")
+class KeyFactsScorer:
+    """Every key fact appears in the response and no forbidden one does: a verdict for free-text answers.
+
+    The sample's `facts` list what a right answer must state (each a phrase or a list of alternative phrases); without
+    `facts` its target is the one fact, a target list giving alternatives.  `forbidden` lists wrong facts that fail the
+    answer outright (the wrong deadline, the wrong name).  Phrases match as whole words after `normalise`.  Unlike a
+    similarity, an answer cannot pass by sharing most of the reference's words around a wrong number.
+    """
+
+    def sample_problem(self, sample: Sample) -> str | None:
+        if not sample.data.get("facts") and not targets(sample):
+            return "has neither `facts` nor `target`: list the facts a right answer must state"
+        for key in ("facts", "forbidden"):
+            if key in sample.data and _facts(sample.data[key]) is None:
+                return f"has a bad `{key}`: write a list whose items are phrases or lists of alternative phrases"
+        return None
+
+    def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
+        answer = normalise(response)
+        facts = _facts(sample.data.get("facts")) or [tuple(targets(sample))]
+        missing = [fact for fact in facts if not _stated(answer, fact)]
+        forbidden = [fact for fact in _facts(sample.data.get("forbidden", [])) or [] if _stated(answer, fact)]
+        why = [f"{label}: {_shown(group)}" for label, group in (("missing", missing), ("forbidden", forbidden)) if group]
+        present = len(facts) - len(missing)
+        details = {"facts": len(facts), "present": present, "missing": [_shown([f]) for f in missing],
+                   "forbidden": [_shown([f]) for f in forbidden]}
+        value = 0.0 if forbidden else present / len(facts)
+        return Score(value, not missing and not forbidden, "; ".join(why) or "all facts present", details)

@@ -68,7 +68,7 @@ def load_suite_file(path: Path) -> Suite:
 
 
 def _task(raw: Any, base_dir: Path, where: str) -> Task:
-    from ..scoring import build_scorer
+    from ..scoring import build_scorer, sample_problem
 
     if not isinstance(raw, dict) or not raw.get("name"):
         raise UndriftError(f"{where}: each task is a mapping with at least `name`, `samples` and `scorer`")
@@ -81,7 +81,7 @@ def _task(raw: Any, base_dir: Path, where: str) -> Task:
         raise UndriftError(f"{where}: `scorer` must name a type, e.g. `scorer: {{type: exact}}`")
     scorer = ScorerConfig(type=str(scorer_raw["type"]), params={k: v for k, v in scorer_raw.items() if k != "type"})
     try:
-        build_scorer(scorer)
+        built = build_scorer(scorer)
         decoding = Decoding.from_dict(raw.get("decoding") or {})
     except UndriftError as exc:
         raise UndriftError(f"{where}: {exc}") from None
@@ -94,6 +94,9 @@ def _task(raw: Any, base_dir: Path, where: str) -> Task:
         sample = sample_from_row(row, raw.get("template"), raw.get("system"), f"{where}: {label}")
         if sample.id in seen:
             raise UndriftError(f"{where}: {label}: sample id {sample.id!r} is used twice; ids must be unique per task")
+        problem = sample_problem(built, sample)
+        if problem:
+            raise UndriftError(f"{where}: {label}: sample {sample.id!r} {problem}")
         seen.add(sample.id)
         samples.append(sample)
     return Task(
