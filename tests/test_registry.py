@@ -59,6 +59,65 @@ def test_registry_errors(sqlite_url):
         registry.rollback("staging")
     with pytest.raises(UndriftError, match="no registered version or alias 'v9'"):
         registry.get("v9")
+    with pytest.raises(UndriftError, match="no registered version or alias 'v9'"):
+        registry.register("v5", "hf:/models/v5", parent="v9")
+    assert registry.find("v5") is None
+
+
+def test_rollback_walks_back_through_the_history_and_forward_is_a_promotion(sqlite_url):
+    registry = _versions(Store.open(sqlite_url))
+    registry.promote("v1", "production")
+    registry.promote("v2", "production", force=True, reason="hotfix")
+    registry.promote("v3", "production", force=True, reason="hotfix")
+    assert registry.rollback("production", reason="bad").version == "v2"
+    assert registry.rollback("production").version == "v1"
+    with pytest.raises(UndriftError, match="no earlier version to roll back to"):
+        registry.rollback("production")
+    assert registry.alias_target("production") == "v1"
+    again = registry.promote("v3", "production")  # going forward is a promotion, through the gate
+    assert again.previous == "v1" and again.gate.passed
+    with pytest.raises(GateRefused):
+        registry.promote("v2", "production")
+    back = registry.rollback("production")
+    assert (back.previous, back.version) == ("v3", "v1")
+    assert [(e.action, e.previous, e.version) for e in registry.events("production")] == [
+        ("promote", None, "v1"), ("promote", "v1", "v2"), ("promote", "v2", "v3"), ("rollback", "v3", "v2"),
+        ("rollback", "v2", "v1"), ("promote", "v1", "v3"), ("rollback", "v3", "v1")]
+    assert registry.events("production")[3].reason == "bad"
+
+
+def test_card_compares_with_the_parent_suite_by_suite(tmp_path, sqlite_url):
+    store = Store.open(sqlite_url)
+    registry = Registry(store)
+    registry.register("v1", "hf:/models/v1")
+    registry.register("v2", "hf:/models/v2", parent="v1")
+    plan = {("v1", "A"): 80, ("v1", "B"): 50, ("v2", "A"): 75, ("v2", "B"): 60}  # right answers out of 100
+    for (name, suite), right in plan.items():
+        store_run(store, name, [result_row("t", f"s{i}", i < right, extracted="a" if i < right else "b")
+                                for i in range(100)], suite=suite)
+    card = undrift("card", "v2", "--db", sqlite_url, cwd=tmp_path)
+    assert card.returncode == 0, card.stderr
+    compatibility = card.stdout.split("## Compatibility with the parent")[1].split("## Forgetting")[0]
+    for suite, old, new in (("A", "80.0%", "75.0%"), ("B", "50.0%", "60.0%")):
+        assert f"### Suite `{suite}`" in compatibility
+        assert f"| t | 100 | accuracy | {old} | {new} |" in compatibility
+    evaluations = card.stdout.split("## Evaluations")[1].split("## Compatibility")[0]
+    assert "Suite `A`" in evaluations and "| t | 100 | 75.0%" in evaluations
+    assert "Suite `B`" in evaluations and "| t | 100 | 60.0%" in evaluations
+    forgetting = card.stdout.split("## Forgetting along the lineage")[1]
+    assert "| version | A | B |" in forgetting
+    assert "| v1 | 80.0% | 50.0% |" in forgetting and "| v2 | 75.0% | 60.0% |" in forgetting
+
+
+def test_a_version_whose_parent_is_unknown_says_so(tmp_path, sqlite_url):
+    registry = Registry(Store.open(sqlite_url))
+    registry.register("v2", "hf:/models/v2+lora:/a", kind="trained", recipe={"base": "hf:/models/v1"})
+    card = undrift("card", "v2", "--db", sqlite_url, cwd=tmp_path).stdout
+    assert "parent version is unknown" in card and "`hf:/models/v1`" in card
+    refused = undrift("registry", "register", "v3", "--spec", "hf:/models/v3", "--parent", "v9", "--db", sqlite_url,
+                      cwd=tmp_path)
+    assert refused.returncode == 2 and "no registered version or alias 'v9'" in refused.stderr
+    assert [v.name for v in registry.list()] == ["v2"]
 
 
 def test_cli_registry_card_and_promote_exit_codes(tmp_path, sqlite_url):
@@ -96,6 +155,38 @@ def test_forgetting_matrix_bwt_and_forgetting(sqlite_url):
         forgetting_report(store, ["m1", "m2"], trained_on=["A"])
     with pytest.raises(UndriftError, match="has no runs"):
         forgetting_report(store, ["m1", "nope"])
+
+
+def test_review_export_of_flips_both_ways_and_negative_only(tmp_path, sqlite_url):
+    store = Store.open(sqlite_url)
+    old_right = [True, True, False, False]
+    new_right = [True, False, True, False]  # s1: negative flip, s2: positive flip
+    store_run(store, "old", [result_row("t", f"s{i}", right) for i, right in enumerate(old_right)])
+    store_run(store, "new", [result_row("t", f"s{i}", right) for i, right in enumerate(new_right)])
+    db = ["--db", sqlite_url]
+    cases = (("flips", [("s1", "negative"), ("s2", "positive")]), ("negative-flips", [("s1", "negative")]))
+    for only, expected in cases:
+        exported = undrift("review", "export", "new", "--only", only, "--against", "old", "--out", f"{only}.csv", *db,
+                           cwd=tmp_path)
+        assert exported.returncode == 0, exported.stderr
+        with (tmp_path / f"{only}.csv").open() as handle:
+            assert [(r["sample_id"], r["flip"]) for r in csv.DictReader(handle)] == expected
+    lonely = undrift("review", "export", "new", "--only", "negative-flips", "--out", "x.csv", *db, cwd=tmp_path)
+    assert lonely.returncode == 2 and "needs --against" in lonely.stderr and not (tmp_path / "x.csv").exists()
+
+
+def test_the_commands_of_this_module_explain_every_option():
+    import typer
+
+    from undrift.cli import app
+
+    root = typer.main.get_command(app)
+    commands = [root.commands["train"], root.commands["card"]]
+    for group in ("registry", "review"):
+        commands += list(root.commands[group].commands.values())
+    missing = [f"{command.name} {param.name}" for command in commands for param in command.params
+               if not getattr(param, "help", None) and param.name != "help"]
+    assert not missing, missing
 
 
 def test_review_round_trip(tmp_path, sqlite_url):

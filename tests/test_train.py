@@ -99,7 +99,10 @@ def test_train_command_registers_and_refuses_bad_input(tiny_model_dir, data, tmp
                    "--json", "-q", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     version = json.loads(made.stdout)["version"]
-    assert version["kind"] == "trained" and version["parent"] == base and version["recipe"]["epochs"] == 1
+    assert version["kind"] == "trained" and version["recipe"]["epochs"] == 1
+    assert version["parent"] is None and version["recipe"]["base"] == base  # no registered version has that spec
+    card = undrift("card", "v2", cwd=tmp_path).stdout
+    assert "parent version is unknown" in card and f"`{base}`" in card
     listed = json.loads(undrift("registry", "list", "--json", cwd=tmp_path).stdout)
     assert [v["name"] for v in listed] == ["v2"]
 
@@ -113,6 +116,7 @@ def test_train_command_registers_and_refuses_bad_input(tiny_model_dir, data, tmp
         (["--data", str(new), "--out", "v2"], "already registered"),
         (["--data", str(new), "--base", f"hf:{tmp_path}"], "has no config.json"),
         (["--data", str(new), "--base", "openai:gpt-4o"], "needs a local base model"),
+        (["--data", str(new), "--parent", "nope"], "no registered version or alias 'nope'"),
     ]
     for args, fragment in cases:
         full = ["train", "--base", base, "--out", "v3", "--out-dir", "v3", "-q", *args]
@@ -120,6 +124,50 @@ def test_train_command_registers_and_refuses_bad_input(tiny_model_dir, data, tmp
         assert result.returncode == 2, (args, result.stderr)
         assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert [v["name"] for v in json.loads(undrift("registry", "list", "--json", cwd=tmp_path).stdout)] == ["v2"]
+    assert not (tmp_path / "v3").exists()
+
+
+def test_train_records_the_parent_version_it_started_from(tiny_model_dir, data, tmp_path):
+    new, _ = data
+    base = f"hf:{tiny_model_dir}"
+
+    def train_(name, *extra):
+        return undrift("train", "--base", base, "--data", str(new), "--out", name, "--out-dir", name, "--epochs", "1",
+                       "--json", "-q", *extra, cwd=tmp_path)
+
+    assert undrift("registry", "register", "v1", "--spec", base, cwd=tmp_path).returncode == 0
+    guessed = train_("v2")
+    assert guessed.returncode == 0, guessed.stderr
+    assert json.loads(guessed.stdout)["version"]["parent"] == "v1"  # the one version with the base spec
+    assert undrift("registry", "alias", "production", "v2", cwd=tmp_path).returncode == 0
+    named = train_("v3", "--parent", "production")
+    assert named.returncode == 0, named.stderr
+    assert json.loads(named.stdout)["version"]["parent"] == "v2"  # the alias, resolved to the version
+    assert undrift("registry", "register", "v1-copy", "--spec", base, cwd=tmp_path).returncode == 0
+    ambiguous = train_("v4")
+    assert ambiguous.returncode == 2 and "--parent" in ambiguous.stderr and "v1, v1-copy" in ambiguous.stderr
+    assert not (tmp_path / "v4").exists()
+    lineage = undrift("registry", "show", "v3", cwd=tmp_path).stdout
+    assert "lineage: v3 ← v2 ← v1" in lineage
+
+
+def test_each_store_keeps_its_own_adapters(tiny_model_dir, data, tmp_path, monkeypatch):
+    new, _ = data
+    cache = {"UNDRIFT_CACHE": str(tmp_path / "cache")}
+    for store in ("a", "b"):
+        (tmp_path / store).mkdir()
+        made = undrift("train", "--base", f"hf:{tiny_model_dir}", "--data", str(new), "--out", "v2", "--epochs", "1",
+                       "--db", f"sqlite:///{tmp_path / store / 'team.db'}", "--json", "-q", cwd=tmp_path, env=cache)
+        assert made.returncode == 0, made.stderr
+        adapter = json.loads(made.stdout)["adapter_dir"]
+        assert adapter == str(tmp_path / store / "team.db-adapters" / "v2" / "adapter")
+    assert not (tmp_path / "cache" / "versions").exists()
+    monkeypatch.setenv("UNDRIFT_CACHE", str(tmp_path / "cache"))
+    remote = [TrainConfig(base="b", data="d", name="v2", store=url).output()
+              for url in ("postgresql://me:one@db.example/undrift", "postgresql://me:two@db.example/undrift",
+                          "postgresql://me@other.example/undrift")]
+    assert remote[0] == remote[1] != remote[2] and remote[0].name == "v2" and "one" not in str(remote[0])
+    assert remote[0].parent.parent.name == "versions" and len(remote[0].parent.name) == 12
 
 
 def test_adapter_scale_sweep_keeps_a_scale_and_records_it(tiny_model_dir, data, tmp_path):

@@ -388,7 +388,10 @@ def train(
     base: str = typer.Option(..., help="model spec to start from, e.g. bundled:smollm2"),
     data: Path = typer.Option(..., help="new training data: chat JSONL or prompt/completion JSONL"),
     name: str = typer.Option(..., "--out", help="name of the new version (registered under it)"),
-    out_dir: Optional[Path] = typer.Option(None, help="where the adapter goes (default: the undrift cache)"),
+    parent: Optional[str] = typer.Option(None, help="the registered version or alias the new version derives from "
+                                                    "(default: the one version whose spec is --base, if any)"),
+    out_dir: Optional[Path] = typer.Option(None, help="where the adapter goes (default: FILE.db-adapters/NAME beside "
+                                                      "a SQLite store, else a folder for the store in the cache)"),
     replay: Optional[str] = typer.Option(None, help="earlier data to mix in: a JSONL file or a suite name/file"),
     replay_ratio: float = typer.Option(0.0, help="replay examples per new example in every epoch"),
     anchors: Optional[Path] = typer.Option(None, help="anchor prompts for --compat-loss kl (default: the replay)"),
@@ -400,9 +403,9 @@ def train(
     ce_mix: float = typer.Option(0.0, help="muscle: share of cross-entropy mixed into the loss"),
     lora_r: int = typer.Option(8, help="LoRA rank"),
     lora_alpha: int = typer.Option(16, help="LoRA alpha"),
-    epochs: int = typer.Option(2),
+    epochs: int = typer.Option(2, help="passes over the new data"),
     lr: float = typer.Option(5e-4, help="learning rate (AdamW, warm-up then linear decay)"),
-    batch_size: int = typer.Option(8),
+    batch_size: int = typer.Option(8, help="examples per optimisation step"),
     max_length: int = typer.Option(256, help="tokens per example, prompt included"),
     seed: int = typer.Option(0, help="fixes LoRA initialisation and data order"),
     save_every: int = typer.Option(50, help="checkpoint every N steps"),
@@ -410,9 +413,9 @@ def train(
     sweep_scales: Optional[str] = typer.Option(None, help="adapter scales to try, e.g. 0.25,0.5,0.75,1 (WiSE-FT)"),
     holdout: Optional[str] = typer.Option(None, help="suite on which the sweep measures forgetting"),
     max_forgetting: float = typer.Option(0.02, help="the sweep keeps the largest scale that forgets at most this"),
-    db: Optional[str] = typer.Option(None, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP + "; the new version is registered there"),
+    as_json: bool = typer.Option(False, "--json", help="print the new version as JSON on stdout"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Fine-tune a new version with LoRA, optionally with replay and a compatibility loss, and register it."""
     from .registry import Registry
@@ -426,7 +429,7 @@ def train(
         replay_ratio=replay_ratio, anchors=str(anchors) if anchors else None, compat_from=compat_from,
         compat_loss=compat_loss, compat_weight=compat_weight, plain_new=plain_new, temperature=temperature,
         ce_mix=ce_mix, lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs, lr=lr, batch_size=batch_size,
-        max_length=max_length, seed=seed, save_every=save_every, resume=resume)
+        max_length=max_length, seed=seed, save_every=save_every, resume=resume, store=db)
     config.validate()
     scales = _floats(sweep_scales, "--sweep-scales") if sweep_scales else None
     if scales and not holdout:
@@ -438,6 +441,7 @@ def train(
     store = Store.open(db)
     registry = Registry(store)
     registry.check_free(name)
+    parent_version = registry.parent_for(base, parent)
     try:
         result = run_training(config, progress=not quiet)
     except TrainingInterrupted as stop:
@@ -456,7 +460,7 @@ def train(
         if not sweep.within_bound:
             err.print(f"[yellow]no scale kept forgetting within {max_forgetting:.1%}; kept {sweep.chosen:g}, the "
                       "least forgetful[/yellow]")
-    version = registry.register(name, result.spec, kind="trained", parent=result.parent, recipe=result.recipe,
+    version = registry.register(name, result.spec, kind="trained", parent=parent_version, recipe=result.recipe,
                                 data_hashes=result.data_hashes)
     if as_json:
         print(json.dumps({"version": asdict(version), "steps": result.steps, "final_loss": result.losses[-1],
@@ -621,8 +625,10 @@ app.add_typer(review_app, name="review")
 def review_export(
     runs_: list[str] = typer.Argument(..., metavar="RUN...", help="runs to export (ids, prefixes or names)"),
     output: Path = typer.Option(..., "--out", help="a .jsonl or .csv file"),
-    only: str = typer.Option("all", help="all, wrong, or flips (with --against)"),
-    against: Optional[str] = typer.Option(None, help="for --only flips: the earlier run"),
+    only: str = typer.Option("all", help="all, wrong, flips (negative and positive; with --against), or "
+                                         "negative-flips (was right, now wrong)"),
+    against: Optional[str] = typer.Option(None, help="the earlier run the flips are counted from (fills the flip "
+                                                     "column)"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
 ) -> None:
     """Write responses with empty label and correction columns for reviewers."""
@@ -654,7 +660,8 @@ app.add_typer(registry_app, name="registry")
 
 
 @registry_app.command("list")
-def registry_list(db: Optional[str] = typer.Option(None, help=DB_HELP), as_json: bool = typer.Option(False, "--json")):
+def registry_list(db: Optional[str] = typer.Option(None, help=DB_HELP),
+                  as_json: bool = typer.Option(False, "--json", help="print the versions as JSON on stdout")):
     """Every registered version with its kind, parent and aliases."""
     from rich.table import Table
 
@@ -680,7 +687,8 @@ def registry_list(db: Optional[str] = typer.Option(None, help=DB_HELP), as_json:
 
 @registry_app.command("show")
 def registry_show(name: str = typer.Argument(..., help="version or alias"),
-                  db: Optional[str] = typer.Option(None, help=DB_HELP), as_json: bool = typer.Option(False, "--json")):
+                  db: Optional[str] = typer.Option(None, help=DB_HELP),
+                  as_json: bool = typer.Option(False, "--json", help="print the version as JSON on stdout")):
     """One version: spec, lineage, recipe, data hashes, runs, and the moves of aliases to it."""
     from .registry import Registry
     from .store import Store
@@ -707,8 +715,10 @@ def registry_show(name: str = typer.Argument(..., help="version or alias"),
 
 
 @registry_app.command("register")
-def registry_register(name: str = typer.Argument(...), spec: str = typer.Option(..., help="its model spec"),
-                      parent: Optional[str] = typer.Option(None, help="the version it derives from"),
+def registry_register(name: str = typer.Argument(..., help="name of the new version"),
+                      spec: str = typer.Option(..., help="its model spec"),
+                      parent: Optional[str] = typer.Option(None, help="the registered version or alias it derives "
+                                                                      "from"),
                       db: Optional[str] = typer.Option(None, help=DB_HELP)):
     """Register a version by hand (a served endpoint, a model trained elsewhere)."""
     from .models import ModelSpec
@@ -721,7 +731,8 @@ def registry_register(name: str = typer.Argument(...), spec: str = typer.Option(
 
 
 @registry_app.command("alias")
-def registry_alias(alias: str = typer.Argument(...), name: str = typer.Argument(..., help="version to point at"),
+def registry_alias(alias: str = typer.Argument(..., help="alias to move or create, e.g. staging"),
+                   name: str = typer.Argument(..., help="version to point at"),
                    db: Optional[str] = typer.Option(None, help=DB_HELP)):
     """Point an alias at a version without a gate (use `promote` for stages that need one)."""
     from .registry import Registry
@@ -759,9 +770,10 @@ def registry_promote(
 
 
 @registry_app.command("rollback")
-def registry_rollback(alias: str = typer.Argument("production"), reason: Optional[str] = typer.Option(None),
+def registry_rollback(alias: str = typer.Argument("production", help="alias to move back"),
+                      reason: Optional[str] = typer.Option(None, help="why; recorded with the move"),
                       db: Optional[str] = typer.Option(None, help=DB_HELP)):
-    """Return an alias to the version it pointed at before its last move."""
+    """Return an alias to the version it pointed at before; again goes one more step back."""
     from .registry import Registry
     from .store import Store
 

@@ -1,8 +1,10 @@
 """The registry: every version (trained, imported, served or run), its lineage, aliases such as `production`,
-promotion through the gate, and one-step rollback.
+promotion through the gate, and rollback.
 
 An alias points at one version.  Every move of an alias is an event (who it pointed at before, whether the gate
-was overridden and why), so `rollback` is one step back along that record and nothing is ever forgotten.
+was overridden and why), and nothing is ever forgotten.  Read in order, the events are a stack: a promotion or an
+alias move pushes a version, a rollback pops one, so rolling back twice goes two steps back (never forward again;
+going forward is a promotion, through the gate).  A version's `parent` is always a registered version's name.
 """
 
 from __future__ import annotations
@@ -67,8 +69,10 @@ class Registry:
 
     def register(self, name: str, spec: str, kind: str = "registered", parent: str | None = None,
                  recipe: dict | None = None, data_hashes: dict | None = None) -> Version:
+        """Record a version; `parent` (a version or an alias) must be registered and is stored as a version name."""
         if kind not in KINDS:
             raise UndriftError(f"unknown version kind {kind!r}")
+        parent = self.get(parent).name if parent is not None else None
         row = dict(name=name, spec=spec, kind=kind, parent=parent, recipe=recipe or {}, data_hashes=data_hashes or {},
                    created_at=datetime.now(timezone.utc))
         try:
@@ -99,6 +103,18 @@ class Registry:
                 return self.get(target)
             raise UndriftError(f"no registered version or alias {name!r}: `undrift registry list` shows them")
         return version
+
+    def parent_for(self, base_spec: str, parent: str | None = None) -> str | None:
+        """The version a model trained from `base_spec` derives from: `parent` (a version or alias) if given, else
+        the one registered version whose spec is `base_spec`, else None (unknown; the recipe keeps the spec).  Several
+        versions with that spec are ambiguous, and guessing would falsify the lineage, so that is an error."""
+        if parent is not None:
+            return self.get(parent).name
+        same = sorted(v.name for v in self.list() if v.spec == base_spec)
+        if len(same) > 1:
+            raise UndriftError(f"versions {', '.join(same)} all have spec {base_spec}: name the one trained from "
+                               "with --parent NAME")
+        return same[0] if same else None
 
     def list(self) -> list[Version]:
         with self.store.engine.connect() as connection:
@@ -166,14 +182,14 @@ class Registry:
         current = self.alias_target(to)
         result = None
         if current is not None and current != name:
-            pair = _shared_suite_runs(self.runs_of(current), candidate_runs)
-            if pair is None:
+            pairs = shared_suite_runs(self.runs_of(current), candidate_runs)
+            if not pairs:
                 if not force:
                     raise UndriftError(f"{to} ({current}) and {name} have no runs of the same suite to gate on: run "
                                        f"one suite on both, or --force --reason TEXT")
             else:
                 result = evaluate(policy or Policy.parse(DEFAULT_POLICY, "default policy"),
-                                  compare_runs(self.store, pair[0].id, pair[1].id))
+                                  compare_runs(self.store, pairs[0][0].id, pairs[0][1].id))
                 if not result.passed and not force:
                     reasons = "; ".join(c.reason for c in result.failures[:3])
                     raise GateRefused(f"the gate refuses {name} for {to}: {reasons}", result)
@@ -182,15 +198,20 @@ class Registry:
         return Promotion(to, name, event.previous, result, event.forced)
 
     def rollback(self, alias: str, reason: str | None = None) -> AliasEvent:
-        """Return `alias` to the version it pointed at before its last move."""
-        current = self.alias_target(alias)
-        if current is None:
+        """Return `alias` to the version it pointed at before the move that brought it to where it is; each further
+        rollback goes one more step back."""
+        if self.alias_target(alias) is None:
             raise UndriftError(f"no alias {alias!r}: `undrift registry list` shows the aliases")
-        history = [e for e in self.events(alias) if e.version == current]
-        previous = history[-1].previous if history else None
-        if previous is None:
-            raise UndriftError(f"{alias} has no earlier version to roll back to")
-        return self.set_alias(alias, previous, action="rollback", reason=reason)
+        stack: list[str] = []  # ends with where the alias points now, whatever the log's past
+        for event in self.events(alias):
+            if event.action == "rollback" and stack:
+                stack.pop()
+            if not stack or stack[-1] != event.version:
+                stack.append(event.version)
+        if len(stack) < 2:
+            raise UndriftError(f"{alias} has no earlier version to roll back to: `undrift registry promote NAME "
+                               f"--to {alias}` moves it forward")
+        return self.set_alias(alias, stack[-2], action="rollback", reason=reason)
 
 
 class GateRefused(UndriftError):
@@ -201,11 +222,13 @@ class GateRefused(UndriftError):
         self.result = result
 
 
-def _shared_suite_runs(old_runs: list[RunRecord], new_runs: list[RunRecord]) -> tuple[RunRecord, RunRecord] | None:
-    """The newest runs of the two versions on a suite both ran (newest candidate first)."""
+def shared_suite_runs(old_runs: list[RunRecord], new_runs: list[RunRecord]) -> list[tuple[RunRecord, RunRecord]]:
+    """One (old, new) pair per suite both versions ran, each version's newest run of it; suites ordered by the
+    newest run of the new version.  Runs are newest first, as `runs_of` gives them."""
+    pairs: dict[str, tuple[RunRecord, RunRecord]] = {}
     for new in new_runs:
-        for old in old_runs:
-            if old.suite == new.suite:
-                return old, new
-    return None
+        old = next((o for o in old_runs if o.suite == new.suite), None)
+        if old is not None and new.suite not in pairs:
+            pairs[new.suite] = (old, new)
+    return list(pairs.values())
 

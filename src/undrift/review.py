@@ -1,9 +1,11 @@
 """The human side of a data refresh: export responses for labelling, import the labels as training data.
 
 Export writes one row per response with empty `label` and `correction` columns for a reviewer (JSONL or CSV, to
-open in a spreadsheet or a labelling tool).  Import reads them back: a row with a correction becomes a training
-example with the corrected answer; a row labelled good keeps the model's own answer; a row labelled bad without a
-correction teaches nothing and is counted, not guessed at.  The result is chat JSONL that `undrift train` reads.
+open in a spreadsheet or a labelling tool); against an earlier run, its `flip` column says which answers flipped
+(negative: was right, now wrong; positive: was wrong, now right).  Import reads them back: a row with a
+correction becomes a training example with the corrected answer; a row labelled good keeps the model's own answer;
+a row labelled bad without a correction teaches nothing and is counted, not guessed at.  The result is chat JSONL
+that `undrift train` reads.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from .store import Store
 
 GOOD = {"good", "right", "correct", "accept", "accepted", "yes", "1", "true", "ok"}
 BAD = {"bad", "wrong", "incorrect", "reject", "rejected", "no", "0", "false"}
-COLUMNS = ["review_id", "run", "task", "sample_id", "prompt", "response", "target", "correct", "label", "correction",
-           "messages"]
+COLUMNS = ["review_id", "run", "task", "sample_id", "prompt", "response", "target", "correct", "flip", "label",
+           "correction", "messages"]
+ONLY = ("all", "wrong", "flips", "negative-flips")
 
 
 @dataclass
@@ -36,11 +39,12 @@ class ImportedLabels:
 
 def export_for_review(store: Store, run_refs: list[str], path: Path, only: str = "all",
                       against: str | None = None) -> int:
-    """Write the responses of `run_refs` for review; `only` = all, wrong, or flips (needs `against`)."""
-    if only not in ("all", "wrong", "flips"):
-        raise UndriftError(f"--only must be all, wrong or flips (got {only!r})")
-    if only == "flips" and not against:
-        raise UndriftError("--only flips needs --against OLD_RUN: the run the flips are counted from")
+    """Write the responses of `run_refs` for review; `only` = all, wrong, flips (both ways) or negative-flips
+    (the last two need `against`)."""
+    if only not in ONLY:
+        raise UndriftError(f"--only must be {', '.join(ONLY[:-1])} or {ONLY[-1]} (got {only!r})")
+    if only.endswith("flips") and not against:
+        raise UndriftError(f"--only {only} needs --against OLD_RUN: the run the flips are counted from")
     fmt = _format(path)
     earlier = {}
     if against:
@@ -50,15 +54,16 @@ def export_for_review(store: Store, run_refs: list[str], path: Path, only: str =
     for ref in run_refs:
         run = store.get_run(ref)
         for r in store.results(run.id):
+            flip = _flip(earlier.get((r["task"], r["sample_id"])), r["correct"])
             if only == "wrong" and r["correct"] is not False:
                 continue
-            if only == "flips" and not (earlier.get((r["task"], r["sample_id"])) is True and r["correct"] is False):
+            if (only == "flips" and not flip) or (only == "negative-flips" and flip != "negative"):
                 continue
             messages = r["messages"] or []
             rows.append({
                 "review_id": f"{run.id}/{r['task']}/{r['sample_id']}/{r['repeat']}", "run": run.id, "task": r["task"],
                 "sample_id": r["sample_id"], "prompt": messages[-1]["content"] if messages else "",
-                "response": r["response"], "target": r["target"], "correct": r["correct"], "label": "",
+                "response": r["response"], "target": r["target"], "correct": r["correct"], "flip": flip, "label": "",
                 "correction": "", "messages": messages,
             })
     _write(path, fmt, rows)
@@ -100,6 +105,15 @@ def import_reviews(path: Path, out: Path) -> ImportedLabels:
         raise UndriftError(f"{path.name} has no labelled rows to learn from: mark rows good or write corrections")
     write_text_atomic(out, "\n".join(json.dumps(e) for e in examples) + "\n")
     return ImportedLabels(written=len(examples), **counts)
+
+
+def _flip(old: bool | None, new: bool | None) -> str:
+    """negative (was right, now wrong), positive (was wrong, now right), or '' (no flip, or no verdict to flip)."""
+    if old is True and new is False:
+        return "negative"
+    if old is False and new is True:
+        return "positive"
+    return ""
 
 
 def _format(path: Path) -> str:

@@ -1,12 +1,15 @@
 """A model card in Markdown, written from the evidence in the store: what the version is, how it was made, how it
-scores, how compatible it is with its parent (flips), and what it forgot.  Nothing in it is typed by hand."""
+scores, how compatible it is with its parent (flips), and what it forgot.  Nothing in it is typed by hand.
+
+Every table is per suite: a comparison of two runs is only meaningful on the same samples, so the card compares
+the version with its parent once for each suite both ran, never one suite's run against another's."""
 
 from __future__ import annotations
 
 from ..analysis.compare import compare_runs
 from ..analysis.forgetting import forgetting_report
 from ..errors import UndriftError
-from ..registry import Registry, _shared_suite_runs
+from ..registry import Registry, shared_suite_runs
 from ..summary import summarise
 from .markdown import comparison_markdown
 from .terminal import pct
@@ -18,8 +21,7 @@ def model_card(registry: Registry, name: str) -> str:
     lines = [f"# Model card: {version.name}", "",
              f"- **spec**: `{version.spec}`",
              f"- **kind**: {version.kind}; registered {version.created_at:%Y-%m-%d %H:%M} UTC",
-             f"- **lineage**: {' ← '.join(v.name for v in registry.lineage(version.name))}"
-             + (f" ← `{version.parent}`" if version.parent and registry.find(version.parent) is None else "")]
+             f"- **lineage**: {' ← '.join(v.name for v in registry.lineage(version.name))}"]
     stages = [alias for alias, target in registry.aliases().items() if target == version.name]
     if stages:
         lines.append(f"- **stages**: {', '.join(stages)}")
@@ -45,19 +47,16 @@ def model_card(registry: Registry, name: str) -> str:
             lines.append(f"| {s.task} | {s.n} | {accuracy} | {s.score:.3f} | {s.verbosity_chars:.0f} |")
         lines.append("")
     parent = registry.find(version.parent) if version.parent else None
-    if parent is None and version.parent:
-        parent_runs = [r for r in store.list_runs(limit=10_000) if r.model_spec == version.parent]
-    else:
-        parent_runs = registry.runs_of(parent.name) if parent else []
-    pair = _shared_suite_runs(parent_runs, own_runs)
+    pairs = shared_suite_runs(registry.runs_of(parent.name), own_runs) if parent else []
     lines += ["## Compatibility with the parent", ""]
-    if not version.parent:
-        lines.append("This version has no parent.")
-    elif pair is None:
+    if parent is None:
+        lines.append(_no_parent(version))
+    elif not pairs:
         lines.append("No run of the parent on a suite this version ran: nothing to compare yet.")
-    else:
-        comparison = compare_runs(store, pair[0].id, pair[1].id)
-        lines += comparison_markdown(comparison, flips=5).split("\n", 2)[2].splitlines()
+    for old, new in pairs:
+        body = comparison_markdown(compare_runs(store, old.id, new.id), flips=5).split("\n", 2)[2].splitlines()
+        lines += [f"### Suite `{new.suite}`", "", *("##" + line if line.startswith("## ") else line for line in body),
+                  ""]
     lineage = [v.name for v in reversed(registry.lineage(version.name))]
     lines += ["", "## Forgetting along the lineage", ""]
     try:
@@ -74,3 +73,13 @@ def model_card(registry: Registry, name: str) -> str:
     elif len(lineage) <= 1:
         lines.append("This version has no registered parent.")
     return "\n".join(lines) + "\n"
+
+
+def _no_parent(version) -> str:
+    base = version.recipe.get("base")
+    if base:
+        return (f"The parent version is unknown: it was trained from `{base}`, which no single registered version "
+                "had as its spec (`undrift train --parent NAME` records it).")
+    if version.parent:
+        return f"The parent version is unknown: {version.parent!r} is not a registered version."
+    return "This version has no parent."

@@ -9,10 +9,15 @@
 A fixed seed fixes the LoRA initialisation and the order of the data, so the same inputs give the same adapter.
 Checkpoints are written to a temporary folder and renamed into place: an interrupted run leaves its last
 checkpoint whole, and `resume=True` continues from it.
+
+Adapters belong to the store the version is registered in (version names are unique per store, not across
+stores): beside a SQLite store FILE.db in FILE.db-adapters/NAME, for any other store in the cache under a folder
+named by the store's URL (hashed, without its password), unless `out_dir` says where.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -74,6 +79,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 50
     resume: bool = False
+    store: str | None = None  # the store (URL, as --db takes it) the version is registered in; its adapters go there
 
     def validate(self) -> None:
         if self.compat_loss not in (None, *COMPAT_LOSSES):
@@ -94,10 +100,23 @@ class TrainConfig:
             raise UndriftError(f"--ce-mix must lie in [0, 1] (got {self.ce_mix})")
 
     def output(self) -> Path:
-        return Path(self.out_dir) if self.out_dir else cache_dir() / "versions" / self.name
+        return Path(self.out_dir) if self.out_dir else adapters_home(self.store) / self.name
 
     def recipe(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("out_dir", "resume")}
+        return {k: v for k, v in asdict(self).items() if k not in ("out_dir", "resume", "store")}
+
+
+def adapters_home(store: str | None) -> Path:
+    """The folder that holds the adapters of the versions of `store` (None: the default store)."""
+    from sqlalchemy.engine import make_url
+
+    from ..store import resolve_url
+
+    url = make_url(resolve_url(store))
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(f"{url.database}-adapters")
+    key = url.render_as_string(hide_password=True)  # the password masked: changing it keeps the folder
+    return cache_dir() / "versions" / hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -109,7 +128,6 @@ class TrainResult:
     losses: list[float]
     recipe: dict[str, Any]
     data_hashes: dict[str, str]
-    parent: str
     plain_new: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -235,7 +253,7 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
     if config.anchors:
         hashes["anchors"] = data_hash(config.anchors)
     hashes["adapter"] = sha256_files(sorted(final.glob("adapter_model.*")))
-    result = TrainResult(config.name, spec, final, total, losses, config.recipe(), hashes, config.base,
+    result = TrainResult(config.name, spec, final, total, losses, config.recipe(), hashes,
                          plain_new_spec if config.compat_loss == "muscle" else None)
     (out / "recipe.json").write_text(json.dumps({**asdict(result), "adapter_dir": str(final)}, indent=2, default=str))
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
