@@ -119,7 +119,7 @@ class Runner:
             "cache_identity": fingerprint.identity(),
         }
         record = self.store.create_run(
-            name=options.name or str(model.spec),
+            name=options.name or model.spec.display(),
             suite=suite.name,
             suite_source=suite.source,
             suite_digest=suite.digest(),
