@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# The bundled model's one-time conversion (~20 s) is kept here between test sessions; .gitignore lists it.
+TEST_CACHE = Path(__file__).resolve().parent.parent / ".pytest-undrift-cache"
+
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
@@ -22,6 +25,23 @@ CORPUS = [
     "def add(a, b):\n    return a + b\n```python``` assert [] {} () : , . ! ? \" ' - * / + =",
     "You are taking a survey. Pick the best single option (A) (B) (C) (D) (E) Refused",
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_environment(tmp_path_factory):
+    """Keep the tests out of the user's world: a UNDRIFT_DB set for a team's database, API keys and caches.
+
+    Subprocesses the tests start (the CLI, the server) inherit os.environ, so they are isolated too.
+    """
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in ("UNDRIFT_DB", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+            patch.delenv(variable, raising=False)
+        patch.setenv("UNDRIFT_CACHE", str(TEST_CACHE))
+        patch.setenv("HF_HOME", str(home / "huggingface"))
+        patch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield
 
 
 @pytest.fixture(scope="session")

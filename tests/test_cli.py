@@ -148,3 +148,52 @@ def test_run_into_postgresql_from_the_command_line(tmp_path, tiny_model_dir, pos
     shown = json.loads(undrift("show", "pg-run", "--db", postgres_url, "--json", cwd=tmp_path).stdout)
     assert shown["run"]["id"] == run_id and shown["tasks"][0]["n"] == 2
     assert not (tmp_path / "undrift.db").exists()
+
+
+ISOLATION_PROBE = '''
+import os
+import subprocess
+import sys
+
+
+def test_probe(tmp_path):
+    (tmp_path / "log.jsonl").write_text('{"id": 1, "prompt": "q", "response": "a"}\\n')
+    command = [sys.executable, "-m", "undrift.cli", "import", "log.jsonl", "--format", "jsonl", "--name", "m", "-q"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "undrift.db").exists()
+    assert not {"UNDRIFT_DB", "OPENAI_API_KEY", "OPENAI_BASE_URL"} & set(os.environ)
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["UNDRIFT_CACHE"].endswith(".pytest-undrift-cache")
+'''
+
+
+def test_the_suite_keeps_out_of_the_users_store_and_keys(tmp_path):
+    """A user's UNDRIFT_DB (their team's database) and API keys never reach the tests or the CLI they start."""
+    sentinel = tmp_path / "team" / "team.db"
+    sentinel.parent.mkdir()
+    (tmp_path / "test_probe.py").write_text(ISOLATION_PROBE)
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, "UNDRIFT_DB": f"sqlite:///{sentinel}", "OPENAI_API_KEY": "sk-user", "OPENAI_BASE_URL":
+           "http://127.0.0.1:1/v1", "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "conftest", "-p", "no:cacheprovider", "test_probe.py"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not sentinel.exists()
+
+
+def test_default_run_names_are_readable_specs(tmp_path, tiny_model_dir):
+    spec = f"hf:{tiny_model_dir}?system=Be brief."
+    result = undrift("run", "drift", "--model", spec, "--tasks", "primes", "--limit", "1", "--json", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)["run"]
+    assert run["name"] == spec and run["model_spec"] == f"hf:{tiny_model_dir}?system=Be%20brief."
+    versions = json.loads(undrift("registry", "list", "--json", cwd=tmp_path).stdout)
+    assert [v["name"] for v in versions] == [spec]
+    assert undrift("show", spec, cwd=tmp_path).returncode == 0
+
+
+def test_version():
+    result = undrift("--version", cwd=".")
+    from undrift import __version__
+
+    assert result.returncode == 0 and result.stdout.strip() == f"undrift {__version__}"

@@ -413,3 +413,26 @@ def test_reports_name_both_specs_and_the_fingerprint_difference_and_colour_by_be
     assert "m-0613" in html
     latency_row = next(line for line in html.split("<tr") if "latency (s)" in line)
     assert "class='worse'" in latency_row  # slower is worse, whatever the sign
+    assert "table.samples td" in html.split("</style>")[0]  # sample tables read left to right
+
+
+def test_daily_imports_mark_a_fingerprint_change_only_where_the_provider_changed(tmp_path, sqlite_url):
+    """A log imported day by day (a new file each day): only day 3, where system_fingerprint moves, is a change."""
+    from undrift.analysis.history import model_history
+
+    fingerprints = {1: ["fp_a"] * 4, 2: ["fp_a"] * 4, 3: ["fp_a", "fp_b", "fp_b", "fp_b"]}
+    for day, values in fingerprints.items():
+        lines = [{"id": i, "model": "svc", "prompt": f"q{i}", "response": "yes", "target": "yes", "sf": value,
+                  "at": f"2024-05-0{day}T10:00:00+02:00"} for i, value in enumerate(values)]
+        (tmp_path / f"log-2024-05-0{day}.jsonl").write_text("\n".join(json.dumps(line) for line in lines))
+        result = undrift("import", f"log-2024-05-0{day}.jsonl", "--format", "jsonl", "--target-column", "target",
+                         "--time-column", "at", "--system-fingerprint-column", "sf", "--db", sqlite_url, "-q",
+                         cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    store = Store.open(sqlite_url)
+    runs = sorted(store.list_runs(name="svc"), key=lambda r: r.created_at)
+    assert [r.fingerprint.get("system_fingerprint") for r in runs] == ["fp_a", "fp_a", ["fp_a", "fp_b"]]
+    assert [r.created_at.strftime("%d %H:%M") for r in runs] == ["01 08:00", "02 08:00", "03 08:00"]  # in UTC
+    assert [row["system_fingerprint"] for row in store.results(runs[2].id)] == fingerprints[3]
+    (task,) = model_history(store, "svc").tasks
+    assert [p.fingerprint_changes for p in task.points] == [[], [], ["system_fingerprint"]]

@@ -1,8 +1,12 @@
 """The store on SQLite and on a real PostgreSQL: migrations, runs, results, one-transaction batches, bad URLs."""
 
+import os
+
 import pytest
+from conftest import result_row, store_run
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
+from test_cli import undrift
 
 from undrift.errors import UndriftError
 from undrift.store import Store, resolve_url
@@ -32,6 +36,13 @@ def _exercise(store: Store):
     assert loaded.fingerprint["served_model"] == "v2"
     assert store.get_run(run.id[:17]).id == run.id
     assert [r.id for r in store.list_runs()] == [run.id]
+    imported = store_run(store, "imported", [result_row("t", f"s{i}", True) for i in range(56)])
+    stopped = store.create_run(name="m", suite="s", suite_source="builtin:s", suite_digest="d" * 64, model_spec="hf:x",
+                               fingerprint={}, config={}, expected=56)
+    store.add_results([_row(stopped.id, f"s{i}") for i in range(16)])
+    store.finish_run(stopped.id, "stopped")
+    listed = {r.id: r.done for r in [*store.list_runs(), *store.list_runs(name="m"), *store.list_runs(name="imported")]}
+    assert listed == {run.id: 2, imported.id: 56, stopped.id: 16}
     rows = store.results(run.id)
     assert [r["sample_id"] for r in rows] == ["a", "b"] and rows[0]["details"] == {"k": 1}
     assert set(store.cached(["key-a", "key-zzz"])) == {"key-a"}
@@ -100,3 +111,17 @@ def test_read_commands_need_an_existing_database(tmp_path):
     with pytest.raises(UndriftError, match="no undrift database"):
         Store.open(f"sqlite:///{tmp_path / 'absent.db'}", must_exist=True)
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_an_ambiguous_id_prefix_names_the_runs_it_matches(sqlite_url, tmp_path):
+    store = Store.open(sqlite_url)
+    made = [store_run(store, f"m{i}", [result_row("t", "s0", True)]).id for i in range(7)]
+    prefix = os.path.commonprefix(made)
+    with pytest.raises(UndriftError) as problem:
+        store.get_run(prefix)
+    message = str(problem.value)
+    assert f"id prefix {prefix!r} matches 7 runs" in message and "give more of the id" in message
+    assert sum(run_id in message for run_id in made) == 5 and "\n" not in message
+    assert store.get_run(made[3]).name == "m3"
+    shown = undrift("show", prefix, "--db", sqlite_url, cwd=tmp_path)
+    assert shown.returncode == 2 and "matches 7 runs" in shown.stderr and len(shown.stderr.strip().splitlines()) == 1

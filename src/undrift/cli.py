@@ -11,15 +11,30 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from . import __version__
 from .errors import UndriftError
 from .files import write_text_atomic
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Keep an LLM's behaviour steady across time and updates.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 out = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, soft_wrap=True)
 
 DB_HELP = "SQLAlchemy URL of the store (default: $UNDRIFT_DB, else sqlite:///undrift.db)"
+JSON_HELP = "print the result as JSON on stdout"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"undrift {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _app(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="print the version and exit"),
+) -> None:
+    """Keep an LLM's behaviour steady across time and updates."""
 
 
 def _tasks(value: Optional[str]) -> Optional[tuple[str, ...]]:
@@ -36,7 +51,7 @@ def run(
     repeats: int = typer.Option(1, help="ask every sample K times (measures nondeterminism)"),
     seed: int = typer.Option(0, help="seed for generated suites and sampled decoding"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     resume: Optional[str] = typer.Option(None, help="continue an interrupted run (by id)"),
     cache: Optional[bool] = typer.Option(None, "--cache/--no-cache",
                                          help="reuse stored responses (default: only for deterministic local models)"),
@@ -102,7 +117,7 @@ def runs(
     name: Optional[str] = typer.Option(None, help="only runs filed under this name"),
     limit: int = typer.Option(50, help="at most this many, newest first"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List stored runs, newest first."""
     from .report.terminal import runs_table
@@ -123,7 +138,7 @@ def show(
     task: Optional[str] = typer.Option(None, help="only this task"),
     samples: int = typer.Option(0, help="also print the first N responses"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show one run: its fingerprint, per-task results and, optionally, responses."""
     from .report.terminal import run_header, task_table
@@ -342,8 +357,10 @@ def import_(
     time_column: Optional[str] = typer.Option(None, help="column with an ISO 8601 time (orders history)"),
     latency_column: Optional[str] = typer.Option(None, help="column with latency in seconds"),
     tokens_column: Optional[str] = typer.Option(None, help="column with output tokens"),
+    system_fingerprint_column: Optional[str] = typer.Option(
+        None, help="column with the provider's system_fingerprint (kept per response and in the run's fingerprint)"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Import recorded generations as runs, one per model version, scored with each task's scorer."""
@@ -354,7 +371,8 @@ def import_(
 
     columns = Columns(prompt=prompt_column, response=response_column, id=id_column or None,
                       target=target_column, model=(model_column or None) if not name else None, task=task_column,
-                      slice=slice_column, time=time_column, latency=latency_column, tokens=tokens_column)
+                      slice=slice_column, time=time_column, latency=latency_column, tokens=tokens_column,
+                      system_fingerprint=system_fingerprint_column)
     options = ImportOptions(format=format, suite=suite, name=name, task=task,
                             scorer=ScorerConfig(scorer, _params(scorer_param)), columns=columns)
     records = import_files(Store.open(db), [str(f) for f in files], options, progress=not quiet)
@@ -545,9 +563,11 @@ def serve(
     parsed = ModelSpec.parse(spec)
     if parsed.backend == "openai":
         raise UndriftError("`undrift serve` serves a local model: give bundled:, hf: or gguf:, not openai:")
-    Registry(Store.open(db)).ensure(name or str(parsed), str(parsed), "served")
-    application = create_app(load_model(parsed), model_id=name or str(parsed))
-    err.print(f"serving {parsed} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl-C stops")
+    model_id = name or parsed.display()
+    Registry(Store.open(db)).ensure(model_id, str(parsed), "served")
+    application = create_app(load_model(parsed), model_id=model_id)
+    err.print(f"serving {parsed.display()} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl-C stops",
+              highlight=False)
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
@@ -559,7 +579,7 @@ def forgetting(
                                                         "('-' for none), e.g. -,codeword"),
     probe: Optional[Path] = typer.Option(None, help="anchor prompts (JSONL) for perplexity and KL to the previous version"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """The accuracy matrix of a sequence of versions on their suites, BWT, forgetting, and an optional cheap probe."""
     from rich.table import Table

@@ -41,6 +41,7 @@ class Record:
     latency_s: float = 0.0
     tokens_out: int = 0
     recorded_at: datetime | None = None
+    system_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Columns:
     time: str | None = None
     latency: str | None = None
     tokens: str | None = None
+    system_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,9 +116,9 @@ def import_files(store: Store, paths: list[str], options: ImportOptions, progres
                 name=model, suite=suite, suite_source=f"import:{options.format}:" + ",".join(f.name for f in files),
                 suite_digest=sha256_json(sorted((r["task"], r["sample_id"], sha256_json(r["messages"])) for r in rows)),
                 model_spec=f"import:{model}",
-                fingerprint={"backend": "import", "served_model": model, "deterministic": False,
-                             "files": {f.name: sha256_file(f) for f in files}},
+                fingerprint=_fingerprint(model, model_records),
                 config={"tasks": tasks, "repeats": max(r["repeat"] for r in rows) + 1, "imported": options.format,
+                        "files": {f.name: sha256_file(f) for f in files},
                         "scorers": {t: scorers[t].to_dict() for t in tasks}},
                 created_at=min(times) if times else datetime.now(timezone.utc),
             )
@@ -128,6 +130,19 @@ def import_files(store: Store, paths: list[str], options: ImportOptions, progres
     for record in records:
         registry.ensure(record.name, record.model_spec, "imported")
     return records
+
+
+def _fingerprint(model: str, records: list[Record]) -> dict[str, Any]:
+    """What identifies the model behind an imported run: its name and the provider's system_fingerprint(s).
+
+    The files it came from are provenance (kept in the run's config), not identity: a log imported day by day
+    from a new file each day is one model until the model or its system_fingerprint changes.
+    """
+    fingerprint: dict[str, Any] = {"backend": "import", "served_model": model, "deterministic": False}
+    seen = sorted({r.system_fingerprint for r in records if r.system_fingerprint})
+    if seen:
+        fingerprint["system_fingerprint"] = seen[0] if len(seen) == 1 else seen
+    return fingerprint
 
 
 def _existing(path: str) -> Path:
@@ -160,7 +175,7 @@ def _score(records: list[Record], scorers: dict, bar: ProgressBar) -> list[dict[
             messages=list(record.messages), target=record.target, response=record.response, variants=[],
             extracted=score.extracted, value=float(score.value), correct=score.correct, details=score.details,
             latency_s=record.latency_s, tokens_in=0, tokens_out=record.tokens_out, finish_reason="recorded",
-            system_fingerprint=None, cache_key=None, cached=False, error=None,
+            system_fingerprint=record.system_fingerprint, cache_key=None, cached=False, error=None,
         ))
         bar.advance()
     return rows
@@ -204,7 +219,8 @@ def _read_table(path: Path, options: ImportOptions) -> Iterator[Record]:
     c = options.columns
     if not c.model and not options.name:
         raise UndriftError("say which model the records come from: --model-column COLUMN or --name NAME")
-    required = [c.prompt, c.response] + [x for x in (c.id, c.target, c.model, c.task, c.slice) if x]
+    named = (c.id, c.target, c.model, c.task, c.slice, c.system_fingerprint)
+    required = [c.prompt, c.response] + [x for x in named if x]
     rows = _csv_rows(path, required) if options.format == "csv" else _jsonl_rows(path, required)
     for line, row in rows:
         prompt = row[c.prompt]
@@ -223,6 +239,7 @@ def _read_table(path: Path, options: ImportOptions) -> Iterator[Record]:
             latency_s=_number(row.get(c.latency) if c.latency else None, float, 0.0),
             tokens_out=_number(row.get(c.tokens) if c.tokens else None, int, 0),
             recorded_at=_iso_time(row.get(c.time), path, line) if c.time else None,
+            system_fingerprint=_text(row.get(c.system_fingerprint)) if c.system_fingerprint else None,
         )
 
 
@@ -256,6 +273,10 @@ def _jsonl_rows(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict
             yield line, row
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None or str(value).strip() == "" else str(value)
+
+
 def _number(text: Any, kind, default):
     try:
         return kind(float(text)) if kind is int else kind(text)
@@ -268,4 +289,4 @@ def _iso_time(value: Any, path: Path, line: int) -> datetime:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
         raise UndriftError(f"{path.name} line {line}: time {value!r} is not ISO 8601 (e.g. 2024-05-01T12:00:00Z)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -120,7 +120,7 @@ class Runner:
             "latency_scope": getattr(model, "latency_scope", "request"),
         }
         record = self.store.create_run(
-            name=options.name or str(model.spec),
+            name=options.name or model.spec.display(),
             suite=suite.name,
             suite_source=suite.source,
             suite_digest=suite.digest(),

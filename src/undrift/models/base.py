@@ -77,14 +77,22 @@ class ModelSpec:
         return dict(self.options).get(key, default)
 
     def __str__(self) -> str:
+        return self._with_options(urllib.parse.urlencode(self.options, quote_via=urllib.parse.quote))
+
+    def display(self) -> str:
+        """The spec as a person writes it (`?system=Be brief.`, not `Be%20brief.`): default run and version names.
+
+        Not for parsing back: an option value holding `&`, `=` or `+` reads differently; `str(spec)` round-trips.
+        """
+        return self._with_options("&".join(f"{key}={value}" for key, value in self.options))
+
+    def _with_options(self, query: str) -> str:
         text = f"{self.backend}:{self.target}"
         if self.lora:
             text += f"+lora:{self.lora}"
         if self.base_url:
             text += f"@{self.base_url}"
-        if self.options:
-            text += "?" + urllib.parse.urlencode(self.options, quote_via=urllib.parse.quote)
-        return text
+        return f"{text}?{query}" if query else text
 
 
 @dataclass(frozen=True)

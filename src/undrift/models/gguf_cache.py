@@ -11,6 +11,7 @@ import importlib.metadata
 import json
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -70,7 +71,8 @@ def _convert(gguf: Path, source_hash: str, target: Path, progress: bool) -> None
     from transformers.utils import logging as hf_logging
 
     if progress:
-        print(f"converting {gguf.name} to a safetensors cache (once; later loads take under a second)...", flush=True)
+        print(f"converting {gguf.name} to a safetensors cache (once; later loads take under a second)...",
+              file=sys.stderr, flush=True)  # stdout may be carrying --json
     hf_logging.set_verbosity_error()
     if not progress:
         hf_logging.disable_progress_bar()

@@ -148,16 +148,20 @@ class Store:
             connection.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
     def get_run(self, ref: str) -> RunRecord:
-        """A run by id, unique id prefix, or name (the latest run of that name)."""
+        """A run by id, name (the latest run of that name), or id prefix; a prefix several runs share is an error."""
         with self.engine.connect() as connection:
             row = connection.execute(select(runs).where(runs.c.id == ref)).mappings().first()
             if row is None:
                 by_name = select(runs).where(runs.c.name == ref).order_by(runs.c.created_at.desc(), runs.c.id.desc())
                 row = connection.execute(by_name).mappings().first()
             if row is None:
-                matches = connection.execute(select(runs).where(runs.c.id.startswith(ref)).limit(2)).mappings().all()
-                if len(matches) == 1:
-                    row = matches[0]
+                prefixed = runs.c.id.startswith(ref, autoescape=True)
+                matches = connection.execute(select(runs).where(prefixed).order_by(runs.c.id).limit(5)).mappings().all()
+                if len(matches) > 1:
+                    count = connection.execute(select(func.count()).where(prefixed)).scalar_one()
+                    shown = ", ".join(m["id"] for m in matches) + (", ..." if count > len(matches) else "")
+                    raise UndriftError(f"run id prefix {ref!r} matches {count} runs ({shown}): give more of the id")
+                row = matches[0] if matches else None
             if row is None:
                 raise UndriftError(f"no run or model name {ref!r} in {self.safe_url}: `undrift runs` lists them")
             done = connection.execute(select(func.count()).where(results.c.run_id == row["id"])).scalar_one()
