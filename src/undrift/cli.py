@@ -10,14 +10,19 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from . import __version__
 from .errors import UndriftError
 from .files import write_text_atomic
+from .report.numbers import pct
+from .report.terminal import clean, literal
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
-out = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True, soft_wrap=True)
+# No Rich markup, emoji codes or highlighting: what models, suites and users wrote prints as written ([Yes] stays
+# [Yes]); colour comes only from the Text objects report/terminal.py builds, and control characters are escaped there.
+out = Console(width=None if sys.stdout.isatty() else 120, markup=False, emoji=False, highlight=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 DB_HELP = "SQLAlchemy URL of the store (default: $UNDRIFT_DB, else sqlite:///undrift.db)"
 JSON_HELP = "print the result as JSON on stdout"
@@ -93,8 +98,8 @@ def _interruptible(work):
     try:
         return work()
     except RunInterrupted as stop:
-        err.print(f"interrupted: run {stop.run_id} keeps what finished; continue with "
-                  f"`undrift run --resume {stop.run_id}`")
+        err.print(literal(f"interrupted: run {stop.run_id} keeps what finished; continue with "
+                          f"`undrift run --resume {stop.run_id}`"))
         raise typer.Exit(130)
 
 
@@ -161,11 +166,12 @@ def show(
     out.print(run_header(record))
     out.print(task_table(summaries))
     for row in rows[:samples]:
-        verdict = {True: "[green]right[/green]", False: "[red]wrong[/red]", None: "·"}[row["correct"]]
-        out.rule(f"{row['task']} / {row['sample_id']} (repeat {row['repeat']}) {verdict}")
-        out.print(f"[dim]prompt:[/dim] {row['messages'][-1]['content']}", markup=True, highlight=False)
-        out.print(f"[dim]answer:[/dim] {row['response']}", highlight=False)
-        out.print(f"[dim]extracted:[/dim] {row['extracted']}  [dim]target:[/dim] {row['target']}")
+        verdict = {True: "right", False: "wrong", None: "·"}[row["correct"]]
+        out.rule(literal(f"{row['task']} / {row['sample_id']} (repeat {row['repeat']}) {verdict}"))
+        out.print(Text("prompt: ", style="dim").append(clean(row["messages"][-1]["content"])))
+        out.print(Text("answer: ", style="dim").append(clean(row["response"])))
+        out.print(Text("extracted: ", style="dim").append(clean(row["extracted"])).append("  target: ", style="dim")
+                  .append(clean(row["target"])))
 
 
 @app.command()
@@ -217,7 +223,7 @@ def compare(
         out.print(note)
     for target in (md, html):
         if target:
-            err.print(f"wrote {target}", markup=False, highlight=False)
+            err.print(literal(f"wrote {target}"))
 
 
 def _writable(target: Optional[Path]) -> None:
@@ -248,7 +254,7 @@ def history(
     if as_json:
         print(json.dumps(series.to_dict(), indent=2, default=str))
     else:
-        from .report.terminal import fingerprint_notes, history_summary, history_table, literal
+        from .report.terminal import fingerprint_notes, history_summary, history_table
 
         for task_history in series.tasks:
             out.print(history_table(task_history))
@@ -463,8 +469,8 @@ def train(
     try:
         result = run_training(config, progress=not quiet)
     except TrainingInterrupted as stop:
-        err.print(f"interrupted at step {stop.step}: the checkpoint in {stop.out_dir} is kept; continue with the same "
-                  "command and --resume")
+        err.print(literal(f"interrupted at step {stop.step}: the checkpoint in {stop.out_dir} is kept; continue with "
+                          "the same command and --resume"))
         raise typer.Exit(130)
     if scales:
         from .train.sweep import keep_scale
@@ -476,16 +482,16 @@ def train(
         result.recipe.update(adapter_scale=sweep.chosen, sweep={str(k): v for k, v in sweep.accuracies.items()},
                              sweep_old_accuracy=sweep.old_accuracy, holdout=holdout, max_forgetting=max_forgetting)
         if not sweep.within_bound:
-            err.print(f"[yellow]no scale kept forgetting within {max_forgetting:.1%}; kept {sweep.chosen:g}, the "
-                      "least forgetful[/yellow]")
+            err.print(Text(f"no scale kept forgetting within {max_forgetting:.1%}; kept {sweep.chosen:g}, the "
+                           "least forgetful", style="yellow"))
     version = registry.register(name, result.spec, kind="trained", parent=parent_version, recipe=result.recipe,
                                 data_hashes=result.data_hashes)
     if as_json:
         print(json.dumps({"version": asdict(version), "steps": result.steps, "final_loss": result.losses[-1],
                           "adapter_dir": str(result.adapter_dir)}, indent=2, default=str))
         return
-    out.print(f"trained [bold]{version.name}[/bold] in {result.steps} steps (final loss {result.losses[-1]:.4f}); "
-              f"spec {version.spec}", highlight=False)
+    out.print(Text("trained ").append(clean(version.name), style="bold").append(clean(
+        f" in {result.steps} steps (final loss {result.losses[-1]:.4f}); spec {version.spec}")))
 
 
 @app.command()
@@ -497,11 +503,12 @@ def suites(path: Optional[str] = typer.Argument(None, help="a suite file to chec
 
     chosen = [load_suite(path)] if path else [build(0) for build in builtin_suites().values()]
     for suite in chosen:
-        table = Table(title=f"{suite.name}: {suite.description}", title_justify="left", header_style="bold")
+        table = Table(title=literal(f"{suite.name}: {suite.description}"), title_justify="left", header_style="bold")
         for column in ("task", "samples", "scorer", "max tokens", "description"):
             table.add_column(column)
         for t in suite.tasks:
-            table.add_row(t.name, str(len(t.samples)), t.scorer.type, str(t.decoding.max_tokens), t.description)
+            table.add_row(literal(t.name), str(len(t.samples)), literal(t.scorer.type), str(t.decoding.max_tokens),
+                          literal(t.description))
         out.print(table)
 
 
@@ -526,9 +533,9 @@ def models(db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
                   "system_mode=replace drops that), int8 weights, batch_size, device")
     out.print(table)
     try:
-        out.print(f"bundled model file: {bundled_gguf()}")
+        out.print(literal(f"bundled model file: {bundled_gguf()}"))
     except UndriftError as problem:
-        out.print(f"bundled model: [red]{problem}[/red]")
+        out.print(Text("bundled model: ").append(clean(problem), style="red"))
     url = resolve_url(db)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
         return
@@ -540,7 +547,7 @@ def models(db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
         names.add_column("name")
         names.add_column("spec")
         for name_, spec in seen.items():
-            names.add_row(name_, spec)
+            names.add_row(literal(name_), literal(spec))
         out.print(names)
 
 
@@ -566,8 +573,7 @@ def serve(
     model_id = name or parsed.display()
     Registry(Store.open(db)).ensure(model_id, str(parsed), "served")
     application = create_app(load_model(parsed), model_id=model_id)
-    err.print(f"serving {parsed.display()} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl-C stops",
-              highlight=False)
+    err.print(literal(f"serving {parsed.display()} at http://{host}:{port}/v1 (OpenAI-compatible); Ctrl-C stops"))
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
@@ -601,20 +607,20 @@ def forgetting(
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
         return
-    pct = lambda v: "—" if v is None else f"{100 * v:.1f}%"  # noqa: E731
     table = Table(title="accuracy R[version][suite]", title_justify="left", header_style="bold")
     table.add_column("version")
     for suite in report.suites:
-        table.add_column(suite + (f" (learned at {report.versions[report.learned_at[suite]]})"), justify="right")
+        table.add_column(literal(suite + f" (learned at {report.versions[report.learned_at[suite]]})"),
+                         justify="right")
     for version, row in zip(report.versions, report.matrix):
-        table.add_row(version, *[pct(v) for v in row])
+        table.add_row(literal(version), *[pct(v) for v in row])
     out.print(table)
     bwt = "—" if report.bwt is None else f"{100 * report.bwt:+.1f} points"
     lost = "—" if report.forgetting is None else f"{100 * report.forgetting:.1f} points"
     out.print(f"average accuracy {pct(report.average_accuracy)}, backward transfer {bwt}, forgetting {lost}")
     for entry in report.probe:
         kl = "—" if entry["kl_to_previous"] is None else f"{entry['kl_to_previous']:.4f}"
-        out.print(f"probe {entry['version']}: perplexity {entry['perplexity']:.2f}, KL to previous {kl}")
+        out.print(literal(f"probe {entry['version']}: perplexity {entry['perplexity']:.2f}, KL to previous {kl}"))
 
 
 @app.command()
@@ -632,7 +638,7 @@ def card(
     text = model_card(Registry(Store.open(db, must_exist=True)), name)
     if output:
         write_text_atomic(output, text)
-        err.print(f"wrote {output}")
+        err.print(literal(f"wrote {output}"))
     else:
         print(text, end="")
 
@@ -656,8 +662,8 @@ def review_export(
     from .store import Store
 
     count = export_for_review(Store.open(db, must_exist=True), runs_, output, only=only, against=against)
-    out.print(f"wrote {count} responses to {output}: fill in `label` (good/bad) or `correction`, then "
-              f"`undrift review import {output.name} --out train.jsonl`", highlight=False)
+    out.print(literal(f"wrote {count} responses to {output}: fill in `label` (good/bad) or `correction`, then "
+                      f"`undrift review import {output.name} --out train.jsonl`"))
 
 
 @review_app.command("import")
@@ -670,9 +676,9 @@ def review_import(
 
     _writable(output)
     counts = import_reviews(reviewed, output)
-    out.print(f"wrote {counts.written} examples to {output} ({counts.corrected} corrected, {counts.accepted} accepted; "
-              f"skipped {counts.rejected_without_correction} rejected without a correction and "
-              f"{counts.unlabelled} unlabelled)", highlight=False)
+    out.print(literal(f"wrote {counts.written} examples to {output} ({counts.corrected} corrected, {counts.accepted} "
+                      f"accepted; skipped {counts.rejected_without_correction} rejected without a correction and "
+                      f"{counts.unlabelled} unlabelled)"))
 
 
 registry_app = typer.Typer(no_args_is_help=True, help="Versions, aliases such as production, promotion, rollback.")
@@ -700,8 +706,9 @@ def registry_list(db: Optional[str] = typer.Option(None, help=DB_HELP),
     for column in ("version", "kind", "parent", "aliases", "runs", "spec"):
         table.add_column(column, overflow="fold")
     for v in listed:
-        table.add_row(v.name, v.kind, v.parent or "—", ", ".join(pointed.get(v.name, [])) or "—",
-                      str(len(registry.runs_of(v.name))), v.spec)
+        table.add_row(literal(v.name), v.kind, literal(v.parent or "—"),
+                      literal(", ".join(pointed.get(v.name, [])) or "—"), str(len(registry.runs_of(v.name))),
+                      literal(v.spec))
     out.print(table)
 
 
@@ -722,16 +729,18 @@ def registry_show(name: str = typer.Argument(..., help="version or alias"),
                           "runs": [r.id for r in runs_], "alias_events": [asdict(e) for e in events]},
                          indent=2, default=str))
         return
-    out.print(f"[bold]{version.name}[/bold] ({version.kind}) {version.spec}", highlight=False)
-    out.print("lineage: " + " ← ".join(v.name for v in registry.lineage(version.name)), highlight=False)
+    out.print(Text(clean(version.name), style="bold").append(clean(f" ({version.kind}) {version.spec}")))
+    out.print(literal("lineage: " + " ← ".join(v.name for v in registry.lineage(version.name))))
     for key, value in version.recipe.items():
-        out.print(f"  recipe {key}: {value}", highlight=False)
+        out.print(literal(f"  recipe {key}: {value}"))
     for key, value in version.data_hashes.items():
-        out.print(f"  data {key}: {value[:16]}", highlight=False)
-    out.print(f"runs: {', '.join(f'{r.id} ({r.suite})' for r in runs_) or 'none'}", highlight=False)
+        out.print(literal(f"  data {key}: {value[:16]}"))
+    out.print(literal(f"runs: {', '.join(f'{r.id} ({r.suite})' for r in runs_) or 'none'}"))
     for e in events:
-        extra = (" [red]forced[/red]" if e.forced else "") + (f" — {e.reason}" if e.reason else "")
-        out.print(f"  {e.at:%Y-%m-%d %H:%M} {e.action} {e.alias}: {e.previous or '—'} → {e.version}{extra}")
+        line = literal(f"  {e.at:%Y-%m-%d %H:%M} {e.action} {e.alias}: {e.previous or '—'} → {e.version}")
+        if e.forced:
+            line.append(" forced", style="red")
+        out.print(line.append(clean(f" — {e.reason}" if e.reason else "")))
 
 
 @registry_app.command("register")
@@ -747,7 +756,7 @@ def registry_register(name: str = typer.Argument(..., help="name of the new vers
 
     ModelSpec.parse(spec)
     version = Registry(Store.open(db)).register(name, spec, kind="registered", parent=parent)
-    out.print(f"registered {version.name}: {version.spec}", highlight=False)
+    out.print(literal(f"registered {version.name}: {version.spec}"))
 
 
 @registry_app.command("alias")
@@ -759,7 +768,7 @@ def registry_alias(alias: str = typer.Argument(..., help="alias to move or creat
     from .store import Store
 
     event = Registry(Store.open(db, must_exist=True)).set_alias(alias, name)
-    out.print(f"{alias}: {event.previous or '—'} → {event.version}", highlight=False)
+    out.print(literal(f"{alias}: {event.previous or '—'} → {event.version}"))
 
 
 @registry_app.command("promote")
@@ -781,12 +790,13 @@ def registry_promote(
         done = Registry(Store.open(db, must_exist=True)).promote(name, to, rules, force=force, reason=reason)
     except GateRefused as refused:
         for check in refused.result.failures:
-            out.print(f"  [red]FAIL[/red]  {check.reason}", highlight=False)
-        err.print(f"[red]refused:[/red] {refused}; --force --reason TEXT overrides, and is recorded", highlight=False)
+            out.print(Text("  FAIL  ", style="red").append(clean(check.reason)))
+        err.print(Text("refused: ", style="red").append(clean(f"{refused}; --force --reason TEXT overrides, and is "
+                                                              "recorded")))
         raise typer.Exit(1)
-    gate_text = "no earlier version to gate against" if done.gate is None else (
-        "gate passed" if done.gate.passed else "[red]gate failed, forced[/red]")
-    out.print(f"{to}: {done.previous or '—'} → {done.version} ({gate_text})", highlight=False)
+    gate_text = Text("no earlier version to gate against") if done.gate is None else (
+        Text("gate passed") if done.gate.passed else Text("gate failed, forced", style="red"))
+    out.print(literal(f"{to}: {done.previous or '—'} → {done.version} (").append(gate_text).append(")"))
 
 
 @registry_app.command("rollback")
@@ -798,7 +808,7 @@ def registry_rollback(alias: str = typer.Argument("production", help="alias to m
     from .store import Store
 
     event = Registry(Store.open(db, must_exist=True)).rollback(alias, reason)
-    out.print(f"{alias}: {event.previous} → {event.version} (rolled back)", highlight=False)
+    out.print(literal(f"{alias}: {event.previous} → {event.version} (rolled back)"))
 
 
 def main() -> None:
@@ -806,7 +816,7 @@ def main() -> None:
     try:
         app()
     except UndriftError as problem:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
+        err.print(Text("error: ", style="red").append(clean(problem)))
         sys.exit(2)
 
 

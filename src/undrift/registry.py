@@ -9,7 +9,7 @@ going forward is a promotion, through the gate).  A version's `parent` is always
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -170,8 +170,7 @@ class Registry:
 
     def promote(self, name: str, to: str, policy=None, force: bool = False, reason: str | None = None) -> Promotion:
         """Move `to` to version `name` if the gate passes against the version it points at now."""
-        from .analysis.compare import compare_runs
-        from .gate import Policy, evaluate
+        from .gate import Policy
 
         self.get(name)
         if force and not reason:
@@ -188,8 +187,7 @@ class Registry:
                     raise UndriftError(f"{to} ({current}) and {name} have no runs of the same suite to gate on: run "
                                        f"one suite on both, or --force --reason TEXT")
             else:
-                result = evaluate(policy or Policy.parse(DEFAULT_POLICY, "default policy"),
-                                  compare_runs(self.store, pairs[0][0].id, pairs[0][1].id))
+                result = _gate_every_suite(self.store, policy or Policy.parse(DEFAULT_POLICY, "default policy"), pairs)
                 if not result.passed and not force:
                     reasons = "; ".join(c.reason for c in result.failures[:3])
                     raise GateRefused(f"the gate refuses {name} for {to}: {reasons}", result)
@@ -220,6 +218,21 @@ class GateRefused(UndriftError):
     def __init__(self, message: str, result):
         super().__init__(message)
         self.result = result
+
+
+def _gate_every_suite(store: Store, policy, pairs: list[tuple[RunRecord, RunRecord]]):
+    """The gate on every suite both versions ran: a regression on any one of them refuses the promotion."""
+    from .analysis.compare import compare_runs
+    from .gate import GateResult, evaluate
+
+    combined = GateResult(passed=True)
+    for old, new in pairs:
+        result = evaluate(policy, compare_runs(store, old.id, new.id))
+        prefix = f"{new.suite}: " if len(pairs) > 1 else ""
+        combined.checks += [replace(c, task=prefix + c.task, reason=prefix + c.reason) for c in result.checks]
+        combined.notes += [prefix + note for note in result.notes]
+    combined.passed = all(c.passed for c in combined.checks)
+    return combined
 
 
 def shared_suite_runs(old_runs: list[RunRecord], new_runs: list[RunRecord]) -> list[tuple[RunRecord, RunRecord]]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from ..analysis.compare import Comparison, Flip, GroupComparison
 from .numbers import p_text, pct
-from .terminal import format_delta, format_value
+from .terminal import clean, format_delta, format_value
 
 
 def _cell(text: object) -> str:
-    """Outside text made safe for a table cell: one line, pipes and markup characters escaped."""
-    text = " ".join(str(text).split())
+    """Outside text made safe for a table cell: one line, control characters shown, markup characters escaped."""
+    text = " ".join(clean(text).split())
     for character in "\\|`*_[]<>#":
         text = text.replace(character, "\\" + character)
     return text
