@@ -197,3 +197,36 @@ def test_version():
     from undrift import __version__
 
     assert result.returncode == 0 and result.stdout.strip() == f"undrift {__version__}"
+
+
+def test_bracketed_and_hostile_text_prints_as_written_through_every_command(tmp_path, sqlite_url):
+    """Rich markup used to eat `[refund]`, `[Yes]` and list literals; control characters must never reach the
+    terminal as codes (a model can answer with escape sequences)."""
+    from conftest import result_row, store_run
+
+    from undrift.registry import Registry
+    from undrift.store import Store
+
+    store = Store.open(sqlite_url)
+    hostile = "[Yes] see [refund] policy, [bold]x[/bold] [1,2] :smile: \x1b[31mred\x1b[0m"
+    for name, right in (("bot[v1]", True), ("bot[v2]", False)):
+        rows = [result_row("ask[it]", f"s[{i}]", right if i < 3 else True, extracted=f"[{name}]",
+                           response=f"{hostile} {name}", prompt=f"Q [{i}]? {hostile}", target="[Yes]")
+                for i in range(6)]
+        store_run(store, name, rows, suite="suite[x]")
+    Registry(store).register("bot[v1]", "test:bot[v1]")
+    (tmp_path / "policy.yaml").write_text("rules:\n  - metric: nfr\n    max: 0.01\n")
+    commands = [["runs"], ["show", "bot[v1]", "--samples", "2"], ["compare", "bot[v1]", "bot[v2]"],
+                ["gate", "bot[v1]", "bot[v2]", "--policy", "policy.yaml"], ["history", "bot[v2]"],
+                ["registry", "list"], ["registry", "show", "bot[v1]"], ["card", "bot[v1]"], ["models"]]
+    for command in commands:
+        result = undrift(*command, "--db", sqlite_url, cwd=tmp_path)
+        assert result.returncode in (0, 1, 3), (command, result.stderr)
+        assert "\x1b" not in result.stdout + result.stderr, command
+        if command[0] in ("show", "compare"):  # each piece as written (a table may wrap between them)
+            for piece in ("[Yes]", "[refund]", "[bold]x[/bold]", "[1,2]", ":smile:", "\\x1b[31mred"):
+                assert piece in result.stdout, (command, piece)
+        assert ("bot[v2]" if command[0] == "history" else "bot[v1]") in result.stdout, command
+    missing = undrift("show", "nope[x]", "--db", sqlite_url, cwd=tmp_path)
+    assert "nope[x]" in missing.stderr and missing.returncode == 2
+    assert "openai:MODEL[@BASE_URL]" in undrift("models", cwd=tmp_path).stdout

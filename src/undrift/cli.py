@@ -285,7 +285,7 @@ def check(
     chunk: int = typer.Option(16, help="samples per batch between looks at the evidence"),
     name: Optional[str] = typer.Option(None, "--as", help="name to file the check's run under (default: the spec)"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Has a model drifted from an earlier run? Stops as soon as an anytime-valid test decides.
@@ -320,7 +320,7 @@ def gate(
     junit: Optional[Path] = typer.Option(None, help="also write the checks as JUnit XML here"),
     tolerance: float = typer.Option(0.0, help="score-difference tolerance for flips without a verdict"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Pass or fail a new version against the old one: exit 0 on pass, 1 on fail, with the reasons."""
     from .analysis.compare import compare_runs

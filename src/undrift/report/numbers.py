@@ -14,8 +14,9 @@ def points(value: float, signed: bool = True) -> str:
 
 
 def number(value: float, signed: bool = False) -> str:
-    """A mean or a change of a mean with three significant digits."""
-    return f"{value:+.3g}" if signed else f"{value:.3g}"
+    """A mean or a change of a mean: whole numbers from 100 on, else three significant digits (never 1e+03)."""
+    sign = "+" if signed else ""
+    return f"{value:{sign},.0f}" if abs(value) >= 100 else f"{value:{sign}.3g}"
 
 
 def p_text(value: float | None) -> str:

@@ -91,7 +91,7 @@ def run_header(record: RunRecord) -> Text:
 # -- comparisons ----------------------------------------------------------------------------------------------
 
 def format_value(metric: MetricChange, value: float) -> str:
-    return pct(value) if metric.kind == "rate" else number(value) if abs(value) < 100 else f"{value:.0f}"
+    return pct(value) if metric.kind == "rate" else number(value)
 
 
 def format_delta(metric: MetricChange, unit: bool = True) -> str:
@@ -149,12 +149,13 @@ def _short(value: object) -> str:
 
 def comparison_table(comparison: Comparison) -> Table:
     """One row per task: its headline metric, the paired change, and the compatibility of the new version."""
-    table = Table(title="by task: change with its 95% CI; p tests what the CI shows; q adjusts p across tasks (BH)",
+    table = Table(title="by task: change (rates in points) with its 95% CI; p tests what the CI shows; q adjusts p "
+                        "across tasks (BH)",
                   title_justify="left", header_style="bold underline", box=None, padding=(0, 1), pad_edge=False)
     for column, justify in (("task (n)", "left"), ("metric", "left"), ("old", "right"), ("new", "right"),
-                            ("change, pts (95% CI)", "right"), ("p", "right"), ("q", "right"), ("NFR", "right"),
+                            ("change (95% CI)", "right"), ("p", "right"), ("q", "right"), ("NFR", "right"),
                             ("PFR", "right"), ("BTC", "right"), ("BEC", "right"), ("mismatch", "right")):
-        table.add_column(column, justify=justify, no_wrap=True)
+        table.add_column(column, justify=justify, no_wrap=justify == "right")  # names wrap, numbers never
     for group in comparison.tasks:
         head = group.headline
         compat = group.compatibility
@@ -222,7 +223,7 @@ def _samples_table(title: str, chosen: list[Flip], width: int) -> Table:
         sample = Text(entry.kind, style=style).append(clean(f"\n{entry.task}/{entry.sample_id}"))
         table.add_row(sample, literal(_clip(entry.prompt, width)), _answer(entry.old_response, entry.old_extracted,
                       entry.old_value, width), _answer(entry.new_response, entry.new_extracted, entry.new_value, width),
-                      literal(entry.target))
+                      literal("—" if entry.target is None else entry.target))
     return table
 
 
@@ -288,7 +289,8 @@ def history_summary(history: History) -> Text:
     colour = {"changed": "red", "unchanged": "green"}.get(history.decision, "yellow")
     text = Text(history.decision.upper(), style=f"bold {colour}")
     return text.append(clean(
-        f": {sum(p.change_point for t in history.tasks for p in t.points)} change points; each run is tested against "
+        f": {history.name}: {sum(p.change_point for t in history.tasks for p in t.points)} change points; each run "
+        f"is tested against "
         f"the first {history.window} run(s) of its regime, the j-th test at alpha {history.alpha:g} × its share, so a "
         "series without change shows none with probability at least "
         f"{1 - history.alpha:.0%}"))
