@@ -119,3 +119,43 @@ def test_unknown_task_and_bad_options(sqlite_url, tiny):
         runner.run(load_suite("drift"), tiny, RunOptions(tasks=("prime",)))
     with pytest.raises(UndriftError, match="--repeats must be at least 1"):
         runner.run(load_suite("drift"), tiny, RunOptions(repeats=0))
+
+
+def test_local_latency_is_each_answers_own_within_its_batch(sqlite_url, tiny):
+    """Latency used to be the batch's time divided by its size: identical for every answer, so its interval had
+    zero width and any change looked significant.  Now it is the time to each answer's own last token."""
+    from undrift.models import Decoding, Request
+
+    stops = Decoding(max_tokens=48, stop=("e", "a", " "))  # the random tiny model stops at different points
+    answers = tiny.generate([Request.chat([{"role": "user", "content": f"word {i}"}], stops) for i in range(16)])
+    assert len({a.tokens_out for a in answers}) > 1 and len({a.latency_s for a in answers}) > 1
+    for a in answers:
+        for b in answers:
+            if a.tokens_out < b.tokens_out:
+                assert a.latency_s <= b.latency_s  # an answer that ended earlier was timed earlier
+    store = Store.open(sqlite_url)
+    report = Runner(store, progress=False).run(load_suite("drift"), tiny, RunOptions(tasks=("primes",), limit=2))
+    assert report.run.config["latency_scope"] == "batch"  # shared clock: compare shows it but does not test it
+
+
+class FailAfter(InterruptAfter):
+    def generate(self, requests, on_done=None):
+        if self.calls == 0:
+            raise RuntimeError("the scorer's sandbox fell over")
+        self.calls -= 1
+        return self.model.generate(requests, on_done)
+
+
+def test_a_run_that_fails_is_marked_failed_not_left_running(sqlite_url, tiny, monkeypatch):
+    import undrift.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "CHUNK_ITEMS", 4)
+    store = Store.open(sqlite_url)
+    with pytest.raises(RuntimeError):
+        Runner(store, progress=False).run(load_suite("drift"), FailAfter(tiny, 1),
+                                          RunOptions(name="fails", tasks=("primes",), limit=8, use_cache=False),
+                                          "drift")
+    (record,) = store.list_runs(name="fails")
+    assert record.status == "failed" and record.done == 4 and record.expected == 8
+    resumed = Runner(store, progress=False).resume(record.id, model=tiny)
+    assert resumed.run.status == "complete" and resumed.run.done == 8

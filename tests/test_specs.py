@@ -70,3 +70,40 @@ def test_hidden_system_prompt_reaches_an_openai_server_in_front_of_the_suites_ow
     assert seen[1] == [{"role": "system", "content": "Hidden."}, {"role": "user", "content": "q"}]
     assert prepend.fingerprint().options["system_mode"] == "prepend"
     assert prepend.fingerprint().identity() != replace.fingerprint().identity()
+
+
+def test_served_latency_is_the_answering_attempt_not_undrifts_waiting():
+    """A request retried after a 503 (Retry-After: 1) is timed from the attempt that answered; one that waited in
+    undrift's queue (concurrency 1) is timed from when it was sent."""
+    import time
+
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    from test_server import ServerThread
+    from undrift.models import Decoding, Request, load_model
+
+    app, attempts = FastAPI(), {}
+
+    @app.get("/v1/models")
+    def models():
+        return {"data": []}
+
+    @app.post("/v1/chat/completions")
+    def chat(body: dict):
+        prompt = body["messages"][-1]["content"]
+        attempts[prompt] = attempts.get(prompt, 0) + 1
+        if prompt == "retry me" and attempts[prompt] == 1:
+            return JSONResponse({"error": "busy"}, status_code=503, headers={"Retry-After": "1"})
+        time.sleep(0.2)
+        return {"model": "m", "choices": [{"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+
+    with ServerThread(app) as base_url:
+        model = load_model(f"openai:m@{base_url}?concurrency=1")
+        asked = [Request.chat([{"role": "user", "content": text}], Decoding())
+                 for text in ("retry me", "a", "b", "c")]
+        started = time.perf_counter()
+        answers = model.generate(asked)
+        total = time.perf_counter() - started
+    assert attempts["retry me"] == 2 and total > 1.8  # 1 s of Retry-After and four answers of 0.2 s, one at a time
+    assert all(0.2 <= a.latency_s < 0.6 for a in answers), [a.latency_s for a in answers]

@@ -103,7 +103,7 @@ def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0
                                   [outcome(r) for r in answers])
         return state.decision is not None
 
-    options = RunOptions(name=name or str(model.spec), tasks=tuple(record.config.get("tasks") or ()) or None,
+    options = RunOptions(name=name or model.spec.display(), tasks=tuple(record.config.get("tasks") or ()) or None,
                          seed=record.config.get("seed", 0))
     report = Runner(store, progress=progress).run_until(suite, model, options, order, stop, chunk, suite_ref)
     return CheckReport(record, report.run, state, state.n, report.generated, len(earlier), tolerance, alpha)

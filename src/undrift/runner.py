@@ -195,6 +195,9 @@ class Runner:
         except KeyboardInterrupt:
             self.store.finish_run(record.id, "interrupted", model.fingerprint().to_dict())
             raise RunInterrupted(record.id) from None
+        except Exception:  # a fault (a scorer, the store, a model) ends the run as failed, not "running" for ever
+            self.store.finish_run(record.id, "failed", model.fingerprint().to_dict())
+            raise
         self.store.finish_run(record.id, status, model.fingerprint().to_dict())
         return RunReport(self.store.get_run(record.id), summarise(self.store.results(record.id)), generated,
                          from_cache, time.perf_counter() - started)

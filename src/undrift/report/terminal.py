@@ -65,7 +65,7 @@ def runs_table(records: list[RunRecord]) -> Table:
     for column in ("status", "done", "created (UTC)"):
         table.add_column(column, no_wrap=True)
     for r in records:
-        colour = {"complete": "green", "running": "yellow", "interrupted": "red"}.get(r.status, "white")
+        colour = {"complete": "green", "running": "yellow", "interrupted": "red", "failed": "red"}.get(r.status, "white")
         table.add_row(r.id, literal(r.name), literal(r.suite), literal(r.model_spec), Text(r.status, style=colour),
                       f"{r.done}/{r.expected}", r.created_at.strftime("%Y-%m-%d %H:%M:%S"))
     return table
