@@ -191,7 +191,7 @@ def test_check_command_with_a_real_local_model_and_its_exit_codes(tmp_path, tiny
     data = json.loads(result.stdout)
     assert data["decision"] == "unchanged" and data["samples"] < data["suite_size"] == 100
     assert data["calls"] == 0  # same weights, greedy: every answer came from the cache
-    assert data["churn_source"] == "tolerance" and data["flip_rate"] == 0.0
+    assert data["churn_source"] == "deterministic" and data["churn"] == 0.0 and data["flip_rate"] == 0.0
     text = undrift("check", "tiny", "--model", model, "--tolerance", "0.1", "-q", cwd=tmp_path)
     assert "UNCHANGED" in text.stdout and "of 100 samples asked" in text.stdout
     undecided = undrift("check", "tiny", "--model", model, "--tolerance", "0.01", "--max-calls", "5", "-q",

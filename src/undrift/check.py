@@ -92,8 +92,16 @@ def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0
     random.Random(seed).shuffle(order)
     if max_calls:
         order = order[:max_calls]
-    source = "declared" if churn is not None else "repeats" if estimated is not None else "tolerance"
-    sequential = SequentialDriftCheck(tolerance, alpha, direction, churn if churn is not None else estimated, source)
+    greedy = all(float(d.get("temperature", 0)) == 0 for d in (record.config.get("decoding") or {}).values())
+    if churn is not None:
+        level, source = churn, "declared"
+    elif estimated is not None:
+        level, source = estimated, "repeats"
+    elif record.fingerprint.get("deterministic") and greedy:
+        level, source = 0.0, "deterministic"  # greedy decoding of fixed local weights gives the same answer again
+    else:
+        level, source = None, "tolerance"
+    sequential = SequentialDriftCheck(tolerance, alpha, direction, level, source)
     state = sequential.state()
 
     def stop(rows: list[dict[str, Any]]) -> bool:

@@ -320,6 +320,7 @@ def check_report(report: CheckReport) -> Group:
 
 def _churn_source(source: str) -> str:
     return {"repeats": "from the earlier run's repeats", "declared": "declared with --churn",
+            "deterministic": "a deterministic model: greedy decoding of fixed weights",
             "tolerance": "no repeats to measure it: the tolerance stands in"}.get(source, source)
 
 
