@@ -12,7 +12,9 @@ extra negative flips.  Alpha is 0.05.
 
 Printed: the calls by which 80% of checks said "changed" (the sequential test's 80% power point), their mean,
 the ratio to each fixed test, and the false-alarm rate ("changed" with no drop) under churn of 2%, 5% and 10%
-each way, looking after every answer up to the budget.
+each way, looking after every answer up to the budget.  For reference, the same for an oracle: a sequential
+probability ratio test told the true share of negative flips among discordant pairs (no user knows it; it shows
+how close to the best possible the check comes).
 
     .venv/bin/python bench/detection.py [--trials 500] [--churn 0.02] [--budget 6000]
 """
@@ -50,6 +52,17 @@ def sequential_calls(seed: np.random.SeedSequence, delta: float, churn: float, d
         if state.decision:
             return state.decided_at, state.decision
     return budget, None
+
+
+def oracle_calls(seed: np.random.SeedSequence, delta: float, churn: float, budget: int) -> int | None:
+    """Calls until a probability ratio test that knows the true flip ratio reaches 1/alpha (None: not in budget)."""
+    rng = np.random.default_rng(seed)
+    old, new = answers(rng, budget, churn, delta)
+    negative, positive = churn + delta, churn
+    bet = (negative - positive) / (negative + positive)  # the growth-optimal bet against "no drop"
+    wealth = np.cumsum(np.log1p(-bet * (new - old)))
+    crossed = np.flatnonzero(wealth >= np.log(1 / ALPHA))
+    return int(crossed[0]) + 1 if crossed.size else None
 
 
 def mcnemar_power(n: int, negative: float, positive: float, sides: int) -> float:
@@ -102,6 +115,7 @@ def main() -> None:
           f"{fixed[2]} two-sided")
     print(f"{'drop':>5} {'direction':>9} {'seq p80':>8} {'seq mean':>9} {'found':>6} {'p80/1-sided':>12} "
           f"{'p80/2-sided':>12}")
+    oracle = {}
     for delta in (0.02, 0.05, 0.10):
         for direction in ("drop", "any"):
             runs = trials(delta, args.churn, direction)
@@ -111,6 +125,10 @@ def main() -> None:
             mean = float(np.mean(np.where(np.isfinite(calls), calls, args.budget)))
             print(f"{delta:>5.0%} {direction:>9} {p80:>8.0f} {mean:>9.0f} {found:>6.0%} {p80 / fixed[1]:>11.2f}x "
                   f"{p80 / fixed[2]:>11.2f}x")
+        jobs = [pool.submit(oracle_calls, seed, delta, args.churn, args.budget) for seed in seeds.spawn(args.trials)]
+        oracle[delta] = float(np.quantile([np.inf if c is None else c for c in (j.result() for j in jobs)], POWER))
+    print("oracle (a probability ratio test told the true flip ratio), p80: " + ", ".join(
+        f"{delta:.0%} drop {calls:.0f} ({calls / fixed[1]:.2f}x one-sided)" for delta, calls in oracle.items()))
     print("false alarms (said 'changed' with accuracy unchanged), looking after every answer:")
     for churn in (0.02, 0.05, 0.10):
         for direction in ("drop", "any"):
