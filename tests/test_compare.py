@@ -346,6 +346,12 @@ def test_repeats_make_the_sample_the_unit_with_pass_at_k_and_pass_hat_k(store):
     result = evaluate(Policy.parse({"rules": [{"metric": "pass_hat_k", "max_drop": 0.05}]}),
                       compare_runs(store, "old", "new"))
     assert not result.passed and "pass_hat_k fell 33.3 pts" in result.failures[0].reason
+    # every ask right on 30 samples does not prove pass^4 >= 99%: the interval keeps its width with repeats
+    _repeated("perfect", store, lambda i, r: True)
+    sure = evaluate(Policy.parse({"rules": [{"metric": "pass_hat_k", "min": 0.99, "bound": "ci"},
+                                            {"metric": "accuracy", "min": 0.99, "bound": "ci"}]}),
+                    compare_runs(store, "perfect", "perfect"))
+    assert not sure.passed and len(sure.failures) == 2
 
 
 def test_latency_leaves_out_cached_answers_and_is_tested_per_request(store):

@@ -121,3 +121,22 @@ def test_untested_latency_is_noted_not_gated(sqlite_url):
                                               {"metric": "latency", "max_relative_change": 0.5}]}), comparison)
     assert [c.rule for c in result.checks] == ["latency max relative change 0.5"] and not result.passed
     assert "latency is not tested" in result.notes[0]
+
+
+@pytest.mark.parametrize("metric, key, fitting", [("latency", "no_significant_drop", "no_significant_rise"),
+                                                  ("accuracy", "no_significant_rise", "no_significant_drop"),
+                                                  ("verbosity", "no_significant_drop", "no_significant_change")])
+def test_significance_rules_that_would_pass_a_worse_version_are_refused(metric, key, fitting):
+    with pytest.raises(UndriftError, match=f"would pass a worse {metric} and fail a better one; use {fitting}"):
+        Policy.parse({"rules": [{"metric": metric, key: True}]})
+
+
+def test_no_significant_rise_fails_a_slower_served_model(sqlite_url):
+    store = Store.open(sqlite_url)
+    for name, latency in (("a", 0.1), ("b", 0.3)):
+        store_run(store, name, [result_row("qa", f"s{i}", True, latency_s=latency + i / 1000) for i in range(40)])
+    result = evaluate(Policy.parse({"rules": [{"metric": "latency", "no_significant_rise": True}]}),
+                      compare_runs(store, "a", "b"))
+    assert not result.passed and "significant rise in latency" in result.failures[0].reason
+    assert evaluate(Policy.parse({"rules": [{"metric": "latency", "no_significant_rise": True}]}),
+                    compare_runs(store, "b", "a")).passed

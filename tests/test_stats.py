@@ -11,12 +11,13 @@ from scipy.special import gammaln
 from undrift.analysis.stats import (
     PairedBinary,
     benjamini_hochberg,
-    mean_interval,
     paired_mean_change,
+    paired_rate_change,
     paired_rate_interval,
     paired_rate_p_value,
     pass_at_k,
     pass_hat_k,
+    rate_interval,
     wilson_interval,
 )
 
@@ -163,9 +164,20 @@ def test_paired_t_interval_covers_skewed_differences():
     assert 0.92 <= covered / 2000 <= 0.97
 
 
-def test_mean_interval_stays_in_range():
-    assert mean_interval([1.0, 1.0, 0.0]) [0] >= 0 and mean_interval([1.0, 1.0, 0.5])[1] <= 1
-    assert mean_interval([0.5]) == (0.0, 1.0)
+def test_rates_over_repeats_never_shrink_to_a_point():
+    """Per-sample pass rates that are all 1 used to give the interval (1, 1): certainty from 30 samples."""
+    low, high = rate_interval([1.0] * 30)
+    assert (low, high) == pytest.approx(wilson_interval(30, 30)) and low < 0.9
+    low, high = rate_interval([0.5, 1.0, 0.0, 0.5, 1.0, 1.0])
+    assert 0 <= low < high <= 1
+    # six samples each going from 3 of 3 right to 2 of 3: a third of a flip each, not a certain change
+    change = paired_rate_change([1.0] * 6, [2 / 3] * 6)
+    assert change.ci[0] < 0 < change.ci[1] and change.p > 0.05
+    assert change.p == pytest.approx(float(paired_rate_p_value(4, 2, 0, 0)))  # the fractional 2x2 table
+    whole = paired_rate_change([0.0, 0.0, 0.0], [1.0, 0.0, 0.0])  # whole verdicts: the paired-rate interval
+    assert whole.ci == pytest.approx(PairedBinary(0, 0, 1, 2).delta_interval())
+    varied = paired_rate_change([1, 2 / 3, 1, 1 / 3, 2 / 3, 1, 1, 2 / 3], [2 / 3, 1 / 3, 1, 0, 1 / 3, 1, 2 / 3, 1 / 3])
+    assert -1 <= varied.ci[0] < varied.delta < varied.ci[1] <= 1
 
 
 def test_pass_at_k_and_pass_hat_k_against_every_subset():

@@ -100,7 +100,7 @@ def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0
     elif record.fingerprint.get("deterministic") and greedy:
         level, source = 0.0, "deterministic"  # greedy decoding of fixed local weights gives the same answer again
     else:
-        level, source = None, "tolerance"
+        level, source = None, "unknown"
     sequential = SequentialDriftCheck(tolerance, alpha, direction, level, source)
     state = sequential.state()
 

@@ -7,7 +7,7 @@ every task that measures the metric (or to the tasks it lists):
       - metric: nfr                  # negative flip rate
         max: 0.02
       - metric: accuracy
-        no_significant_drop: true    # BH-adjusted paired test
+        no_significant_drop: true    # paired test, BH-adjusted across tasks
       - metric: response_rate
         max_drop: 0.05               # 5 points
       - metric: verbosity
@@ -28,7 +28,7 @@ from xml.etree import ElementTree
 import yaml
 
 from .analysis.compare import Comparison, GroupComparison, MetricChange
-from .analysis.metrics import METRICS as MEASURED, REPEAT_METRICS
+from .analysis.metrics import METRICS as MEASURED, REPEAT_METRICS, better_direction
 from .errors import UndriftError
 from .report import numbers
 from .report.numbers import p_text
@@ -36,7 +36,7 @@ from .report.numbers import p_text
 FLIP_METRICS = ("nfr", "pfr", "btc", "bec", "inconsistency", "mismatch")
 METRICS = tuple(MEASURED) + REPEAT_METRICS + FLIP_METRICS
 THRESHOLDS = ("max", "min", "max_drop", "max_rise", "max_relative_change", "no_significant_drop",
-              "no_significant_change")
+              "no_significant_rise", "no_significant_change")
 RULE_KEYS = {"metric", "tasks", "bound", "slices", *THRESHOLDS}
 
 
@@ -102,6 +102,11 @@ def _rule(raw: Any, where: str) -> Rule:
             raise UndriftError(f"{where}: {key} must be {kind} (got {value!r})")
         if key.startswith("no_significant") and metric in FLIP_METRICS:
             raise UndriftError(f"{where}: {key} needs a metric with a paired test, not {metric!r}")
+        if key in ("no_significant_drop", "no_significant_rise") and better_direction(metric) != (
+                1 if key == "no_significant_drop" else -1):
+            fitting = {1: "no_significant_drop", -1: "no_significant_rise"}.get(better_direction(metric),
+                                                                                 "no_significant_change")
+            raise UndriftError(f"{where}: {key} would pass a worse {metric} and fail a better one; use {fitting}")
     bound = raw.get("bound", "estimate")
     if bound not in ("estimate", "ci"):
         raise UndriftError(f"{where}: bound must be `estimate` or `ci` (got {bound!r})")
@@ -248,15 +253,16 @@ def _check(rule: Rule, key: str, threshold: Any, group: GroupComparison, m: _Mea
         reason = f"{where}: {rule.metric} changed {value:+.1%} (limit ±{threshold:.0%})"
     else:
         change_ = m.change
-        drop = key == "no_significant_drop"
-        flagged = change_.significant and (change_.delta < 0 or not drop)
+        direction = {"no_significant_drop": -1, "no_significant_rise": 1}.get(key, 0)
+        flagged = change_.significant and (direction == 0 or change_.delta * direction > 0)
         passed = not (threshold and flagged)
         value = change_.p_adjusted
         ci = (f", 95% CI {show(change_.ci[0], points=True)} to {show(change_.ci[1], points=True)}"
               if change_.ci else "")
         tests = f"p {p_text(change_.p)}, BH q {p_text(change_.p_adjusted)}"
         verdict = "significant" if flagged else "no significant"
-        reason = (f"{where}: {verdict} {'drop' if drop else 'change'} in {rule.metric} "
+        word = {-1: "drop", 1: "rise"}.get(direction, "change")
+        reason = (f"{where}: {verdict} {word} in {rule.metric} "
                   f"({show(change_.delta, points=True)}{ci}; {tests})")
     return Check(name, where, bool(passed), reason, value)
 

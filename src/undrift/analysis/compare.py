@@ -39,12 +39,13 @@ from .metrics import (
 from .stats import (
     PairedBinary,
     benjamini_hochberg,
-    mean_interval,
     paired_mean_change,
+    paired_rate_change,
     paired_rate_interval,
     paired_rate_p_value,
     pass_at_k,
     pass_hat_k,
+    rate_interval,
     wilson_interval,
 )
 
@@ -366,11 +367,11 @@ class _Context:
                                   new_ci=wilson_interval(table.both + table.new_only, table.n))
             self.pending.append((change, table))
             return change
-        result = paired_mean_change(old, new)
+        result = paired_rate_change(old, new) if metric.kind == "rate" else paired_mean_change(old, new)
         change = MetricChange(metric.name, label, metric.kind, result.n, result.old_mean, result.new_mean,
                               result.delta, result.ci, result.p)
         if metric.kind == "rate":
-            change.old_ci, change.new_ci = mean_interval(old), mean_interval(new)
+            change.old_ci, change.new_ci = rate_interval(old), rate_interval(new)
         if metric.name == "latency" and not self.latency_testable:
             change.ci, change.p = None, None
             change.note = ("latency of a local model is shared by the answers of a batch, so it is shown but not "
@@ -401,10 +402,10 @@ class _Context:
         out = {}
         for name, (old, new) in values.items():
             if old:
-                result = paired_mean_change(old, new)
+                result = paired_rate_change(old, new)
                 label = f"pass@{self.k}" if name == "pass_at_k" else f"pass^{self.k}"
                 out[name] = MetricChange(name, label, "rate", result.n, result.old_mean, result.new_mean,
-                                         result.delta, result.ci, result.p, mean_interval(old), mean_interval(new))
+                                         result.delta, result.ci, result.p, rate_interval(old), rate_interval(new))
         return out
 
     def _outcome(self, repeats: list[Row]) -> float:

@@ -6,10 +6,15 @@ point.  Testing against a fixed baseline rather than the run before catches a sl
 one run to the next but adds up.
 
 The test is online: the j-th test of a series is done at a level fixed in advance, alpha_j = alpha * spend(j), with
-the shares summing to at most 1 (alpha-spending, the Bonferroni inequality over an open-ended series).  So the
-chance that a series without any change ever shows a change point is at most alpha, whatever the dependence
-between the tests (they share a baseline), and a flag, once raised, never changes when later runs arrive.  A
-change point starts a new regime whose first runs are the new baseline.
+the shares summing to at most 1 (alpha-spending, the Bonferroni inequality over an open-ended series), and the
+model's T task series share alpha (each has alpha / T).  So the chance that a model without any change shows a
+change point anywhere is at most alpha, whatever the dependence between the tests (they share a baseline), as far
+as each test holds its level: the paired-rate test of one ask per sample against one baseline run is checked by
+enumeration; the t test used for means, repeats and wider baselines is approximate that far into its tail.  A
+flag, once raised, never changes when later runs are appended (a run stored with an earlier time, such as an older
+log imported later, changes the series after it).  A change point starts a new regime whose first runs are the new
+baseline.  Each change is shown with its interval at the level its test was allowed, so the interval excludes zero
+exactly when the run is flagged.
 
 A change of the model's fingerprint (weights, adapter, options, served model, system_fingerprint) is marked
 separately: the two together tell "the provider shipped a new model" from noise.
@@ -30,8 +35,10 @@ from .stats import (
     PairedBinary,
     mean_interval,
     paired_mean_change,
+    paired_rate_change,
     paired_rate_interval,
     paired_rate_p_value,
+    rate_interval,
     wilson_interval,
 )
 
@@ -66,7 +73,7 @@ class HistoryPoint:
     delta: float | None = None
     delta_ci: tuple[float, float] | None = None
     p: float | None = None
-    level: float | None = None  # the significance level this test was allowed (alpha-spending)
+    level: float | None = None  # the significance level this test was allowed (alpha-spending); delta_ci is at 1 - it
     change_point: bool = False
     fingerprint_changes: list[str] = field(default_factory=list)
 
@@ -93,8 +100,9 @@ class History:
 
     @property
     def decision(self) -> str:
-        """"changed" when any series has a change point, "unchanged" when every run after the first was tested
-        without one, else "undecided" (too few runs, or runs that share no samples with their baseline)."""
+        """"changed" when any series has a change point (either way: a rise is a change too), "unchanged" when
+        every run after the first was tested without one, else "undecided" (too few runs, or runs that share no
+        samples with their baseline)."""
         points = [p for t in self.tasks for p in t.points]
         if any(p.change_point for p in points):
             return "changed"
@@ -124,15 +132,12 @@ def model_history(store: Store, name: str, metric: str | None = None, task: str 
     tasks = list(dict.fromkeys(t for r in records for t in samples[r.id]))
     if task and not tasks:
         raise UndriftError(f"no run of {name!r} has task {task!r}")
-    histories = []
-    for task_name in tasks:
-        chosen = metric or _headline(samples, task_name)
-        if chosen is None:
-            continue
-        series = [(r, samples[r.id][task_name].get(chosen)) for r in records if task_name in samples[r.id]]
-        series = [(r, values) for r, values in series if values]
-        if series:
-            histories.append(_task_history(task_name, METRICS[chosen], series, window, alpha))
+    chosen = {t: metric or _headline(samples, t) for t in tasks}
+    measured = {t: [(r, samples[r.id][t].get(m)) for r in records if t in samples[r.id]] for t, m in chosen.items() if m}
+    measured = {t: [(r, values) for r, values in series if values] for t, series in measured.items()}
+    measured = {t: series for t, series in measured.items() if series}
+    histories = [_task_history(t, METRICS[chosen[t]], series, window, alpha / len(measured))
+                 for t, series in measured.items()]
     if not histories:
         raise UndriftError(f"no run of {name!r} measures {metric!r}")
     return History(name=name, window=window, alpha=alpha, tasks=histories)
@@ -182,9 +187,9 @@ def _point(record: RunRecord, values: SampleValues, metric: Metric) -> HistoryPo
     if metric.kind == "rate" and all(count == 1 for _, count in values.values()):
         ci = wilson_interval(round(value * n), n)
     elif metric.kind == "rate":
-        ci = mean_interval(numbers)  # clustered by sample: the sample's pass rate over its repeats is the unit
+        ci = rate_interval(numbers)  # clustered by sample: the sample's pass rate over its repeats is the unit
     else:
-        ci = mean_interval(numbers, low=float("-inf"), high=float("inf")) if n > 1 else None
+        ci = mean_interval(numbers)
     return HistoryPoint(record.id, record.created_at, n, value, ci)
 
 
@@ -214,12 +219,11 @@ def change_points(series: list[SampleValues], kind: str, window: int = 1, alpha:
     while len(steps) < len(series) - 1:
         pending = [(index, list(range(start, min(index, start + window))))
                    for index in range(len(steps) + 1, len(series))]
-        results = _tests(series, kind, pending)
+        results = _tests(series, kind, pending, alpha, tests)
         restart = None
-        for (index, baseline), step in zip(pending, results):
+        for (index, _), step in zip(pending, results):
             if step.p is not None:
                 tests += 1
-                step.level = alpha * spend(tests)
                 step.change_point = step.p < step.level
             steps.append(step)
             if step.change_point:
@@ -231,8 +235,10 @@ def change_points(series: list[SampleValues], kind: str, window: int = 1, alpha:
     return steps
 
 
-def _tests(series: list[SampleValues], kind: str, pending: list[tuple[int, list[int]]]) -> list[StepTest]:
-    """Paired tests of each pending run against its baseline, on the samples they share (none: not tested)."""
+def _tests(series: list[SampleValues], kind: str, pending: list[tuple[int, list[int]]], alpha: float,
+           tests_before: int) -> list[StepTest]:
+    """Paired tests of each pending run against its baseline on the samples they share (none: not tested), each at
+    the level its place among the series' tests allows, with its interval at that level."""
     steps, tables = [], []
     for index, baseline in pending:
         current, reference_runs = series[index], [series[i] for i in baseline]
@@ -241,17 +247,21 @@ def _tests(series: list[SampleValues], kind: str, pending: list[tuple[int, list[
         steps.append(step)
         if not shared:
             continue
+        tests_before += 1
+        step.level = alpha * spend(tests_before)
         reference = [sum(b[k][0] for b in reference_runs) / len(reference_runs) for k in shared]
         now = [current[k][0] for k in shared]
         single = all(current[k][1] == 1 and all(b[k][1] == 1 for b in reference_runs) for k in shared)
         if kind == "rate" and len(reference_runs) == 1 and single:
             tables.append((step, PairedBinary.of([v == 1.0 for v in reference], [v == 1.0 for v in now])))
-        else:
-            result = paired_mean_change(reference, now)
-            step.delta, step.delta_ci, step.p = result.delta, result.ci, result.p
+            continue
+        change = paired_rate_change if kind == "rate" else paired_mean_change
+        result = change(reference, now, confidence=1 - step.level)
+        step.delta, step.delta_ci, step.p = result.delta, result.ci, result.p
     if tables:
         cells = np.array([(t.both, t.old_only, t.new_only, t.neither) for _, t in tables], dtype=float).T
-        lows, highs = paired_rate_interval(*cells)
+        confidence = np.array([1 - step.level for step, _ in tables])
+        lows, highs = paired_rate_interval(*cells, confidence=confidence)
         for (step, table), low, high, p in zip(tables, lows, highs, paired_rate_p_value(*cells)):
             step.delta, step.delta_ci, step.p = table.delta, (float(low), float(high)), float(p)
     return steps

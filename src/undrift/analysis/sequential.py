@@ -73,8 +73,12 @@ class BettingConfidenceSequence:
         # hedged wealth max(K+/2, K-/2) >= 1/alpha rejects m; what is not rejected yet stays in the sequence
         kept = np.maximum(log_up, log_down) - math.log(2) < self.threshold
         any_kept = kept.any(axis=1)
-        first = np.where(any_kept, self.grid[np.argmax(kept, axis=1)], 0.0)
-        last = np.where(any_kept, self.grid[len(self.grid) - 1 - np.argmax(kept[:, ::-1], axis=1)], 1.0)
+        # the bounds are the rejected grid points next to the kept ones, so a mean between two grid points that
+        # is still plausible stays inside the interval
+        first_index = np.maximum(np.argmax(kept, axis=1) - 1, 0)
+        last_index = np.minimum(len(self.grid) - 1 - np.argmax(kept[:, ::-1], axis=1) + 1, len(self.grid) - 1)
+        first = np.where(any_kept, self.grid[first_index], 0.0)
+        last = np.where(any_kept, self.grid[last_index], 1.0)
         lowers = np.maximum.accumulate(np.maximum(self._lower, first))  # the running intersection keeps it nested
         uppers = np.minimum.accumulate(np.minimum(self._upper, last))
         crossed = lowers > uppers
@@ -161,7 +165,7 @@ class CheckState:
     e_value: float
     flip_rate: float
     flip_rate_ci: tuple[float, float]
-    churn: float
+    churn: float | None  # None: not known (no repeats, none declared, not a deterministic model)
     churn_source: str
     churn_decision: str | None
     decided_at: int | None = None  # the answer after which the decision was reached
@@ -176,15 +180,16 @@ class SequentialDriftCheck:
 
     def __init__(self, tolerance: float = 0.02, alpha: float = 0.05, direction: str = "drop",
                  churn: float | None = None, churn_source: str = "declared"):
-        """`churn` is the model's own churn (from repeats, or declared); without one, the tolerance stands in."""
+        """`churn` is the model's own churn (estimated from repeats, declared, or 0 for a deterministic model);
+        without one the churn question is not answered (the accuracy tolerance is a different quantity)."""
         if not 0 < tolerance < 1:
             raise ValueError("tolerance must lie in (0, 1)")
         self.tolerance, self.direction = tolerance, direction
         self.evidence = MixtureBettingTest(alpha, direction)
         self.difference = BettingConfidenceSequence(-1.0, 1.0, alpha)
         self.flips = BettingConfidenceSequence(0.0, 1.0, alpha)
-        self.churn = tolerance if churn is None else churn
-        self.churn_source = "tolerance" if churn is None else churn_source
+        self.churn = churn
+        self.churn_source = "unknown" if churn is None else churn_source
         self.decision: str | None = None
         self.decided_at: int | None = None
 
@@ -217,7 +222,9 @@ class SequentialDriftCheck:
             limit = f"no drop beyond {tol:.1%}" if self.direction == "drop" else f"a change within ±{tol:.1%}"
             reason = f"the difference's confidence sequence showed {limit} after {self.decided_at} answers"
         flip_low, flip_high = self.flips.interval
-        churn_decision = "above" if flip_low > self.churn else "within" if flip_high <= self.churn else None
+        churn_decision = None
+        if self.churn is not None:
+            churn_decision = "above" if flip_low > self.churn else "within" if flip_high <= self.churn else None
         return CheckState(self.difference.n, self.direction, self.decision, reason, self.difference.mean, (low, high),
                           self.evidence.e_value, self.flips.mean, (flip_low, flip_high), self.churn,
                           self.churn_source, churn_decision, self.decided_at)

@@ -262,7 +262,7 @@ def history_table(task: TaskHistory) -> Table:
     table = Table(title=literal(f"{task.task}: {task.metric}  {spark}"), title_justify="left",
                   header_style="bold underline", box=None, padding=(0, 1), pad_edge=False)
     for column, justify in (("run", "left"), ("created (UTC)", "left"), ("n", "right"), (task.metric, "right"),
-                            ("change vs baseline (95% CI)", "right"), ("p", "right"), ("level", "right"),
+                            ("change vs baseline (CI at the level)", "right"), ("p", "right"), ("level", "right"),
                             ("flags", "left")):
         table.add_column(column, justify=justify, no_wrap=column != "flags", overflow="fold")
     for point in task.points:
@@ -287,13 +287,13 @@ def history_table(task: TaskHistory) -> Table:
 
 def history_summary(history: History) -> Text:
     colour = {"changed": "red", "unchanged": "green"}.get(history.decision, "yellow")
+    flagged = sum(p.change_point for t in history.tasks for p in t.points)
     text = Text(history.decision.upper(), style=f"bold {colour}")
     return text.append(clean(
-        f": {history.name}: {sum(p.change_point for t in history.tasks for p in t.points)} change points; each run "
-        f"is tested against "
-        f"the first {history.window} run(s) of its regime, the j-th test at alpha {history.alpha:g} × its share, so a "
-        "series without change shows none with probability at least "
-        f"{1 - history.alpha:.0%}"))
+        f": {history.name}: {flagged} change {'point' if flagged == 1 else 'points'}. Each run is tested against "
+        f"the first {history.window} run(s) of its regime, the j-th test at a level fixed in advance; the "
+        f"{len(history.tasks)} task series share alpha {history.alpha:g}, so a model without change shows a change "
+        "point with probability at most that.\n"))
 
 
 # -- check and gate -------------------------------------------------------------------------------------------
@@ -308,20 +308,23 @@ def check_report(report: CheckReport) -> Group:
              f"[{s.difference_ci[0]:+.3f}, {s.difference_ci[1]:+.3f}]; e-value {s.e_value:.3g} "
              f"(direction {s.direction}, tolerance {report.tolerance:.1%})"),
         Text(f"  outcomes changed on {pct(s.flip_rate)} of samples [{pct(s.flip_rate_ci[0])}, "
-             f"{pct(s.flip_rate_ci[1])}]; the model's own churn {pct(s.churn)} ({_churn_source(s.churn_source)}): ")
-        .append({"above": "more than its churn", "within": "within its churn"}.get(s.churn_decision or "",
-                                                                                   "cannot tell yet"),
-                style={"above": "red", "within": "green"}.get(s.churn_decision or "", "yellow")),
+             f"{pct(s.flip_rate_ci[1])}]; ").append(_churn_line(s)),
         Text(f"  {report.samples} of {report.suite_size} samples asked ({report.samples / report.suite_size:.0%} of "
              f"the suite), {report.calls} model calls; run {report.run.id} keeps the answers"),
     ]
     return Group(*lines)
 
 
-def _churn_source(source: str) -> str:
-    return {"repeats": "from the earlier run's repeats", "declared": "declared with --churn",
-            "deterministic": "a deterministic model: greedy decoding of fixed weights",
-            "tolerance": "no repeats to measure it: the tolerance stands in"}.get(source, source)
+def _churn_line(state) -> Text:
+    """Whether answers moved more than the model's own churn; unknown churn is said, not guessed."""
+    if state.churn is None:
+        return Text("the model's own churn is unknown: ask the earlier run with --repeats, or give --churn",
+                    style="yellow")
+    source = {"repeats": "estimated from the earlier run's repeats", "declared": "declared with --churn",
+              "deterministic": "a deterministic model: greedy decoding of fixed weights"}[state.churn_source]
+    verdict = {"above": ("more than its churn", "red"), "within": ("within its churn", "green")}.get(
+        state.churn_decision or "", ("cannot tell yet", "yellow"))
+    return Text(f"the model's own churn {pct(state.churn)} ({source}): ").append(verdict[0], style=verdict[1])
 
 
 def gate_report(result: GateResult, comparison: Comparison, policy_name: str) -> Group:
