@@ -16,7 +16,7 @@ from . import __version__
 from .errors import UndriftError
 from .files import write_text_atomic
 from .report.numbers import pct
-from .report.terminal import clean, literal
+from .report.text import clean, literal
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 # No Rich markup, emoji codes or highlighting: what models, suites and users wrote prints as written ([Yes] stays

@@ -215,9 +215,9 @@ class SequentialDriftCheck:
         tol = self.tolerance
         reason = "the evidence cannot decide yet; more samples are needed"
         if self.decision == "changed":
-            moved = "dropped" if self.direction == "drop" else "changed"
-            reason = (f"accuracy {moved}: the e-value reached 1/alpha = {math.exp(self.evidence.threshold):.3g} "
-                      f"after {self.decided_at} answers")
+            moved = "dropped" if self.direction == "drop" else "moved"
+            reason = (f"the outcome (right answers, or the score) {moved}: the e-value reached 1/alpha = "
+                      f"{math.exp(self.evidence.threshold):.3g} after {self.decided_at} answers")
         elif self.decision == "unchanged":
             limit = f"no drop beyond {tol:.1%}" if self.direction == "drop" else f"a change within ±{tol:.1%}"
             reason = f"the difference's confidence sequence showed {limit} after {self.decided_at} answers"

@@ -86,6 +86,11 @@ class ModelSpec:
         """
         return self._with_options("&".join(f"{key}={value}" for key, value in self.options))
 
+    @staticmethod
+    def readable(stored: str) -> str:
+        """A stored spec string as `display` writes it; also for specs of imported runs, which do not parse."""
+        return urllib.parse.unquote(stored)
+
     def _with_options(self, query: str) -> str:
         text = f"{self.backend}:{self.target}"
         if self.lora:

@@ -9,7 +9,8 @@ from html import escape
 
 from ..analysis.compare import Comparison, Flip, GroupComparison
 from .numbers import p_text, pct
-from .terminal import format_delta, format_value
+from ..models.base import ModelSpec
+from .terminal import fingerprint_differences, format_delta, format_value
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
@@ -28,8 +29,8 @@ def comparison_html(comparison: Comparison, flips: int = 200) -> str:
         f"<title>undrift: {escape(old.name)} → {escape(new.name)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{escape(old.name)} → {escape(new.name)}</h1>",
         f"<p>Suite <code>{escape(old.suite)}</code>; old run <code>{escape(old.id)}</code> "
-        f"(<code>{escape(old.model_spec)}</code>), new run <code>{escape(new.id)}</code> "
-        f"(<code>{escape(new.model_spec)}</code>). <b>{comparison.shared}</b> samples shared, "
+        f"(<code>{escape(ModelSpec.readable(old.model_spec))}</code>), new run <code>{escape(new.id)}</code> "
+        f"(<code>{escape(ModelSpec.readable(new.model_spec))}</code>). <b>{comparison.shared}</b> samples shared, "
         f"<b>{comparison.left_out}</b> left out ({len(comparison.only_old)} only in old, {len(comparison.only_new)} "
         f"only in new, {len(comparison.prompt_changed)} with a changed prompt, {len(comparison.errored)} with only "
         "errors).</p>",
@@ -56,7 +57,7 @@ def comparison_html(comparison: Comparison, flips: int = 200) -> str:
 
 
 def _fingerprint(comparison: Comparison) -> str:
-    changes = comparison.fingerprint_changes
+    changes = fingerprint_differences(comparison)
     if not changes:
         return "<p>Both runs have the same model fingerprint.</p>"
     items = "".join(f"<li><code>{escape(k)}</code>: <code>{escape(str(a))}</code> → <code>{escape(str(b))}</code></li>"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ..analysis.compare import Comparison, Flip, GroupComparison
 from .numbers import p_text, pct
-from .terminal import clean, format_delta, format_value
+from ..models.base import ModelSpec
+from .terminal import fingerprint_differences, format_delta, format_value
+from .text import clean
 
 
 def _cell(text: object) -> str:
@@ -20,8 +22,9 @@ def comparison_markdown(comparison: Comparison, flips: int = 20) -> str:
     lines = [
         f"# {_cell(old.name)} → {_cell(new.name)}",
         "",
-        f"Suite {_cell(old.suite)}; old run `{old.id}` ({_cell(old.model_spec)}), new run `{new.id}` "
-        f"({_cell(new.model_spec)}). {comparison.shared} samples shared, {comparison.left_out} left out "
+        f"Suite {_cell(old.suite)}; old run `{old.id}` ({_cell(ModelSpec.readable(old.model_spec))}), new run "
+        f"`{new.id}` ({_cell(ModelSpec.readable(new.model_spec))}). {comparison.shared} samples shared, "
+        f"{comparison.left_out} left out "
         f"({len(comparison.only_old)} only in old, {len(comparison.only_new)} only in new, "
         f"{len(comparison.prompt_changed)} with a changed prompt, {len(comparison.errored)} with only errors).",
         "",
@@ -58,7 +61,7 @@ def comparison_markdown(comparison: Comparison, flips: int = 20) -> str:
 
 
 def _fingerprint_line(comparison: Comparison) -> str:
-    changes = comparison.fingerprint_changes
+    changes = fingerprint_differences(comparison)
     if not changes:
         return "Both runs have the same model fingerprint."
     return "Fingerprint changed: " + "; ".join(f"{_cell(k)} `{_cell(a)}` → `{_cell(b)}`" for k, (a, b) in changes.items())

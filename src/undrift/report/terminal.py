@@ -1,22 +1,22 @@
 """Rich renderings for the terminal.  Pure functions of library objects; the CLI only prints what they return.
 
-Everything that comes from a model, a suite or a user (answers, prompts, names, specs, error messages) goes into a
-`Text` through `literal`, never into Rich markup: `[Yes]`, `[refund]` or a list literal in code prints as written,
-and control characters (a model can emit terminal escape sequences) are shown as `\\x1b`, not obeyed.
+Everything that comes from a model, a suite or a user goes through `report/text.py` (`literal`, `clean`), never into
+Rich markup.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..models.base import ModelSpec
 from ..store import RunRecord
 from ..summary import TaskSummary
-from .numbers import number, p_text, pct, points
+from .numbers import number, p_text, pct
+from .text import clean, literal
 
 if TYPE_CHECKING:  # only for annotations: `run` and `show` need not import the analysis modules
     from ..analysis.compare import Comparison, Flip, MetricChange
@@ -24,21 +24,10 @@ if TYPE_CHECKING:  # only for annotations: `run` and `show` need not import the 
     from ..check import CheckReport
     from ..gate import GateResult
 
-__all__ = ["pct", "literal", "clean"]  # pct is re-exported for older imports
+__all__ = ["pct", "literal", "clean"]  # re-exported for older imports
 
 RATE_LABELS = {"answered": "answer rate", "responded": "response rate", "executable": "executable"}
 VERDICT_STYLES = {"better": "green", "worse": "red", "changed": "yellow"}
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean(text: object) -> str:
-    """The text with every control character but newline and tab written out as an escape (\\x1b), not obeyed."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
-
-
-def literal(text: object, style: str | None = None) -> Text:
-    """Outside text as it is: no markup, no emoji codes, control characters made visible."""
-    return Text(clean(text), style=style or "")
 
 
 def task_table(summaries: list[TaskSummary], title: str | None = None) -> Table:
@@ -66,7 +55,8 @@ def runs_table(records: list[RunRecord]) -> Table:
         table.add_column(column, no_wrap=True)
     for r in records:
         colour = {"complete": "green", "running": "yellow", "interrupted": "red", "failed": "red"}.get(r.status, "white")
-        table.add_row(r.id, literal(r.name), literal(r.suite), literal(r.model_spec), Text(r.status, style=colour),
+        table.add_row(r.id, literal(r.name), literal(r.suite), literal(ModelSpec.readable(r.model_spec)),
+                      Text(r.status, style=colour),
                       f"{r.done}/{r.expected}", r.created_at.strftime("%Y-%m-%d %H:%M:%S"))
     return table
 
@@ -79,7 +69,7 @@ def run_header(record: RunRecord) -> Text:
     text.append("run ", style="bold").append(record.id).append("  name ", style="bold").append(clean(record.name))
     text.append("  status ", style="bold").append(f"{record.status} ({record.done}/{record.expected})\n")
     text.append("suite ", style="bold").append(f"{clean(record.suite)} ({record.suite_digest[:12]})")
-    text.append("  model ", style="bold").append(clean(record.model_spec) + "\n")
+    text.append("  model ", style="bold").append(clean(ModelSpec.readable(record.model_spec)) + "\n")
     text.append("fingerprint ", style="bold").append(clean(
         f"{fp.get('backend')} {str(weights)[:16]}"
         + (f" adapter {fp['adapter_sha256'][:16]}" if fp.get("adapter_sha256") else "")
@@ -111,10 +101,11 @@ def _style(metric: MetricChange | None) -> str:
 def comparison_header(comparison: Comparison) -> Text:
     old, new = comparison.old, comparison.new
     text = Text()
-    text.append("old ", style="bold").append(f"{clean(old.name)} ({old.id}) {clean(old.model_spec)}\n")
-    text.append("new ", style="bold").append(f"{clean(new.name)} ({new.id}) {clean(new.model_spec)}\n")
+    for label, record in (("old ", old), ("new ", new)):
+        text.append(label, style="bold").append(
+            clean(f"{record.name} ({record.id}) {ModelSpec.readable(record.model_spec)}") + "\n")
     text.append("suite ", style="bold").append(clean(old.suite))
-    changes = comparison.fingerprint_changes
+    changes = fingerprint_differences(comparison)
     if changes:
         text.append("  fingerprint changed: ", style="yellow").append(clean("; ".join(
             f"{field} {_short(a)} → {_short(b)}" for field, (a, b) in changes.items())))
@@ -142,9 +133,22 @@ def comparison_header(comparison: Comparison) -> Text:
     return text
 
 
+def fingerprint_differences(comparison: Comparison) -> dict[str, tuple[object, object]]:
+    """The fingerprint fields that differ, options spelled out one by one (`options.quant — → int8`)."""
+    out: dict[str, tuple[object, object]] = {}
+    for field, (before, after) in comparison.fingerprint_changes.items():
+        if isinstance(before, dict) and isinstance(after, dict):
+            for key in sorted(set(before) | set(after)):
+                if before.get(key) != after.get(key):
+                    out[f"{field}.{key}"] = (before.get(key), after.get(key))
+        else:
+            out[field] = (before, after)
+    return out
+
+
 def _short(value: object) -> str:
     text = "—" if value is None else str(value)
-    return text if len(text) <= 20 else text[:16] + "…"
+    return text if len(text) <= 24 else text[:20] + "…"
 
 
 def comparison_table(comparison: Comparison) -> Table:
@@ -229,7 +233,7 @@ def _samples_table(title: str, chosen: list[Flip], width: int) -> Table:
 
 def _answer(response: str, extracted: str | None, value: float, width: int) -> Text:
     text = literal(_clip(response, width))
-    shown = extracted if extracted is not None else f"{value:.2f}"
+    shown = extracted if extracted is not None else f"score {value:.2f}"
     return text.append(clean(f"\n→ {shown}"), style="dim")
 
 
