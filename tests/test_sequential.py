@@ -71,6 +71,19 @@ def test_no_false_changed_from_churn_alone_looking_after_every_answer():
     assert np.mean(list(rates.values())) <= 0.05 and max(rates.values()) <= 0.065, rates
 
 
+def test_drawing_a_finite_suite_without_replacement_keeps_the_false_alarm_rate():
+    """`check` asks a finite suite in random order; with as many flips down as up in it, "changed" stays rare."""
+    rng = np.random.default_rng(6)
+    for down, size in ((20, 100), (60, 300)):
+        suite = np.array([-1.0] * down + [1.0] * down + [0.0] * (size - 2 * down))
+        alarms = 0
+        for _ in range(1000):
+            test = MixtureBettingTest(0.05, "drop")
+            test.update(rng.permutation(suite))
+            alarms += test.rejected
+        assert alarms / 1000 <= 0.05
+
+
 def test_churn_is_reported_apart_from_the_headline():
     rng = np.random.default_rng(0)
     verdicts = []

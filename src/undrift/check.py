@@ -6,6 +6,10 @@ updates and the check stops as soon as it decides "changed" (accuracy dropped, o
 "unchanged within tolerance".  Separately it says whether answers changed more than the model's own churn, which
 it estimates from the earlier run's repeats when it has them.  Everything the model answered is stored as a run, so
 `undrift compare` can look at it afterwards.
+
+The samples are drawn without replacement from a finite suite, not independently from a population as Ville's
+bound assumes; on a suite whose flips balance exactly, the check still says "changed" less often than alpha
+(tests/test_sequential.py draws such suites in random orders).
 """
 
 from __future__ import annotations
