@@ -269,7 +269,10 @@ def _check(rule: Rule, key: str, threshold: Any, group: GroupComparison, m: _Mea
 
 def _shower(kind: str):
     def show(value: float, points: bool = False, signed: bool = True) -> str:
+        """A level (`points` False) or a change: signed, or its size alone."""
         if kind == "rate":
             return numbers.points(value, signed) if points else numbers.pct(value)
-        return numbers.number(value if signed or not points else abs(value), signed=points and signed)
+        if not points:
+            return numbers.number(value)
+        return numbers.number(value, signed=True) if signed else numbers.number(abs(value))
     return show

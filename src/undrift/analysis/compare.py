@@ -30,6 +30,7 @@ from .metrics import (
     answered,
     better_direction,
     by_sample,
+    fingerprint_changes,
     latency_scope,
     repeats_of,
     sample_value,
@@ -41,8 +42,7 @@ from .stats import (
     benjamini_hochberg,
     paired_mean_change,
     paired_rate_change,
-    paired_rate_interval,
-    paired_rate_p_value,
+    paired_rate_tests,
     pass_at_k,
     pass_hat_k,
     rate_interval,
@@ -223,9 +223,7 @@ class Comparison:
     @property
     def fingerprint_changes(self) -> dict[str, tuple[Any, Any]]:
         """The fingerprint fields (weights, adapter, options, served model...) that differ: field -> (old, new)."""
-        before, after = self.old.fingerprint, self.new.fingerprint
-        return {k: (before.get(k), after.get(k)) for k in sorted(set(before) | set(after))
-                if before.get(k) != after.get(k)}
+        return fingerprint_changes(self.old.fingerprint, self.new.fingerprint)
 
     def to_dict(self) -> dict[str, Any]:
         slices: dict[str, dict[str, Any]] = {}
@@ -457,13 +455,8 @@ class _Context:
 
     def test_rates(self) -> None:
         """Intervals and p-values of every plain 2x2 table of the comparison, in one vectorised call."""
-        if not self.pending:
-            return
-        cells = np.array([(t.both, t.old_only, t.new_only, t.neither) for _, t in self.pending], dtype=float).T
-        lows, highs = paired_rate_interval(*cells)
-        ps = paired_rate_p_value(*cells)
-        for (change, _), low, high, p in zip(self.pending, lows, highs, ps):
-            change.ci, change.p = (float(low), float(high)), float(p)
+        for (change, _), (interval, p) in zip(self.pending, paired_rate_tests([t for _, t in self.pending])):
+            change.ci, change.p = interval, p
         self.pending.clear()
 
 

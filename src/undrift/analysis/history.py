@@ -30,14 +30,23 @@ import numpy as np
 
 from ..errors import UndriftError
 from ..store import RunRecord, Store
-from .metrics import HEADLINE_ORDER, METRICS, Metric, Row, answered, by_sample, latency_scope, sample_value
+from .metrics import (
+    HEADLINE_ORDER,
+    METRICS,
+    Metric,
+    Row,
+    answered,
+    by_sample,
+    fingerprint_changes,
+    latency_scope,
+    sample_value,
+)
 from .stats import (
     PairedBinary,
     mean_interval,
     paired_mean_change,
     paired_rate_change,
-    paired_rate_interval,
-    paired_rate_p_value,
+    paired_rate_tests,
     rate_interval,
     wilson_interval,
 )
@@ -169,8 +178,8 @@ def _task_history(task: str, metric: Metric, series: list[tuple[RunRecord, Sampl
     testable = metric.name != "latency" or all(latency_scope(r) == "request" for r, _ in series)
     points = [_point(record, values, metric) for record, values in series]
     for index in range(1, len(series)):
-        points[index].fingerprint_changes = _fingerprint_changes(series[index - 1][0].fingerprint,
-                                                                 series[index][0].fingerprint)
+        points[index].fingerprint_changes = list(fingerprint_changes(series[index - 1][0].fingerprint,
+                                                                     series[index][0].fingerprint))
     if testable:
         for point, step in zip(points[1:], change_points([v for _, v in series], metric.kind, window, alpha)):
             point.baseline = [series[i][0].id for i in step.baseline]
@@ -258,15 +267,8 @@ def _tests(series: list[SampleValues], kind: str, pending: list[tuple[int, list[
         change = paired_rate_change if kind == "rate" else paired_mean_change
         result = change(reference, now, confidence=1 - step.level)
         step.delta, step.delta_ci, step.p = result.delta, result.ci, result.p
-    if tables:
-        cells = np.array([(t.both, t.old_only, t.new_only, t.neither) for _, t in tables], dtype=float).T
-        confidence = np.array([1 - step.level for step, _ in tables])
-        lows, highs = paired_rate_interval(*cells, confidence=confidence)
-        for (step, table), low, high, p in zip(tables, lows, highs, paired_rate_p_value(*cells)):
-            step.delta, step.delta_ci, step.p = table.delta, (float(low), float(high)), float(p)
+    confidence = np.array([1 - step.level for step, _ in tables])
+    for (step, table), (interval, p) in zip(tables, paired_rate_tests([t for _, t in tables], confidence)):
+        step.delta, step.delta_ci, step.p = table.delta, interval, p
     return steps
 
-
-def _fingerprint_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """The fingerprint fields that differ between two runs (weights, adapter, options, served model...)."""
-    return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))

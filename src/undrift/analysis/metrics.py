@@ -110,3 +110,8 @@ def latency_scope(record: RunRecord) -> str:
 
 def scorer_type(record: RunRecord, task: str) -> str:
     return str(((record.config.get("scorers") or {}).get(task) or {}).get("type", ""))
+
+
+def fingerprint_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The fingerprint fields (weights, adapter, options, served model...) that differ: field -> (before, after)."""
+    return {k: (before.get(k), after.get(k)) for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)}

@@ -199,6 +199,15 @@ class PairedBinary:
         return float(paired_rate_p_value(*self._cells))
 
 
+def paired_rate_tests(tables: Sequence[PairedBinary], confidence=CONFIDENCE) -> list[tuple[tuple[float, float], float]]:
+    """(interval, p-value) of many 2x2 tables in one vectorised call; `confidence` may differ table by table."""
+    if not tables:
+        return []
+    cells = np.array([t._cells for t in tables], dtype=float).T
+    lows, highs = paired_rate_interval(*cells, confidence=confidence)
+    return [((float(low), float(high)), float(p)) for low, high, p in zip(lows, highs, paired_rate_p_value(*cells))]
+
+
 @dataclass(frozen=True)
 class PairedContinuous:
     """Mean of a metric before and after on the same samples, the change, its interval and the matching p-value.
