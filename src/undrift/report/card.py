@@ -12,7 +12,7 @@ from ..errors import UndriftError
 from ..registry import Registry, shared_suite_runs
 from ..summary import summarise
 from .markdown import comparison_markdown
-from .terminal import pct
+from .numbers import pct
 
 
 def model_card(registry: Registry, name: str) -> str:

@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # only for annotations: `run` and `show` need not import the 
     from ..check import CheckReport
     from ..gate import GateResult
 
-__all__ = ["pct", "literal", "clean"]  # re-exported for older imports
 
 RATE_LABELS = {"answered": "answer rate", "responded": "response rate", "executable": "executable"}
 VERDICT_STYLES = {"better": "green", "worse": "red", "changed": "yellow"}
