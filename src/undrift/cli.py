@@ -60,6 +60,8 @@ def run(
     resume: Optional[str] = typer.Option(None, help="continue an interrupted run (by id)"),
     cache: Optional[bool] = typer.Option(None, "--cache/--no-cache",
                                          help="reuse stored responses (default: only for deterministic local models)"),
+    allow_unsandboxed: bool = typer.Option(False, "--allow-unsandboxed",
+                                           help="run model code (code tasks) even where no sandbox can start"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Run a suite against a model and store every response and score."""
@@ -70,7 +72,7 @@ def run(
 
     if resume:
         store = Store.open(db, must_exist=True)
-        report = _interruptible(lambda: Runner(store, progress=not quiet).resume(resume))
+        report = _interruptible(lambda: Runner(store, not quiet, allow_unsandboxed).resume(resume))
     else:
         if not suite or not model:
             raise UndriftError("give a suite and --model SPEC, e.g. `undrift run drift --model bundled:smollm2`")
@@ -81,7 +83,7 @@ def run(
         select_tasks(loaded_suite, options.tasks, options.limit)
         loaded_model = load_model(spec, lazy=True)
         store = Store.open(db)
-        report = _interruptible(lambda: Runner(store, progress=not quiet).run(loaded_suite, loaded_model, options, suite))
+        report = _interruptible(lambda: Runner(store, not quiet, allow_unsandboxed).run(loaded_suite, loaded_model, options, suite))
     if as_json:
         print(json.dumps(_report_json(report), indent=2, default=str))
         return
@@ -286,6 +288,8 @@ def check(
     name: Optional[str] = typer.Option(None, "--as", help="name to file the check's run under (default: the spec)"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    allow_unsandboxed: bool = typer.Option(False, "--allow-unsandboxed",
+                                           help="run model code (code tasks) even where no sandbox can start"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Has a model drifted from an earlier run? Stops as soon as an anytime-valid test decides.
@@ -302,7 +306,8 @@ def check(
     loaded = load_model(ModelSpec.parse(model), lazy=True)
     report = _interruptible(lambda: check_drift(store, reference, loaded, tolerance=tolerance, max_calls=max_calls,
                                                 alpha=alpha, seed=seed, chunk=chunk, name=name, progress=not quiet,
-                                                direction=direction, churn=churn))
+                                                direction=direction, churn=churn,
+                                                allow_unsandboxed=allow_unsandboxed))
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -20,7 +20,9 @@ from .errors import UndriftError
 from .hashing import sha256_json
 from .models import Generation, Model, ModelSpec, Request, load_model
 from .progress import ProgressBar
+from .sandbox import Sandbox
 from .scoring import Score, build_scorer
+from .scoring.base import runs_code
 from .scoring.judge import JudgeScorer
 from .store import RunRecord, Store
 from .suites import Sample, Suite, Task, load_suite
@@ -86,10 +88,20 @@ def select_tasks(suite: Suite, names: tuple[str, ...] | None, limit: int | None)
 
 
 class Runner:
-    def __init__(self, store: Store, progress: bool = True):
+    def __init__(self, store: Store, progress: bool = True, allow_unsandboxed: bool = False):
         self.store = store
         self.progress = progress
+        self.allow_unsandboxed = allow_unsandboxed
         self._judges: dict[str, Model] = {}
+        self._sandbox: Sandbox | None = None
+
+    def sandbox_for(self, tasks: list[Task]) -> Sandbox | None:
+        """The sandbox for tasks whose scorer runs model output (found once, before any work), else None."""
+        if not any(runs_code(t.scorer) for t in tasks):
+            return None
+        if self._sandbox is None:
+            self._sandbox = Sandbox.detect(self.allow_unsandboxed)
+        return self._sandbox
 
     def run(self, suite: Suite, model: Model, options: RunOptions, suite_ref: str | None = None) -> RunReport:
         """Run `suite` against a loaded `model` and store everything as a new run."""
@@ -102,6 +114,7 @@ class Runner:
     def _create(self, suite: Suite, model: Model, tasks: list[Task], options: RunOptions, suite_ref: str | None,
                 expected: int) -> RunRecord:
         """Load the weights (unless every answer is cached), then file the run; a model that cannot load files nothing."""
+        sandbox = self.sandbox_for(tasks)  # no sandbox and no permission to go without: nothing is filed
         fingerprint = model.fingerprint()
         use_cache = _reuse_allowed(fingerprint.deterministic, options)
         keys = {_cache_key(fingerprint.identity(), item) for item in _work_items(tasks, options, set())}
@@ -119,6 +132,8 @@ class Runner:
             "cache_identity": fingerprint.identity(),
             "latency_scope": getattr(model, "latency_scope", "request"),
         }
+        if sandbox is not None:
+            config["sandbox"] = sandbox.isolation.describe()
         record = self.store.create_run(
             name=options.name or model.spec.display(),
             suite=suite.name,
@@ -150,6 +165,7 @@ class Runner:
             name=record.name, tasks=tuple(config["tasks"]), limit=config["limit"], repeats=config["repeats"],
             seed=config["seed"], use_cache=config["use_cache"],
         )
+        self.sandbox_for(select_tasks(suite, options.tasks, options.limit))
         self.store.finish_run(record.id, "running")
         return self._execute(record, select_tasks(suite, options.tasks, options.limit), model, options)
 
@@ -258,7 +274,7 @@ class Runner:
         return rows, len(flat), len(chunk) - len(pending)
 
     def _score(self, chunk: list[WorkItem], outputs: dict[int, list[Generation]]) -> list[Score]:
-        scorers = {item.task.name: build_scorer(item.task.scorer) for item in chunk}
+        scorers = {item.task.name: build_scorer(item.task.scorer, self.sandbox_for([item.task])) for item in chunk}
         scores: list[Score | None] = [None] * len(chunk)
         judged = [i for i, item in enumerate(chunk)
                   if isinstance(scorers[item.task.name], JudgeScorer) and outputs[i][0].error is None]

@@ -74,6 +74,8 @@ def run_header(record: RunRecord) -> Text:
         + (f" adapter {fp['adapter_sha256'][:16]}" if fp.get("adapter_sha256") else "")
         + (f" system_fingerprint {fp['system_fingerprint']}" if fp.get("system_fingerprint") else "")
         + (f"  {extra}" if extra else "")))
+    if record.config.get("sandbox"):
+        text.append("\nsandbox ", style="bold").append(clean(record.config["sandbox"]))
     return text
 
 

@@ -34,6 +34,7 @@ class Scorer(Protocol):
 
 
 SCORERS: dict[str, Callable[..., Scorer]] = {}
+SANDBOX_PARAMETER = "sandbox"
 
 
 def register(name: str):
@@ -45,20 +46,35 @@ def register(name: str):
     return decorate
 
 
-def build_scorer(config: ScorerConfig) -> Scorer:
-    """Build a scorer from its suite-file config; unknown types and parameters are one-line errors."""
+def _factory(config: ScorerConfig) -> Callable[..., Scorer]:
     from . import code, extract, formats, instructions, judge, match, recorded, refusal, similarity  # noqa: F401
 
     factory = SCORERS.get(config.type)
     if factory is None:
         raise UndriftError(f"unknown scorer {config.type!r}: choose one of {', '.join(sorted(SCORERS))}")
-    accepted = set(inspect.signature(factory).parameters)
+    return factory
+
+
+def runs_code(config: ScorerConfig) -> bool:
+    """Whether this scorer executes model output, so it must be given a sandbox (a `sandbox` parameter says so)."""
+    return SANDBOX_PARAMETER in inspect.signature(_factory(config)).parameters
+
+
+def build_scorer(config: ScorerConfig, sandbox: Any = None) -> Scorer:
+    """Build a scorer from its suite-file config; unknown types and parameters are one-line errors.
+
+    `sandbox` is handed to scorers that run model output; a suite file cannot set it, so only the caller (the CLI's
+    `--allow-unsandboxed`) decides whether code may run without isolation.
+    """
+    factory = _factory(config)
+    accepted = set(inspect.signature(factory).parameters) - {SANDBOX_PARAMETER}
     unknown = sorted(set(config.params) - accepted)
     if unknown:
         allowed = ", ".join(sorted(accepted)) or "no parameters"
         raise UndriftError(f"scorer {config.type!r} has no parameter {unknown[0]!r} (it takes {allowed})")
+    extra = {SANDBOX_PARAMETER: sandbox} if sandbox is not None and runs_code(config) else {}
     try:
-        return factory(**config.params)
+        return factory(**config.params, **extra)
     except (TypeError, ValueError) as exc:
         raise UndriftError(f"scorer {config.type!r}: {exc}") from None
 

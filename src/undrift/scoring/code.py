@@ -1,46 +1,66 @@
 """Code generation scored by running the model's code against unit tests, only ever inside the sandbox.
 
 Two numbers per sample, as in the LLMDrift study: is the code *executable* (it compiles and its top level runs), and
-what share of the unit tests pass.  The harness reads a one-time nonce from its environment and removes it before
-running the untrusted code, so the code cannot forge the result line.
+what share of the unit tests pass.  Nothing the code does can change the verdict: the tests are split
+(`code_tests.py`) so that the solution's sandbox only evaluates the calls into the solution and sends back plain data
+(`code_values.py`), and a second sandbox that never held the solution compares those values with the expected ones.
+The solution never sees an expected value, so reporting a result itself, exiting early, patching builtins or the
+harness, returning an object that equals everything or printing fake result lines all leave it failing.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import secrets
+from pathlib import Path
 
-from ..sandbox import SandboxLimits, run_python
+from ..sandbox import Sandbox, SandboxLimits, SandboxResult
 from ..suites.schema import Sample
+from . import code_tests, code_values
 from .base import Score, register
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
+_CODEC = Path(code_values.__file__).read_text(encoding="utf-8")
 
-HARNESS = r'''
-import json, os, sys
-nonce = os.environ.pop("UNDRIFT_NONCE")
-def report(**fields):
-    sys.stdout.flush()
-    sys.__stdout__.write("\n" + nonce + " " + json.dumps(fields) + "\n")
-    sys.__stdout__.flush()
-source = open("solution.py", encoding="utf-8").read()
-tests = json.load(open("tests.json", encoding="utf-8"))
+SOLUTION_HARNESS = _CODEC + r'''
+import json
+calls = json.load(open("/sandbox/calls.json", encoding="utf-8"))
+channel = open("/sandbox/out/values.jsonl", "w", encoding="utf-8")
+def send(record):
+    channel.write(json.dumps(record) + "\n")
+    channel.flush()
 namespace = {"__name__": "solution"}
 try:
-    exec(compile(source, "solution.py", "exec"), namespace)
+    exec(compile(open("/sandbox/solution.py", encoding="utf-8").read(), "solution.py", "exec"), namespace)
 except BaseException as exc:
-    report(executable=False, passed=0, total=len(tests), error=type(exc).__name__ + ": " + str(exc)[:200])
-    sys.exit(0)
-report(executable=True, passed=None, total=len(tests))
-passed, failures = 0, []
-for test in tests:
+    send({"loaded": False, "error": (type(exc).__name__ + ": " + str(exc))[:200]})
+    raise SystemExit(0)
+send({"loaded": True})
+for index, call in enumerate(calls):
     try:
-        exec(compile(test, "test", "exec"), namespace)
-        passed += 1
+        send({"i": index, "value": encode(eval(call, namespace))})
     except BaseException as exc:
-        failures.append(test[:120] + " -> " + type(exc).__name__)
-report(executable=True, passed=passed, total=len(tests), failures=failures[:5])
+        send({"i": index, "raised": (type(exc).__name__ + ": " + str(exc))[:200]})
+'''
+
+CHECK_HARNESS = _CODEC + r'''
+import json
+payload = json.load(open("/sandbox/check.json", encoding="utf-8"))
+class SolutionFailed(Exception):
+    pass
+def __undrift_value__(index):
+    got = payload["values"][index]
+    if "value" not in got:
+        raise SolutionFailed(got["raised"])
+    return decode(got["value"])
+verdicts = []
+for check in payload["checks"]:
+    try:
+        exec(compile(check, "test", "exec"), {"__name__": "check", "__undrift_value__": __undrift_value__})
+        verdicts.append(None)
+    except BaseException as exc:
+        verdicts.append((type(exc).__name__ + ": " + str(exc))[:200])
+open("/sandbox/out/verdicts.json", "w", encoding="utf-8").write(json.dumps(verdicts))
 '''
 
 
@@ -54,34 +74,93 @@ def extract_code(response: str) -> str:
 class CodeScorer:
     """Runs `extract_code(response)` then each of the sample's `data.tests` (Python statements, usually asserts)."""
 
-    def __init__(self, timeout_s: float = 10.0, memory_mb: int = 1024):
+    def __init__(self, timeout_s: float = 10.0, memory_mb: int = 1024, sandbox: Sandbox | None = None):
         self.limits = SandboxLimits(wall_s=float(timeout_s), cpu_s=max(1, int(timeout_s)), memory_mb=int(memory_mb))
+        self._sandbox = sandbox
+
+    @property
+    def sandbox(self) -> Sandbox:
+        if self._sandbox is None:
+            self._sandbox = Sandbox.detect()
+        return self._sandbox
+
+    def sample_problem(self, sample: Sample) -> str | None:
+        tests = sample.data.get("tests")
+        if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
+            return "has no data.tests list of Python statements for the code scorer"
+        return code_tests.problem(tests)
 
     def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
         tests = list(sample.data.get("tests", []))
-        code = extract_code(response)
-        nonce = secrets.token_hex(16)
-        result = run_python(
-            HARNESS,
-            files={"solution.py": code, "tests.json": json.dumps(tests)},
+        split = code_tests.split(tests)
+        ran = self.sandbox.run_python(
+            SOLUTION_HARNESS,
+            files={"solution.py": extract_code(response), "calls.json": json.dumps(list(split.calls))},
             limits=self.limits,
-            env={"UNDRIFT_NONCE": nonce},
         )
-        reports = [json.loads(line[len(nonce) + 1 :]) for line in result.stdout.splitlines() if line.startswith(nonce + " ")]
-        last = reports[-1] if reports else {"executable": False, "passed": 0, "total": len(tests)}
-        passed = last.get("passed") or 0
-        total = last.get("total") or len(tests)
-        details = {
-            "executable": bool(last.get("executable")),
-            "passed": passed,
-            "total": total,
-            "timed_out": result.timed_out,
-        }
-        if last.get("error"):
-            details["error"] = last["error"]
-        if last.get("failures"):
-            details["failures"] = last["failures"]
-        if not reports:
-            details["error"] = (result.stderr.strip().splitlines() or ["killed by the sandbox"])[-1][:200]
-        share = passed / total if total else 0.0
-        return Score(share, total > 0 and passed == total, None, details)
+        loaded, values = _read_values(ran, len(split.calls))
+        details: dict = {"executable": loaded is True, "timed_out": ran.timed_out, "total": len(tests)}
+        if loaded is not True:
+            details["error"] = loaded or _last_line(ran)
+            verdicts = ["the code did not run"] * len(tests)
+        else:
+            verdicts = self._check(split, values)
+        passed = sum(v is None for v in verdicts)
+        details["passed"] = passed
+        failures = [f"{test[:120]} -> {verdict}" for test, verdict in zip(tests, verdicts) if verdict is not None]
+        if failures:
+            details["failures"] = failures[:5]
+        share = passed / len(tests) if tests else 0.0
+        return Score(share, bool(tests) and passed == len(tests), None, details)
+
+    def _check(self, split: code_tests.SplitTests, values: list[dict]) -> list[str | None]:
+        checked = self.sandbox.run_python(
+            CHECK_HARNESS,
+            files={"check.json": json.dumps({"checks": list(split.checks), "values": values})},
+            limits=self.limits,
+        )
+        try:
+            verdicts = json.loads(checked.outputs["verdicts.json"])
+        except (KeyError, ValueError):
+            return [f"the check did not finish ({_last_line(checked)})"] * len(split.checks)
+        return verdicts
+
+
+def _read_values(ran: SandboxResult, count: int) -> tuple[bool | str | None, list[dict]]:
+    """Whether the solution loaded (or its error), and one {"value"} or {"raised"} per call, checked as plain data."""
+    loaded: bool | str | None = None
+    values: list[dict | None] = [None] * count
+    for line in ran.outputs.get("values.jsonl", "").splitlines():
+        try:
+            record = json.loads(line, parse_constant=_refuse)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(record, dict):
+            continue
+        if loaded is None and "loaded" in record:
+            loaded = True if record["loaded"] is True else str(record.get("error", "the code did not run"))[:200]
+        index = record.get("i")
+        if type(index) is int and 0 <= index < count and values[index] is None:
+            values[index] = _plain(record)
+    stopped = "timed out" if ran.timed_out else "the solution stopped before this call"
+    return loaded, [v if v is not None else {"raised": stopped} for v in values]
+
+
+def _plain(record: dict) -> dict:
+    if "value" in record:
+        try:
+            code_values.decode(record["value"])
+            return {"value": record["value"]}
+        except (code_values.NotPlainData, ValueError, RecursionError):
+            return {"raised": "the solution returned something that is not plain data"}
+    return {"raised": str(record.get("raised", "no value"))[:200]}
+
+
+def _refuse(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _last_line(result: SandboxResult) -> str:
+    if result.timed_out:
+        return "timed out"
+    return (result.stderr.strip().splitlines() or ["killed by the sandbox"])[-1][:200]

@@ -1,0 +1,85 @@
+"""The bubblewrap command line that confines one run of untrusted Python.
+
+bubblewrap (`bwrap`, the sandbox Flatpak is built on) gives the code new PID, network, IPC, UTS and mount namespaces:
+it sees a read-only `/usr`, the read-only Python installation it runs on and its own input folder; a private `/tmp`
+with a size limit as its working directory; its own `/proc` (no other process is visible) and a minimal `/dev`; no
+`/home`, `/root` (beyond the Python it runs), `/etc` (beyond the linker's cache), `/var`, `/run` or `/dev/shm` of the
+host (its own `/dev/shm` holds 1 MB); no network at all, not even the host's loopback; no new privileges; and the seccomp filter of `seccomp.py`.
+
+As root, bubblewrap sets up the view with its privileges and then `setpriv` drops the code to `nobody` before Python
+starts, so the code owns nothing on the host and the process limit counts a user with nothing else running.  As any
+other user, bubblewrap works unprivileged in a user namespace and the code runs as that user, mapped to `nobody`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+NOBODY = 65534
+MERGED_USR_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+
+
+def find_bwrap() -> str | None:
+    """`$UNDRIFT_BWRAP`, else `bwrap` on PATH, else the copy `make` puts beside this virtualenv's Python."""
+    named = os.environ.get("UNDRIFT_BWRAP")
+    if named:
+        return named if os.access(named, os.X_OK) else None
+    beside = Path(sys.executable).parent / "bwrap"
+    return shutil.which("bwrap") or (str(beside) if os.access(beside, os.X_OK) else None)
+
+
+@functools.lru_cache(maxsize=4)
+def version(bwrap: str) -> str:
+    try:
+        out = subprocess.run([bwrap, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.strip().removeprefix("bubblewrap ") or "unknown"
+
+
+def python_paths() -> tuple[str, str]:
+    """The real interpreter (not a virtualenv's link to it) and the installation it needs."""
+    return os.path.realpath(sys.executable), os.path.realpath(sys.base_prefix)
+
+
+def command(bwrap: str, workdir: Path, tmp_bytes: int, seccomp_fd: int | None, info_fd: int,
+            as_root: bool) -> list[str]:
+    """The full command that runs `workdir/main.py`; `workdir/out` is the only host folder it can write."""
+    interpreter, prefix = python_paths()
+    view = ["--ro-bind", "/usr", "/usr"]
+    for link in MERGED_USR_LINKS:
+        if os.path.islink(link):
+            view += ["--symlink", os.readlink(link), link]
+        elif os.path.isdir(link):
+            view += ["--ro-bind", link, link]
+    view += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    if not prefix.startswith("/usr/"):
+        view += ["--ro-bind", prefix, prefix]
+    view += [
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+        "--size", str(1 << 20), "--tmpfs", "/dev/shm",
+        "--ro-bind", str(workdir), "/sandbox",
+        "--bind", str(workdir / "out"), "/sandbox/out",
+        "--chdir", "/tmp",
+    ]
+    env = ["--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8",
+           "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
+    namespaces = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                  "--hostname", "sandbox", "--die-with-parent", "--new-session", "--info-fd", str(info_fd)]
+    if seccomp_fd is not None:
+        namespaces += ["--seccomp", str(seccomp_fd)]
+    python = [interpreter, "-I", "-S", "/sandbox/main.py"]
+    if as_root:
+        drop = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
+                shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                "--clear-groups", "--inh-caps=-all", "--"]
+        return [bwrap, *namespaces, *env, *view, *drop, *python]
+    user = ["--unshare-user", "--disable-userns", "--uid", str(NOBODY), "--gid", str(NOBODY), "--"]
+    return [bwrap, *namespaces, *env, *view, *user, *python]
