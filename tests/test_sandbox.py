@@ -1,94 +1,148 @@
-"""Untrusted code is contained: an infinite loop, a fork bomb, a memory hog and a network call all come back."""
+"""Untrusted code is contained: hostile probes, run as root and as an unprivileged user, find nothing to take.
 
+Also the limits: an infinite loop, a fork bomb, a memory hog and a huge file all come back.
+"""
+
+import json
 import os
+import secrets
+import shutil
 import socket
-import threading
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from undrift.sandbox import SandboxLimits, isolation, run_python
+from undrift.errors import UndriftError
+from undrift.sandbox import Sandbox, SandboxLimits
+
+from sandbox_probes import run_probes
+
+REPO = Path(__file__).resolve().parents[1]
+NOBODY = 65534
 
 
-def test_normal_code_runs_and_returns_output():
-    result = run_python("print(sum(range(10)))")
-    assert result.ok and result.stdout.strip() == "45"
+@pytest.fixture(scope="module")
+def sandbox():
+    return Sandbox.detect()
 
 
-def test_infinite_loop_is_stopped_by_the_wall_clock():
-    result = run_python("while True:\n    pass", limits=SandboxLimits(wall_s=1.5, cpu_s=30))
-    assert result.timed_out and result.wall_s < 10
-
-
-def test_cpu_time_limit_stops_busy_code():
-    result = run_python("while True:\n    pass", limits=SandboxLimits(wall_s=30, cpu_s=1))
-    assert not result.ok and result.wall_s < 15
-
-
-def _processes_of(uid: int) -> int:
-    count = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    count += 1
-            except FileNotFoundError:
-                pass
-    return count
-
-
-def test_fork_bomb_is_contained_and_cleaned_up():
-    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
-    before = _processes_of(65534)
-    started = time.perf_counter()
-    result = run_python(bomb, limits=SandboxLimits(wall_s=2, cpu_s=5, max_processes=32))
-    assert not result.ok and time.perf_counter() - started < 20
-    if isolation()["drops_privileges"]:
-        deadline = time.time() + 10  # the kernel tears the PID namespace down asynchronously
-        while _processes_of(65534) > before and time.time() < deadline:
-            time.sleep(0.1)
-        assert _processes_of(65534) <= before  # nothing the bomb started survives
-
-
-def test_memory_hog_fails_inside_the_sandbox():
-    result = run_python("x = bytearray(8 * 1024 ** 3)\nprint('allocated')", limits=SandboxLimits(memory_mb=256))
-    assert not result.ok and "allocated" not in result.stdout and "MemoryError" in result.stderr
-
-
-def test_file_size_limit():
-    result = run_python("open('big', 'wb').write(b'x' * (64 * 1024 * 1024))\nprint('wrote')",
-                        limits=SandboxLimits(file_mb=1))
-    assert not result.ok and "wrote" not in result.stdout
-
-
-def test_network_call_cannot_reach_the_host():
-    if not isolation()["network_isolated"]:
-        pytest.skip("this OS allows no network namespace for the sandbox")
+@pytest.fixture(scope="module")
+def host():
+    """Secrets a hostile probe would want, all readable and writable by anyone on the host, so only the sandbox
+    can keep them: a store and an SSH key outside /tmp, a shell start-up file, a password on a command line, and a
+    listening port on the host's loopback."""
+    token = secrets.token_hex(8)
+    home = REPO / ".pytest-undrift-cache" / f"probe-home-{token}"
+    (home / ".ssh").mkdir(parents=True)
+    files = {home / "undrift.db": f"store-{token}", home / ".ssh" / "id_rsa": f"key-{token}",
+             home / ".bashrc": "# start-up file\n"}
+    for path, text in files.items():
+        path.write_text(text)
+        path.chmod(0o666)
+    for folder in (home.parent, home, home / ".ssh"):
+        folder.chmod(0o777)
+    password = f"--db-password=pw-{token}"
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", password])
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
-    server.settimeout(3)
-    port = server.getsockname()[1]
-    accepted = []
-    thread = threading.Thread(target=lambda: accepted.append(_accept(server)), daemon=True)
-    thread.start()
-    code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('connected')"
-    result = run_python(code)
-    thread.join(5)
+    yield {"files": [str(p) for p in files], "secrets": [f"store-{token}", f"key-{token}", f"pw-{token}"],
+           "port": server.getsockname()[1]}
     server.close()
-    assert "connected" not in result.stdout and not result.ok
-    assert accepted == [None]
+    holder.kill()
+    holder.wait()
+    shutil.rmtree(home)
 
 
-def _accept(server):
-    try:
-        connection, _ = server.accept()
-        connection.close()
-        return "connection"
-    except OSError:
-        return None
+def test_hostile_probes_find_nothing(host):
+    outcome = run_probes(host["files"], host["secrets"], host["port"])
+    assert outcome == {name: None for name in outcome}
 
 
-def test_temporary_directory_is_removed():
-    result = run_python("import os\nprint(os.getcwd())")
-    assert result.ok and not os.path.exists(result.stdout.strip())
+@pytest.mark.skipif(os.geteuid() != 0, reason="the suite already runs unprivileged; this drops root to nobody")
+def test_hostile_probes_find_nothing_when_undrift_runs_unprivileged(host):
+    done = subprocess.run(_as_nobody([sys.executable, str(REPO / "tests" / "sandbox_probes.py"), json.dumps(host)]),
+                          capture_output=True, text=True, timeout=300, cwd="/",
+                          env={"PATH": os.environ["PATH"], "PYTHONPATH": f"{REPO / 'src'}:{REPO / 'tests'}",
+                               "HOME": "/nonexistent", "UNDRIFT_BWRAP": shutil.which("bwrap") or
+                               str(Path(sys.executable).parent / "bwrap")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome == {name: None for name in outcome}
+
+
+def _as_nobody(command: list[str]) -> list[str]:
+    """`command` run as nobody. Where this Python lives below a folder nobody may enter (pyenv under /root), a
+    private mount namespace lays an open folder over it that holds only the Python installation."""
+    setpriv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
+    prefix = Path(os.path.realpath(sys.base_prefix))
+    closed = next((p for p in reversed(prefix.parents) if p != Path("/") and not os.stat(p).st_mode & 0o001), None)
+    if closed is None:
+        return setpriv + command
+    below = prefix.relative_to(closed).parts[0]
+    script = ('set -e; keep=$(mktemp -d); mount --bind "$1/$2" "$keep"; mount -t tmpfs -o mode=755 none "$1"; '
+              'mkdir "$1/$2"; mount --bind "$keep" "$1/$2"; shift 2; exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(closed), below,
+            *setpriv, *command]
+
+
+def test_no_sandbox_means_no_code_unless_allowed(monkeypatch, tmp_path):
+    monkeypatch.setenv("UNDRIFT_BWRAP", str(tmp_path / "missing-bwrap"))
+    with pytest.raises(UndriftError, match="--allow-unsandboxed"):
+        Sandbox.detect()
+    unsafe = Sandbox.detect(allow_unsandboxed=True)
+    assert not unsafe.isolation.sandboxed and "without isolation" in unsafe.isolation.describe()
+    assert unsafe.run_python("print(6 * 7)").stdout.strip() == "42"
+
+
+def test_normal_code_runs_and_returns_output(sandbox):
+    result = sandbox.run_python("print(sum(range(10)))")
+    assert result.ok and result.stdout.strip() == "45"
+    assert sandbox.isolation.sandboxed and "bubblewrap" in sandbox.isolation.describe()
+
+
+def test_infinite_loop_is_stopped_by_the_wall_clock(sandbox):
+    result = sandbox.run_python("while True:\n    pass", limits=SandboxLimits(wall_s=1.5, cpu_s=30))
+    assert result.timed_out and result.wall_s < 10
+
+
+def test_cpu_time_limit_stops_busy_code(sandbox):
+    result = sandbox.run_python("while True:\n    pass", limits=SandboxLimits(wall_s=30, cpu_s=1))
+    assert not result.ok and result.wall_s < 15
+
+
+def _processes() -> int:
+    return sum(1 for entry in os.listdir("/proc") if entry.isdigit())
+
+
+def test_fork_bomb_is_contained_and_cleaned_up(sandbox):
+    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    before = _processes()
+    started = time.perf_counter()
+    result = sandbox.run_python(bomb, limits=SandboxLimits(wall_s=2, cpu_s=5, max_processes=32))
+    assert not result.ok and time.perf_counter() - started < 20
+    deadline = time.time() + 10  # the kernel tears the PID namespace down asynchronously
+    while _processes() > before + 5 and time.time() < deadline:
+        time.sleep(0.1)
+    assert _processes() <= before + 5  # nothing the bomb started survives
+
+
+def test_memory_hog_fails_inside_the_sandbox(sandbox):
+    result = sandbox.run_python("x = bytearray(8 * 1024 ** 3)\nprint('allocated')", limits=SandboxLimits(memory_mb=256))
+    assert not result.ok and "allocated" not in result.stdout and "MemoryError" in result.stderr
+
+
+def test_file_size_limit(sandbox):
+    result = sandbox.run_python("open('big', 'wb').write(b'x' * (64 * 1024 * 1024))\nprint('wrote')",
+                                limits=SandboxLimits(file_mb=1))
+    assert not result.ok and "wrote" not in result.stdout
+
+
+def test_working_folders_are_removed(sandbox):
+    before = set(os.listdir("/tmp"))
+    result = sandbox.run_python("open('/sandbox/out/x', 'w').write('kept')")
+    assert result.outputs == {"x": "kept"}
+    assert not {n for n in set(os.listdir("/tmp")) - before if n.startswith("undrift-sandbox")}

@@ -63,7 +63,8 @@ def outcome(row: dict[str, Any]) -> float:
 
 def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0.02, max_calls: int | None = None,
                 alpha: float = 0.05, seed: int = 0, chunk: int = 16, name: str | None = None,
-                progress: bool = True, direction: str = "drop", churn: float | None = None, allow_unsandboxed: bool = False) -> CheckReport:
+                progress: bool = True, direction: str = "drop", churn: float | None = None,
+                allow_unsandboxed: bool = False) -> CheckReport:
     if direction not in DIRECTIONS:
         raise UndriftError(f"--direction must be {' or '.join(DIRECTIONS)} (got {direction!r})")
     if churn is not None and not 0 <= churn < 1:
@@ -117,5 +118,6 @@ def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0
 
     options = RunOptions(name=name or model.spec.display(), tasks=tuple(record.config.get("tasks") or ()) or None,
                          seed=record.config.get("seed", 0))
-    report = Runner(store, progress=progress, allow_unsandboxed=allow_unsandboxed).run_until(suite, model, options, order, stop, chunk, suite_ref)
+    runner = Runner(store, progress=progress, allow_unsandboxed=allow_unsandboxed)
+    report = runner.run_until(suite, model, options, order, stop, chunk, suite_ref)
     return CheckReport(record, report.run, state, state.n, report.generated, len(earlier), tolerance, alpha)

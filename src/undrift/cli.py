@@ -83,7 +83,8 @@ def run(
         select_tasks(loaded_suite, options.tasks, options.limit)
         loaded_model = load_model(spec, lazy=True)
         store = Store.open(db)
-        report = _interruptible(lambda: Runner(store, not quiet, allow_unsandboxed).run(loaded_suite, loaded_model, options, suite))
+        runner = Runner(store, not quiet, allow_unsandboxed)
+        report = _interruptible(lambda: runner.run(loaded_suite, loaded_model, options, suite))
     if as_json:
         print(json.dumps(_report_json(report), indent=2, default=str))
         return

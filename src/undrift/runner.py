@@ -274,7 +274,8 @@ class Runner:
         return rows, len(flat), len(chunk) - len(pending)
 
     def _score(self, chunk: list[WorkItem], outputs: dict[int, list[Generation]]) -> list[Score]:
-        scorers = {item.task.name: build_scorer(item.task.scorer, self.sandbox_for([item.task])) for item in chunk}
+        scorers = {item.task.name: build_scorer(item.task.scorer, self.sandbox_for([item.task]))
+                   for item in chunk}
         scores: list[Score | None] = [None] * len(chunk)
         judged = [i for i, item in enumerate(chunk)
                   if isinstance(scorers[item.task.name], JudgeScorer) and outputs[i][0].error is None]

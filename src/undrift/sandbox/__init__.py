@@ -88,7 +88,8 @@ class Sandbox:
         problem = _bwrap_problem(bwrap) if bwrap else "bubblewrap (bwrap) is not installed"
         if problem is None:
             runs_as = "nobody (dropped from root)" if os.geteuid() == 0 else "the invoking user, mapped to nobody"
-            isolation = Isolation("bubblewrap", bubblewrap.version(bwrap), runs_as, seccomp.filter_program() is not None)
+            filtered = seccomp.filter_program() is not None
+            isolation = Isolation("bubblewrap", bubblewrap.version(bwrap), runs_as, filtered)
             return cls(isolation, bwrap)
         if allow_unsandboxed:
             return cls(Isolation("none"))

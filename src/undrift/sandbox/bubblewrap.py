@@ -4,7 +4,8 @@ bubblewrap (`bwrap`, the sandbox Flatpak is built on) gives the code new PID, ne
 it sees a read-only `/usr`, the read-only Python installation it runs on and its own input folder; a private `/tmp`
 with a size limit as its working directory; its own `/proc` (no other process is visible) and a minimal `/dev`; no
 `/home`, `/root` (beyond the Python it runs), `/etc` (beyond the linker's cache), `/var`, `/run` or `/dev/shm` of the
-host (its own `/dev/shm` holds 1 MB); no network at all, not even the host's loopback; no new privileges; and the seccomp filter of `seccomp.py`.
+host (its own `/dev/shm` holds 1 MB; the rest of its root is read-only); no network at all, not even the host's
+loopback; no new privileges; and the seccomp filter of `seccomp.py`.
 
 As root, bubblewrap sets up the view with its privileges and then `setpriv` drops the code to `nobody` before Python
 starts, so the code owns nothing on the host and the process limit counts a user with nothing else running.  As any
@@ -67,6 +68,7 @@ def command(bwrap: str, workdir: Path, tmp_bytes: int, seccomp_fd: int | None, i
         "--size", str(1 << 20), "--tmpfs", "/dev/shm",
         "--ro-bind", str(workdir), "/sandbox",
         "--bind", str(workdir / "out"), "/sandbox/out",
+        "--remount-ro", "/",  # the skeleton bubblewrap builds the view on: otherwise memory without a size limit
         "--chdir", "/tmp",
     ]
     env = ["--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8",
