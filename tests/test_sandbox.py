@@ -75,18 +75,25 @@ def test_hostile_probes_find_nothing_when_undrift_runs_unprivileged(host):
 
 
 def _as_nobody(command: list[str]) -> list[str]:
-    """`command` run as nobody. Where this Python lives below a folder nobody may enter (pyenv under /root), a
-    private mount namespace lays an open folder over it that holds only the Python installation."""
+    """`command` run as nobody. Where this Python or this checkout lies below a folder nobody may enter (pyenv under
+    /root, a clone in a private home), a private mount namespace lays an open folder over it that holds only them."""
     setpriv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"]
-    prefix = Path(os.path.realpath(sys.base_prefix))
-    closed = next((p for p in reversed(prefix.parents) if p != Path("/") and not os.stat(p).st_mode & 0o001), None)
-    if closed is None:
+    opened: dict[Path, set[str]] = {}
+    for needed in (Path(os.path.realpath(sys.base_prefix)), REPO):
+        closed = next((p for p in reversed(needed.parents) if p != Path("/") and not os.stat(p).st_mode & 0o001), None)
+        if closed is not None:
+            opened.setdefault(closed, set()).add(needed.relative_to(closed).parts[0])
+    if not opened:
         return setpriv + command
-    below = prefix.relative_to(closed).parts[0]
-    script = ('set -e; keep=$(mktemp -d); mount --bind "$1/$2" "$keep"; mount -t tmpfs -o mode=755 none "$1"; '
-              'mkdir "$1/$2"; mount --bind "$keep" "$1/$2"; shift 2; exec "$@"')
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(closed), below,
-            *setpriv, *command]
+    steps = ["set -e"]
+    for n, (closed, children) in enumerate(sorted(opened.items())):
+        for m, child in enumerate(sorted(children)):
+            steps.append(f'k{n}_{m}=$(mktemp -d); mount --bind "{closed}/{child}" "$k{n}_{m}"')
+        steps.append(f'mount -t tmpfs -o mode=755 none "{closed}"')
+        for m, child in enumerate(sorted(children)):
+            steps.append(f'mkdir -p "{closed}/{child}"; mount --bind "$k{n}_{m}" "{closed}/{child}"')
+    steps.append('exec "$@"')
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "; ".join(steps), "sh", *setpriv, *command]
 
 
 def test_no_sandbox_means_no_code_unless_allowed(monkeypatch, tmp_path):
