@@ -174,17 +174,42 @@ def test_eight_concurrent_requests_are_batched(served):
         assert answer.choices[0].finish_reason == "length"  # every request does the same, full work
         return time.perf_counter() - started
 
-    one()  # warm up
-    single = min(one() for _ in range(3))
-    started = time.perf_counter()
-    threads = [threading.Thread(target=one) for _ in range(8)]
+    def eight() -> float:
+        started = time.perf_counter()
+        threads = [threading.Thread(target=one) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return time.perf_counter() - started
+
+    eight()  # warm up, connections included
+    rounds = [(one(), one(), eight()) for _ in range(3)]  # interleaved, and the best of each: the machine is shared
+    ratio = min(r[2] for r in rounds) / min(min(r[:2]) for r in rounds)
+    print(f"8 concurrent / 1 request: {ratio:.2f}x")
+    assert ratio < 4
+
+
+def test_answers_do_not_depend_on_what_else_is_in_the_batch(served):
+    """Requests joining and leaving the running batch (other lengths, stops, limits) get the answers they get alone."""
+    base_url, _ = served
+    client = openai.OpenAI(base_url=base_url, api_key="unused")
+    asks = [dict(messages=[{"role": "user", "content": prompt}], max_tokens=limit, stop=stop)
+            for prompt, limit, stop in [("Is 17 prime?", 40, None), ("q", 12, None), ("The quick brown fox. " * 6, 30, ["e"]),
+                                        ("def add(a, b):", 25, None), ("Pick (A) or (B)", 8, [" "])] * 2]
+    alone = [client.chat.completions.create(model="tiny", **ask).choices[0].message.content for ask in asks]
+    together: list = [None] * len(asks)
+
+    def ask(i: int) -> None:
+        time.sleep(0.01 * i)  # arrive while the others are generating
+        together[i] = client.chat.completions.create(model="tiny", **asks[i]).choices[0].message.content
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(asks))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    ratio = (time.perf_counter() - started) / single
-    print(f"8 concurrent / 1 request: {ratio:.2f}x")
-    assert ratio < 4
+    assert together == alone
 
 
 @pytest.fixture(scope="module")
