@@ -66,11 +66,11 @@ def create_app(model, model_id: str, options: ServeOptions = ServeOptions(), ali
             raise ApiError(404, f"the model {name!r} is not served here; use {model_id!r}", param="model",
                            code="model_not_found")
 
-    def tokenize(text: str, special: bool) -> list[int]:
+    def tokenize(text: str, special: bool, param: str) -> list[int]:
         ids = model.tokenizer(text, add_special_tokens=special)["input_ids"]
         if len(ids) > max_prompt_tokens:
             raise ApiError(400, f"the prompt has {len(ids)} tokens, over this server's limit of {max_prompt_tokens} "
-                                "(--max-prompt-tokens)", param="messages", code="context_length_exceeded")
+                                "(--max-prompt-tokens)", param=param, code="context_length_exceeded")
         return ids
 
     def envelope(kind: str, prefix: str) -> Envelope:
@@ -95,7 +95,7 @@ def create_app(model, model_id: str, options: ServeOptions = ServeOptions(), ali
         body.refuse_unsupported()
         check_model(body.model)
         chat_request = Request.chat(body.message_dicts(), Decoding())
-        prompt_ids = await run_in_threadpool(lambda: tokenize(model.render(chat_request), special=False))
+        prompt_ids = await run_in_threadpool(lambda: tokenize(model.render(chat_request), special=False, param="messages"))
         flight = Flight(engine, options.timeout_s)
         flight.start(prompt_ids, body.samplings(body.max_new_tokens(DEFAULT_CHAT_MAX_TOKENS),
                                                 body.top_logprobs_wanted()))
@@ -114,7 +114,7 @@ def create_app(model, model_id: str, options: ServeOptions = ServeOptions(), ali
         body.refuse_unsupported()
         check_model(body.model)
         prompts = body.prompts()
-        prompt_ids = await run_in_threadpool(lambda: [tokenize(p, special=True) for p in prompts])
+        prompt_ids = await run_in_threadpool(lambda: [tokenize(p, special=True, param="prompt") for p in prompts])
         n = body.n or 1
         flight = Flight(engine, options.timeout_s)
         for i, ids in enumerate(prompt_ids):

@@ -42,12 +42,12 @@ def prepare(spec_text: str, host: str, name: str | None, db: str | None, options
     if spec.backend == "openai":
         raise UndriftError("`undrift serve` serves a local model: give bundled:, hf: or gguf:, not openai:")
     model_id = name or default_model_id(spec)
-    registry = Registry(Store.open(db))
+    app = create_app(load_model(spec), model_id, options, aliases=(str(spec), spec.display()))
+    registry = Registry(Store.open(db))  # only once the model has loaded: a bad spec leaves no store behind
     known = registry.find(model_id)
     if known is not None and known.spec != str(spec):
         raise UndriftError(f"the name {model_id!r} is registered for {known.spec}: give --name with another id")
-    app = create_app(load_model(spec), model_id, options, aliases=(str(spec), spec.display()))
-    registry.ensure(model_id, str(spec), "served")  # only once the model has loaded
+    registry.ensure(model_id, str(spec), "served")
     return Served(app, model_id, spec.display())
 
 
