@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import UndriftError
@@ -193,7 +192,7 @@ class TransformersModel:
                 new_tokens = new_tokens[: new_tokens.index(self.tokenizer.eos_token_id)]
                 finish = "stop"
             text = self.tokenizer.decode(new_tokens, skip_special_tokens=True)
-            text, stopped = _cut_at_stop(text, decoding.stop)
+            text, stopped = cut_at_stop(text, decoding.stop)
             generations.append(
                 Generation(
                     text=text,
@@ -204,39 +203,6 @@ class TransformersModel:
                 )
             )
         return generations
-
-    def stream(self, request: Request) -> Iterator[str]:
-        """Yield the answer to one request piece by piece as it is generated (for the server's streaming mode)."""
-        from transformers import TextIteratorStreamer
-
-        decoding = request.decoding
-        prompt = self.render(request)
-        encoded = self.tokenizer([prompt], return_tensors="pt", add_special_tokens=False).to(self.device)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        failure: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                self._call_generate(encoded, decoding, streamer=streamer)
-            except BaseException as exc:  # surface it in the caller's thread instead of hanging the stream
-                failure.append(exc)
-                streamer.end()
-
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
-        emitted = ""
-        for piece in streamer:
-            candidate, stopped = _cut_at_stop(emitted + piece, decoding.stop)
-            if candidate[len(emitted) :]:
-                yield candidate[len(emitted) :]
-            emitted = candidate
-            if stopped:
-                for _ in streamer:  # drain, so the worker can finish and release the model
-                    pass
-                break
-        thread.join()
-        if failure:
-            raise failure[0]
 
 
 class _StepClock:
@@ -252,7 +218,8 @@ class _StepClock:
         return self.torch.zeros(input_ids.shape[0], dtype=self.torch.bool, device=input_ids.device)
 
 
-def _cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    """The text before the first stop string in it, and whether there was one (the server uses it too)."""
     cut = min((text.find(s) for s in stops if s and s in text), default=-1)
     return (text[:cut], True) if cut >= 0 else (text, False)
 

@@ -1,0 +1,64 @@
+"""Starting `undrift serve`: refuse an open address without a token, name and register the model, run uvicorn so
+that SIGTERM stops it promptly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from ..errors import UndriftError
+from ..models.base import ModelSpec
+from .app import ServeOptions, create_app
+from .guard import is_loopback
+
+
+@dataclass(frozen=True)
+class Served:
+    app: FastAPI
+    model_id: str
+    display: str
+
+
+def default_model_id(spec: ModelSpec) -> str:
+    """The plain id clients send (`smollm2`, a model folder's name), as hosted APIs name their models."""
+    base = spec.target if spec.backend == "bundled" else Path(spec.target).expanduser().name
+    if spec.backend == "gguf":
+        base = Path(base).stem
+    return f"{base}+{Path(spec.lora).name}" if spec.lora else base
+
+
+def prepare(spec_text: str, host: str, name: str | None, db: str | None, options: ServeOptions) -> Served:
+    """Check the address and token, register the served version under its id, load the model, build the app."""
+    from ..models import load_model
+    from ..registry import Registry
+    from ..store import Store
+
+    if not is_loopback(host) and not options.token:
+        raise UndriftError(f"--host {host} lets other machines in: give --token (or $UNDRIFT_SERVE_TOKEN) so that "
+                           "only clients sending it as their API key are served")
+    spec = ModelSpec.parse(spec_text)
+    if spec.backend == "openai":
+        raise UndriftError("`undrift serve` serves a local model: give bundled:, hf: or gguf:, not openai:")
+    model_id = name or default_model_id(spec)
+    app = create_app(load_model(spec), model_id, options, aliases=(str(spec), spec.display()))
+    registry = Registry(Store.open(db))  # only once the model has loaded: a bad spec leaves no store behind
+    known = registry.find(model_id)
+    if known is not None and known.spec != str(spec):
+        raise UndriftError(f"the name {model_id!r} is registered for {known.spec}: give --name with another id")
+    registry.ensure(model_id, str(spec), "served")
+    return Served(app, model_id, spec.display())
+
+
+def run(app: FastAPI, host: str, port: int) -> None:
+    """uvicorn, but SIGTERM and Ctrl-C end the generations in flight at once, so its graceful shutdown does not wait
+    on a long answer; whatever still hangs on is cut after a few seconds."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            app.state.engine.stop(timeout=0)
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)).run()
