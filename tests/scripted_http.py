@@ -33,7 +33,7 @@ class ScriptedServer:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 script.calls += 1
                 time.sleep(script.delay_s)
-                prompt = json.dumps(body.get("messages"))
+                prompt = "\n".join(str(m.get("content")) for m in body.get("messages") or [])
                 if any(p in prompt for p in script.fail_prompts):
                     return self._answer(500, {"error": {"message": "boom"}})
                 self._answer(*script.chat)

@@ -34,6 +34,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD_REVISION = "0003"  # the newest file in migrations/versions; a test keeps the two in step
 BACKENDS = ("sqlite", "postgresql")
 CONNECT_TIMEOUT_S = 10  # a PostgreSQL URL at a port where nothing answers fails in this time, not minutes
+# Errors are left out of every metric, so a few cost only precision; but errors seldom strike at random (long prompts
+# time out, a rate limit hits the later samples), so beyond a few the answered samples no longer stand for the suite.
+DEFAULT_MAX_ERROR_RATE = 0.05
 MIGRATION_LOCK = 0x756E6472696674  # PostgreSQL advisory lock key ("undrift") held while the schema is upgraded
 
 
@@ -69,6 +72,16 @@ class RunRecord:
     @property
     def answered(self) -> int:
         return self.done - self.errors
+
+    @property
+    def max_error_rate(self) -> float:
+        """The share of errors the run allowed itself (`--max-error-rate`; imported runs: the default)."""
+        return float(self.config.get("max_error_rate", DEFAULT_MAX_ERROR_RATE))
+
+    @property
+    def too_many_errors(self) -> bool:
+        """More errors than the run allowed, or errors and no answer at all: the run is no evidence."""
+        return bool(self.errors) and (not self.answered or self.errors > self.max_error_rate * self.done)
 
 
 class Store:
