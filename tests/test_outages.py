@@ -111,3 +111,34 @@ def test_max_error_rate_is_checked(tmp_path):
     with ScriptedServer() as server:
         result = _run(server, "x", "--max-error-rate", "1.5", cwd=tmp_path)
     assert result.returncode == 2 and "--max-error-rate" in _one_line(result)
+
+
+def test_a_full_disk_during_a_run_is_one_line_and_the_run_resumes_later(tmp_path):
+    """RLIMIT_FSIZE stands in for a full disk: the store cannot grow while the run writes its answers."""
+    import resource
+    import subprocess
+    import sys
+
+    from undrift.store import Store
+
+    url = f"sqlite:///{tmp_path / 'undrift.db'}"
+    Store.open(url).close()
+    size = (tmp_path / "undrift.db").stat().st_size
+    long_answer = {**OK_BODY, "choices": [{"message": {"role": "assistant", "content": "[Yes] " + "y" * 20000},
+                                           "finish_reason": "stop"}]}
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 96 * 1024, size + 96 * 1024))
+
+    with ScriptedServer(chat=(200, long_answer)) as server:
+        result = subprocess.run([sys.executable, "-m", "undrift.cli", "run", "drift", "--model",
+                                 f"openai:m@{server.base_url}?retries=0&concurrency=2", "--tasks", "primes",
+                                 "--limit", "40", "--as", "full", "--db", url, "-q"],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=120, preexec_fn=small_disk)
+        assert result.returncode == 2, result.stdout + result.stderr
+        line = _one_line(result)
+        assert "cannot write" in line and "disk" in line and "[SQL" not in line and "yyyy" not in line
+        (run,) = json.loads(undrift("runs", "--json", "--db", url, cwd=tmp_path).stdout)
+        assert run["status"] in ("failed", "interrupted") and run["done"] < 40  # whole batches only, resumable
+        resumed = undrift("run", "--resume", run["id"], "--db", url, "--json", "-q", cwd=tmp_path)
+        assert resumed.returncode == 0 and json.loads(resumed.stdout)["run"]["done"] == 40, resumed.stderr

@@ -170,13 +170,13 @@ class Store:
                     yield connection
 
     def _one_line_fault(self, context) -> None:
-        """A database fault while a statement runs (a full disk, a read-only file, a lost server) becomes one line;
-        constraint violations pass through, as callers handle those, and so do failures to connect (`_migrate`
-        words them)."""
+        """A database fault on an open connection (a full disk, a read-only file, a lost server), in a statement or
+        at commit, becomes one line; constraint violations pass through, as callers handle those, and so do failures
+        to connect (`_migrate` words them)."""
         error = context.sqlalchemy_exception
-        if context.statement is None or context.is_disconnect or not isinstance(error, OperationalError):
+        if context.connection is None or context.is_disconnect or not isinstance(error, OperationalError):
             return
-        verb = context.statement.lstrip().split(None, 1)[0].upper() if context.statement.strip() else ""
+        verb = (context.statement or "COMMIT").lstrip().split(None, 1)[0].upper()
         action = "read" if verb in ("SELECT", "PRAGMA", "WITH") else "write to"
         detail = _first_line(context.original_exception)
         hint = ""
