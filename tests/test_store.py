@@ -1,6 +1,8 @@
 """The store on SQLite and on a real PostgreSQL: migrations, runs, results, one-transaction batches, bad URLs."""
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 from conftest import result_row, store_run
@@ -125,3 +127,137 @@ def test_an_ambiguous_id_prefix_names_the_runs_it_matches(sqlite_url, tmp_path):
     assert store.get_run(made[3]).name == "m3"
     shown = undrift("show", prefix, "--db", sqlite_url, cwd=tmp_path)
     assert shown.returncode == 2 and "matches 7 runs" in shown.stderr and len(shown.stderr.strip().splitlines()) == 1
+
+
+OPEN_STORE = "import sys; from undrift.store import Store; Store.open(sys.argv[1]).close()"
+
+
+def _open_at_once(url: str, count: int = 20) -> list:
+    import subprocess
+    import sys
+
+    processes = [subprocess.Popen([sys.executable, "-c", OPEN_STORE, url], stderr=subprocess.PIPE, text=True)
+                 for _ in range(count)]
+    return [(p.wait(timeout=120), p.stderr.read()) for p in processes]
+
+
+def test_twenty_processes_opening_a_new_sqlite_store_at_once(tmp_path):
+    for attempt in range(2):
+        url = f"sqlite:///{tmp_path / f'new{attempt}.db'}"
+        failures = [err for code, err in _open_at_once(url) if code != 0]
+        assert not failures, failures[0]
+        _tables_match_schema(Store.open(url))
+
+
+@pytest.mark.postgres
+def test_twenty_processes_opening_a_new_postgres_store_at_once(postgres_url):
+    from sqlalchemy import create_engine, make_url
+
+    admin = create_engine(resolve_url(postgres_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql("DROP DATABASE IF EXISTS concurrent_first_open")
+        connection.exec_driver_sql("CREATE DATABASE concurrent_first_open")
+    admin.dispose()
+    url = make_url(postgres_url).set(database="concurrent_first_open").render_as_string(hide_password=False)
+    failures = [err for code, err in _open_at_once(url) if code != 0]
+    assert not failures, failures[0]
+    _tables_match_schema(Store.open(url))
+
+
+def _one_line_exit_2(result, fragment):
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "[SQL" not in result.stderr and "parameters" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr, result.stderr
+
+
+def test_a_database_other_than_sqlite_or_postgresql_is_one_line(tmp_path):
+    _one_line_exit_2(undrift("runs", "--db", "mysql://u:p@127.0.0.1/db", cwd=tmp_path), "SQLite or PostgreSQL")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_port_that_is_not_postgresql_times_out_with_one_line(tmp_path):
+    """A listener that accepts and never answers used to hang the command for minutes."""
+    import socket
+    import time
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        started = time.perf_counter()
+        result = undrift("runs", "--db", f"postgresql://u@127.0.0.1:{port}/db", cwd=tmp_path, timeout=60)
+    _one_line_exit_2(result, "cannot open database")
+    assert time.perf_counter() - started < 20
+
+
+def _unprivileged(tmp_path_factory):
+    """A folder an unprivileged user (nobody) can reach, and the command prefix that runs as that user."""
+    import shutil
+    import stat
+    import tempfile
+
+    if os.geteuid() != 0:
+        return Path(tempfile.mkdtemp()), []
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: cannot test as an unprivileged user")
+    base = Path(tempfile.mkdtemp(prefix="undrift-ro-"))
+    base.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+    return base, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+
+
+def test_a_store_in_a_read_only_folder_can_be_read(tmp_path_factory):
+    import shutil
+    import subprocess
+    import sys
+
+    base, as_nobody = _unprivileged(tmp_path_factory)
+    folder = base / "store"
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'undrift.db'}"
+    try:
+        store = Store.open(url)
+        run = store_run(store, "kept", [result_row("t", "s0", True)])
+        store.close()
+        (folder / "undrift.db").chmod(0o644)
+        folder.chmod(0o555)
+        before = sorted(os.listdir(folder))
+        for prefix in ([], as_nobody):
+            def cli(*args):
+                return subprocess.run([*prefix, sys.executable, "-m", "undrift.cli", *args, "--db", url],
+                                      cwd=base, capture_output=True, text=True, timeout=120,
+                                      env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+                                           "HOME": str(base)})
+            listed = cli("runs", "--json")
+            assert listed.returncode == 0, listed.stderr
+            assert [r["id"] for r in json.loads(listed.stdout)] == [run.id]
+            shown = cli("show", run.id)
+            assert shown.returncode == 0 and "kept" in shown.stdout, shown.stderr
+            if prefix:  # as nobody the folder is really read-only: writing is one line, exit 2
+                _one_line_exit_2(cli("registry", "register", "v9", "--spec", "hf:x"), "read-only")
+            assert sorted(os.listdir(folder)) == before
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_full_disk_during_import_is_one_line_and_writes_nothing(tmp_path):
+    """RLIMIT_FSIZE stands in for a full disk: the database cannot grow, as when the disk has no room left."""
+    import resource
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'undrift.db'}"
+    Store.open(url).close()
+    size = (tmp_path / "undrift.db").stat().st_size
+    lines = "".join(json.dumps({"id": i, "prompt": f"q{i} " + "x" * 500, "response": "y" * 2000, "model": "big"}) + "\n"
+                    for i in range(400))
+    (tmp_path / "big.jsonl").write_text(lines)
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size + 64 * 1024, size + 64 * 1024))
+
+    result = subprocess.run([sys.executable, "-m", "undrift.cli", "import", "big.jsonl", "--format", "jsonl",
+                             "--db", url, "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            preexec_fn=small_disk)
+    _one_line_exit_2(result, "cannot write")
+    assert Store.open(url).list_runs() == []

@@ -63,8 +63,14 @@ def run(
     allow_unsandboxed: bool = typer.Option(False, "--allow-unsandboxed",
                                            help="run model code (code tasks) even where no sandbox can start"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    max_error_rate: float = typer.Option(0.05, help="share of requests that may get errors (left out of every "
+                                                    "metric); above it the run ends failed, exit 4"),
 ) -> None:
-    """Run a suite against a model and store every response and score."""
+    """Run a suite against a model and store every response and score.
+
+    Exit status: 0 done, 2 bad input, 4 failed (too many requests got errors: an outage, not a regression; resume it
+    once the model answers), 130 interrupted (Ctrl-C or SIGTERM; resume it).
+    """
     from .models import ModelSpec, load_model
     from .runner import Runner, RunOptions, select_tasks
     from .store import Store
@@ -77,7 +83,8 @@ def run(
         if not suite or not model:
             raise UndriftError("give a suite and --model SPEC, e.g. `undrift run drift --model bundled:smollm2`")
         spec = ModelSpec.parse(model)
-        options = RunOptions(name=name, tasks=_tasks(tasks), limit=limit, repeats=repeats, seed=seed, use_cache=cache)
+        options = RunOptions(name=name, tasks=_tasks(tasks), limit=limit, repeats=repeats, seed=seed, use_cache=cache,
+                             max_error_rate=max_error_rate)
         options.validate()
         loaded_suite = load_suite(suite, seed=seed)
         select_tasks(loaded_suite, options.tasks, options.limit)
@@ -95,15 +102,31 @@ def run(
     out.print(f"{report.generated} generated, {report.from_cache} from cache, {report.elapsed_s:.1f}s")
 
 
-def _interruptible(work):
-    from .runner import RunInterrupted
+RUN_FAILED_EXIT = 4
 
+
+def _interruptible(work):
+    """Run `work` (a run or a check) with SIGTERM treated as Ctrl-C; an interrupted run exits 130, a failed one 4."""
+    import signal
+
+    from .runner import RunFailed, RunInterrupted
+
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         return work()
     except RunInterrupted as stop:
         err.print(literal(f"interrupted: run {stop.run_id} keeps what finished; continue with "
                           f"`undrift run --resume {stop.run_id}`"))
         raise typer.Exit(130)
+    except RunFailed as failed:
+        err.print(Text("error: ", style="red").append(clean(failed)))
+        raise typer.Exit(RUN_FAILED_EXIT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _report_json(report) -> dict:
@@ -296,7 +319,8 @@ def check(
     """Has a model drifted from an earlier run? Stops as soon as an anytime-valid test decides.
 
     Exit status: 0 unchanged (no drop beyond the tolerance), 1 changed (accuracy dropped, or moved with
-    --direction any), 3 undecided (the samples or --max-calls ran out first).
+    --direction any), 3 undecided (the samples or --max-calls ran out first), 4 failed (more than 5% of the
+    requests got errors: an outage is not a change).
     """
     from .check import check_drift
     from .models import ModelSpec, load_model
@@ -325,18 +349,23 @@ def gate(
     policy: Path = typer.Option(..., help="policy YAML with thresholds (see docs/gate.md)"),
     junit: Optional[Path] = typer.Option(None, help="also write the checks as JUnit XML here"),
     tolerance: float = typer.Option(0.0, help="score-difference tolerance for flips without a verdict"),
+    allow_incomplete: bool = typer.Option(False, "--allow-incomplete",
+                                          help="gate even on a run that did not complete or has too many errors"),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Pass or fail a new version against the old one: exit 0 on pass, 1 on fail, with the reasons."""
+    """Pass or fail a new version against the old one: exit 0 on pass, 1 on fail, with the reasons; 2 when a run is
+    no evidence (unfinished, or too many errors) unless --allow-incomplete."""
     from .analysis.compare import compare_runs
-    from .gate import Policy, evaluate
+    from .gate import Policy, evaluate, refuse_unfit
     from .store import Store
 
     rules = Policy.load(policy)
     _writable(junit)
-    comparison = compare_runs(Store.open(db, must_exist=True), old, new, tolerance=tolerance)
-    result = evaluate(rules, comparison)
+    store = Store.open(db, must_exist=True)
+    refuse_unfit(store.get_run(old), store.get_run(new), allow_incomplete)
+    comparison = compare_runs(store, old, new, tolerance=tolerance)
+    result = evaluate(rules, comparison, allow_incomplete=allow_incomplete)
     if junit:
         write_text_atomic(junit, result.junit_xml(f"{comparison.old.name} -> {comparison.new.name}"))
     if as_json:

@@ -27,9 +27,10 @@ from xml.etree import ElementTree
 
 import yaml
 
-from .analysis.compare import Comparison, GroupComparison, MetricChange
+from .analysis.compare import Comparison, GroupComparison, MetricChange, error_note, unfit_for_gate
 from .analysis.metrics import METRICS as MEASURED, REPEAT_METRICS, better_direction
 from .errors import UndriftError
+from .store import RunRecord
 from .report import numbers
 from .report.numbers import p_text
 
@@ -158,9 +159,28 @@ class GateResult:
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(suites, encoding="unicode") + "\n"
 
 
-def evaluate(policy: Policy, comparison: Comparison) -> GateResult:
-    """Apply every rule of `policy` to `comparison`."""
+def refuse_unfit(old: RunRecord, new: RunRecord, allow_incomplete: bool = False) -> None:
+    """Raise unless both runs are whole evidence (see `evaluate`); also before comparing, as a run of only errors
+    cannot even be compared."""
+    for label, run in (("old", old), ("new", new)):
+        unfit = unfit_for_gate(run)
+        if unfit and not allow_incomplete:
+            raise UndriftError(f"will not gate on the {label} run {run.id} ({run.name}): it {unfit}; resume it "
+                               f"(`undrift run --resume {run.id}`) or pass --allow-incomplete to gate on what it holds")
+
+
+def evaluate(policy: Policy, comparison: Comparison, allow_incomplete: bool = False) -> GateResult:
+    """Apply every rule of `policy` to `comparison`.
+
+    A run that did not complete, or whose errors passed its threshold, is no evidence to pass or fail a model on:
+    an outage would read as a regression.  Such a comparison is refused unless `allow_incomplete`; errors below
+    the threshold are noted (they are left out of every metric and flip).
+    """
     result = GateResult(passed=True)
+    refuse_unfit(comparison.old, comparison.new, allow_incomplete)
+    for label, run in (("old", comparison.old), ("new", comparison.new)):
+        unfit = unfit_for_gate(run)
+        result.notes += [note for note in (error_note(run), unfit and f"{label} run {run.id} {unfit}") if note]
     known_tasks = {g.task for g in comparison.tasks}
     for rule in policy.rules:
         for task in rule.tasks or ():

@@ -2,8 +2,14 @@
 
 It expands a suite into work items (task, sample, repeat), skips what a resumed run already holds, serves what it
 can from the response cache, generates the rest in batches, scores them (code in the sandbox, judges through the
-same generation path), and writes each batch to the store in one transaction.  Ctrl-C or a kill loses at most the
-batch in flight; `resume` carries on.
+same generation path), and writes each batch to the store in one transaction.  A batch is as wide as the model
+generates at once (a local model's batch size, a server's concurrency), so Ctrl-C, SIGTERM or a kill loses at most
+the batch in flight; `resume` carries on.  While it runs, the run's lease is renewed (store/lease.py), so a run whose
+process died reads as interrupted, and a second process cannot resume it beside the first.
+
+An error (a failed request, a malformed answer) is stored as an error, never scored as an answer.  A run whose share
+of errors passes `max_error_rate` ends `failed` (`RunFailed`): an outage is not a regression.  Its errored items are
+asked again on resume.  A model version is registered only once a run of it has ended with answers.
 
 The cache is used only where it is sound: the model's fingerprint says it is deterministic (local weights, greedy
 decoding) and the request is identical.  Hosted APIs are never served from the cache unless `use_cache=True`.
@@ -25,10 +31,12 @@ from .scoring import Score, build_scorer
 from .scoring.base import runs_code
 from .scoring.judge import JudgeScorer
 from .store import RunRecord, Store
+from .store.db import DEFAULT_MAX_ERROR_RATE
+from .store.lease import Heartbeat
 from .suites import Sample, Suite, Task, load_suite
 from .summary import TaskSummary, summarise
 
-CHUNK_ITEMS = 64
+CHUNK_ITEMS = 64  # the most items written in one transaction; a model that generates fewer at once sets less
 
 
 @dataclass(frozen=True)
@@ -39,12 +47,15 @@ class RunOptions:
     repeats: int = 1
     seed: int = 0
     use_cache: bool | None = None  # None: cache exactly where the model is deterministic
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE  # above it the run ends `failed`; a run of only errors always does
 
     def validate(self) -> None:
         if self.repeats < 1:
             raise UndriftError(f"--repeats must be at least 1, got {self.repeats}")
         if self.limit is not None and self.limit < 1:
             raise UndriftError(f"--limit must be at least 1, got {self.limit}")
+        if not 0 <= self.max_error_rate <= 1:
+            raise UndriftError(f"--max-error-rate is a share between 0 and 1, e.g. 0.05 (got {self.max_error_rate})")
 
 
 @dataclass
@@ -57,10 +68,20 @@ class RunReport:
 
 
 class RunInterrupted(Exception):
-    """Raised after Ctrl-C, once the run is marked interrupted; carries the id to resume."""
+    """Raised after Ctrl-C (or SIGTERM, which the CLI turns into one), once the run is marked interrupted; carries
+    the id to resume."""
 
     def __init__(self, run_id: str):
         super().__init__(run_id)
+        self.run_id = run_id
+
+
+class RunFailed(Exception):
+    """Raised once a run is marked failed because too many of its requests got errors; the message says how many
+    and what to do.  Not an `UndriftError`: the input was fine, the model (or its server) was not."""
+
+    def __init__(self, run_id: str, message: str):
+        super().__init__(message)
         self.run_id = run_id
 
 
@@ -131,6 +152,7 @@ class Runner:
             "scorers": {t.name: t.scorer.to_dict() for t in tasks},
             "cache_identity": fingerprint.identity(),
             "latency_scope": getattr(model, "latency_scope", "request"),
+            "max_error_rate": options.max_error_rate,
         }
         if sandbox is not None:
             config["sandbox"] = sandbox.isolation.describe()
@@ -144,16 +166,16 @@ class Runner:
             config=config,
             expected=expected,
         )
-        from .registry import Registry
-
-        Registry(self.store).ensure(record.name, record.model_spec, "run")
         return record
 
     def resume(self, run_ref: str, model: Model | None = None) -> RunReport:
-        """Finish an interrupted (or killed) run with the same suite, model and options."""
+        """Finish an interrupted, killed or failed run with the same suite, model and options (errored items are
+        asked again); a run that another process is still running is refused."""
         record = self.store.get_run(run_ref)
         if record.status == "complete":
             raise UndriftError(f"run {record.id} is already complete: nothing to resume")
+        if record.status == "running":
+            self.store.claim_run(record.id)  # refuses, naming the process that runs it
         config = record.config
         suite = load_suite(config["suite_ref"], seed=config["seed"])
         if suite.digest() != record.suite_digest:
@@ -164,9 +186,10 @@ class Runner:
         options = RunOptions(
             name=record.name, tasks=tuple(config["tasks"]), limit=config["limit"], repeats=config["repeats"],
             seed=config["seed"], use_cache=config["use_cache"],
+            max_error_rate=config.get("max_error_rate", DEFAULT_MAX_ERROR_RATE),
         )
         self.sandbox_for(select_tasks(suite, options.tasks, options.limit))
-        self.store.finish_run(record.id, "running")
+        self.store.claim_run(record.id)
         return self._execute(record, select_tasks(suite, options.tasks, options.limit), model, options)
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -190,33 +213,55 @@ class Runner:
                  items: list[WorkItem] | None = None, stop: Callable[[list[dict[str, Any]]], bool] | None = None,
                  chunk_items: int | None = None) -> RunReport:
         started = time.perf_counter()
-        chunk_items = chunk_items or CHUNK_ITEMS
+        chunk_items = chunk_items or _batch_width(model)
         if items is None:
             items = _work_items(tasks, options, self.store.done_items(record.id))
         identity = record.config["cache_identity"]
         use_cache = _reuse_allowed(bool(record.fingerprint.get("deterministic")), options)
         generated = from_cache = 0
+        errors: list[str] = []
+        hopeless = options.max_error_rate * record.expected  # more errors than this and the run cannot pass
         total_requests = sum(len(i.requests) for i in items)
         status = "complete"
         try:
-            with ProgressBar(f"{record.name} · {record.suite}", total_requests, enabled=self.progress) as bar:
+            with Heartbeat(lambda: self.store.renew_lease(record.id)), \
+                    ProgressBar(f"{record.name} · {record.suite}", total_requests, enabled=self.progress) as bar:
                 for start in range(0, len(items), chunk_items):
                     chunk = items[start : start + chunk_items]
                     rows, new, reused = self._run_chunk(record.id, chunk, model, identity, use_cache, bar)
                     self.store.add_results(rows)
                     generated, from_cache = generated + new, from_cache + reused
+                    errors += [row["error"] for row in rows if row["error"] is not None]
+                    if len(errors) > hopeless:
+                        break  # judged below: no need to wait out the rest of an outage
                     if stop is not None and stop(rows):
                         status = "stopped" if start + chunk_items < len(items) else "complete"
                         break
         except KeyboardInterrupt:
-            self.store.finish_run(record.id, "interrupted", model.fingerprint().to_dict())
+            self._end(record.id, "interrupted", model)
             raise RunInterrupted(record.id) from None
         except Exception:  # a fault (a scorer, the store, a model) ends the run as failed, not "running" for ever
-            self.store.finish_run(record.id, "failed", model.fingerprint().to_dict())
+            self._end(record.id, "failed", model)
             raise
-        self.store.finish_run(record.id, status, model.fingerprint().to_dict())
-        return RunReport(self.store.get_run(record.id), summarise(self.store.results(record.id)), generated,
-                         from_cache, time.perf_counter() - started)
+        failure = _failure(self.store.get_run(record.id), errors)
+        self._end(record.id, "failed" if failure else status, model)
+        if failure:
+            raise RunFailed(record.id, failure)
+        final = self.store.get_run(record.id)
+        from .registry import Registry
+
+        Registry(self.store).ensure(final.name, final.model_spec, "run")
+        return RunReport(final, summarise(self.store.results(record.id)), generated, from_cache,
+                         time.perf_counter() - started)
+
+    def _end(self, run_id: str, status: str, model: Model) -> None:
+        """Record how the run ended.  Where the store itself is what failed (a full disk), the run is left as it
+        is: its lease lapses and it reads as interrupted, which is true."""
+        try:
+            self.store.finish_run(run_id, status, model.fingerprint().to_dict())
+        except UndriftError:
+            if status != "failed":
+                raise
 
     def _run_chunk(self, run_id: str, chunk: list[WorkItem], model: Model, identity: str, use_cache: bool,
                    bar: "ProgressBar") -> tuple[list[dict[str, Any]], int, int]:
@@ -291,8 +336,8 @@ class Runner:
 
         def score_one(i: int) -> Score:
             item, (main, *variants) = chunk[i], outputs[i]
-            if main.error is not None:
-                return Score(0.0, None if item.sample.target is None else False, None, {"error": main.error})
+            if main.error is not None:  # an error is not an answer: no verdict (the row's error says why)
+                return Score(0.0, None, None, {"error": main.error})
             return scorers[item.task.name].score(item.sample, main.text, [v.text for v in variants])
 
         rest = [i for i in range(len(chunk)) if scores[i] is None]
@@ -305,6 +350,23 @@ class Runner:
         if spec not in self._judges:
             self._judges[spec] = load_model(spec)
         return self._judges[spec]
+
+
+def _batch_width(model: Model) -> int:
+    """Items per transaction: what the model generates at once (a local batch, a server's concurrent requests),
+    at most `CHUNK_ITEMS`, so every finished batch is stored before the next begins."""
+    width = getattr(model, "batch_size", None) or getattr(model, "concurrency", None) or CHUNK_ITEMS
+    return max(1, min(CHUNK_ITEMS, int(width)))
+
+
+def _failure(record: RunRecord, seen: list[str]) -> str | None:
+    """Why the run failed, or None: its errors pass the threshold, or it holds no answer at all."""
+    if not record.too_many_errors:
+        return None
+    example = f"; the first: {seen[0][:120]}" if seen else ""
+    return (f"run {record.id} failed: {record.errors} of {record.done} requests got errors, more than "
+            f"--max-error-rate {record.max_error_rate:.0%} allows{example}. Errors are not scored; once the model answers "
+            f"again, `undrift run --resume {record.id}` asks them again")
 
 
 def _reuse_allowed(deterministic: bool, options: RunOptions) -> bool:

@@ -1,6 +1,8 @@
 """Per-task summaries of a stored run: what `undrift run` and `undrift show` print.
 
-Rates carry 95% Wilson intervals, so a reader can tell a real difference from noise.
+Rates carry 95% Wilson intervals, so a reader can tell a real difference from noise.  Rows that hold an error are
+not answers: they are counted in `errors` and enter no metric (`n` counts the answers; a task with none has no
+score, not a score of 0).
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ RATE_DETAILS = ("answered", "responded", "executable")
 class TaskSummary:
     task: str
     n: int
-    score: float
+    score: float | None
     accuracy: float | None
     accuracy_ci: tuple[float, float] | None
     rates: dict[str, float] = field(default_factory=dict)
-    verbosity_chars: float = 0.0
-    tokens_out: float = 0.0
-    latency_s: float = 0.0
+    verbosity_chars: float | None = None
+    tokens_out: float | None = None
+    latency_s: float | None = None
     cached: int = 0
     errors: int = 0
 
@@ -39,7 +41,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[TaskSummary]:
     return [_summarise_task(task, task_rows) for task, task_rows in by_task.items()]
 
 
-def _summarise_task(task: str, rows: list[dict[str, Any]]) -> TaskSummary:
+def _summarise_task(task: str, all_rows: list[dict[str, Any]]) -> TaskSummary:
+    rows = [row for row in all_rows if row["error"] is None]
     verdicts = [row["correct"] for row in rows if row["correct"] is not None]
     accuracy = sum(verdicts) / len(verdicts) if verdicts else None
     rates = {}
@@ -50,13 +53,18 @@ def _summarise_task(task: str, rows: list[dict[str, Any]]) -> TaskSummary:
     return TaskSummary(
         task=task,
         n=len(rows),
-        score=mean(row["value"] for row in rows),
+        score=_mean(row["value"] for row in rows),
         accuracy=accuracy,
         accuracy_ci=wilson_interval(sum(verdicts), len(verdicts)) if verdicts else None,
         rates=rates,
-        verbosity_chars=mean(len(row["response"]) for row in rows),
-        tokens_out=mean(row["tokens_out"] for row in rows),
-        latency_s=mean(row["latency_s"] for row in rows),
+        verbosity_chars=_mean(len(row["response"]) for row in rows),
+        tokens_out=_mean(row["tokens_out"] for row in rows),
+        latency_s=_mean(row["latency_s"] for row in rows),
         cached=sum(bool(row["cached"]) for row in rows),
-        errors=sum(row["error"] is not None for row in rows),
+        errors=len(all_rows) - len(rows),
     )
+
+
+def _mean(values) -> float | None:
+    values = list(values)
+    return mean(values) if values else None

@@ -491,8 +491,29 @@ def _adjust(groups: list[GroupComparison]) -> None:
             metric.p_adjusted = adjusted
 
 
+def error_note(run: RunRecord) -> str | None:
+    """What a reader of a comparison or a gate must know about a run's errors (None if it has none)."""
+    if not run.errors:
+        return None
+    plural = "" if run.errors == 1 else "s"
+    return (f"run {run.id} ({run.name}): {run.errors} error{plural} in {run.done} requests, left out of every metric "
+            "and flip; errors are not answers")
+
+
+def unfit_for_gate(run: RunRecord) -> str | None:
+    """Why a run is not whole evidence for a gate (None if it is): it did not complete, or more of its requests got
+    errors than the run allowed (its --max-error-rate)."""
+    if run.status != "complete":
+        return f"is {run.status} ({run.done} of {run.expected} items)"
+    if run.too_many_errors:
+        return (f"got errors on {run.errors} of {run.done} requests, more than its --max-error-rate "
+                f"{run.max_error_rate:.0%}")
+    return None
+
+
 def _warnings(old: RunRecord, new: RunRecord, groups: list[GroupComparison], errored: list[SampleKey]) -> list[str]:
-    warnings = []
+    warnings = [note for note in (error_note(old), error_note(new)) if note]
+    warnings += [f"run {run.id} ({run.name}) {unfit_for_gate(run)}" for run in (old, new) if run.status != "complete"]
     lexical = [g.task for g in groups if scorer_type(old, g.task) in LEXICAL_SCORERS]
     if lexical:
         warnings.append(f"{', '.join(lexical)}: verdicts rest on lexical similarity (ROUGE-L/F1), which can score a "

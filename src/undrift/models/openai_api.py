@@ -3,7 +3,10 @@
 Hosted models change under their users, so this backend records what the server says it served (`model` and
 `system_fingerprint` of every response) and is never deterministic: the runner does not reuse its answers from the
 cache unless asked.  Requests run concurrently (a bounded pool), retry with exponential backoff and jitter on
-connection errors, 429 and 5xx (honouring Retry-After), and time out.
+connection errors, 429 and 5xx (honouring Retry-After), and time out.  A 200 whose body is not a chat completion
+(not JSON, no `choices`, no message) is an error for that request, never an empty answer.  Before anything is
+written, `/models` must answer: refused keys, a failing server (5xx) and something that is not an OpenAI-compatible
+API (a 200 that is not JSON) stop the run with one line.
 """
 
 from __future__ import annotations
@@ -52,6 +55,15 @@ class OpenAIModel:
             ) from None
         if response.status_code in (401, 403):
             raise UndriftError(f"{self.base_url} refused the API key (HTTP {response.status_code}): check OPENAI_API_KEY")
+        if response.status_code >= 500:
+            raise UndriftError(f"{self.base_url}/models answered HTTP {response.status_code}: the server is failing; "
+                               "try again once it is healthy")
+        if response.status_code == 200:
+            try:
+                response.json()
+            except ValueError:
+                raise UndriftError(f"{self.base_url}/models answered 200 with a body that is not JSON: this is not an "
+                                   "OpenAI-compatible API; is @BASE_URL right (it usually ends in /v1)?") from None
 
     def fingerprint(self) -> Fingerprint:
         with self._served_lock:
@@ -111,7 +123,7 @@ class OpenAIModel:
                 retry_after = None
             else:
                 if response.status_code == 200:
-                    return self._parse(response.json(), time.perf_counter() - started)
+                    return self._parse(response, time.perf_counter() - started)
                 last_error = f"HTTP {response.status_code}: {response.text[:200]}"
                 if response.status_code not in RETRY_STATUSES:
                     break
@@ -120,20 +132,37 @@ class OpenAIModel:
                 time.sleep(retry_after if retry_after is not None else _backoff(attempt))
         return Generation(text="", latency_s=time.perf_counter() - started, finish_reason="error", error=last_error)
 
-    def _parse(self, body: dict, latency: float) -> Generation:
-        choice = (body.get("choices") or [{}])[0]
-        usage = body.get("usage") or {}
+    def _parse(self, response: httpx.Response, latency: float) -> Generation:
+        try:
+            body = response.json()
+        except ValueError:
+            return _malformed(response, latency, "not JSON")
+        try:
+            choice = body["choices"][0]
+            text = choice["message"].get("content") or ""
+            if not isinstance(text, str):
+                raise TypeError(f"content is a {type(text).__name__}, not text")
+            usage = body.get("usage") or {}
+            tokens = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            return _malformed(response, latency, f"not a chat completion: {type(exc).__name__} {exc}")
         with self._served_lock:
             self._served["model"] = body.get("model") or self._served["model"]
             self._served["system_fingerprint"] = body.get("system_fingerprint") or self._served["system_fingerprint"]
         return Generation(
-            text=(choice.get("message") or {}).get("content") or "",
-            tokens_in=int(usage.get("prompt_tokens") or 0),
-            tokens_out=int(usage.get("completion_tokens") or 0),
+            text=text,
+            tokens_in=tokens[0],
+            tokens_out=tokens[1],
             latency_s=latency,
             finish_reason=choice.get("finish_reason") or "stop",
             system_fingerprint=body.get("system_fingerprint"),
         )
+
+
+def _malformed(response: httpx.Response, latency: float, problem: str) -> Generation:
+    """A 200 that is no chat completion: an error for this request (not retried: the same server will say the same)."""
+    return Generation(text="", latency_s=latency, finish_reason="error",
+                      error=f"malformed response (HTTP 200, {problem}): {response.text[:120]}")
 
 
 def _backoff(attempt: int) -> float:

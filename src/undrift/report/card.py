@@ -44,7 +44,8 @@ def model_card(registry: Registry, name: str) -> str:
                   "| task | n | accuracy (95% CI) | score | chars |", "| --- | ---: | ---: | ---: | ---: |"]
         for s in summarise(store.results(run.id)):
             accuracy = "—" if s.accuracy is None else f"{pct(s.accuracy)} [{pct(s.accuracy_ci[0])}, {pct(s.accuracy_ci[1])}]"
-            lines.append(f"| {s.task} | {s.n} | {accuracy} | {s.score:.3f} | {s.verbosity_chars:.0f} |")
+            score, chars = ("—", "—") if s.n == 0 else (f"{s.score:.3f}", f"{s.verbosity_chars:.0f}")  # only errors
+            lines.append(f"| {s.task} | {s.n} | {accuracy} | {score} | {chars} |")
         lines.append("")
     parent = registry.find(version.parent) if version.parent else None
     pairs = shared_suite_runs(registry.runs_of(parent.name), own_runs) if parent else []

@@ -40,8 +40,9 @@ def task_table(summaries: list[TaskSummary], title: str | None = None) -> Table:
         rates = Text(", ".join(f"{RATE_LABELS.get(k, k)} {pct(v)}" for k, v in s.rates.items()) or "—")
         if s.errors:
             rates.append(f" {s.errors} errors", style="red")
-        table.add_row(literal(s.task), str(s.n), accuracy, f"{s.score:.3f}", rates, f"{s.verbosity_chars:.0f}",
-                      f"{s.tokens_out:.1f}", f"{s.latency_s:.3f}s", str(s.cached))
+        shown = lambda value, form: "—" if value is None else format(value, form)  # noqa: E731 - no answers
+        table.add_row(literal(s.task), str(s.n), accuracy, shown(s.score, ".3f"), rates, shown(s.verbosity_chars, ".0f"),
+                      shown(s.tokens_out, ".1f"), shown(s.latency_s, ".3f") + "s", str(s.cached))
     return table
 
 
@@ -56,7 +57,8 @@ def runs_table(records: list[RunRecord]) -> Table:
         colour = {"complete": "green", "running": "yellow", "interrupted": "red", "failed": "red"}.get(r.status, "white")
         table.add_row(r.id, literal(r.name), literal(r.suite), literal(ModelSpec.readable(r.model_spec)),
                       Text(r.status, style=colour),
-                      f"{r.done}/{r.expected}", r.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+                      Text(f"{r.done}/{r.expected}").append(f" {r.errors} errors" if r.errors else "", style="red"),
+                      r.created_at.strftime("%Y-%m-%d %H:%M:%S"))
     return table
 
 
@@ -66,7 +68,8 @@ def run_header(record: RunRecord) -> Text:
     extra = ", ".join(f"{k}={v}" for k, v in (fp.get("options") or {}).items())
     text = Text()
     text.append("run ", style="bold").append(record.id).append("  name ", style="bold").append(clean(record.name))
-    text.append("  status ", style="bold").append(f"{record.status} ({record.done}/{record.expected})\n")
+    text.append("  status ", style="bold").append(f"{record.status} ({record.done}/{record.expected}")
+    text.append(f", {record.errors} errors" if record.errors else "", style="red").append(")\n")
     text.append("suite ", style="bold").append(f"{clean(record.suite)} ({record.suite_digest[:12]})")
     text.append("  model ", style="bold").append(clean(ModelSpec.readable(record.model_spec)) + "\n")
     text.append("fingerprint ", style="bold").append(clean(

@@ -1,30 +1,43 @@
 """The store: where every run, response and score is kept.  SQLite by default, PostgreSQL for a team.
 
 The URL is `--db`, else `UNDRIFT_DB`, else `sqlite:///undrift.db` in the working directory.  Opening a store brings
-its schema to the newest Alembic revision.  Writes of results go in batches, one transaction each, so an interrupted
-run keeps every finished batch and nothing half-written; `resume` carries on from there.
+its schema to the newest Alembic revision, under a lock (SQLite's write lock, a PostgreSQL advisory lock) so that
+many processes may open a new store at once.  Writes of results go in batches, one transaction each, so an
+interrupted run keeps every finished batch and nothing half-written; `resume` carries on from there.
+
+A SQLite store that this user cannot write (a read-only folder or file) opens read-only: `runs`, `show` and the other
+reads work, and a write is one line.  Any database fault (a full disk, a lost server) is one line too, never a dump
+of the SQL and its parameters.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, inspect, select, update
+from sqlalchemy import bindparam, create_engine, delete, event, func, inspect, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .. import __version__
 from ..errors import UndriftError
+from .lease import owner_alive, lease_age_s, this_process
 from .schema import results, runs
 
 DEFAULT_URL = "sqlite:///undrift.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0002"  # the newest file in migrations/versions; a test keeps the two in step
+HEAD_REVISION = "0003"  # the newest file in migrations/versions; a test keeps the two in step
+BACKENDS = ("sqlite", "postgresql")
+CONNECT_TIMEOUT_S = 10  # a PostgreSQL URL at a port where nothing answers fails in this time, not minutes
+# Errors are left out of every metric, so a few cost only precision; but errors seldom strike at random (long prompts
+# time out, a rate limit hits the later samples), so beyond a few the answered samples no longer stand for the suite.
+DEFAULT_MAX_ERROR_RATE = 0.05
+MIGRATION_LOCK = 0x756E6472696674  # PostgreSQL advisory lock key ("undrift") held while the schema is upgraded
 
 
 def resolve_url(url: str | None) -> str:
@@ -51,13 +64,31 @@ class RunRecord:
     expected: int
     created_at: datetime
     finished_at: datetime | None
-    done: int = 0
+    owner: str | None = None  # pid@host of the process that runs (or last ran) it
+    heartbeat_at: datetime | None = None
+    done: int = 0  # result rows, errors included
+    errors: int = 0  # result rows that hold an error, not an answer
+
+    @property
+    def answered(self) -> int:
+        return self.done - self.errors
+
+    @property
+    def max_error_rate(self) -> float:
+        """The share of errors the run allowed itself (`--max-error-rate`; imported runs: the default)."""
+        return float(self.config.get("max_error_rate", DEFAULT_MAX_ERROR_RATE))
+
+    @property
+    def too_many_errors(self) -> bool:
+        """More errors than the run allowed, or errors and no answer at all: the run is no evidence."""
+        return bool(self.errors) and (not self.answered or self.errors > self.max_error_rate * self.done)
 
 
 class Store:
-    def __init__(self, engine: Engine, url: str):
+    def __init__(self, engine: Engine, url: str, read_only: bool = False):
         self.engine = engine
         self.url = url
+        self.read_only = read_only
 
     @classmethod
     def open(cls, url: str | None = None, must_exist: bool = False) -> "Store":
@@ -68,26 +99,49 @@ class Store:
             raise UndriftError(
                 f"bad database URL {resolved!r}: use sqlite:///FILE.db or postgresql://USER:PASS@HOST/DB"
             ) from None
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        backend = parsed.get_backend_name()
+        if backend not in BACKENDS:
+            raise UndriftError(f"bad database URL {parsed.render_as_string(hide_password=True)!r}: undrift keeps its "
+                               "store in SQLite or PostgreSQL; use sqlite:///FILE.db or postgresql://USER:PASS@HOST/DB")
+        read_only, connect_args = False, {}
+        if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
             path = Path(parsed.database)
             if must_exist and not path.exists():
                 raise UndriftError(f"no undrift database at {str(path)!r}: run `undrift run` first, or pass --db URL")
             if not path.parent.exists():
                 raise UndriftError(f"cannot create database {str(path)!r}: folder {str(path.parent)!r} does not exist")
+            read_only = _read_only_here(path)
+            if read_only and not path.exists():
+                raise UndriftError(f"cannot create database {str(path)!r}: folder {str(path.parent)!r} is read-only")
+            if read_only:
+                parsed = parsed.set(database=f"file:{path.resolve()}", query={**parsed.query, **_read_only_query(path)})
+        if backend == "postgresql" and "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
         try:
-            engine = create_engine(parsed, future=True, pool_pre_ping=True)
-        except (ArgumentError, NoSuchModuleError) as exc:
+            engine = create_engine(parsed, future=True, pool_pre_ping=True, connect_args=connect_args)
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise UndriftError(f"bad database URL {resolved!r}: {exc}; use sqlite:///FILE.db or postgresql://...") from None
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        store = cls(engine, resolved)
+            event.listen(engine, "connect", _sqlite_read_only_pragmas if read_only else _sqlite_pragmas)
+        store = cls(engine, resolved, read_only)
+        event.listen(engine, "handle_error", store._one_line_fault)
         store._migrate()
         return store
 
     def _migrate(self) -> None:
-        """Bring the schema to the newest revision; a store already there costs one query, not an Alembic import."""
+        """Bring the schema to the newest revision; a store already there costs one query, not an Alembic import.
+
+        The upgrade runs under a lock held until it commits, and looks at the revision again once it holds it: of
+        many processes opening a new store at once, one creates the tables and the others find them made.
+        """
         try:
-            with self.engine.begin() as connection:
+            with self.engine.connect() as connection:
+                if _current_revision(connection) == HEAD_REVISION:
+                    return
+            if self.read_only:
+                raise UndriftError(f"the store {self.safe_url} is read-only here and its schema is older than this "
+                                   "undrift's: open it once where it can be written, to upgrade it")
+            with self._migration_lock() as connection:
                 if _current_revision(connection) == HEAD_REVISION:
                     return
                 from alembic import command
@@ -99,6 +153,38 @@ class Store:
                 command.upgrade(config, "head")
         except OperationalError as exc:
             raise UndriftError(f"cannot open database {self.safe_url}: {_first_line(exc.orig or exc)}") from None
+
+    @contextmanager
+    def _migration_lock(self):
+        """A transaction that holds the schema lock: SQLite's write lock taken at BEGIN (BEGIN IMMEDIATE, which the
+        driver would otherwise put off until the first write), or a PostgreSQL advisory lock."""
+        with self.engine.connect() as connection:
+            if self.engine.dialect.name == "sqlite":
+                connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                with connection.begin():  # emits nothing here; its commit or rollback ends the BEGIN IMMEDIATE
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                    yield connection
+            else:
+                with connection.begin():
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+                    yield connection
+
+    def _one_line_fault(self, context) -> None:
+        """A database fault on an open connection (a full disk, a read-only file, a lost server), in a statement or
+        at commit, becomes one line; constraint violations pass through, as callers handle those, and so do failures
+        to connect (`_migrate` words them)."""
+        error = context.sqlalchemy_exception
+        if context.connection is None or context.is_disconnect or not isinstance(error, OperationalError):
+            return
+        verb = (context.statement or "COMMIT").lstrip().split(None, 1)[0].upper()
+        action = "read" if verb in ("SELECT", "PRAGMA", "WITH") else "write to"
+        detail = _first_line(context.original_exception)
+        hint = ""
+        if "readonly" in detail or "read-only" in detail:
+            hint = ": the store is read-only here; write where you have permission, or copy it"
+        elif "full" in detail or "I/O" in detail or "No space" in detail:
+            hint = ": is the disk full?"
+        raise UndriftError(f"cannot {action} {self.safe_url} ({detail}){hint}") from None
 
     @property
     def safe_url(self) -> str:
@@ -116,6 +202,7 @@ class Store:
             id=run_id, name=name, suite=suite, suite_source=suite_source, suite_digest=suite_digest,
             model_spec=model_spec, fingerprint=fingerprint, config=config, status="running", expected=expected,
             created_at=datetime.now(timezone.utc), finished_at=None, undrift_version=__version__,
+            owner=this_process(), heartbeat_at=datetime.now(timezone.utc),
         )
         with self.engine.begin() as connection:
             connection.execute(runs.insert().values(**row))
@@ -147,6 +234,31 @@ class Store:
         with self.engine.begin() as connection:
             connection.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
+    # -- leases (store/lease.py) ------------------------------------------------------------------------------
+
+    def claim_run(self, run_id: str) -> None:
+        """Take over an unfinished run for this process (to resume it), unless its owner still runs it.
+
+        The claim is a compare-and-set on the lease as read, so of two processes resuming at once one wins.
+        """
+        record = self.get_run(run_id)
+        if record.status == "running":
+            age = lease_age_s(record.heartbeat_at)
+            raise UndriftError(f"run {record.id} is still running (process {record.owner}, last heartbeat "
+                               f"{age:.0f}s ago): wait for it to end, or stop that process and resume then")
+        current = runs.c.owner.is_(None) if record.owner is None else runs.c.owner == record.owner
+        beat = runs.c.heartbeat_at.is_(None) if record.heartbeat_at is None else runs.c.heartbeat_at == record.heartbeat_at
+        with self.engine.begin() as connection:
+            claimed = connection.execute(update(runs).where(runs.c.id == record.id, current, beat).values(
+                status="running", owner=this_process(), heartbeat_at=datetime.now(timezone.utc))).rowcount
+        if claimed != 1:
+            raise UndriftError(f"run {record.id} was resumed by another process just now: `undrift runs` shows it")
+
+    def renew_lease(self, run_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(runs).where(runs.c.id == run_id, runs.c.owner == this_process())
+                               .values(heartbeat_at=datetime.now(timezone.utc)))
+
     def get_run(self, ref: str) -> RunRecord:
         """A run by id, name (the latest run of that name), or id prefix; a prefix several runs share is an error."""
         with self.engine.connect() as connection:
@@ -164,15 +276,18 @@ class Store:
                 row = matches[0] if matches else None
             if row is None:
                 raise UndriftError(f"no run or model name {ref!r} in {self.safe_url}: `undrift runs` lists them")
-            done = connection.execute(select(func.count()).where(results.c.run_id == row["id"])).scalar_one()
-        return _run_record(row, done)
+            done, errors = connection.execute(
+                select(func.count(), func.count(results.c.error)).where(results.c.run_id == row["id"])).one()
+        return _run_record(row, done, errors)
 
     def list_runs(self, name: str | None = None, limit: int = 50) -> list[RunRecord]:
         counts = (
-            select(results.c.run_id, func.count().label("done")).group_by(results.c.run_id).subquery()
+            select(results.c.run_id, func.count().label("done"), func.count(results.c.error).label("errors"))
+            .group_by(results.c.run_id).subquery()
         )
         query = (
-            select(runs, func.coalesce(counts.c.done, 0).label("done"))
+            select(runs, func.coalesce(counts.c.done, 0).label("done"),
+                   func.coalesce(counts.c.errors, 0).label("errors"))
             .outerjoin(counts, counts.c.run_id == runs.c.id)
             .order_by(runs.c.created_at.desc(), runs.c.id.desc())
             .limit(limit)
@@ -180,20 +295,29 @@ class Store:
         if name:
             query = query.where(runs.c.name == name)
         with self.engine.connect() as connection:
-            return [_run_record(row, row["done"]) for row in connection.execute(query).mappings()]
+            return [_run_record(row, row["done"], row["errors"]) for row in connection.execute(query).mappings()]
 
     # -- results ----------------------------------------------------------------------------------------------
 
     def add_results(self, rows: list[dict[str, Any]]) -> None:
-        """Write one batch of results in one transaction: all of it lands, or none."""
+        """Write one batch of results in one transaction: all of it lands, or none.  A row for an item that holds
+        an error (a retry on resume) takes the error's place, in the same transaction."""
         if not rows:
             return
         now = datetime.now(timezone.utc)
+        errored = delete(results).where(
+            results.c.run_id == bindparam("r_run"), results.c.task == bindparam("r_task"),
+            results.c.sample_id == bindparam("r_sample"), results.c.repeat == bindparam("r_repeat"),
+            results.c.error.is_not(None))
         with self.engine.begin() as connection:
+            connection.execute(errored, [{"r_run": r["run_id"], "r_task": r["task"], "r_sample": r["sample_id"],
+                                          "r_repeat": r["repeat"]} for r in rows])
             connection.execute(results.insert(), [{**row, "created_at": now} for row in rows])
 
     def done_items(self, run_id: str) -> set[tuple[str, str, int]]:
-        query = select(results.c.task, results.c.sample_id, results.c.repeat).where(results.c.run_id == run_id)
+        """The items of a run that hold an answer; items that hold an error are asked again on resume."""
+        query = select(results.c.task, results.c.sample_id, results.c.repeat).where(
+            results.c.run_id == run_id, results.c.error.is_(None))
         with self.engine.connect() as connection:
             return {(t, s, r) for t, s, r in connection.execute(query)}
 
@@ -224,15 +348,38 @@ def _current_revision(connection) -> str | None:
     return connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
-def _run_record(row, done: int) -> RunRecord:
-    fields = {k: row[k] for k in RunRecord.__dataclass_fields__ if k != "done"}
-    return RunRecord(**fields, done=int(done))
+def _run_record(row, done: int, errors: int) -> RunRecord:
+    """A run as stored, except that a `running` run whose owner is gone reads as `interrupted` (store/lease.py)."""
+    fields = {k: row[k] for k in RunRecord.__dataclass_fields__ if k not in ("done", "errors")}
+    if fields["status"] == "running" and not owner_alive(fields["owner"], fields["heartbeat_at"]):
+        fields["status"] = "interrupted"
+    return RunRecord(**fields, done=int(done), errors=int(errors))
+
+
+def _read_only_here(path: Path) -> bool:
+    """Whether this user may read but not write the SQLite file (or create it and its journal in its folder)."""
+    if not path.exists():
+        return not os.access(path.parent, os.W_OK)
+    return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def _read_only_query(path: Path) -> dict[str, str]:
+    """SQLite URI parameters that open `path` read-only.  A WAL database needs its -shm file to be read; where no
+    writer left one (and none can be made here) the file is opened as immutable, sound while nobody writes it."""
+    live = Path(f"{path}-shm").exists() or Path(f"{path}-wal").exists()
+    return {"uri": "true", "mode": "ro", **({} if live else {"immutable": "1"})}
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=10000")  # first: switching to WAL waits for other openers, not fails
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_read_only_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 

@@ -27,6 +27,8 @@ runs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("undrift_version", String(32), nullable=False),
+    Column("owner", String(255)),  # "pid@host" of the process running it (store/lease.py)
+    Column("heartbeat_at", DateTime(timezone=True)),  # renewed while it runs; a stale one means the owner died
 )
 
 results = Table(
