@@ -134,13 +134,13 @@ class Runner:
         Registry(self.store).ensure(record.name, record.model_spec, "run")
         return record
 
-    def resume(self, run_ref: str, model: Model | None = None) -> RunReport:
+    def resume(self, run_ref: str, model: Model | None = None, allow_outside: bool = False) -> RunReport:
         """Finish an interrupted (or killed) run with the same suite, model and options."""
         record = self.store.get_run(run_ref)
         if record.status == "complete":
             raise UndriftError(f"run {record.id} is already complete: nothing to resume")
         config = record.config
-        suite = load_suite(config["suite_ref"], seed=config["seed"])
+        suite = load_suite(config["suite_ref"], seed=config["seed"], allow_outside=allow_outside)
         if suite.digest() != record.suite_digest:
             raise UndriftError(f"suite {config['suite_ref']!r} changed since run {record.id} began: start a new run")
         model = model or load_model(ModelSpec.parse(record.model_spec))
