@@ -76,7 +76,7 @@ def write(tmp_path, text, samples=None):
         ("- just a list", None, "a suite file is a mapping"),
         ("name: x\ntasks: []", None, "`tasks` must be a non-empty list"),
         ("name: x\ncolour: red\ntasks: [{name: t}]", None, "unknown key 'colour'"),
-        ("name: x\ntasks:\n- {name: t, samples: s.jsonl, scorer: exact}", '{"id": 1, "prompt": "hi"}\n{oops', "s.jsonl line 2 is not valid JSON"),
+        ("name: x\ntasks:\n- {name: t, samples: s.jsonl, scorer: exact}", '{"id": 1, "prompt": "hi"}\n{oops', "s.jsonl line 2: not JSON"),
         ("name: x\ntasks:\n- {name: t, samples: s.jsonl, scorer: exact}", '{"prompt": "hi"}', "missing `id`"),
         ("name: x\ntasks:\n- {name: t, samples: s.jsonl, scorer: magic}", '{"id": 1, "prompt": "hi"}', "unknown scorer 'magic'"),
         ("name: x\ntasks:\n- {name: t, samples: nope.jsonl, scorer: exact}", None, "samples file 'nope.jsonl' does not exist"),

@@ -64,7 +64,7 @@ def outcome(row: dict[str, Any]) -> float:
 def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0.02, max_calls: int | None = None,
                 alpha: float = 0.05, seed: int = 0, chunk: int = 16, name: str | None = None,
                 progress: bool = True, direction: str = "drop", churn: float | None = None,
-                allow_unsandboxed: bool = False) -> CheckReport:
+                allow_unsandboxed: bool = False, allow_outside: bool = False) -> CheckReport:
     if direction not in DIRECTIONS:
         raise UndriftError(f"--direction must be {' or '.join(DIRECTIONS)} (got {direction!r})")
     if churn is not None and not 0 <= churn < 1:
@@ -82,7 +82,7 @@ def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0
     if not suite_ref:
         raise UndriftError(f"run {record.id} was imported, not run: `undrift check` needs a run made by `undrift run`, "
                            "whose suite it can ask again")
-    suite = load_suite(suite_ref, seed=record.config.get("seed", 0))
+    suite = load_suite(suite_ref, seed=record.config.get("seed", 0), allow_outside=allow_outside)
     if suite.digest() != record.suite_digest:
         raise UndriftError(f"suite {suite_ref!r} changed since run {record.id}: the same samples cannot be asked again")
     rows = [r for r in store.results(record.id) if r["error"] is None]

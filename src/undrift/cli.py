@@ -26,6 +26,7 @@ err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=
 
 DB_HELP = "SQLAlchemy URL of the store (default: $UNDRIFT_DB, else sqlite:///undrift.db)"
 JSON_HELP = "print the result as JSON on stdout"
+OUTSIDE_HELP = "let a suite file read samples files outside its own folder (only for suite files you trust)"
 
 
 def _print_version(value: bool) -> None:
@@ -65,6 +66,7 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     max_error_rate: float = typer.Option(0.05, help="share of requests that may get errors (left out of every "
                                                     "metric); above it the run ends failed, exit 4"),
+    allow_outside: bool = typer.Option(False, "--allow-outside", help=OUTSIDE_HELP),
 ) -> None:
     """Run a suite against a model and store every response and score.
 
@@ -78,7 +80,8 @@ def run(
 
     if resume:
         store = Store.open(db, must_exist=True)
-        report = _interruptible(lambda: Runner(store, not quiet, allow_unsandboxed).resume(resume))
+        runner = Runner(store, not quiet, allow_unsandboxed)
+        report = _interruptible(lambda: runner.resume(resume, allow_outside=allow_outside))
     else:
         if not suite or not model:
             raise UndriftError("give a suite and --model SPEC, e.g. `undrift run drift --model bundled:smollm2`")
@@ -86,7 +89,7 @@ def run(
         options = RunOptions(name=name, tasks=_tasks(tasks), limit=limit, repeats=repeats, seed=seed, use_cache=cache,
                              max_error_rate=max_error_rate)
         options.validate()
-        loaded_suite = load_suite(suite, seed=seed)
+        loaded_suite = load_suite(suite, seed=seed, allow_outside=allow_outside)
         select_tasks(loaded_suite, options.tasks, options.limit)
         loaded_model = load_model(spec, lazy=True)
         store = Store.open(db)
@@ -315,6 +318,7 @@ def check(
     allow_unsandboxed: bool = typer.Option(False, "--allow-unsandboxed",
                                            help="run model code (code tasks) even where no sandbox can start"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    allow_outside: bool = typer.Option(False, "--allow-outside", help=OUTSIDE_HELP),
 ) -> None:
     """Has a model drifted from an earlier run? Stops as soon as an anytime-valid test decides.
 
@@ -331,7 +335,7 @@ def check(
     loaded = load_model(ModelSpec.parse(model), lazy=True)
     report = _interruptible(lambda: check_drift(store, reference, loaded, tolerance=tolerance, max_calls=max_calls,
                                                 alpha=alpha, seed=seed, chunk=chunk, name=name, progress=not quiet,
-                                                direction=direction, churn=churn,
+                                                direction=direction, churn=churn, allow_outside=allow_outside,
                                                 allow_unsandboxed=allow_unsandboxed))
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -405,7 +409,7 @@ def import_(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Import recorded generations as runs, one per model version, scored with each task's scorer."""
-    from .importing import Columns, ImportOptions, import_files
+    from .importing import Columns, ImportOptions, prepare_import
     from .report.terminal import runs_table
     from .store import Store
     from .suites.schema import ScorerConfig
@@ -416,7 +420,7 @@ def import_(
                       system_fingerprint=system_fingerprint_column)
     options = ImportOptions(format=format, suite=suite, name=name, task=task,
                             scorer=ScorerConfig(scorer, _params(scorer_param)), columns=columns)
-    records = import_files(Store.open(db), [str(f) for f in files], options, progress=not quiet)
+    records = prepare_import([str(f) for f in files], options, progress=not quiet).write(Store.open(db))
     if as_json:
         print(json.dumps([_run_json(r) for r in records], indent=2, default=str))
     else:
@@ -431,14 +435,14 @@ def _floats(text: str, option: str) -> list[float]:
 
 
 def _params(pairs: list[str]) -> dict:
-    import yaml
+    from .userfiles import load_yaml
 
     params = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UndriftError(f"--scorer-param {pair!r} is not KEY=VALUE")
-        params[key] = yaml.safe_load(value)
+        params[key] = load_yaml(value, f"--scorer-param {key}")
     return params
 
 
@@ -475,6 +479,7 @@ def train(
     db: Optional[str] = typer.Option(None, help=DB_HELP + "; the new version is registered there"),
     as_json: bool = typer.Option(False, "--json", help="print the new version as JSON on stdout"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    allow_outside: bool = typer.Option(False, "--allow-outside", help=OUTSIDE_HELP + " (--replay, --holdout)"),
 ) -> None:
     """Fine-tune a new version with LoRA, optionally with replay and a compatibility loss, and register it."""
     from .registry import Registry
@@ -488,15 +493,15 @@ def train(
         replay_ratio=replay_ratio, anchors=str(anchors) if anchors else None, compat_from=compat_from,
         compat_loss=compat_loss, compat_weight=compat_weight, plain_new=plain_new, temperature=temperature,
         ce_mix=ce_mix, lora_r=lora_r, lora_alpha=lora_alpha, epochs=epochs, lr=lr, batch_size=batch_size,
-        max_length=max_length, seed=seed, save_every=save_every, resume=resume, store=db)
-    config.validate()
+        max_length=max_length, seed=seed, save_every=save_every, resume=resume, store=db, allow_outside=allow_outside)
+    config.check_inputs()
     scales = _floats(sweep_scales, "--sweep-scales") if sweep_scales else None
     if scales and not holdout:
         raise UndriftError("--sweep-scales needs --holdout SUITE: the suite on which forgetting is measured")
     if holdout:
         from .suites import load_suite
 
-        load_suite(holdout)
+        load_suite(holdout, allow_outside=allow_outside)
     store = Store.open(db)
     registry = Registry(store)
     registry.check_free(name)
@@ -512,7 +517,7 @@ def train(
         from .train.sweep import sweep_scales as run_sweep
 
         sweep = run_sweep(store, name, base, compat_from or base, result.adapter_dir, holdout, scales, max_forgetting,
-                          progress=not quiet)
+                          progress=not quiet, allow_outside=allow_outside)
         result.data_hashes["adapter"] = keep_scale(result.adapter_dir, sweep.chosen)
         result.recipe.update(adapter_scale=sweep.chosen, sweep={str(k): v for k, v in sweep.accuracies.items()},
                              sweep_old_accuracy=sweep.old_accuracy, holdout=holdout, max_forgetting=max_forgetting)
@@ -530,13 +535,15 @@ def train(
 
 
 @app.command()
-def suites(path: Optional[str] = typer.Argument(None, help="a suite file to check and describe")) -> None:
+def suites(path: Optional[str] = typer.Argument(None, help="a suite file to check and describe"),
+           allow_outside: bool = typer.Option(False, "--allow-outside", help=OUTSIDE_HELP)) -> None:
     """List the built-in suites, or check a suite file and describe it."""
     from rich.table import Table
 
     from .suites import builtin_suites, load_suite
 
-    chosen = [load_suite(path)] if path else [build(0) for build in builtin_suites().values()]
+    chosen = ([load_suite(path, allow_outside=allow_outside)] if path
+              else [build(0) for build in builtin_suites().values()])
     for suite in chosen:
         table = Table(title=literal(f"{suite.name}: {suite.description}"), title_justify="left", header_style="bold")
         for column in ("task", "samples", "scorer", "max tokens", "description"):

@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-import yaml
-
 from .analysis.compare import Comparison, GroupComparison, MetricChange, error_note, unfit_for_gate
 from .analysis.metrics import METRICS as MEASURED, REPEAT_METRICS, better_direction
 from .errors import UndriftError
 from .store import RunRecord
 from .report import numbers
 from .report.numbers import p_text
+from .userfiles import load_yaml, read_text
 
 FLIP_METRICS = ("nfr", "pfr", "btc", "bec", "inconsistency", "mismatch")
 METRICS = tuple(MEASURED) + REPEAT_METRICS + FLIP_METRICS
@@ -65,13 +64,7 @@ class Policy:
         file = Path(path)
         if not file.is_file():
             raise UndriftError(f"no policy file {str(path)!r}: write one (see docs/gate.md)")
-        try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise UndriftError(f"policy {file.name}{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
-        return cls.parse(data, file.name)
+        return cls.parse(load_yaml(read_text(file), f"policy {file.name}"), file.name)
 
     @classmethod
     def parse(cls, data: Any, source: str = "policy") -> "Policy":

@@ -1,15 +1,12 @@
 """Turn recorded generations (from another harness, a log, a published study) into runs, one per model version.
 
 Every record is scored with its task's scorer exactly as a live run would be, so an imported run compares with
-any other.  The whole import is validated and scored before anything is written, and then written in one
-transaction: a bad file leaves the store as it was.
+any other.  The whole import is validated and scored before the store is even opened (`prepare_import`), and then
+written in one transaction (`PreparedImport.write`): a bad file leaves the store as it was, or leaves no store.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,6 +19,7 @@ from .progress import ProgressBar
 from .scoring.base import build_scorer
 from .store import RunRecord, Store
 from .suites.schema import Sample, ScorerConfig
+from .userfiles import csv_rows, jsonl_rows
 
 FORMATS = ("llmdrift", "jsonl", "csv")
 
@@ -85,8 +83,30 @@ LLMDRIFT_TASKS: dict[str, tuple[str, ScorerConfig]] = {
 LLMDRIFT_TARGETLESS = {"opinionqa", "sensitiveq", "leetcode_easy"}  # their ref_answer column is a placeholder
 
 
+@dataclass
+class PreparedImport:
+    """Records read, validated and scored: one batch (run fields, result rows) per model version."""
+
+    batches: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+
+    def write(self, store: Store) -> list[RunRecord]:
+        """Write every run in one transaction and register its model version; returns the new runs."""
+        records = store.add_complete_runs(self.batches)
+        from .registry import Registry
+
+        registry = Registry(store)
+        for record in records:
+            registry.ensure(record.name, record.model_spec, "imported")
+        return records
+
+
 def import_files(store: Store, paths: list[str], options: ImportOptions, progress: bool = True) -> list[RunRecord]:
     """Import `paths` into `store`: one complete run per model version found; returns the new runs."""
+    return prepare_import(paths, options, progress).write(store)
+
+
+def prepare_import(paths: list[str], options: ImportOptions, progress: bool = True) -> PreparedImport:
+    """Read, check and score `paths` without touching any store."""
     if options.format not in FORMATS:
         raise UndriftError(f"unknown import format {options.format!r}: use one of {', '.join(FORMATS)}")
     files = [_existing(p) for p in paths]
@@ -123,13 +143,7 @@ def import_files(store: Store, paths: list[str], options: ImportOptions, progres
                 created_at=min(times) if times else datetime.now(timezone.utc),
             )
             batches.append((fields, rows))
-    records = store.add_complete_runs(batches)
-    from .registry import Registry
-
-    registry = Registry(store)
-    for record in records:
-        registry.ensure(record.name, record.model_spec, "imported")
-    return records
+    return PreparedImport(batches)
 
 
 def _fingerprint(model: str, records: list[Record]) -> dict[str, Any]:
@@ -188,7 +202,7 @@ LLMDRIFT_COLUMNS = ("model", "dataset", "id", "query", "ref_answer", "answer")
 
 def _read_llmdrift(path: Path) -> Iterator[Record]:
     """Rows of the study's generation CSVs; the model version (`openaichat/gpt-4-0314`) names the run."""
-    for line, row in _csv_rows(path, LLMDRIFT_COLUMNS):
+    for line, row in csv_rows(path, LLMDRIFT_COLUMNS):
         dataset = row["dataset"]
         if dataset not in LLMDRIFT_TASKS:
             raise UndriftError(f"{path.name} line {line}: unknown LLMDrift dataset {dataset!r} "
@@ -221,7 +235,7 @@ def _read_table(path: Path, options: ImportOptions) -> Iterator[Record]:
         raise UndriftError("say which model the records come from: --model-column COLUMN or --name NAME")
     named = (c.id, c.target, c.model, c.task, c.slice, c.system_fingerprint)
     required = [c.prompt, c.response] + [x for x in named if x]
-    rows = _csv_rows(path, required) if options.format == "csv" else _jsonl_rows(path, required)
+    rows = csv_rows(path, required) if options.format == "csv" else _jsonl_rows(path, required)
     for line, row in rows:
         prompt = row[c.prompt]
         messages = tuple(prompt) if isinstance(prompt, list) else ({"role": "user", "content": str(prompt)},)
@@ -243,34 +257,15 @@ def _read_table(path: Path, options: ImportOptions) -> Iterator[Record]:
         )
 
 
-def _csv_rows(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    csv.field_size_limit(sys.maxsize)
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UndriftError(f"{path.name} has no column {missing[0]!r} (its columns: "
-                               f"{', '.join(c for c in reader.fieldnames or [] if c) or 'none'}); name it with an option")
-        for line, row in enumerate(reader, start=2):
-            yield line, row
-
-
 def _jsonl_rows(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise UndriftError(f"{path.name} line {line}: not JSON ({exc.msg}); each line must be one object") from None
-            if not isinstance(row, dict):
-                raise UndriftError(f"{path.name} line {line}: each line must be a JSON object")
-            missing = [c for c in required if c not in row]
-            if missing:
-                raise UndriftError(f"{path.name} line {line} has no field {missing[0]!r}; name the field with an option "
-                                   "such as --prompt-column")
-            yield line, row
+    for line, row in jsonl_rows(path):
+        if not isinstance(row, dict):
+            raise UndriftError(f"{path.name} line {line}: each line must be a JSON object")
+        missing = [c for c in required if c not in row]
+        if missing:
+            raise UndriftError(f"{path.name} line {line} has no field {missing[0]!r}; name the field with an option "
+                               "such as --prompt-column")
+        yield line, row
 
 
 def _text(value: Any) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .report.text import clean
+
 
 class ProgressBar:
     def __init__(self, description: str, total: int, enabled: bool = True):
@@ -15,7 +17,7 @@ class ProgressBar:
     def __enter__(self) -> "ProgressBar":
         if self.enabled:
             self._progress = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),  # run names are users' text, not markup
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("[progress.percentage]{task.percentage:>3.0f}%"),
@@ -25,7 +27,7 @@ class ProgressBar:
                 transient=False,
             )
             self._progress.__enter__()
-            self._task = self._progress.add_task(self.description, total=self.total)
+            self._task = self._progress.add_task(clean(self.description), total=self.total)
         return self
 
     def advance(self, n: int = 1) -> None:

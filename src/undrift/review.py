@@ -20,6 +20,7 @@ from typing import Any
 from .errors import UndriftError
 from .files import write_text_atomic
 from .store import Store
+from .userfiles import csv_rows, jsonl_rows
 
 GOOD = {"good", "right", "correct", "accept", "accepted", "yes", "1", "true", "ok"}
 BAD = {"bad", "wrong", "incorrect", "reject", "rejected", "no", "0", "false"}
@@ -132,19 +133,30 @@ def _write(path: Path, fmt: str, rows: list[dict[str, Any]]) -> None:
     buffer = io.StringIO(newline="")
     writer = csv.DictWriter(buffer, COLUMNS)
     writer.writeheader()
-    writer.writerows({**row, "messages": json.dumps(row["messages"]), "target": json.dumps(row["target"])}
+    writer.writerows({column: _to_spreadsheet(cell) for column, cell in
+                      {**row, "messages": json.dumps(row["messages"]), "target": json.dumps(row["target"])}.items()}
                      for row in rows)
     write_text_atomic(path, buffer.getvalue())
 
 
 def _read(path: Path, fmt: str):
-    with path.open(newline="", encoding="utf-8") as handle:
-        if fmt == "csv":
-            yield from enumerate(csv.DictReader(handle), start=2)
-            return
-        for line, text in enumerate(handle, start=1):
-            if text.strip():
-                try:
-                    yield line, json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise UndriftError(f"{path.name} line {line}: not JSON ({exc.msg})") from None
+    if fmt == "jsonl":
+        yield from jsonl_rows(path)
+        return
+    for line, row in csv_rows(path):
+        yield line, {column: _from_spreadsheet(cell) for column, cell in row.items()}
+
+
+# A cell that starts with one of these is a formula to a spreadsheet (OWASP's CSV injection rule): `=HYPERLINK(...)`
+# in a model's answer would become a live link in the reviewer's sheet.  Such a cell is written with a leading
+# apostrophe, which spreadsheets show as text; a cell that starts with an apostrophe gets one more, so reading
+# strips exactly one and every answer comes back as it was.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _to_spreadsheet(cell: Any) -> Any:
+    return "'" + cell if isinstance(cell, str) and cell.startswith((*FORMULA_STARTS, "'")) else cell
+
+
+def _from_spreadsheet(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith((*FORMULA_STARTS, "'")) else cell

@@ -168,7 +168,7 @@ class Runner:
         )
         return record
 
-    def resume(self, run_ref: str, model: Model | None = None) -> RunReport:
+    def resume(self, run_ref: str, model: Model | None = None, allow_outside: bool = False) -> RunReport:
         """Finish an interrupted, killed or failed run with the same suite, model and options (errored items are
         asked again); a run that another process is still running is refused."""
         record = self.store.get_run(run_ref)
@@ -177,7 +177,7 @@ class Runner:
         if record.status == "running":
             self.store.claim_run(record.id)  # refuses, naming the process that runs it
         config = record.config
-        suite = load_suite(config["suite_ref"], seed=config["seed"])
+        suite = load_suite(config["suite_ref"], seed=config["seed"], allow_outside=allow_outside)
         if suite.digest() != record.suite_digest:
             raise UndriftError(f"suite {config['suite_ref']!r} changed since run {record.id} began: start a new run")
         model = model or load_model(ModelSpec.parse(record.model_spec))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import UndriftError
 from ..hashing import sha256_files
+from ..userfiles import MAX_PROMPT_CHARS
 from .base import (
     Decoding,
     Fingerprint,
@@ -58,6 +59,8 @@ class TransformersModel:
         self._lock = threading.Lock()
         self._torch = None
         self.model = self.tokenizer = None
+        self.context_tokens: int | None = None  # positions the model was trained for; known once loaded
+        self.longest_token = 1  # characters of the vocabulary's longest token; known once loaded
         self.hidden_system = HiddenSystemPrompt.from_spec(spec)
         self.quant = spec.option("quant")
         if self.quant not in (None, "int8"):
@@ -105,6 +108,8 @@ class TransformersModel:
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         self.tokenizer = tokenizer
+        self.context_tokens = getattr(model.config, "max_position_embeddings", None)
+        self.longest_token = max((len(token) for token in tokenizer.get_vocab()), default=1)
         self.model = model.to(self.device).eval()
 
     def _attach_lora(self, model, adapter_dir: Path):
@@ -137,13 +142,35 @@ class TransformersModel:
     def render(self, request: Request) -> str:
         self.prepare()
         messages = self.hidden_system.apply(request.message_dicts())
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        self._check_characters(prompt)
+        return prompt
+
+    def _check_characters(self, prompt: str) -> None:
+        """Refuse a prompt too long for the context before tokenising it (a tokenizer given 50 MB exhausts memory):
+        no token spells more characters than the vocabulary's longest, so a prompt with more characters than the
+        context's tokens can spell cannot fit."""
+        if self.context_tokens is None:
+            limit, holder = MAX_PROMPT_CHARS, "a prompt"
+        else:
+            limit = self.context_tokens * self.longest_token
+            holder = f"the model's context of {self.context_tokens:,} tokens"
+        if len(prompt) > limit:
+            raise UndriftError(f"the prompt is {len(prompt):,} characters, more than {holder} can hold "
+                               f"({limit:,} characters at most): shorten it")
+
+    def _check_tokens(self, count: int) -> None:
+        if self.context_tokens is not None and count > self.context_tokens:
+            raise UndriftError(f"the prompt is {count:,} tokens; the model's context holds {self.context_tokens:,}: "
+                               "shorten it")
 
     def generate(self, requests: list[Request], on_done: ProgressCallback | None = None) -> list[Generation]:
         self.prepare()
         results: list[Generation | None] = [None] * len(requests)
         prompts = [self.render(r) for r in requests]
         lengths = [len(self.tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+        for length in lengths:
+            self._check_tokens(length)
         groups: dict[Decoding, list[int]] = {}
         for index, request in enumerate(requests):
             groups.setdefault(request.decoding, []).append(index)

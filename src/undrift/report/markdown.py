@@ -10,9 +10,10 @@ from .text import clean
 
 
 def _cell(text: object) -> str:
-    """Outside text made safe for a table cell: one line, control characters shown, markup characters escaped."""
+    """Outside text made safe for a table cell: one line, control characters shown, every character that Markdown
+    (GitHub's included) reads as markup backslash-escaped, so `<img ...>` or `&lt;` in an answer shows as written."""
     text = " ".join(clean(text).split())
-    for character in "\\|`*_[]<>#":
+    for character in "\\|`*_[]<>#&~":
         text = text.replace(character, "\\" + character)
     return text
 

@@ -6,14 +6,12 @@ See docs/suite-format.md for the format.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from ..errors import UndriftError
 from ..models.base import Decoding
+from ..userfiles import check_prompt_length, jsonl_rows, load_yaml, read_text
 from .schema import Sample, ScorerConfig, Suite, Task
 
 TASK_KEYS = {"name", "description", "samples", "system", "template", "decoding", "scorer"}
@@ -26,26 +24,26 @@ def builtin_suites() -> dict[str, Callable[[int], Suite]]:
     return {"drift": drift.build, "bias": bias.build}
 
 
-def load_suite(name_or_path: str, seed: int = 0) -> Suite:
-    """A built-in suite by name (generated deterministically from `seed`), or a suite file by path."""
+def load_suite(name_or_path: str, seed: int = 0, allow_outside: bool = False) -> Suite:
+    """A built-in suite by name (generated deterministically from `seed`), or a suite file by path.
+
+    A suite file may name samples files only inside its own folder unless `allow_outside`: a suite from
+    elsewhere must not read `~/.ssh/id_rsa` or `/etc/passwd` into prompts that go to a hosted model."""
     builtins = builtin_suites()
     if name_or_path in builtins:
         return builtins[name_or_path](seed)
     path = Path(name_or_path)
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
-        return load_suite_file(path)
+        return load_suite_file(path, allow_outside)
     raise UndriftError(
         f"unknown suite {name_or_path!r}: use a built-in ({', '.join(sorted(builtins))}) or the path of a suite .yaml file"
     )
 
 
-def load_suite_file(path: Path) -> Suite:
+def load_suite_file(path: Path, allow_outside: bool = False) -> Suite:
     if not path.is_file():
         raise UndriftError(f"suite file {str(path)!r} does not exist: check the path")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UndriftError(f"suite file {str(path)!r} is not valid YAML: {_one_line(exc)}") from None
+    document = load_yaml(read_text(path), f"suite file {str(path)!r}")
     where = str(path)
     if not isinstance(document, dict):
         raise UndriftError(f"{where}: a suite file is a mapping with `name` and `tasks`; see docs/suite-format.md")
@@ -53,7 +51,8 @@ def load_suite_file(path: Path) -> Suite:
     tasks_raw = document.get("tasks")
     if not isinstance(tasks_raw, list) or not tasks_raw:
         raise UndriftError(f"{where}: `tasks` must be a non-empty list of tasks")
-    tasks = tuple(_task(raw, path.parent, f"{where}: task {i + 1}") for i, raw in enumerate(tasks_raw))
+    folder = None if allow_outside else path.parent.resolve()
+    tasks = tuple(_task(raw, path.parent, folder, f"{where}: task {i + 1}") for i, raw in enumerate(tasks_raw))
     names = [t.name for t in tasks]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -67,7 +66,7 @@ def load_suite_file(path: Path) -> Suite:
     )
 
 
-def _task(raw: Any, base_dir: Path, where: str) -> Task:
+def _task(raw: Any, base_dir: Path, inside: Path | None, where: str) -> Task:
     from ..scoring import build_scorer, sample_problem
 
     if not isinstance(raw, dict) or not raw.get("name"):
@@ -87,7 +86,7 @@ def _task(raw: Any, base_dir: Path, where: str) -> Task:
         raise UndriftError(f"{where}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise UndriftError(f"{where}: bad `decoding`: {_one_line(exc)}") from None
-    rows = _sample_rows(raw.get("samples"), base_dir, where)
+    rows = _sample_rows(raw.get("samples"), base_dir, inside, where)
     samples = []
     seen: set[str] = set()
     for label, row in rows:
@@ -108,21 +107,21 @@ def _task(raw: Any, base_dir: Path, where: str) -> Task:
     )
 
 
-def _sample_rows(value: Any, base_dir: Path, where: str) -> list[tuple[str, dict]]:
+def _sample_rows(value: Any, base_dir: Path, inside: Path | None, where: str) -> list[tuple[str, dict]]:
+    """The task's sample rows, inline or from a JSONL file (which must lie in `inside`, symlinks resolved, if given)."""
     if isinstance(value, list):
         rows = [(f"sample {i + 1}", row) for i, row in enumerate(value)]
     elif isinstance(value, str):
         path = (base_dir / value).resolve()
+        if inside is not None and not path.is_relative_to(inside):
+            raise UndriftError(f"{where}: samples file {value!r} lies outside the suite's folder {str(inside)!r}; "
+                               "move it there, or give --allow-outside if you trust this suite file")
         if not path.is_file():
             raise UndriftError(f"{where}: samples file {value!r} does not exist (paths are relative to the suite file)")
-        rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append((f"{path.name} line {number}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise UndriftError(f"{where}: {path.name} line {number} is not valid JSON: {exc.msg}") from None
+        try:
+            rows = [(f"{path.name} line {number}", row) for number, row in jsonl_rows(path)]
+        except UndriftError as exc:
+            raise UndriftError(f"{where}: {exc}") from None
     else:
         raise UndriftError(f"{where}: `samples` must be a list or the name of a .jsonl file")
     if not rows:
@@ -138,11 +137,13 @@ def sample_from_row(row: dict, template: str | None, system: str | None, where: 
     if "id" not in row:
         raise UndriftError(f"{where}: missing `id`; every sample needs a unique id")
     messages = _messages(row, template, system, where)
+    check_prompt_length(messages, where)
     counterfactual = None
     if "counterfactual" in row:
         twin = row["counterfactual"]
         twin_row = twin if isinstance(twin, dict) else {"prompt": twin}
         counterfactual = tuple(_messages({**row, **twin_row}, template, system, f"{where} counterfactual"))
+        check_prompt_length(counterfactual, f"{where} counterfactual")
     slices = row.get("slices") or ()
     reserved = {"id", "messages", "prompt", "target", "slices", "counterfactual"}
     return Sample(

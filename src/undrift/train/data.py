@@ -6,7 +6,6 @@ be asked at run time: the prompt goes through the model's chat template with the
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from ..errors import UndriftError
 from ..hashing import sha256_file
+from ..userfiles import check_prompt_length, jsonl_rows
 
 IGNORE = -100  # label value that cross-entropy skips
 
@@ -32,22 +32,19 @@ def load_examples(path: str | Path) -> list[Example]:
     file = Path(path)
     if not file.is_file():
         raise UndriftError(f"no training data file {str(path)!r}")
-    examples = []
-    with file.open(encoding="utf-8") as handle:
-        for line_number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise UndriftError(f"{file.name} line {line_number}: not JSON ({exc.msg})") from None
-            examples.append(_example(row, f"{file.name} line {line_number}"))
+    examples = [_example(row, f"{file.name} line {line}") for line, row in jsonl_rows(file)]
     if not examples:
         raise UndriftError(f"{file.name} holds no training examples: write one JSON object per line")
     return examples
 
 
 def _example(row: Any, where: str) -> Example:
+    example = _parse_example(row, where)
+    check_prompt_length([*example.messages, {"content": example.completion}], where)
+    return example
+
+
+def _parse_example(row: Any, where: str) -> Example:
     if isinstance(row, dict) and isinstance(row.get("messages"), list):
         messages = row["messages"]
         if not messages or not all(isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role")
@@ -64,13 +61,13 @@ def _example(row: Any, where: str) -> Example:
     raise UndriftError(f"{where}: expected {{\"messages\": [...]}} (chat) or {{\"prompt\": ..., \"completion\": ...}}")
 
 
-def replay_examples(source: str, seed: int = 0) -> list[Example]:
+def replay_examples(source: str, seed: int = 0, allow_outside: bool = False) -> list[Example]:
     """Earlier data to mix in: a JSONL file as above, or a suite whose samples' targets serve as answers."""
     if Path(source).suffix == ".jsonl" and Path(source).exists():
         return load_examples(source)
     from ..suites import load_suite
 
-    suite = load_suite(source, seed=seed)
+    suite = load_suite(source, seed=seed, allow_outside=allow_outside)
     examples = [Example(tuple(s.messages), str(s.target if not isinstance(s.target, list) else s.target[0]))
                 for t in suite.tasks for s in t.samples if s.target not in (None, "", [])]
     if not examples:

@@ -43,10 +43,11 @@ def scale_adapter(source: Path, target: Path, scale: float) -> Path:
 
 
 def sweep_scales(store: Store, name: str, base_spec: str, old_spec: str, adapter: Path, holdout: str,
-                 scales: list[float], max_forgetting: float, progress: bool = True) -> SweepResult:
+                 scales: list[float], max_forgetting: float, progress: bool = True,
+                 allow_outside: bool = False) -> SweepResult:
     if not scales or any(not 0 <= s <= 1 for s in scales):
         raise UndriftError("--sweep-scales are numbers between 0 and 1, e.g. 0.25,0.5,0.75,1")
-    suite = load_suite(holdout)
+    suite = load_suite(holdout, allow_outside=allow_outside)
     runner = Runner(store, progress=progress)
     old_run = runner.run(suite, load_model(old_spec), RunOptions(name=f"{name}@old"), holdout)
     result = SweepResult(old_accuracy=suite_accuracy(store.results(old_run.run.id)))

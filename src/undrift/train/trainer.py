@@ -80,6 +80,7 @@ class TrainConfig:
     save_every: int = 50
     resume: bool = False
     store: str | None = None  # the store (URL, as --db takes it) the version is registered in; its adapters go there
+    allow_outside: bool = False  # a replay suite file may read samples files outside its folder
 
     def validate(self) -> None:
         if self.compat_loss not in (None, *COMPAT_LOSSES):
@@ -99,11 +100,24 @@ class TrainConfig:
         if not 0 <= self.ce_mix <= 1:
             raise UndriftError(f"--ce-mix must lie in [0, 1] (got {self.ce_mix})")
 
+    def check_inputs(self) -> None:
+        """Every input a user can get wrong (options, base model, data files), found before a store is opened or
+        any weights load, so that a refused command leaves nothing behind."""
+        self.validate()
+        from ..models.local import load_local_model
+
+        load_local_model(_base_spec(self.base), lazy=True)
+        load_examples(self.data)
+        if self.replay:
+            replay_examples(self.replay, self.seed, self.allow_outside)
+        if self.anchors:
+            load_examples(self.anchors)
+
     def output(self) -> Path:
         return Path(self.out_dir) if self.out_dir else adapters_home(self.store) / self.name
 
     def recipe(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("out_dir", "resume", "store")}
+        return {k: v for k, v in asdict(self).items() if k not in ("out_dir", "resume", "store", "allow_outside")}
 
 
 def adapters_home(store: str | None) -> Path:
@@ -137,18 +151,13 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
     config.validate()
     import torch
 
-    base_spec = ModelSpec.parse(config.base)
-    if base_spec.backend == "openai":
-        raise UndriftError("training needs a local base model (bundled:, hf: or gguf:), not a server")
-    if base_spec.lora:
-        raise UndriftError(f"base {config.base} carries an adapter: merge it into a model directory and train on "
-                           "hf:THAT_DIR, so the new version is one base plus one adapter")
+    base_spec = _base_spec(config.base)
     out = config.output()
     final = out / "adapter"
     if final.exists() and not config.resume:
         raise UndriftError(f"{str(final)!r} already holds a trained adapter: choose another --out, or --resume")
     examples = load_examples(config.data)
-    replay = replay_examples(config.replay, config.seed) if config.replay else []
+    replay = replay_examples(config.replay, config.seed, config.allow_outside) if config.replay else []
     anchors = (load_examples(config.anchors) if config.anchors else replay) if config.compat_loss == "kl" else []
     plain_new_spec = config.plain_new
     if config.compat_loss == "muscle" and not plain_new_spec:
@@ -249,7 +258,8 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
     elif config.replay:
         from ..suites import load_suite
 
-        hashes["replay_suite"] = load_suite(config.replay, seed=config.seed).digest()
+        hashes["replay_suite"] = load_suite(config.replay, seed=config.seed,
+                                            allow_outside=config.allow_outside).digest()
     if config.anchors:
         hashes["anchors"] = data_hash(config.anchors)
     hashes["adapter"] = sha256_files(sorted(final.glob("adapter_model.*")))
@@ -258,6 +268,16 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
     (out / "recipe.json").write_text(json.dumps({**asdict(result), "adapter_dir": str(final)}, indent=2, default=str))
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return result
+
+
+def _base_spec(base: str) -> ModelSpec:
+    spec = ModelSpec.parse(base)
+    if spec.backend == "openai":
+        raise UndriftError("training needs a local base model (bundled:, hf: or gguf:), not a server")
+    if spec.lora:
+        raise UndriftError(f"base {base} carries an adapter: merge it into a model directory and train on "
+                           "hf:THAT_DIR, so the new version is one base plus one adapter")
+    return spec
 
 
 def _plain_config(config: TrainConfig, out: Path) -> TrainConfig:
