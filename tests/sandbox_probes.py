@@ -71,6 +71,18 @@ PROBES: dict[str, str] = {
         "        print('FAIL connected to', host)\n"
         "    except OSError:\n"
         "        pass\n"),
+    "reaches the virtual machine's host over vsock": (
+        "import socket\n"
+        "try:\n"
+        "    socket.socket(40, socket.SOCK_STREAM)\n"  # AF_VSOCK
+        "    print('FAIL opened a vsock socket')\n"
+        "except OSError:\n"
+        "    pass\n"),
+    "takes memory no limit counts (System V shared memory)": (
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "if libc.shmget(0, 64 << 20, 0o1000 | 0o600) >= 0:\n"  # IPC_PRIVATE, IPC_CREAT
+        "    print('FAIL got 64 MB of shared memory')\n"),
     "gains privileges": (
         "import ctypes, os\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"

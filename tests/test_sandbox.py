@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,8 @@ def _as_nobody(command: list[str]) -> list[str]:
             steps.append(f'k{n}_{m}=$(mktemp -d); mount --bind "{closed}/{child}" "$k{n}_{m}"')
         steps.append(f'mount -t tmpfs -o mode=755 none "{closed}"')
         for m, child in enumerate(sorted(children)):
-            steps.append(f'mkdir -p "{closed}/{child}"; mount --bind "$k{n}_{m}" "{closed}/{child}"')
+            steps.append(f'mkdir -p "{closed}/{child}"; mount --bind "$k{n}_{m}" "{closed}/{child}"; '
+                         f'umount "$k{n}_{m}"; rmdir "$k{n}_{m}"')
     steps.append('exec "$@"')
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "; ".join(steps), "sh", *setpriv, *command]
 
@@ -148,8 +150,35 @@ def test_file_size_limit(sandbox):
     assert not result.ok and "wrote" not in result.stdout
 
 
-def test_working_folders_are_removed(sandbox):
+def test_code_gets_a_writable_tmp_and_a_channel_back(sandbox):
+    code = ("import os, tempfile\nopen('/tmp/scratch', 'w').write('x')\nopen('here', 'w').write('y')\n"
+            "tempfile.mkdtemp()\nos.write(int(os.environ['UNDRIFT_CHANNEL']), b'done')")
+    result = sandbox.run_python(code)
+    assert result.ok and result.channel == "done", result.stderr
+
+
+def test_the_channel_back_is_capped_and_nothing_is_left_on_the_host(sandbox):
     before = set(os.listdir("/tmp"))
-    result = sandbox.run_python("open('/sandbox/out/x', 'w').write('kept')")
-    assert result.outputs == {"x": "kept"}
+    flood = "import os\nfd = int(os.environ['UNDRIFT_CHANNEL'])\nfor _ in range(400):\n    os.write(fd, b'x' * (1 << 20))"
+    result = sandbox.run_python(flood, limits=SandboxLimits(wall_s=20, cpu_s=10))
+    assert len(result.channel) == 8 << 20
     assert not {n for n in set(os.listdir("/tmp")) - before if n.startswith("undrift-sandbox")}
+
+
+def test_a_lone_surrogate_in_model_output_is_not_a_crash(sandbox):
+    assert sandbox.run_python("print('ok')  # \ud800").stdout.strip() == "ok"
+
+
+def test_concurrent_sandboxes_do_not_share_a_process_limit(sandbox):
+    """A neighbour holding its whole process allowance does not starve an honest run beside it (as root each run
+    has a uid of its own)."""
+    if os.geteuid() != 0:
+        pytest.skip("an unprivileged user's process limit counts all of that user's processes")
+    hog = "import os, time\nfor _ in range(40):\n    if os.fork() == 0:\n        time.sleep(8)\n        os._exit(0)\ntime.sleep(8)"
+    with ThreadPoolExecutor(2) as pool:
+        hogging = pool.submit(sandbox.run_python, hog, None, SandboxLimits(wall_s=4, max_processes=16))
+        time.sleep(1.5)
+        honest = sandbox.run_python("import threading\nt = threading.Thread(target=print, args=('ok',))\n"
+                                    "t.start()\nt.join()", limits=SandboxLimits(max_processes=16))
+        hogging.result()
+    assert honest.ok and honest.stdout.strip() == "ok", honest.stderr

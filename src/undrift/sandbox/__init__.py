@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import random
 import resource
 import select
 import shutil
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from pathlib import Path
 from ..errors import UndriftError
 from . import bubblewrap, seccomp
 
+CHANNEL_BYTES = 8 << 20
 UNSANDBOXED = "none: code ran without isolation, with resource limits only (--allow-unsandboxed)"
 
 
@@ -47,7 +50,7 @@ class SandboxResult:
     stderr: str
     timed_out: bool
     wall_s: float
-    outputs: dict[str, str]  # the files the code left in its output folder (`/sandbox/out`), by name
+    channel: str  # what the code wrote to the file descriptor `$UNDRIFT_CHANNEL` names (up to CHANNEL_BYTES)
 
     @property
     def ok(self) -> bool:
@@ -87,7 +90,8 @@ class Sandbox:
         bwrap = bubblewrap.find_bwrap()
         problem = _bwrap_problem(bwrap) if bwrap else "bubblewrap (bwrap) is not installed"
         if problem is None:
-            runs_as = "nobody (dropped from root)" if os.geteuid() == 0 else "the invoking user, mapped to nobody"
+            runs_as = ("an unused uid of its own (dropped from root)" if os.geteuid() == 0
+                       else "the invoking user, mapped to nobody")
             filtered = seccomp.filter_program() is not None
             isolation = Isolation("bubblewrap", bubblewrap.version(bwrap), runs_as, filtered)
             return cls(isolation, bwrap)
@@ -101,44 +105,45 @@ class Sandbox:
 
     def run_python(self, main: str, files: dict[str, str] | None = None, limits: SandboxLimits = SandboxLimits()
                    ) -> SandboxResult:
-        """Run `main` (Python source) with `files` beside it in `/sandbox`; never raises for what the code does."""
+        """Run `main` (Python source) with `files` beside it in `/sandbox`; never raises for what the code does.
+
+        The code can write no host folder. What it has to say goes to the file descriptor named by
+        `$UNDRIFT_CHANNEL` (a pipe, read here up to CHANNEL_BYTES) and to stdout and stderr (kept up to 1 MB each).
+        """
         workdir = Path(tempfile.mkdtemp(prefix="undrift-sandbox-"))
         try:
-            (workdir / "main.py").write_text(main, encoding="utf-8")
-            for name, content in (files or {}).items():
-                (workdir / name).write_text(content, encoding="utf-8")
-            (workdir / "out").mkdir()
-            capture = Path(tempfile.mkdtemp(prefix="undrift-sandbox-capture-"))
-            try:
-                return self._run(workdir, capture, limits)
-            finally:
-                shutil.rmtree(capture, ignore_errors=True)
+            for name, content in {"main.py": main, **(files or {})}.items():
+                (workdir / name).write_text(content, encoding="utf-8", errors="replace")  # lone surrogates too
+            return self._run(workdir, limits)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(workdir, ignore_errors=True)  # only undrift wrote here: the sandbox saw it read-only
 
-    def _run(self, workdir: Path, capture: Path, limits: SandboxLimits) -> SandboxResult:
+    def _run(self, workdir: Path, limits: SandboxLimits) -> SandboxResult:
         as_root = os.geteuid() == 0
-        if self.isolation.sandboxed and as_root:
-            os.chmod(workdir, 0o755)
-            os.chown(workdir / "out", bubblewrap.NOBODY, bubblewrap.NOBODY)
-        keep: list[int] = []
+        channel_read, channel_write = os.pipe()
+        keep = [channel_write]
         info_read = -1
+        drop_to = random.choice(bubblewrap.UNUSED_UIDS) if as_root else None
         if self.isolation.sandboxed:
+            os.chmod(workdir, 0o755)
             info_read, info_write = os.pipe()
             filter_fd = seccomp.program_fd()
-            keep = [info_write] + ([filter_fd] if filter_fd is not None else [])
-            command = bubblewrap.command(self._bwrap, workdir, limits.tmp_mb << 20, filter_fd, info_write, as_root)
+            keep += [info_write] + ([filter_fd] if filter_fd is not None else [])
+            command = bubblewrap.command(self._bwrap, workdir, limits.tmp_mb << 20, filter_fd, info_write,
+                                         channel_write, drop_to)
             cwd, env = "/", {}
         else:
             command = [sys.executable, "-I", "-S", str(workdir / "main.py")]
             cwd = str(workdir)
-            env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+            env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+                   "UNDRIFT_CHANNEL": str(channel_write)}
         started = time.perf_counter()
-        with open(capture / "stdout", "wb") as out, open(capture / "stderr", "wb") as err:
+        channel = _CappedReader(channel_read, CHANNEL_BYTES)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:
                 process = subprocess.Popen(
                     command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=keep,
-                    preexec_fn=functools.partial(_limit_child, limits, as_root and self.isolation.sandboxed),
+                    preexec_fn=functools.partial(_limit_child, limits, self.isolation.sandboxed and as_root),
                 )
             finally:
                 for fd in keep:
@@ -150,17 +155,43 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 timed_out = True
             _kill(process, leader)
-        wall = time.perf_counter() - started
-        read = lambda path: path.read_bytes()[: 1 << 20].decode("utf-8", "replace")  # noqa: E731
-        outputs = {p.name: read(p) for p in (workdir / "out").iterdir() if p.is_file() and not p.is_symlink()}
-        return SandboxResult(process.returncode, read(capture / "stdout"), read(capture / "stderr"), timed_out, wall,
-                             outputs)
+            wall = time.perf_counter() - started
+            return SandboxResult(process.returncode, _head(out), _head(err), timed_out, wall, channel.text())
 
 
-def _limit_child(limits: SandboxLimits, leave_processes_to_nobody: bool) -> None:
+def _head(handle, limit: int = 1 << 20) -> str:
+    handle.seek(0)
+    return handle.read(limit).decode("utf-8", "replace")
+
+
+class _CappedReader:
+    """Drains a pipe in a thread so the writer never blocks, keeping at most `cap` bytes."""
+
+    def __init__(self, fd: int, cap: int):
+        self._fd, self._cap, self._chunks, self._kept = fd, cap, [], 0
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while chunk := os.read(self._fd, 1 << 16):
+                if self._kept < self._cap:
+                    self._chunks.append(chunk[: self._cap - self._kept])
+                    self._kept += len(self._chunks[-1])
+        finally:
+            os.close(self._fd)
+
+    def text(self) -> str:
+        """What was written, once every writer is gone (the sandbox is dead by now, so that is soon)."""
+        self._thread.join(timeout=10)
+        return b"".join(self._chunks).decode("utf-8", "replace")
+
+
+def _limit_child(limits: SandboxLimits, drops_to_unused_uid: bool) -> None:
     """Runs in the child between fork and exec: a new session and the resource limits.
 
-    As root the process limit would not bind (the kernel exempts root); it binds `nobody`, whom the sandbox drops to.
+    As root the process limit would not bind (the kernel exempts root); it binds the unused uid the sandbox drops to,
+    which runs nothing else.  Anyone else's limit counts all their processes, so the sandbox's share comes on top.
     """
     os.setsid()
     mb = 1024 * 1024
@@ -172,12 +203,12 @@ def _limit_child(limits: SandboxLimits, leave_processes_to_nobody: bool) -> None
         (resource.RLIMIT_CORE, 0),
     ):
         resource.setrlimit(limit, (value, value))
-    owned = 0 if leave_processes_to_nobody else _processes_of(os.getuid())
+    owned = 0 if drops_to_unused_uid else _processes_of(os.getuid())
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes + owned,) * 2)
 
 
 def _processes_of(uid: int) -> int:
-    """How many processes `uid` runs now: the process limit counts them all, so the sandbox's share comes on top."""
+    """How many processes `uid` runs now."""
     count = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -220,8 +251,9 @@ def _kill(process: subprocess.Popen, leader: int | None) -> None:
 def _bwrap_problem(bwrap: str) -> str | None:
     """Why bubblewrap cannot run here (tried once per process), or None when it can."""
     sandbox = Sandbox(Isolation("bubblewrap"), bwrap)
-    result = sandbox.run_python("open('/sandbox/out/ok', 'w').write('ok')", limits=SandboxLimits(wall_s=30))
-    if result.outputs.get("ok") == "ok":
+    result = sandbox.run_python("import os\nos.write(int(os.environ['UNDRIFT_CHANNEL']), b'ok')",
+                                limits=SandboxLimits(wall_s=30))
+    if result.channel == "ok":
         return None
     reason = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
     return f"bubblewrap at {bwrap} cannot start a sandbox here ({reason[:200]})"

@@ -7,9 +7,10 @@ with a size limit as its working directory; its own `/proc` (no other process is
 host (its own `/dev/shm` holds 1 MB; the rest of its root is read-only); no network at all, not even the host's
 loopback; no new privileges; and the seccomp filter of `seccomp.py`.
 
-As root, bubblewrap sets up the view with its privileges and then `setpriv` drops the code to `nobody` before Python
-starts, so the code owns nothing on the host and the process limit counts a user with nothing else running.  As any
-other user, bubblewrap works unprivileged in a user namespace and the code runs as that user, mapped to `nobody`.
+As root, bubblewrap sets up the view with its privileges and then `setpriv` drops the code, before Python starts, to
+a uid of its own that no account uses (drawn per run from UNUSED_UIDS), so it owns nothing on the host and its
+process limit counts only its own processes, not a neighbouring sandbox's.  As any other user, bubblewrap works
+unprivileged in a user namespace and the code runs as that user, mapped to `nobody` inside.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 from pathlib import Path
 
 NOBODY = 65534
+UNUSED_UIDS = range(3_000_000, 4_000_000)  # above accounts (< 65536) and the usual /etc/subuid ranges (100000+65536 each)
 MERGED_USR_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
@@ -48,9 +50,10 @@ def python_paths() -> tuple[str, str]:
     return os.path.realpath(sys.executable), os.path.realpath(sys.base_prefix)
 
 
-def command(bwrap: str, workdir: Path, tmp_bytes: int, seccomp_fd: int | None, info_fd: int,
-            as_root: bool) -> list[str]:
-    """The full command that runs `workdir/main.py`; `workdir/out` is the only host folder it can write."""
+def command(bwrap: str, workdir: Path, tmp_bytes: int, seccomp_fd: int | None, info_fd: int, channel_fd: int,
+            drop_to_uid: int | None) -> list[str]:
+    """The full command that runs `workdir/main.py`. It can write no host folder: what it returns goes through
+    `channel_fd`, a pipe the caller reads with a size cap.  `drop_to_uid` (as root) is the uid the code runs as."""
     interpreter, prefix = python_paths()
     view = ["--ro-bind", "/usr", "/usr"]
     for link in MERGED_USR_LINKS:
@@ -64,23 +67,22 @@ def command(bwrap: str, workdir: Path, tmp_bytes: int, seccomp_fd: int | None, i
     view += [
         "--proc", "/proc",
         "--dev", "/dev",
-        "--size", str(tmp_bytes), "--tmpfs", "/tmp",
-        "--size", str(1 << 20), "--tmpfs", "/dev/shm",
+        "--perms", "1777", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+        "--perms", "1777", "--size", str(1 << 20), "--tmpfs", "/dev/shm",
         "--ro-bind", str(workdir), "/sandbox",
-        "--bind", str(workdir / "out"), "/sandbox/out",
         "--remount-ro", "/",  # the skeleton bubblewrap builds the view on: otherwise memory without a size limit
         "--chdir", "/tmp",
     ]
     env = ["--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8",
-           "--setenv", "PYTHONDONTWRITEBYTECODE", "1"]
+           "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "UNDRIFT_CHANNEL", str(channel_fd)]
     namespaces = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                   "--hostname", "sandbox", "--die-with-parent", "--new-session", "--info-fd", str(info_fd)]
     if seccomp_fd is not None:
         namespaces += ["--seccomp", str(seccomp_fd)]
     python = [interpreter, "-I", "-S", "/sandbox/main.py"]
-    if as_root:
+    if drop_to_uid is not None:
         drop = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
-                shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={drop_to_uid}", f"--regid={drop_to_uid}",
                 "--clear-groups", "--inh-caps=-all", "--"]
         return [bwrap, *namespaces, *env, *view, *drop, *python]
     user = ["--unshare-user", "--disable-userns", "--uid", str(NOBODY), "--gid", str(NOBODY), "--"]

@@ -2,8 +2,9 @@
 
 The list follows what Flatpak and Docker's default profile refuse: the kernel keyring (which a user namespace does not
 isolate), tracing and reading other processes' memory, new namespaces (a way back to privileges), mounting, kernel
-modules and other administration, BPF, userfaultfd and io_uring (frequent sources of kernel exploits), and the
-terminal-injection ioctls.  `clone3` answers ENOSYS, so the C library falls back to `clone`, whose flags the filter
+modules and other administration, BPF, userfaultfd and io_uring (frequent sources of kernel exploits), System V
+shared memory (which no per-process memory limit counts), sockets other than Unix, IP and netlink ones (AF_VSOCK
+is not separated by a network namespace and reaches a virtual machine's host), and the terminal-injection ioctls.  `clone3` answers ENOSYS, so the C library falls back to `clone`, whose flags the filter
 can see.  Everything else is allowed: this is a second wall behind the namespaces, not a whitelist of Python's needs.
 """
 
@@ -24,7 +25,10 @@ REFUSED = (
     "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
     "acct", "swapon", "swapoff", "reboot", "syslog", "quotactl", "lookup_dcookie", "settimeofday", "clock_settime",
     "adjtimex", "clock_adjtime", "sethostname", "setdomainname", "iopl", "ioperm", "vhangup", "uselib",
+    "shmget", "shmat", "msgget", "semget",  # System V IPC memory is outside every per-process memory limit
 )
+SOCKET_FAMILIES = (1, 2, 10, 16)  # AF_UNIX, AF_INET, AF_INET6, AF_NETLINK; AF_VSOCK would reach the hypervisor
+LAST_FAMILY = 64
 # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
 CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C
@@ -47,6 +51,12 @@ def filter_program() -> bytes | None:
         rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
         for flag in CLONE_NAMESPACE_FLAGS:  # a rule per flag: any one of them set refuses the call
             rules.add_rule(seccomp.ERRNO(errno.EPERM), "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+        for family in range(LAST_FAMILY):
+            if family not in SOCKET_FAMILIES:
+                for call in ("socket", "socketpair"):
+                    rules.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), call, seccomp.Arg(0, seccomp.EQ, family))
+        for call in ("socket", "socketpair"):
+            rules.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), call, seccomp.Arg(0, seccomp.GE, LAST_FAMILY))
         for request in (TIOCSTI, TIOCLINUX):
             rules.add_rule(seccomp.ERRNO(errno.EPERM), "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, request))
     except OSError:

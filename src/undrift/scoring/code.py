@@ -14,6 +14,7 @@ import json
 import re
 from pathlib import Path
 
+from ..errors import UndriftError
 from ..sandbox import Sandbox, SandboxLimits, SandboxResult
 from ..suites.schema import Sample
 from . import code_tests, code_values
@@ -22,46 +23,64 @@ from .base import Score, register
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
 _CODEC = Path(code_values.__file__).read_text(encoding="utf-8")
 
-SOLUTION_HARNESS = _CODEC + r'''
-import json
-calls = json.load(open("/sandbox/calls.json", encoding="utf-8"))
-channel = open("/sandbox/out/values.jsonl", "w", encoding="utf-8")
+SOLUTION_HARNESS = _CODEC + r"""
+import json, os
+chains = json.load(open("/sandbox/chains.json", encoding="utf-8"))
+channel = os.fdopen(int(os.environ["UNDRIFT_CHANNEL"]), "w", encoding="utf-8")
 def send(record):
     channel.write(json.dumps(record) + "\n")
     channel.flush()
+def failure(exc):
+    return {"raised": (type(exc).__name__ + ": " + str(exc))[:200], "type": type(exc).__name__}
 namespace = {"__name__": "solution"}
 try:
     exec(compile(open("/sandbox/solution.py", encoding="utf-8").read(), "solution.py", "exec"), namespace)
 except BaseException as exc:
-    send({"loaded": False, "error": (type(exc).__name__ + ": " + str(exc))[:200]})
+    send({"loaded": False, "error": failure(exc)["raised"]})
     raise SystemExit(0)
 send({"loaded": True})
-for index, call in enumerate(calls):
+for index, steps in enumerate(chains):
     try:
-        send({"i": index, "value": encode(eval(call, namespace))})
+        value = eval(steps[0], namespace)
+        for step in range(len(steps)):
+            try:
+                send({"i": index, "step": step, "value": encode(value)})
+                break
+            except NotPlainData as exc:
+                if step + 1 == len(steps):
+                    raise
+            value = eval(steps[step + 1], namespace, {"__v__": value})
     except BaseException as exc:
-        send({"i": index, "raised": (type(exc).__name__ + ": " + str(exc))[:200]})
-'''
+        send({"i": index, **failure(exc)})
+"""
 
-CHECK_HARNESS = _CODEC + r'''
-import json
+CHECK_HARNESS = _CODEC + r"""
+import builtins, json, os
 payload = json.load(open("/sandbox/check.json", encoding="utf-8"))
 class SolutionFailed(Exception):
     pass
-def __undrift_value__(index):
+def value_of(index, namespace):
     got = payload["values"][index]
     if "value" not in got:
+        kind = getattr(builtins, got.get("type", ""), None)
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            raise kind(got["raised"])  # so `except ValueError:` in a test sees what the solution raised
         raise SolutionFailed(got["raised"])
-    return decode(got["value"])
+    value = decode(got["value"])
+    for step in payload["chains"][index][got["step"] + 1:]:
+        value = eval(step, namespace, {"__v__": value})
+    return value
 verdicts = []
 for check in payload["checks"]:
+    namespace = {"__name__": "check"}
+    namespace["__undrift_value__"] = lambda index, namespace=namespace: value_of(index, namespace)
     try:
-        exec(compile(check, "test", "exec"), {"__name__": "check", "__undrift_value__": __undrift_value__})
+        exec(compile(check, "test", "exec"), namespace)
         verdicts.append(None)
     except BaseException as exc:
         verdicts.append((type(exc).__name__ + ": " + str(exc))[:200])
-open("/sandbox/out/verdicts.json", "w", encoding="utf-8").write(json.dumps(verdicts))
-'''
+os.write(int(os.environ["UNDRIFT_CHANNEL"]), json.dumps(verdicts).encode())
+"""
 
 
 def extract_code(response: str) -> str:
@@ -75,7 +94,8 @@ class CodeScorer:
     """Runs `extract_code(response)` then each of the sample's `data.tests` (Python statements, usually asserts)."""
 
     def __init__(self, timeout_s: float = 10.0, memory_mb: int = 1024, sandbox: Sandbox | None = None):
-        self.limits = SandboxLimits(wall_s=float(timeout_s), cpu_s=max(1, int(timeout_s)), memory_mb=int(memory_mb))
+        self.limits = SandboxLimits(wall_s=float(timeout_s), cpu_s=max(1, int(timeout_s)), memory_mb=int(memory_mb),
+                                    max_processes=8)  # memory is limited per process: few processes, little memory
         self._sandbox = sandbox
 
     @property
@@ -92,13 +112,16 @@ class CodeScorer:
 
     def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
         tests = list(sample.data.get("tests", []))
+        problem = code_tests.problem(tests)
+        if problem:  # checked when the suite loads; a caller that skipped that gets the same line here
+            raise UndriftError(f"sample {sample.id!r} {problem}")
         split = code_tests.split(tests)
         ran = self.sandbox.run_python(
             SOLUTION_HARNESS,
-            files={"solution.py": extract_code(response), "calls.json": json.dumps(list(split.calls))},
+            files={"solution.py": extract_code(response), "chains.json": json.dumps(list(split.chains))},
             limits=self.limits,
         )
-        loaded, values = _read_values(ran, len(split.calls))
+        loaded, values = _read_values(ran, len(split.chains))
         details: dict = {"executable": loaded is True, "timed_out": ran.timed_out, "total": len(tests)}
         if loaded is not True:
             details["error"] = loaded or _last_line(ran)
@@ -114,23 +137,26 @@ class CodeScorer:
         return Score(share, bool(tests) and passed == len(tests), None, details)
 
     def _check(self, split: code_tests.SplitTests, values: list[dict]) -> list[str | None]:
-        checked = self.sandbox.run_python(
-            CHECK_HARNESS,
-            files={"check.json": json.dumps({"checks": list(split.checks), "values": values})},
-            limits=self.limits,
-        )
+        payload = {"checks": list(split.checks), "chains": [list(c) for c in split.chains], "values": values}
+        checked = self.sandbox.run_python(CHECK_HARNESS, files={"check.json": json.dumps(payload)}, limits=self.limits)
         try:
-            verdicts = json.loads(checked.outputs["verdicts.json"])
-        except (KeyError, ValueError):
-            return [f"the check did not finish ({_last_line(checked)})"] * len(split.checks)
-        return verdicts
+            verdicts = json.loads(checked.channel)
+            if isinstance(verdicts, list) and len(verdicts) == len(split.checks):
+                return [v if v is None else str(v) for v in verdicts]
+        except ValueError:
+            pass
+        return [f"the check did not finish ({_last_line(checked)})"] * len(split.checks)
 
 
 def _read_values(ran: SandboxResult, count: int) -> tuple[bool | str | None, list[dict]]:
-    """Whether the solution loaded (or its error), and one {"value"} or {"raised"} per call, checked as plain data."""
+    """Whether the solution loaded (or its error), and per chain a {"step", "value"} or a {"raised", "type"}.
+
+    Only the first record for each chain counts and every value must decode as plain data: whatever else the
+    solution writes to the channel, it can only choose values it does not know the expected ones of.
+    """
     loaded: bool | str | None = None
     values: list[dict | None] = [None] * count
-    for line in ran.outputs.get("values.jsonl", "").splitlines():
+    for line in ran.channel.splitlines():
         try:
             record = json.loads(line, parse_constant=_refuse)
         except (ValueError, RecursionError):
@@ -147,13 +173,13 @@ def _read_values(ran: SandboxResult, count: int) -> tuple[bool | str | None, lis
 
 
 def _plain(record: dict) -> dict:
-    if "value" in record:
+    if "value" in record and type(record.get("step")) is int and record["step"] >= 0:
         try:
             code_values.decode(record["value"])
-            return {"value": record["value"]}
+            return {"step": record["step"], "value": record["value"]}
         except (code_values.NotPlainData, ValueError, RecursionError):
             return {"raised": "the solution returned something that is not plain data"}
-    return {"raised": str(record.get("raised", "no value"))[:200]}
+    return {"raised": str(record.get("raised", "no value"))[:200], "type": str(record.get("type", ""))[:40]}
 
 
 def _refuse(constant: str):

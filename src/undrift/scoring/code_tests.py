@@ -1,37 +1,46 @@
 """Unit tests split so that the solution never sees, and never runs, the part that decides the verdict.
 
 A test such as `assert rotate(list(range(7))) == list(range(7))[5:] + list(range(7))[:5]` becomes two things: the
-call `rotate(list(range(7)))`, which runs in the solution's sandbox and sends back plain data, and the check
+chain `rotate(list(range(7)))`, which runs in the solution's sandbox and sends back plain data, and the check
 `assert __undrift_value__(0) == list(range(7))[5:] + list(range(7))[:5]`, which runs in a second sandbox that never
-held the solution.  Every use of a name the test does not define (the solution's functions, classes, constants) is cut
-out whole with what follows it (`Solution().solve(3)[0]`), so the expected value, the comparison and the builtins it
-uses are all out of the solution's reach.  A test must therefore call the solution with values, not with names it
-binds itself; `problem()` says so when a suite is loaded.
+held the solution.  A chain is every use of a name the test does not define, with what follows it
+(`Solution().solve(3)[0].endswith('c')`); the solution's sandbox evaluates it one step at a time and stops at the
+first step whose value is plain data, so the rest (`[0]`, `.endswith('c')`) runs in the check on that data, out of
+the solution's reach, as do the expected value, the comparison and the builtins they use.  Standard-library modules
+used as `math.isclose(...)` are imported by the check itself, never taken from the solution.
+
+A test must therefore call the solution with values, not with names the test binds itself, and not hand the
+solution's function to a helper (`check(candidate)`); `problem()` says so when a suite is loaded.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import sys
 from dataclasses import dataclass
 
 VALUE_OF = "__undrift_value__"
+PREVIOUS = "__v__"  # the value of the chain so far, inside a step
 
 
 @dataclass(frozen=True)
 class SplitTests:
-    calls: tuple[str, ...]  # expressions the solution's sandbox evaluates, in order
-    checks: tuple[str, ...]  # one rewritten test per original test, calling VALUE_OF(i) for the i-th call's value
+    chains: tuple[tuple[str, ...], ...]  # per cut chain, its steps: the root name, then each step applied to __v__
+    checks: tuple[str, ...]  # one rewritten test per original test, calling VALUE_OF(i) for the i-th chain's value
 
 
 def split(tests: list[str]) -> SplitTests:
-    calls: list[str] = []
+    chains: list[tuple[str, ...]] = []
     checks = []
     for test in tests:
         tree = ast.parse(test, mode="exec")
-        rewritten = _CutSolution(_foreign_names(tree), calls).visit(tree)
+        scope = _Scope(tree)
+        rewritten = _CutChains(scope, chains).visit(tree)
+        imports = [ast.Import([ast.alias(module)]) for module in sorted(scope.modules)]
+        rewritten.body[:0] = imports
         checks.append(ast.unparse(ast.fix_missing_locations(rewritten)))
-    return SplitTests(tuple(calls), tuple(checks))
+    return SplitTests(tuple(chains), tuple(checks))
 
 
 def problem(tests: list[str]) -> str | None:
@@ -41,13 +50,36 @@ def problem(tests: list[str]) -> str | None:
             tree = ast.parse(test, mode="exec")
         except SyntaxError as exc:
             return f"has test {number} that is not Python ({exc.msg}, line {exc.lineno})"
-        bound = _bound_names(tree)
-        for call in _CutSolution(_foreign_names(tree), []).cut(tree):
-            inside = {node.id for node in ast.walk(call) if isinstance(node, ast.Name)} & bound
+        scope = _Scope(tree)
+        if scope.unknown_namespaces:
+            name = sorted(scope.unknown_namespaces)[0]
+            return (f"has test {number} that uses {name}.… as a module, and it is neither a standard-library module "
+                    f"nor called like the solution's function: import it in the test, or call the solution directly")
+        for chain in _CutChains(scope, []).find(tree):
+            inside = {node.id for node in ast.walk(chain) if isinstance(node, ast.Name)} & scope.bound
             if inside:
                 return (f"has test {number} that passes the solution a name the test binds itself "
                         f"({sorted(inside)[0]}); call the solution with values instead")
+            if isinstance(chain, ast.Name) and isinstance(scope.parents.get(chain), ast.Call):
+                return (f"has test {number} that hands the solution's {chain.id} itself to a function "
+                        f"(check(candidate) style); write asserts that call {chain.id} with values")
     return None
+
+
+class _Scope:
+    """Which names in a test are the test's own, which are standard-library modules, and which are the solution's."""
+
+    def __init__(self, tree: ast.AST):
+        self.parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        self.bound = _bound_names(tree)
+        used = {node for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+        foreign = {node.id for node in used} - self.bound - set(dir(builtins))
+        as_namespace = {n.id for n in used if isinstance(self.parents.get(n), ast.Attribute)}
+        called_or_bare = {n.id for n in used if not isinstance(self.parents.get(n), ast.Attribute)}
+        namespaces = (foreign & as_namespace) - called_or_bare
+        self.modules = {name for name in namespaces if name in sys.stdlib_module_names}
+        self.unknown_namespaces = namespaces - self.modules
+        self.solution = foreign - self.modules
 
 
 def _bound_names(tree: ast.AST) -> set[str]:
@@ -66,34 +98,48 @@ def _bound_names(tree: ast.AST) -> set[str]:
     return names
 
 
-def _foreign_names(tree: ast.AST) -> set[str]:
-    """Names the test uses but neither defines nor gets from Python: they can only come from the solution."""
-    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
-    return used - _bound_names(tree) - set(dir(builtins))
+def _links(node: ast.AST) -> list[ast.AST]:
+    """The chain from its root name outwards: `f(2)[0]` is [Name f, Call, Subscript]."""
+    links = [node]
+    while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+        links.append(node)
+    return links[::-1]
 
 
-class _CutSolution(ast.NodeTransformer):
-    """Replaces each outermost expression rooted at a solution name with VALUE_OF(i), recording its source."""
+def _steps(chain: ast.AST) -> tuple[str, ...]:
+    """Each link as source applied to the value before it (PREVIOUS)."""
+    links = _links(chain)
+    steps = [ast.unparse(links[0])]
+    previous = ast.Name(PREVIOUS, ast.Load())
+    for link in links[1:]:
+        if isinstance(link, ast.Call):
+            step = ast.Call(previous, link.args, link.keywords)
+        elif isinstance(link, ast.Attribute):
+            step = ast.Attribute(previous, link.attr, ast.Load())
+        else:
+            step = ast.Subscript(previous, link.slice, ast.Load())
+        steps.append(ast.unparse(ast.fix_missing_locations(step)))
+    return tuple(steps)
 
-    def __init__(self, foreign: set[str], calls: list[str]):
-        self.foreign = foreign
-        self.calls = calls
 
-    def _root(self, node: ast.AST) -> ast.AST:
-        while isinstance(node, (ast.Call, ast.Attribute, ast.Subscript)):
-            node = node.func if isinstance(node, ast.Call) else node.value
-        return node
+class _CutChains(ast.NodeTransformer):
+    """Replaces each outermost chain rooted at a solution name with VALUE_OF(i), recording its steps."""
 
-    def _rooted_in_solution(self, node: ast.AST) -> bool:
-        root = self._root(node)
-        return isinstance(root, ast.Name) and root.id in self.foreign
+    def __init__(self, scope: _Scope, chains: list[tuple[str, ...]]):
+        self.scope = scope
+        self.chains = chains
 
-    def cut(self, tree: ast.AST) -> list[ast.AST]:
-        """The expressions that would be cut, outermost first (without rewriting)."""
+    def _is_chain(self, node: ast.AST) -> bool:
+        root = _links(node)[0] if isinstance(node, ast.expr) else None
+        return isinstance(root, ast.Name) and root.id in self.scope.solution
+
+    def find(self, tree: ast.AST) -> list[ast.AST]:
+        """The chains that would be cut, outermost first (without rewriting)."""
         found: list[ast.AST] = []
 
         def walk(node: ast.AST) -> None:
-            if isinstance(node, ast.expr) and self._rooted_in_solution(node):
+            if self._is_chain(node):
                 found.append(node)
                 return
             for child in ast.iter_child_nodes(node):
@@ -103,7 +149,7 @@ class _CutSolution(ast.NodeTransformer):
         return found
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
-        if isinstance(node, ast.expr) and self._rooted_in_solution(node):
-            self.calls.append(ast.unparse(node))
-            return ast.Call(ast.Name(VALUE_OF, ast.Load()), [ast.Constant(len(self.calls) - 1)], [])
+        if self._is_chain(node):
+            self.chains.append(_steps(node))
+            return ast.Call(ast.Name(VALUE_OF, ast.Load()), [ast.Constant(len(self.chains) - 1)], [])
         return super().generic_visit(node)
