@@ -84,6 +84,54 @@ def test_an_attack_cannot_forge_a_pass(scorer, attack):
     assert not result.correct and result.details["passed"] == 0, result.details
 
 
+REVIEW_TESTS = ["assert math.isclose(h(2.0), 1.4142135, rel_tol=1e-6)", "assert h(16.0) == math.sqrt(16)",
+                "assert f('abc').endswith('c')", "assert g([3, 1, 2]).__eq__([1, 2, 3])",
+                "assert g([2, 1])[0] == 1"]
+REVIEW_ATTACKS = {  # found by an adversarial review of the first split
+    "defines the math module the tests use": (
+        "class math:\n    isclose = staticmethod(lambda *a, **k: True)\n    sqrt = staticmethod(lambda x: 0)\n"
+        "def h(x):\n    return 0\ndef f(s):\n    return ''\ndef g(xs):\n    return []\n"),
+    "returns objects whose methods lie": (
+        "class Liar:\n    def __eq__(self, other):\n        return True\n    def endswith(self, *a):\n"
+        "        return True\n    def __getitem__(self, i):\n        return 1\n    def isclose(self, *a, **k):\n"
+        "        return True\n"
+        "def h(x):\n    return Liar()\ndef f(s):\n    return Liar()\ndef g(xs):\n    return Liar()\n"),
+    "makes the functions classes whose instances lie": (
+        "class Liar:\n    def __init__(self, *a):\n        pass\n    def __eq__(self, other):\n        return True\n"
+        "    def endswith(self, *a):\n        return True\n    def __getitem__(self, i):\n        return 1\n"
+        "h = f = g = Liar\n"),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(REVIEW_ATTACKS))
+def test_review_attacks_cannot_forge_a_pass(scorer, attack):
+    result = scorer.score(Sample(id="r", messages=(), data={"tests": REVIEW_TESTS}), REVIEW_ATTACKS[attack], [])
+    assert result.details["passed"] == 0, result.details
+
+
+def test_the_same_tests_pass_an_honest_solution(scorer):
+    honest = ("import math\ndef h(x):\n    return math.sqrt(x)\ndef f(s):\n    return s\n"
+              "def g(xs):\n    return sorted(xs)\n")
+    result = scorer.score(Sample(id="r", messages=(), data={"tests": REVIEW_TESTS}), honest, [])
+    assert result.correct, result.details
+
+
+def test_leetcode_style_classes_still_work(scorer):
+    tests = ["assert Solution().two_sum([2, 7, 11], 9) == [0, 1]", "assert Solution().two_sum([3, 3], 6)[1] == 1"]
+    honest = ("class Solution:\n    def two_sum(self, nums, target):\n        seen = {}\n"
+              "        for i, n in enumerate(nums):\n            if target - n in seen:\n"
+              "                return [seen[target - n], i]\n            seen[n] = i\n")
+    assert scorer.score(Sample(id="l", messages=(), data={"tests": tests}), honest, []).correct
+
+
+def test_an_exception_the_test_expects_reaches_the_check(scorer):
+    tests = ["try:\n    root(-1)\n    assert False\nexcept ValueError:\n    pass", "assert root(9) == 3"]
+    honest = "def root(x):\n    if x < 0:\n        raise ValueError('negative')\n    return int(x ** 0.5)\n"
+    assert scorer.score(Sample(id="e", messages=(), data={"tests": tests}), honest, []).correct
+    silent = "def root(x):\n    return 3\n"
+    assert scorer.score(Sample(id="e", messages=(), data={"tests": tests}), silent, []).details["passed"] == 1
+
+
 def test_a_solution_that_exits_at_the_top_level_is_not_executable(scorer):
     assert not _score(scorer, ATTACKS["os._exit(0) before the tests"]).details["executable"]
     assert not _score(scorer, ATTACKS["sys.exit(0) before the tests"]).details["executable"]
@@ -105,3 +153,7 @@ def test_a_test_that_passes_the_solution_its_own_names_is_refused_when_the_suite
     looped = Sample(id="g", messages=(), data={"tests": ["assert [square(v) for v in [1, 2]] == [1, 4]"]})
     assert "binds itself (v)" in scorer.sample_problem(looped)
     assert scorer.sample_problem(Sample(id="ok", messages=(), data={"tests": TESTS})) is None
+    candidate = Sample(id="h", messages=(), data={"tests": ["def check(c):\n    assert c(2) == 4\ncheck(square)"]})
+    assert "check(candidate) style" in scorer.sample_problem(candidate)
+    unknown = Sample(id="n", messages=(), data={"tests": ["assert np.isclose(square(2), 4)"]})
+    assert "np." in scorer.sample_problem(unknown)

@@ -174,7 +174,8 @@ def test_concurrent_sandboxes_do_not_share_a_process_limit(sandbox):
     has a uid of its own)."""
     if os.geteuid() != 0:
         pytest.skip("an unprivileged user's process limit counts all of that user's processes")
-    hog = "import os, time\nfor _ in range(40):\n    if os.fork() == 0:\n        time.sleep(8)\n        os._exit(0)\ntime.sleep(8)"
+    hog = ("import os, time\nfor _ in range(40):\n    try:\n        if os.fork() == 0:\n            time.sleep(8)\n"
+           "            os._exit(0)\n    except OSError:\n        break\ntime.sleep(8)")
     with ThreadPoolExecutor(2) as pool:
         hogging = pool.submit(sandbox.run_python, hog, None, SandboxLimits(wall_s=4, max_processes=16))
         time.sleep(1.5)

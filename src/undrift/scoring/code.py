@@ -42,14 +42,9 @@ send({"loaded": True})
 for index, steps in enumerate(chains):
     try:
         value = eval(steps[0], namespace)
-        for step in range(len(steps)):
-            try:
-                send({"i": index, "step": step, "value": encode(value)})
-                break
-            except NotPlainData as exc:
-                if step + 1 == len(steps):
-                    raise
-            value = eval(steps[step + 1], namespace, {"__v__": value})
+        for step in steps[1:]:
+            value = eval(step, namespace, {"__v__": value})
+        send({"i": index, "value": encode(value)})
     except BaseException as exc:
         send({"i": index, **failure(exc)})
 """
@@ -67,7 +62,7 @@ def value_of(index, namespace):
             raise kind(got["raised"])  # so `except ValueError:` in a test sees what the solution raised
         raise SolutionFailed(got["raised"])
     value = decode(got["value"])
-    for step in payload["chains"][index][got["step"] + 1:]:
+    for step in payload["rests"][index]:
         value = eval(step, namespace, {"__v__": value})
     return value
 verdicts = []
@@ -118,10 +113,10 @@ class CodeScorer:
         split = code_tests.split(tests)
         ran = self.sandbox.run_python(
             SOLUTION_HARNESS,
-            files={"solution.py": extract_code(response), "chains.json": json.dumps(list(split.chains))},
+            files={"solution.py": extract_code(response), "chains.json": json.dumps(list(split.calls))},
             limits=self.limits,
         )
-        loaded, values = _read_values(ran, len(split.chains))
+        loaded, values = _read_values(ran, len(split.calls))
         details: dict = {"executable": loaded is True, "timed_out": ran.timed_out, "total": len(tests)}
         if loaded is not True:
             details["error"] = loaded or _last_line(ran)
@@ -137,7 +132,7 @@ class CodeScorer:
         return Score(share, bool(tests) and passed == len(tests), None, details)
 
     def _check(self, split: code_tests.SplitTests, values: list[dict]) -> list[str | None]:
-        payload = {"checks": list(split.checks), "chains": [list(c) for c in split.chains], "values": values}
+        payload = {"checks": list(split.checks), "rests": [list(r) for r in split.rests], "values": values}
         checked = self.sandbox.run_python(CHECK_HARNESS, files={"check.json": json.dumps(payload)}, limits=self.limits)
         try:
             verdicts = json.loads(checked.channel)
@@ -149,7 +144,7 @@ class CodeScorer:
 
 
 def _read_values(ran: SandboxResult, count: int) -> tuple[bool | str | None, list[dict]]:
-    """Whether the solution loaded (or its error), and per chain a {"step", "value"} or a {"raised", "type"}.
+    """Whether the solution loaded (or its error), and per chain a {"value"} or a {"raised", "type"}.
 
     Only the first record for each chain counts and every value must decode as plain data: whatever else the
     solution writes to the channel, it can only choose values it does not know the expected ones of.
@@ -173,10 +168,10 @@ def _read_values(ran: SandboxResult, count: int) -> tuple[bool | str | None, lis
 
 
 def _plain(record: dict) -> dict:
-    if "value" in record and type(record.get("step")) is int and record["step"] >= 0:
+    if "value" in record:
         try:
             code_values.decode(record["value"])
-            return {"step": record["step"], "value": record["value"]}
+            return {"value": record["value"]}
         except (code_values.NotPlainData, ValueError, RecursionError):
             return {"raised": "the solution returned something that is not plain data"}
     return {"raised": str(record.get("raised", "no value"))[:200], "type": str(record.get("type", ""))[:40]}

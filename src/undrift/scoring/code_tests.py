@@ -4,9 +4,10 @@ A test such as `assert rotate(list(range(7))) == list(range(7))[5:] + list(range
 chain `rotate(list(range(7)))`, which runs in the solution's sandbox and sends back plain data, and the check
 `assert __undrift_value__(0) == list(range(7))[5:] + list(range(7))[:5]`, which runs in a second sandbox that never
 held the solution.  A chain is every use of a name the test does not define, with what follows it
-(`Solution().solve(3)[0].endswith('c')`); the solution's sandbox evaluates it one step at a time and stops at the
-first step whose value is plain data, so the rest (`[0]`, `.endswith('c')`) runs in the check on that data, out of
-the solution's reach, as do the expected value, the comparison and the builtins they use.  Standard-library modules
+(`Solution().solve(3)[0].endswith('c')`).  The solution's sandbox runs it only up to its first subscript or
+attribute of plain data (`[0]`, `.endswith`, `.__eq__`), fixed here and not by anything in the solution's reach, and
+must send that value as plain data; the rest runs in the check on the decoded value, as do the expected value, the
+comparison and the builtins they use.  Standard-library modules
 used as `math.isclose(...)` are imported by the check itself, never taken from the solution.
 
 A test must therefore call the solution with values, not with names the test binds itself, and not hand the
@@ -24,9 +25,17 @@ VALUE_OF = "__undrift_value__"
 PREVIOUS = "__v__"  # the value of the chain so far, inside a step
 
 
+# Subscripts and these attributes belong to plain data (`.endswith`, `.count`, `.__eq__`): a chain reaches them only
+# in the check, on the decoded value, so the solution cannot answer them with an object of its own.
+PLAIN_ATTRIBUTES = frozenset().union(*(dir(t) for t in (str, bytes, int, float, bool, list, tuple, dict, set,
+                                                         frozenset, type(None))))
+
+
 @dataclass(frozen=True)
 class SplitTests:
-    chains: tuple[tuple[str, ...], ...]  # per cut chain, its steps: the root name, then each step applied to __v__
+    calls: tuple[tuple[str, ...], ...]  # per chain, the steps the solution's sandbox runs: its root name, then
+    #                                     each next step applied to __v__, up to the value it must send as plain data
+    rests: tuple[tuple[str, ...], ...]  # per chain, the steps the check applies to that value
     checks: tuple[str, ...]  # one rewritten test per original test, calling VALUE_OF(i) for the i-th chain's value
 
 
@@ -40,7 +49,18 @@ def split(tests: list[str]) -> SplitTests:
         imports = [ast.Import([ast.alias(module)]) for module in sorted(scope.modules)]
         rewritten.body[:0] = imports
         checks.append(ast.unparse(ast.fix_missing_locations(rewritten)))
-    return SplitTests(tuple(chains), tuple(checks))
+    cuts = [_solution_part(steps) for steps in chains]
+    return SplitTests(tuple(steps[:cut] for steps, cut in zip(chains, cuts)),
+                      tuple(steps[cut:] for steps, cut in zip(chains, cuts)), tuple(checks))
+
+
+def _solution_part(steps: tuple[str, ...]) -> int:
+    """How many steps run in the solution's sandbox: all of them up to the first subscript or plain-data attribute."""
+    for index, step in enumerate(steps[1:], 1):
+        node = ast.parse(step, mode="eval").body
+        if isinstance(node, ast.Subscript) or (isinstance(node, ast.Attribute) and node.attr in PLAIN_ATTRIBUTES):
+            return index
+    return len(steps)
 
 
 def problem(tests: list[str]) -> str | None:
