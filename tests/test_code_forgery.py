@@ -5,10 +5,12 @@ the verdict say it passed.  Before the tests were split into a solution sandbox 
 one of these was scored as passing.
 """
 
+import time
+
 import pytest
 
 from undrift.scoring import build_scorer
-from undrift.scoring.code import CodeScorer
+from undrift.scoring.code import CodeScorer, extract_code
 from undrift.suites.schema import Sample, ScorerConfig
 
 TESTS = ["assert square(3) == 9", "assert square(-4) == 16", "assert square(0) == 0",
@@ -157,3 +159,58 @@ def test_a_test_that_passes_the_solution_its_own_names_is_refused_when_the_suite
     assert "check(candidate) style" in scorer.sample_problem(candidate)
     unknown = Sample(id="n", messages=(), data={"tests": ["assert np.isclose(square(2), 4)"]})
     assert "np." in scorer.sample_problem(unknown)
+
+
+SECOND_REVIEW = {  # a second adversarial review: test shapes whose checks never ran, names like builtins, helpers
+    "a main guard": (["if __name__ == '__main__':\n    assert square(3) == 9"], True),
+    "a pytest-style function nobody calls": (["def test_square():\n    assert square(3) == 9"], False),
+    "a helper defined by another test": (["def is_nine(v):\n    return v == 9", "assert is_nine(square(3))"], True),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SECOND_REVIEW))
+def test_checks_that_never_read_the_solution_do_not_pass_it(scorer, shape):
+    tests, honest_passes = SECOND_REVIEW[shape]
+    wrong = "is_nine = lambda v: True\ndef square(x):\n    return -1\n"
+    assert not scorer.score(Sample(id="w", messages=(), data={"tests": tests}), wrong, []).correct
+    honest = scorer.score(Sample(id="h", messages=(), data={"tests": tests}), "def square(x):\n    return x * x\n", [])
+    assert honest.correct is honest_passes, honest.details
+
+
+def test_tests_that_cannot_be_kept_from_the_solution_are_refused_at_load():
+    scorer = CodeScorer()
+    refused = {"assert pow(2, 3) == 8": "named like a Python builtin",
+               "from math import *\nassert f(16) == sqrt(16)": "import *"}
+    for test, why in refused.items():
+        assert why in scorer.sample_problem(Sample(id="r", messages=(), data={"tests": [test]}))
+    lam = Sample(id="l", messages=(), data={"tests": ["assert apply_twice(lambda v: v * 2, 3) == 12"]})
+    assert scorer.sample_problem(lam) is None
+
+
+def test_honest_values_of_many_kinds_cross(scorer):
+    tests = ["assert freq('aab') == {'a': 2, 'b': 1}", "assert polar() == complex(1, 2)",
+             "assert fact(2000) > 10 ** 5000", "assert point() == (1, 2)", "assert double(math.pi) == 2 * math.pi",
+             "try:\n    root(-1)\n    assert False\nexcept ValueError as e:\n    assert str(e) == 'negative'"]
+    code = ("import collections, math\ndef freq(s):\n    return collections.Counter(s)\n"
+            "def polar():\n    return 1 + 2j\n"
+            "def fact(n):\n    return math.factorial(n)\nP = collections.namedtuple('P', 'x y')\ndef point():\n"
+            "    return P(1, 2)\ndef double(x):\n    return 2 * x\nclass Negative(ValueError):\n    pass\n"
+            "def root(x):\n    raise Negative('negative')\n")
+    result = scorer.score(Sample(id="k", messages=(), data={"tests": tests}), code, [])
+    assert result.correct, result.details
+
+
+def test_hostile_channel_records_cost_the_parent_little(scorer):
+    """A set of ints that all hash alike would take the parent minutes to build: it only validates them."""
+    flood = ("import json, os\nfd = int(os.environ['UNDRIFT_CHANNEL'])\n"
+             "os.write(fd, (json.dumps({'i': 0, 'value': {'set': [k * (2 ** 61 - 1) + 5 for k in range(60000)]}})"
+             " + '\\n').encode())\ndef square(x):\n    return -1\n")
+    started = time.perf_counter()
+    result = _score(scorer, flood)
+    assert not result.correct and time.perf_counter() - started < 30
+
+
+def test_degenerate_fences_are_read_in_linear_time():
+    started = time.perf_counter()
+    extract_code("```" + " " * 200_000 + "x")
+    assert time.perf_counter() - started < 2

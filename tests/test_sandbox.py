@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from undrift.errors import UndriftError
-from undrift.sandbox import Sandbox, SandboxLimits
+from undrift.sandbox import CHANNEL_BYTES, Sandbox, SandboxLimits
 
 from sandbox_probes import run_probes
 
@@ -159,9 +159,10 @@ def test_code_gets_a_writable_tmp_and_a_channel_back(sandbox):
 
 def test_the_channel_back_is_capped_and_nothing_is_left_on_the_host(sandbox):
     before = set(os.listdir("/tmp"))
-    flood = "import os\nfd = int(os.environ['UNDRIFT_CHANNEL'])\nfor _ in range(400):\n    os.write(fd, b'x' * (1 << 20))"
+    flood = ("import os\nfd = int(os.environ['UNDRIFT_CHANNEL'])\nfor _ in range(400):\n"
+             "    os.write(fd, b'x' * (1 << 20))")
     result = sandbox.run_python(flood, limits=SandboxLimits(wall_s=20, cpu_s=10))
-    assert len(result.channel) == 8 << 20
+    assert len(result.channel) == CHANNEL_BYTES
     assert not {n for n in set(os.listdir("/tmp")) - before if n.startswith("undrift-sandbox")}
 
 

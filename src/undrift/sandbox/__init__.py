@@ -28,7 +28,7 @@ from pathlib import Path
 from ..errors import UndriftError
 from . import bubblewrap, seccomp
 
-CHANNEL_BYTES = 8 << 20
+CHANNEL_BYTES = 2 << 20
 UNSANDBOXED = "none: code ran without isolation, with resource limits only (--allow-unsandboxed)"
 
 

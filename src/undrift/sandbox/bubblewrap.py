@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 NOBODY = 65534
-UNUSED_UIDS = range(3_000_000, 4_000_000)  # above accounts (< 65536) and the usual /etc/subuid ranges (100000+65536 each)
+# above accounts (< 65536) and the usual /etc/subuid ranges (100000 + 65536 per user)
+UNUSED_UIDS = range(3_000_000, 4_000_000)
 MERGED_USR_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 

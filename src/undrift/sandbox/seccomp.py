@@ -3,8 +3,9 @@
 The list follows what Flatpak and Docker's default profile refuse: the kernel keyring (which a user namespace does not
 isolate), tracing and reading other processes' memory, new namespaces (a way back to privileges), mounting, kernel
 modules and other administration, BPF, userfaultfd and io_uring (frequent sources of kernel exploits), System V
-shared memory (which no per-process memory limit counts), sockets other than Unix, IP and netlink ones (AF_VSOCK
-is not separated by a network namespace and reaches a virtual machine's host), and the terminal-injection ioctls.  `clone3` answers ENOSYS, so the C library falls back to `clone`, whose flags the filter
+shared memory and memfds (which no per-process memory limit counts), sockets other than Unix, IP and netlink ones
+(AF_VSOCK is not separated by a network namespace and reaches a virtual machine's host), and the
+terminal-injection ioctls.  `clone3` answers ENOSYS, so the C library falls back to `clone`, whose flags the filter
 can see.  Everything else is allowed: this is a second wall behind the namespaces, not a whitelist of Python's needs.
 """
 
@@ -26,6 +27,7 @@ REFUSED = (
     "acct", "swapon", "swapoff", "reboot", "syslog", "quotactl", "lookup_dcookie", "settimeofday", "clock_settime",
     "adjtimex", "clock_adjtime", "sethostname", "setdomainname", "iopl", "ioperm", "vhangup", "uselib",
     "shmget", "shmat", "msgget", "semget",  # System V IPC memory is outside every per-process memory limit
+    "memfd_create", "memfd_secret",  # so is memory behind a file descriptor
 )
 SOCKET_FAMILIES = (1, 2, 10, 16)  # AF_UNIX, AF_INET, AF_INET6, AF_NETLINK; AF_VSOCK would reach the hypervisor
 LAST_FAMILY = 64

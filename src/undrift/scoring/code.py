@@ -20,19 +20,23 @@ from ..suites.schema import Sample
 from . import code_tests, code_values
 from .base import Score, register
 
-_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"```[ \t]*(?:(?:python3|python|py)[ \t]*)?\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
 _CODEC = Path(code_values.__file__).read_text(encoding="utf-8")
 
 SOLUTION_HARNESS = _CODEC + r"""
 import json, os
-chains = json.load(open("/sandbox/chains.json", encoding="utf-8"))
+work = json.load(open("/sandbox/chains.json", encoding="utf-8"))
+chains = work["chains"]
 channel = os.fdopen(int(os.environ["UNDRIFT_CHANNEL"]), "w", encoding="utf-8")
 def send(record):
     channel.write(json.dumps(record) + "\n")
     channel.flush()
 def failure(exc):
-    return {"raised": (type(exc).__name__ + ": " + str(exc))[:200], "type": type(exc).__name__}
+    builtin = next((c.__name__ for c in type(exc).__mro__ if c.__module__ == "builtins"), "Exception")
+    return {"raised": (type(exc).__name__ + ": " + str(exc))[:200], "type": builtin, "message": str(exc)[:200]}
 namespace = {"__name__": "solution"}
+for module in work["modules"]:
+    namespace[module] = __import__(module)
 try:
     exec(compile(open("/sandbox/solution.py", encoding="utf-8").read(), "solution.py", "exec"), namespace)
 except BaseException as exc:
@@ -54,24 +58,31 @@ import builtins, json, os
 payload = json.load(open("/sandbox/check.json", encoding="utf-8"))
 class SolutionFailed(Exception):
     pass
-def value_of(index, namespace):
+read = set()
+def value_of(index):
+    read.add(index)
     got = payload["values"][index]
     if "value" not in got:
         kind = getattr(builtins, got.get("type", ""), None)
         if isinstance(kind, type) and issubclass(kind, Exception):
-            raise kind(got["raised"])  # so `except ValueError:` in a test sees what the solution raised
+            raise kind(got.get("message", ""))  # so `except ValueError:` in a test sees what the solution raised
         raise SolutionFailed(got["raised"])
     value = decode(got["value"])
     for step in payload["rests"][index]:
         value = eval(step, namespace, {"__v__": value})
     return value
+namespace = {"__name__": "__main__", "__undrift_value__": value_of}  # one namespace: a test may define a helper
 verdicts = []
-for check in payload["checks"]:
-    namespace = {"__name__": "check"}
-    namespace["__undrift_value__"] = lambda index, namespace=namespace: value_of(index, namespace)
+for check, chains in zip(payload["checks"], payload["chains_of"]):
+    read.clear()
     try:
-        exec(compile(check, "test", "exec"), namespace)
-        verdicts.append(None)
+        try:
+            exec(compile(check, "test", "exec"), namespace)
+        except SystemExit as exc:
+            if exc.code not in (None, 0, False):
+                raise
+        unread = [i for i in chains if i not in read]
+        verdicts.append("the test never checked the solution" if unread else None)
     except BaseException as exc:
         verdicts.append((type(exc).__name__ + ": " + str(exc))[:200])
 os.write(int(os.environ["UNDRIFT_CHANNEL"]), json.dumps(verdicts).encode())
@@ -113,7 +124,8 @@ class CodeScorer:
         split = code_tests.split(tests)
         ran = self.sandbox.run_python(
             SOLUTION_HARNESS,
-            files={"solution.py": extract_code(response), "chains.json": json.dumps(list(split.calls))},
+            files={"solution.py": extract_code(response),
+                   "chains.json": json.dumps({"chains": list(split.calls), "modules": list(split.modules)})},
             limits=self.limits,
         )
         loaded, values = _read_values(ran, len(split.calls))
@@ -132,7 +144,8 @@ class CodeScorer:
         return Score(share, bool(tests) and passed == len(tests), None, details)
 
     def _check(self, split: code_tests.SplitTests, values: list[dict]) -> list[str | None]:
-        payload = {"checks": list(split.checks), "rests": [list(r) for r in split.rests], "values": values}
+        payload = {"checks": list(split.checks), "rests": [list(r) for r in split.rests], "values": values,
+                   "chains_of": [list(c) for c in split.chains_of]}
         checked = self.sandbox.run_python(CHECK_HARNESS, files={"check.json": json.dumps(payload)}, limits=self.limits)
         try:
             verdicts = json.loads(checked.channel)
@@ -170,11 +183,12 @@ def _read_values(ran: SandboxResult, count: int) -> tuple[bool | str | None, lis
 def _plain(record: dict) -> dict:
     if "value" in record:
         try:
-            code_values.decode(record["value"])
+            code_values.validate(record["value"])  # builds nothing: no hash flood, no huge ints here
             return {"value": record["value"]}
         except (code_values.NotPlainData, ValueError, RecursionError):
             return {"raised": "the solution returned something that is not plain data"}
-    return {"raised": str(record.get("raised", "no value"))[:200], "type": str(record.get("type", ""))[:40]}
+    return {"raised": str(record.get("raised", "no value"))[:200], "type": str(record.get("type", ""))[:40],
+            "message": str(record.get("message", ""))[:200]}
 
 
 def _refuse(constant: str):

@@ -10,8 +10,10 @@ must send that value as plain data; the rest runs in the check on the decoded va
 comparison and the builtins they use.  Standard-library modules
 used as `math.isclose(...)` are imported by the check itself, never taken from the solution.
 
-A test must therefore call the solution with values, not with names the test binds itself, and not hand the
-solution's function to a helper (`check(candidate)`); `problem()` says so when a suite is loaded.
+A sample's tests run one after another in one namespace (a test may define a helper the next one uses).  A test
+must call the solution with values, not with names the tests bind themselves, and not hand the solution's function
+to a helper (`check(candidate)`); a test that asserts without calling the solution (its function named like a
+builtin) or imports with `*` is refused too: `problem()` says so when a suite is loaded.
 """
 
 from __future__ import annotations
@@ -37,21 +39,27 @@ class SplitTests:
     #                                     each next step applied to __v__, up to the value it must send as plain data
     rests: tuple[tuple[str, ...], ...]  # per chain, the steps the check applies to that value
     checks: tuple[str, ...]  # one rewritten test per original test, calling VALUE_OF(i) for the i-th chain's value
+    chains_of: tuple[tuple[int, ...], ...]  # per test, its chains: a test passes only if it read every one of them
+    modules: tuple[str, ...]  # standard-library modules the tests use by name, imported on both sides
 
 
 def split(tests: list[str]) -> SplitTests:
     chains: list[tuple[str, ...]] = []
-    checks = []
-    for test in tests:
-        tree = ast.parse(test, mode="exec")
-        scope = _Scope(tree)
+    checks, chains_of, modules = [], [], set()
+    trees = [ast.parse(test, mode="exec") for test in tests]
+    bound = set().union(*map(_bound_names, trees))
+    for tree in trees:
+        scope = _Scope(tree, bound)
+        first = len(chains)
         rewritten = _CutChains(scope, chains).visit(tree)
-        imports = [ast.Import([ast.alias(module)]) for module in sorted(scope.modules)]
-        rewritten.body[:0] = imports
+        rewritten.body[:0] = [ast.Import([ast.alias(module)]) for module in sorted(scope.modules)]
         checks.append(ast.unparse(ast.fix_missing_locations(rewritten)))
+        chains_of.append(tuple(range(first, len(chains))))
+        modules |= scope.modules
     cuts = [_solution_part(steps) for steps in chains]
     return SplitTests(tuple(steps[:cut] for steps, cut in zip(chains, cuts)),
-                      tuple(steps[cut:] for steps, cut in zip(chains, cuts)), tuple(checks))
+                      tuple(steps[cut:] for steps, cut in zip(chains, cuts)), tuple(checks), tuple(chains_of),
+                      tuple(sorted(modules)))
 
 
 def _solution_part(steps: tuple[str, ...]) -> int:
@@ -65,18 +73,28 @@ def _solution_part(steps: tuple[str, ...]) -> int:
 
 def problem(tests: list[str]) -> str | None:
     """Why these tests cannot be checked outside the solution, as a phrase; None when they can."""
+    trees = []
     for number, test in enumerate(tests, 1):
         try:
-            tree = ast.parse(test, mode="exec")
+            trees.append(ast.parse(test, mode="exec"))
         except SyntaxError as exc:
             return f"has test {number} that is not Python ({exc.msg}, line {exc.lineno})"
-        scope = _Scope(tree)
+    bound = set().union(*map(_bound_names, trees))
+    for number, tree in enumerate(trees, 1):
+        if any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in ast.walk(tree)):
+            return f"has test {number} with `import *`: name what it imports, so the solution's names are known"
+        scope = _Scope(tree, bound)
         if scope.unknown_namespaces:
             name = sorted(scope.unknown_namespaces)[0]
             return (f"has test {number} that uses {name}.… as a module, and it is neither a standard-library module "
                     f"nor called like the solution's function: import it in the test, or call the solution directly")
-        for chain in _CutChains(scope, []).find(tree):
-            inside = {node.id for node in ast.walk(chain) if isinstance(node, ast.Name)} & scope.bound
+        chains = _CutChains(scope, []).find(tree)
+        if not chains and any(isinstance(node, ast.Assert) for node in ast.walk(tree)):
+            return (f"has test {number} that checks nothing the solution defines (is its function named like a "
+                    f"Python builtin? give it a name of its own)")
+        for chain in chains:
+            names = {node.id for node in ast.walk(chain) if isinstance(node, ast.Name)}
+            inside = names & scope.bound - _bound_names(chain)  # a lambda's own parameters are its own
             if inside:
                 return (f"has test {number} that passes the solution a name the test binds itself "
                         f"({sorted(inside)[0]}); call the solution with values instead")
@@ -89,9 +107,9 @@ def problem(tests: list[str]) -> str | None:
 class _Scope:
     """Which names in a test are the test's own, which are standard-library modules, and which are the solution's."""
 
-    def __init__(self, tree: ast.AST):
+    def __init__(self, tree: ast.AST, bound: set[str]):
         self.parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
-        self.bound = _bound_names(tree)
+        self.bound = bound  # by any test of the sample: they run one after another in one namespace
         used = {node for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
         foreign = {node.id for node in used} - self.bound - set(dir(builtins))
         as_namespace = {n.id for n in used if isinstance(self.parents.get(n), ast.Attribute)}
@@ -113,8 +131,10 @@ def _bound_names(tree: ast.AST) -> set[str]:
             names.add((node.asname or node.name).split(".")[0])
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
-        elif isinstance(node, ast.ExceptHandler) and node.name:
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
             names.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            names.add(node.rest)
     return names
 
 
