@@ -847,6 +847,12 @@ def registry_rollback(alias: str = typer.Argument("production", help="alias to m
     out.print(literal(f"{alias}: {event.previous} → {event.version} (rolled back)"))
 
 
+from .commands.watch import alerts, watch_app  # noqa: E402 - the commands of other modules join the app here
+
+app.add_typer(watch_app, name="watch")
+app.command()(alerts)
+
+
 def main() -> None:
     """Entry point: usage errors and --help are Typer's; an `UndriftError` is one line on stderr and exit 2."""
     try:

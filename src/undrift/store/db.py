@@ -342,6 +342,13 @@ class Store:
         return found
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """An aware UTC time: SQLite hands back naive UTC times, PostgreSQL aware ones."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
 def _current_revision(connection) -> str | None:
     if not inspect(connection).has_table("alembic_version"):
         return None
@@ -388,4 +395,4 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-__all__ = ["Store", "RunRecord", "resolve_url"]
+__all__ = ["Store", "RunRecord", "resolve_url", "as_utc"]

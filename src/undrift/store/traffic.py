@@ -8,12 +8,12 @@ transaction each, so a store that fails mid-batch loses that batch (counted as d
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
-from .db import Store
+from .db import Store, as_utc
 from .schema import traffic
 
 
@@ -60,9 +60,9 @@ def read_traffic(store: Store, since: datetime | None = None, until: datetime | 
     """Recorded requests with `since <= at < until`, oldest first."""
     query = select(traffic).order_by(traffic.c.at, traffic.c.id)
     if since is not None:
-        query = query.where(traffic.c.at >= _utc(since))
+        query = query.where(traffic.c.at >= as_utc(since))
     if until is not None:
-        query = query.where(traffic.c.at < _utc(until))
+        query = query.where(traffic.c.at < as_utc(until))
     if tag is not None:
         query = query.where(traffic.c.tag == tag)
     if path is not None:
@@ -71,18 +71,13 @@ def read_traffic(store: Store, since: datetime | None = None, until: datetime | 
         query = query.limit(limit)
     with store.engine.connect() as connection:
         rows = connection.execute(query).mappings().all()
-    return [TrafficRecord(**{**{name: row[name] for name in _COLUMNS}, "at": _utc(row["at"]), "id": row["id"]})
+    return [TrafficRecord(**{**{name: row[name] for name in _COLUMNS}, "at": as_utc(row["at"]), "id": row["id"]})
             for row in rows]
 
 
 def count_traffic(store: Store) -> int:
     with store.engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(traffic)).scalar_one()
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive UTC times; everything here compares aware ones."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 __all__ = ["TrafficRecord", "add_traffic", "read_traffic", "count_traffic"]

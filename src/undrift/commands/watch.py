@@ -1,0 +1,221 @@
+"""`undrift watch ...` and `undrift alerts`: watches kept in the store, ticked by cron or by the daemon."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import UndriftError
+from ..report.text import literal
+from .common import DB_HELP, JSON_HELP, err, out
+
+watch_app = typer.Typer(no_args_is_help=True, help="Watch a model on a schedule: check, gate, alert.")
+
+
+def _store(db: Optional[str], must_exist: bool = True):
+    from ..store import Store
+
+    return Store.open(db, must_exist=must_exist)
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+@watch_app.command("add")
+def add(
+    name: str = typer.Argument(..., help="name of the watch"),
+    model: str = typer.Option(..., "--model", "-m", help="model spec to watch, e.g. openai:gpt-4o"),
+    suite: str = typer.Option(..., help="built-in suite name or suite .yaml file"),
+    every: str = typer.Option(..., help="how often: 30m, 6h, 1d, or 'cron: 0 6 * * *' (UTC)"),
+    baseline: str = typer.Option("first", help="run to compare against (id, prefix or name), or `first`: the "
+                                               "watch's first full run"),
+    policy: Optional[Path] = typer.Option(None, help="gate policy YAML (default: no significant accuracy drop, "
+                                                     "NFR <= 5%); kept in the store"),
+    max_calls: Optional[int] = typer.Option(None, help="most samples the cheap check may ask before a full run"),
+    alert_webhook: list[str] = typer.Option([], help="URL to POST alerts to as JSON (repeatable)"),
+    alert_command: Optional[str] = typer.Option(None, help="command that gets each alert as JSON on stdin"),
+    tasks: Optional[str] = typer.Option(None, help="comma-separated tasks of the suite (default: all)"),
+    limit: Optional[int] = typer.Option(None, help="first N samples of each task"),
+    tolerance: float = typer.Option(0.02, help="the check's tolerance: a drop within it counts as unchanged"),
+    direction: str = typer.Option("drop", help="the check's direction: drop, or any (also rises)"),
+    alert_attempts: int = typer.Option(4, min=1, help="tries per alert delivery"),
+    alert_backoff: float = typer.Option(2.0, min=0.0, help="seconds before the second try, doubling after"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+) -> None:
+    """Add a watch; it is due at once, and its first tick sets the baseline when it is `first`."""
+    from ..monitor import add_watch
+    from ..monitor.define import define_watch
+
+    store = _store(db, must_exist=False)
+    options = {"tasks": [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None, "limit": limit,
+               "tolerance": tolerance, "direction": direction, "alert_attempts": alert_attempts,
+               "alert_backoff_s": alert_backoff}
+    watch = define_watch(store, name, model, suite, every, baseline, policy, max_calls, tuple(alert_webhook),
+                         alert_command, options)
+    added = add_watch(store, watch)
+    out.print(literal(f"added watch {added.name}: {added.model_spec} on {added.suite}, every {added.schedule}; "
+              "tick it with `undrift watch run --due` from cron, or `undrift watch daemon`"))
+
+
+@watch_app.command("list")
+def list_(db: Optional[str] = typer.Option(None, help=DB_HELP),
+          as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Every watch, when it is due next and how its last tick went."""
+    from ..monitor import list_alerts, list_watches, ticks
+    from ..report.monitor import watches_table
+
+    store = _store(db)
+    watches = list_watches(store)
+    last = {w.name: next(iter(ticks(store, w.name, limit=1)), None) for w in watches}
+    open_alerts: dict[str, int] = {}
+    for alert in list_alerts(store, open_only=True):
+        open_alerts[alert.watch] = open_alerts.get(alert.watch, 0) + 1
+    if as_json:
+        _print_json([{**w.to_dict(), "last_tick": last[w.name].to_dict() if last[w.name] else None,
+                      "open_alerts": open_alerts.get(w.name, 0)} for w in watches])
+        return
+    out.print(watches_table(watches, last, open_alerts))
+
+
+@watch_app.command("show")
+def show(name: str = typer.Argument(..., help="watch name"), db: Optional[str] = typer.Option(None, help=DB_HELP),
+         as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """One watch: its settings and its last ticks."""
+    from ..monitor import get_watch, ticks
+    from ..report.monitor import ticks_table, watch_detail
+
+    store = _store(db)
+    watch = get_watch(store, name)
+    recent = ticks(store, name, limit=5)
+    if as_json:
+        _print_json({**watch.to_dict(), "ticks": [t.to_dict() for t in recent]})
+        return
+    out.print(watch_detail(watch))
+    out.print(ticks_table(recent, title="last ticks"))
+
+
+@watch_app.command("remove")
+def remove(name: str = typer.Argument(..., help="watch name"),
+           db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
+    """Stop watching; the watch's ticks, runs and alerts stay in the store."""
+    from ..monitor import remove_watch
+
+    remove_watch(_store(db), name)
+    out.print(literal(f"removed watch {name}"))
+
+
+@watch_app.command("history")
+def history(name: str = typer.Argument(..., help="watch name"),
+            limit: int = typer.Option(50, min=1, help="most recent ticks to show"),
+            db: Optional[str] = typer.Option(None, help=DB_HELP),
+            as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Every tick of a watch: its verdict, what it cost (calls, tokens) and what it saw change."""
+    from ..monitor import ticks
+    from ..report.monitor import ticks_table
+
+    store = _store(db)
+    rows = ticks(store, name, limit=limit)
+    if not rows:
+        from ..monitor import get_watch
+
+        get_watch(store, name)  # an unknown watch is an error; a new one simply has no ticks yet
+    if as_json:
+        _print_json([t.to_dict() for t in rows])
+        return
+    out.print(ticks_table(rows, title=f"ticks of {name}"))
+
+
+@watch_app.command("run")
+def run(name: Optional[str] = typer.Argument(None, help="tick this watch now, due or not"),
+        due: bool = typer.Option(False, "--due", help="tick every watch that is due, once (for cron)"),
+        allow_unsandboxed: bool = typer.Option(False, "--allow-unsandboxed",
+                                               help="run model code (code tasks) even where no sandbox can start"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+        db: Optional[str] = typer.Option(None, help=DB_HELP),
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Tick watches once. Exit status: 0 all passed, 1 a gate failed (an alert is open), 3 a tick erred."""
+    from ..monitor import run_due, tick_watch
+    from ..report.monitor import outcomes_summary
+
+    if bool(name) == due:
+        raise UndriftError("give a watch name, or --due to tick every watch that is due")
+    store = _store(db)
+    if due:
+        outcomes = [(o.tick.watch, o) for o in run_due(store, progress=not quiet, allow_unsandboxed=allow_unsandboxed)]
+    else:
+        outcome = tick_watch(store, name, progress=not quiet, allow_unsandboxed=allow_unsandboxed)
+        if outcome is None:
+            raise UndriftError(f"watch {name!r} is being ticked by another process now: `undrift watch show {name}`")
+        outcomes = [(name, outcome)]
+    if as_json:
+        _print_json([o.to_dict() for _, o in outcomes])
+    else:
+        out.print(outcomes_summary(outcomes))
+    statuses = {o.tick.status for _, o in outcomes}
+    if "failed" in statuses:
+        raise typer.Exit(1)
+    if "error" in statuses:
+        raise typer.Exit(3)
+
+
+@watch_app.command("daemon")
+def daemon(poll: float = typer.Option(30.0, min=0.5, help="seconds between looks for new or changed watches"),
+           metrics_port: Optional[int] = typer.Option(None, help="serve Prometheus /metrics on this port"),
+           metrics_host: str = typer.Option("127.0.0.1", help="address for /metrics"),
+           allow_unsandboxed: bool = typer.Option(False, "--allow-unsandboxed",
+                                                  help="run model code (code tasks) even where no sandbox can start"),
+           db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
+    """Tick watches as they fall due, for ever; SIGTERM or Ctrl-C stops it (a tick in progress is recorded as
+    interrupted). The schedule lives in the store, so a restarted daemon carries on where it was."""
+    import signal
+    import threading
+
+    from ..monitor import daemon as run_daemon
+    from ..monitor.metrics import DaemonMetrics
+    from ..report.monitor import tick_outcome
+
+    store = _store(db, must_exist=False)
+    metrics = DaemonMetrics(store)
+    if metrics_port is not None:
+        metrics.serve(metrics_host, metrics_port)
+    stop = threading.Event()
+
+    def on_tick(outcome) -> None:
+        metrics.observe(outcome)
+        err.print(tick_outcome(outcome.tick.watch, outcome))
+
+    def terminate(_signum, _frame) -> None:
+        if stop.is_set():
+            return
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    err.print(literal(f"watching {store.safe_url}: Ctrl-C or SIGTERM stops"))
+    try:
+        run_daemon(store, stop, poll_s=poll, allow_unsandboxed=allow_unsandboxed, on_tick=on_tick)
+    except KeyboardInterrupt:
+        pass
+    err.print(literal("stopped"))
+
+
+def alerts(open_only: bool = typer.Option(False, "--open", help="only alerts that are open"),
+           watch: Optional[str] = typer.Option(None, help="only this watch's alerts"),
+           limit: int = typer.Option(100, min=1, help="most recent alerts to show"),
+           db: Optional[str] = typer.Option(None, help=DB_HELP),
+           as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Alerts of watches: open while a gate keeps failing, resolved when it passes; fingerprint notices."""
+    from ..monitor import deliveries, list_alerts
+    from ..report.monitor import alerts_table
+
+    store = _store(db)
+    found = list_alerts(store, open_only=open_only, watch=watch, limit=limit)
+    sent = {a.id: deliveries(store, a.id) for a in found}
+    if as_json:
+        _print_json([{**a.to_dict(), "deliveries": [d.to_dict() for d in sent[a.id]]} for a in found])
+        return
+    out.print(alerts_table(found, sent))

@@ -1,0 +1,54 @@
+"""A new watch checked whole before anything is stored: the spec, the suite, the schedule, the policy, the baseline.
+
+A watch runs unattended, so a mistake found at its first tick, hours later, is found too late: everything that can be
+checked without calling the model is checked when it is added.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import UndriftError
+from ..gate import Policy
+from ..models import ModelSpec
+from ..store import Store
+from ..suites import load_suite
+from .schedule import Schedule
+from .watches import Watch, check_name
+
+
+def define_watch(store: Store, name: str, model: str, suite: str, every: str, baseline: str = "first",
+                 policy_file: Path | None = None, max_calls: int | None = None, webhooks: tuple[str, ...] = (),
+                 alert_command: str | None = None, options: dict[str, Any] | None = None) -> Watch:
+    check_name(name)
+    ModelSpec.parse(model)
+    schedule = Schedule.parse(every)
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    if Path(suite).is_file():
+        suite = str(Path(suite).resolve())  # the daemon may run from another folder
+    loaded = load_suite(suite, seed=int(options.get("seed", 0)))
+    unknown = sorted(set(options.get("tasks") or ()) - {t.name for t in loaded.tasks})
+    if unknown:
+        raise UndriftError(f"suite {suite!r} has no task {unknown[0]!r}: it has {', '.join(t.name for t in loaded.tasks)}")
+    policy_text = None
+    if policy_file is not None:
+        Policy.load(policy_file)
+        policy_text = policy_file.read_text(encoding="utf-8")
+    if max_calls is not None and max_calls < 1:
+        raise UndriftError(f"--max-calls must be at least 1 (got {max_calls})")
+    for url in webhooks:
+        if not url.startswith(("http://", "https://")):
+            raise UndriftError(f"bad --alert-webhook {url!r}: give an http:// or https:// URL")
+    if baseline != "first":
+        record = store.get_run(baseline)
+        if not record.config.get("suite_ref"):
+            raise UndriftError(f"run {record.id} was imported, not run: a watch's baseline must be a run it can ask "
+                               "again (`undrift run`), or `first`")
+        if record.suite_digest != loaded.digest():
+            raise UndriftError(f"run {record.id} is of another suite (or an older version of {suite!r}): pick a run "
+                               "of this suite, or --baseline first")
+        baseline = record.id
+    return Watch(name=name, model_spec=model, suite=suite, schedule=schedule.text, baseline=baseline,
+                 policy=policy_text, max_calls=max_calls, webhooks=tuple(webhooks), alert_command=alert_command,
+                 options=options)

@@ -1,0 +1,98 @@
+"""Watches, their ticks and alerts in the terminal.  Names, specs, errors and summaries are outside text (literal)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from ..monitor import Alert, Delivery, Tick, TickOutcome, Watch
+from .text import literal
+
+STATUS_STYLE = {"passed": "green", "baseline": "cyan", "failed": "red", "error": "yellow", "running": "",
+                "open": "red", "resolved": "green", "notice": "yellow"}
+
+
+def when(moment: datetime | None) -> str:
+    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def watches_table(watches: list[Watch], last: dict[str, Tick | None], open_alerts: dict[str, int]) -> Table:
+    table = Table(title="watches", title_justify="left")
+    for column in ("name", "model", "suite", "every", "next due (UTC)", "last tick", "open alert"):
+        table.add_column(column)
+    for watch in watches:
+        tick = last.get(watch.name)
+        state = literal(tick.status, STATUS_STYLE.get(tick.status)) if tick else Text("never")
+        table.add_row(literal(watch.name), literal(watch.model_spec), literal(watch.suite), literal(watch.schedule),
+                      when(watch.next_due_at), state, Text("yes", style="red") if open_alerts.get(watch.name) else "")
+    return table
+
+
+def watch_detail(watch: Watch) -> Text:
+    lines = [("watch", watch.name), ("model", watch.model_spec), ("suite", watch.suite),
+             ("schedule", watch.schedule), ("baseline", watch.baseline),
+             ("policy", "custom" if watch.policy else "default (no significant accuracy drop; NFR <= 5%)"),
+             ("max calls", watch.max_calls or "the check decides"), ("webhooks", ", ".join(watch.webhooks) or "—"),
+             ("alert command", watch.alert_command or "—"), ("options", watch.options or "—"),
+             ("next due (UTC)", when(watch.next_due_at)),
+             ("ticking now", watch.lease_owner or "no")]
+    text = Text()
+    for label, value in lines:
+        text.append(f"{label:>15}: ", style="bold").append_text(literal(value)).append("\n")
+    return text
+
+
+def ticks_table(ticks: list[Tick], title: str = "ticks") -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in ("tick", "started (UTC)", "status", "check", "calls", "tokens in/out", "runs", "events / error"):
+        table.add_column(column)
+    for tick in ticks:
+        runs = " ".join(r for r in (tick.check_run, tick.full_run) if r) or "—"
+        notes = [f"fingerprint changed ({', '.join(e['moved']) or 'served model'})" for e in tick.events
+                 if e.get("kind") == "fingerprint"]
+        if tick.error:
+            notes.append(tick.error)
+        table.add_row(str(tick.id), when(tick.started_at), literal(tick.status, STATUS_STYLE.get(tick.status)),
+                      literal(tick.check_decision or "—"), str(tick.calls), f"{tick.tokens_in}/{tick.tokens_out}",
+                      literal(runs), literal("; ".join(notes) or "—"))
+    return table
+
+
+def tick_outcome(watch: str, outcome: TickOutcome) -> Text:
+    tick = outcome.tick
+    text = Text(f"{watch}: tick {tick.id} ", style="bold").append_text(
+        literal(tick.status, STATUS_STYLE.get(tick.status)))
+    text.append(f" — {tick.calls} calls, {tick.tokens_in} tokens in, {tick.tokens_out} out")
+    if tick.check_decision:
+        text.append_text(literal(f"; check said {tick.check_decision}"))
+    if tick.error:
+        text.append("\n  ").append_text(literal(tick.error, "yellow"))
+    for notice in outcome.notices:
+        text.append("\n  ").append_text(literal(notice.summary, "yellow"))
+    if outcome.alert is not None:
+        text.append("\n  alert ").append_text(literal(f"#{outcome.alert.id} {outcome.alert_event}: "
+                                                      f"{outcome.alert.summary}", STATUS_STYLE.get(outcome.alert.status)))
+    return text
+
+
+def alerts_table(alerts: list[Alert], deliveries: dict[int, list[Delivery]]) -> Table:
+    table = Table(title="alerts", title_justify="left")
+    for column in ("id", "watch", "kind", "status", "opened (UTC)", "ticks", "summary", "delivered"):
+        table.add_column(column)
+    for alert in alerts:
+        done = deliveries.get(alert.id, [])
+        delivered = f"{sum(d.delivered for d in done)}/{len(done)}" if done else "—"
+        ticks = f"{alert.opened_tick}–{alert.resolved_tick or alert.last_tick}"
+        table.add_row(str(alert.id), literal(alert.watch), alert.kind,
+                      literal(alert.status, STATUS_STYLE.get(alert.status)), when(alert.opened_at), ticks,
+                      literal(alert.summary), delivered)
+    return table
+
+
+def outcomes_summary(outcomes: list[tuple[str, TickOutcome]]) -> Group:
+    if not outcomes:
+        return Group(Text("no watch was due"))
+    return Group(*(tick_outcome(name, outcome) for name, outcome in outcomes))

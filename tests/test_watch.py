@@ -1,0 +1,236 @@
+"""Watches: added and checked whole, ticked by `watch run --due` or the daemon under a lease, cheap when nothing
+moved, alerting as state (one open alert while a gate fails, resolved when it passes), delivered to real webhooks
+and commands with retries, a fingerprint change reported even when the metrics hold.  Models here are scripted
+OpenAI-shaped servers; the whole loop on the real bundled model is in test_watch_bundled.py."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+from conftest import free_port
+from scripted_http import OK_BODY, ScriptedServer, WebhookReceiver
+from test_cli import undrift
+
+from undrift.errors import UndriftError
+from undrift.monitor import Schedule
+
+NO_BODY = {**OK_BODY, "choices": [{"message": {"role": "assistant", "content": "[No]"}, "finish_reason": "stop"}]}
+
+
+def _add(server, cwd, *extra, name="w", limit=12):
+    return undrift("watch", "add", name, "--model", f"openai:m@{server.base_url}?retries=0", "--suite", "drift",
+                   "--tasks", "primes", "--limit", str(limit), "--every", "1h", "--alert-backoff", "0", *extra, cwd=cwd)
+
+
+def _tick(cwd, *args):
+    result = undrift("watch", "run", *args, "--json", "-q", cwd=cwd)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result, (json.loads(result.stdout) if result.stdout.strip() else [])
+
+
+def _alerts(cwd, *args):
+    return json.loads(undrift("alerts", "--json", *args, cwd=cwd).stdout)
+
+
+def test_a_watch_sets_its_baseline_stays_quiet_alerts_once_and_resolves(tmp_path):
+    with ScriptedServer() as server, WebhookReceiver() as hook:
+        added = _add(server, tmp_path, "--alert-webhook", hook.url)
+        assert added.returncode == 0, added.stderr
+
+        first, outcomes = _tick(tmp_path, "--due")
+        assert first.returncode == 0 and outcomes[0]["tick"]["status"] == "baseline"
+        baseline = outcomes[0]["tick"]["full_run"]
+        assert json.loads(undrift("watch", "show", "w", "--json", cwd=tmp_path).stdout)["baseline"] == baseline
+        again, outcomes = _tick(tmp_path, "--due")
+        assert again.returncode == 0 and outcomes == []  # ticked: not due for an hour
+
+        calm, outcomes = _tick(tmp_path, "w")
+        tick = outcomes[0]["tick"]
+        assert calm.returncode == 0 and tick["status"] == "passed" and not tick["events"]
+        assert tick["calls"] >= 6 and tick["tokens_in"] > 0  # the canaries count too
+        assert _alerts(tmp_path) == [] and hook.received == []
+
+        server.chat = (200, {**NO_BODY, "model": "m-2"})  # the model behind the name changed
+        failed, outcomes = _tick(tmp_path, "w")
+        assert failed.returncode == 1, failed.stderr
+        tick, alert = outcomes[0]["tick"], outcomes[0]["alert"]
+        assert tick["status"] == "failed" and tick["full_run"] and outcomes[0]["alert_event"] == "opened"
+        assert [e["kind"] for e in tick["events"]] == ["fingerprint"] and tick["events"][0]["served_changed"]
+        events = [p["event"] for p in hook.received]
+        assert sorted(events) == ["notice", "opened"]
+        opened = next(p for p in hook.received if p["event"] == "opened")
+        assert opened["watch"] == "w" and opened["failed_rules"] and opened["flips"]
+        assert opened["fingerprint"]["before"]["served"]["model"] == "m-1"
+        assert opened["fingerprint"]["after"]["served"]["model"] == "m-2"
+        assert "accuracy" in opened["metrics"]["primes"] and opened["metrics"]["primes"]["accuracy"]["ci"]
+        assert opened["command"].startswith(f"undrift compare {baseline} ")
+
+        still, outcomes = _tick(tmp_path, "w")
+        assert still.returncode == 1 and outcomes[0]["alert_event"] == "ongoing"
+        assert outcomes[0]["alert"]["id"] == alert["id"] and len(_alerts(tmp_path, "--open")) == 1
+        assert [p["event"] for p in hook.received].count("opened") == 1  # one alert, not one per tick
+
+        server.chat = (200, OK_BODY)
+        back, outcomes = _tick(tmp_path, "w")
+        assert back.returncode == 0 and outcomes[0]["alert_event"] == "resolved"
+        assert _alerts(tmp_path, "--open") == []
+        listed = _alerts(tmp_path)
+        regression = next(a for a in listed if a["kind"] == "regression")
+        assert regression["status"] == "resolved" and regression["resolved_tick"] == outcomes[0]["tick"]["id"]
+        assert {d["event"] for d in regression["deliveries"]} == {"opened", "resolved"}
+        assert all(d["delivered"] and d["attempts"] == 1 for d in regression["deliveries"])
+
+        history = json.loads(undrift("watch", "history", "w", "--json", cwd=tmp_path).stdout)
+        assert [t["status"] for t in reversed(history)] == ["baseline", "passed", "failed", "failed", "passed"]
+        table = undrift("watch", "history", "w", cwd=tmp_path)
+        assert table.returncode == 0 and "fingerprint" in table.stdout and "failed" in table.stdout
+
+
+def test_an_outage_is_an_error_tick_that_leaves_alerts_alone(tmp_path):
+    with ScriptedServer() as server:
+        assert _add(server, tmp_path).returncode == 0
+        assert _tick(tmp_path, "w")[0].returncode == 0
+        server.chat = (500, {"error": {"message": "down"}})
+        down, outcomes = _tick(tmp_path, "w")
+        assert down.returncode == 3 and outcomes[0]["tick"]["status"] == "error"
+        assert outcomes[0]["alert"] is None and _alerts(tmp_path) == []
+
+
+def test_a_webhook_that_is_down_is_retried_and_recorded_and_the_watch_goes_on(tmp_path):
+    record = tmp_path / "alert.json"
+    command = f"{sys.executable} -c \"import sys; open({str(record)!r}, 'w').write(sys.stdin.read())\""
+    with ScriptedServer() as server, WebhookReceiver(status=503) as hook:
+        assert _add(server, tmp_path, "--alert-webhook", hook.url, "--alert-attempts", "3",
+                    "--alert-command", command).returncode == 0
+        assert _tick(tmp_path, "w")[0].returncode == 0
+        server.chat = (200, NO_BODY)
+        failed, outcomes = _tick(tmp_path, "w")
+        assert failed.returncode == 1 and outcomes[0]["alert_event"] == "opened"
+    assert hook.attempts >= 3
+    alert = next(a for a in _alerts(tmp_path) if a["kind"] == "regression")
+    by_target = {d["target"]: d for d in alert["deliveries"]}
+    assert by_target[hook.url]["delivered"] is False and by_target[hook.url]["attempts"] == 3
+    assert by_target[hook.url]["response_status"] == 503
+    assert by_target[command]["delivered"] is True
+    assert json.loads(record.read_text())["event"] == "opened"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--every", "sometimes"), "bad schedule"),
+    (("--every", "cron: 99 * * * *"), "not a cron expression"),
+    (("--every", "10s"), "at most once a minute"),
+    (("--suite", "no-such-suite"), "no-such-suite"),
+    (("--baseline", "no-such-run"), "no run or model name"),
+    (("--alert-webhook", "ftp://x"), "bad --alert-webhook"),
+    (("--model", "nonsense:x"), "nonsense"),
+    (("--tasks", "nope"), "no task 'nope'"),
+    (("--max-calls", "0"), "--max-calls"),
+])
+def test_bad_watches_are_one_line_and_nothing_is_stored(tmp_path, args, message):
+    base = {"--model": "openai:m@http://127.0.0.1:9/v1", "--suite": "drift", "--every": "1h"}
+    flags = dict(base)
+    flags.update(dict(zip(args[::2], args[1::2])))
+    rest = [x for pair in flags.items() for x in pair]
+    result = undrift("watch", "add", "w", *rest, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+    listed = undrift("watch", "list", "--json", cwd=tmp_path)
+    assert listed.returncode != 0 or json.loads(listed.stdout) == []
+
+
+def test_unknown_watches_and_duplicates_are_one_line(tmp_path):
+    with ScriptedServer() as server:
+        assert _add(server, tmp_path).returncode == 0
+        duplicate = _add(server, tmp_path)
+        assert duplicate.returncode == 2 and "exists" in duplicate.stderr
+    for args in (("watch", "show", "nope"), ("watch", "history", "nope"), ("watch", "remove", "nope"),
+                 ("watch", "run", "nope"), ("watch", "run"), ("watch", "run", "w", "--due")):
+        result = undrift(*args, cwd=tmp_path)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+    assert undrift("watch", "remove", "w", cwd=tmp_path).returncode == 0
+    assert json.loads(undrift("watch", "list", "--json", cwd=tmp_path).stdout) == []
+
+
+def _race(url, cwd, processes=6):
+    commands = [[sys.executable, "-m", "undrift.cli", "watch", "run", "--due", "--json", "-q", "--db", url]
+                for _ in range(processes)]
+    started = [subprocess.Popen(c, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for c in commands]
+    finished = [(p.wait(timeout=300), p.stdout.read(), p.stderr.read()) for p in started]
+    assert all(code == 0 for code, _, _ in finished), finished
+    return sum(len(json.loads(out)) for _, out, _ in finished)
+
+
+def _concurrent_due_runs_tick_once(url, cwd):
+    with ScriptedServer(delay_s=0.05) as server:
+        added = undrift("watch", "add", "race", "--model", f"openai:m@{server.base_url}?retries=0", "--suite", "drift",
+                        "--tasks", "primes", "--limit", "4", "--every", "1h", "--db", url, cwd=cwd)
+        assert added.returncode == 0, added.stderr
+        assert _race(url, cwd) == 1
+        history = json.loads(undrift("watch", "history", "race", "--json", "--db", url, cwd=cwd).stdout)
+        assert len(history) == 1 and history[0]["status"] == "baseline"
+
+
+def test_concurrent_cron_jobs_tick_a_watch_once_on_sqlite(tmp_path, sqlite_url):
+    _concurrent_due_runs_tick_once(sqlite_url, tmp_path)
+
+
+@pytest.mark.postgres
+def test_concurrent_cron_jobs_tick_a_watch_once_on_postgres(tmp_path, postgres_url):
+    from undrift.store import Store
+
+    with Store.open(postgres_url).engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM watches WHERE name = 'race'; DELETE FROM watch_ticks WHERE watch = 'race'")
+    _concurrent_due_runs_tick_once(postgres_url, tmp_path)
+
+
+def test_the_daemon_ticks_serves_metrics_stops_on_sigterm_and_resumes_the_schedule(tmp_path):
+    port = free_port()
+    with ScriptedServer() as server:
+        assert _add(server, tmp_path).returncode == 0
+        daemon = subprocess.Popen([sys.executable, "-m", "undrift.cli", "watch", "daemon", "--poll", "1",
+                                   "--metrics-port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 120
+            history = []
+            while time.time() < deadline and not history:
+                time.sleep(1)
+                history = json.loads(undrift("watch", "history", "w", "--json", cwd=tmp_path).stdout)
+                history = [t for t in history if t["status"] != "running"]
+            assert [t["status"] for t in history] == ["baseline"]
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            assert 'undrift_watch_ticks_total{status="baseline",watch="w"} 1.0' in metrics
+            assert "undrift_open_alerts 0.0" in metrics
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            code = daemon.wait(timeout=30)
+        assert code == 0, daemon.stderr.read()
+        shown = json.loads(undrift("watch", "show", "w", "--json", cwd=tmp_path).stdout)
+        due = datetime.fromisoformat(shown["next_due_at"])
+        assert due > datetime.now(timezone.utc) + timedelta(minutes=50) and shown["lease_owner"] is None
+        calls = server.calls
+        restarted = subprocess.Popen([sys.executable, "-m", "undrift.cli", "watch", "daemon", "--poll", "1"],
+                                     cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(4)
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(timeout=30) == 0
+        assert server.calls == calls  # the restarted daemon read the schedule: nothing was due
+
+
+def test_schedules():
+    start = datetime(2026, 11, 24, 5, 30, tzinfo=timezone.utc)
+    assert Schedule.parse("6h").next_after(start) == start + timedelta(hours=6)
+    assert Schedule.parse("every 1d").text == "1d"
+    assert Schedule.parse("cron: 0 6 * * *").next_after(start) == datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+    assert Schedule.parse("cron: 0 6 * * *").next_after(start.replace(hour=6)) == datetime(2026, 11, 25, 6, 0,
+                                                                                           tzinfo=timezone.utc)
+    for bad in ("", "6x", "cron:", "cron: a b c", "30s"):
+        with pytest.raises(UndriftError):
+            Schedule.parse(bad)
