@@ -847,6 +847,10 @@ def registry_rollback(alias: str = typer.Argument("production", help="alias to m
     out.print(literal(f"{alias}: {event.previous} → {event.version} (rolled back)"))
 
 
+from .commands.traffic import traffic_app  # noqa: E402 - a command group in its own module
+app.add_typer(traffic_app, name="traffic")
+
+
 def main() -> None:
     """Entry point: usage errors and --help are Typer's; an `UndriftError` is one line on stderr and exit 2."""
     try:
