@@ -847,10 +847,13 @@ def registry_rollback(alias: str = typer.Argument("production", help="alias to m
     out.print(literal(f"{alias}: {event.previous} → {event.version} (rolled back)"))
 
 
-from .commands.watch import alerts, watch_app  # noqa: E402 - the commands of other modules join the app here
+# The commands of other modules join the app here.
+from .commands.traffic import traffic_app  # noqa: E402
+from .commands.watch import alerts, watch_app  # noqa: E402
 
 app.add_typer(watch_app, name="watch")
 app.command()(alerts)
+app.add_typer(traffic_app, name="traffic")
 
 
 def main() -> None:

@@ -1,0 +1,47 @@
+"""`undrift traffic`: drift of the live outputs the proxy recorded.  A group, so that subcommands (export-suite) can
+join it; with no subcommand it prints the report."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from .common import DB_HELP, JSON_HELP, out
+
+traffic_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@traffic_app.callback(invoke_without_command=True)
+def traffic(
+    ctx: typer.Context,
+    since: Optional[str] = typer.Option(None, help="start of the range: an age (7d, 12h) or an ISO date/time "
+                                                   "(2025-03-01, UTC unless an offset is given); default: all"),
+    until: Optional[str] = typer.Option(None, help="end of the range (exclusive), as --since; default: now"),
+    tag: Optional[str] = typer.Option(None, help="only requests the callers tagged so (X-Undrift-Tag)"),
+    window: str = typer.Option("1d", help="width of a window, aligned to UTC: 30m, 1h, 6h, 1d, 7d (weeks from "
+                                          "Monday)"),
+    reference: str = typer.Option("first", help="the window the current (latest) one is compared with: first, "
+                                                "previous, or a moment as --since takes (the window holding it)"),
+    meaning: bool = typer.Option(True, "--meaning/--no-meaning",
+                                 help="test the drift of the responses' meaning with embeddings (needs the "
+                                      "embeddings extra; takes seconds)"),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Drift of live outputs: per window, length, refusals, JSON validity, errors, latency, tokens and served
+    models; between the reference and the current window, two-sample tests (Holm-adjusted) and drift of meaning."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..report.traffic import traffic_report
+    from ..store import Store
+    from ..traffic import TrafficQuery, analyse_traffic
+
+    query = TrafficQuery.parse(since=since, until=until, tag=tag, window=window, reference=reference,
+                               meaning=meaning)
+    report = analyse_traffic(Store.open(db, must_exist=True), query)
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        out.print(traffic_report(report))
