@@ -847,6 +847,12 @@ def registry_rollback(alias: str = typer.Argument("production", help="alias to m
     out.print(literal(f"{alias}: {event.previous} → {event.version} (rolled back)"))
 
 
+from .commands.replay import export_suite, replay  # noqa: E402  (registered here, after the commands above)
+
+app.command()(replay)
+app.command("traffic-export-suite")(export_suite)  # moves under `undrift traffic` when that group lands
+
+
 def main() -> None:
     """Entry point: usage errors and --help are Typer's; an `UndriftError` is one line on stderr and exit 2."""
     try:
