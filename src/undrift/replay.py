@@ -24,8 +24,8 @@ from typing import Any
 from .errors import UndriftError
 from .hashing import sha256_json
 from .importing import Record, prepare_records
-from .models import Model
-from .models.base import Decoding
+from .models import load_model
+from .models.base import Decoding, ModelSpec
 from .paths import store_folder
 from .review import read_reviews, review_row, write_for_review
 from .store import RunRecord, Store
@@ -240,26 +240,29 @@ def replay_suite(selected: Selected, scorer: ScorerConfig) -> Suite:
     return Suite(name, (task,), description="Sampled from recorded traffic by `undrift replay`.")
 
 
-def replay(store: Store, selection: Selection, candidate: Model, options: ReplayOptions, judge: Model | None = None,
-           progress: bool = True):
+def replay(store: Store, selection: Selection, candidate: ModelSpec, options: ReplayOptions, progress: bool = True):
     """Store the recorded answers and the candidate's as two runs of one suite; returns a `ReplayReport`.
 
-    The candidate (and the judge, if any) must be loaded by the caller; both are prepared here before any write.
+    In this order, so that nothing is written unless all of it can be: the traffic is selected, the candidate (and
+    the judge) loaded, then the suite file, the recorded run and the candidate's run are written.
     """
     from .runner import Runner, RunOptions
 
-    selected = select_traffic(store, selection)
-    params: dict[str, Any] = {"metric": options.metric}
-    if judge is not None:
-        params["judge"] = str(judge.spec)
-    suite = replay_suite(selected, ScorerConfig("replay", params))
     run_options = RunOptions(name=options.name, seed=options.seed, max_error_rate=options.max_error_rate)
     run_options.validate()
-    candidate.prepare()  # a candidate that cannot load leaves nothing behind, not even the recorded run
-    if judge is not None:
-        judge.prepare()
+    judge_spec = ModelSpec.parse(options.judge) if options.judge else None
+    selected = select_traffic(store, selection)
+    params: dict[str, Any] = {"metric": options.metric}
+    if judge_spec is not None:
+        params["judge"] = str(judge_spec)
+    suite = replay_suite(selected, ScorerConfig("replay", params))
     if store.read_only:
         raise UndriftError(f"the store {store.safe_url} is read-only here: replay writes two runs into it")
+    model = load_model(candidate, lazy=True)
+    model.prepare()  # a candidate that cannot load leaves nothing behind, not even the recorded run
+    judge = load_model(judge_spec, lazy=True) if judge_spec else None
+    if judge is not None:
+        judge.prepare()
     path = store_folder(store.url, "replays", "replays") / suite.name / "suite.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_suite(suite, path)
@@ -268,7 +271,7 @@ def replay(store: Store, selection: Selection, candidate: Model, options: Replay
     runner = Runner(store, progress)
     if judge is not None:
         runner.add_judge(judge)
-    report = runner.run(suite, candidate, run_options, str(path))
+    report = runner.run(suite, model, run_options, str(path))
     return ReplayReport(recorded, reused, report, selected, path, _judge_summary(store, report.run) if judge else None)
 
 

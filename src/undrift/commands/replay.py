@@ -44,19 +44,17 @@ def replay(
     Exit status: 0 done, 2 bad input, 4 the candidate's run failed (too many errors; resume it), 130 interrupted.
     """
     from ..cli import _interruptible
-    from ..models import ModelSpec, load_model
+    from ..models import ModelSpec
     from ..replay import ReplayOptions, Selection, parse_moment, replay as replay_traffic
     from ..store import Store
 
     selection = Selection(parse_moment(since), parse_moment(until), tag, sample, seed)
     selection.validate()
-    candidate_spec = ModelSpec.parse(model)
-    judge_spec = ModelSpec.parse(judge) if judge else None
+    candidate = ModelSpec.parse(model)
+    options = ReplayOptions(name=name, recorded_name=recorded_as, judge=judge, seed=seed,
+                            max_error_rate=max_error_rate)
     store = Store.open(db, must_exist=True)
-    candidate = load_model(candidate_spec, lazy=True)
-    judge_model = load_model(judge_spec, lazy=True) if judge_spec else None
-    options = ReplayOptions(name=name, recorded_name=recorded_as, seed=seed, max_error_rate=max_error_rate)
-    report = _interruptible(lambda: replay_traffic(store, selection, candidate, options, judge_model, not quiet))
+    report = _interruptible(lambda: replay_traffic(store, selection, candidate, options, not quiet))
     old, new = report.recorded, report.candidate.run
     commands = {
         "compare": f"undrift compare {old.id} {new.id} --tolerance {REPLAY_TOLERANCE}",
