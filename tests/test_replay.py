@@ -10,6 +10,7 @@ import pytest
 
 from scripted_http import ScriptedServer
 from test_cli import undrift
+from undrift.errors import UndriftError
 from undrift.replay import Selection, parse_moment, select_traffic
 from undrift.scoring.judge import pairwise_verdict
 from undrift.scoring.similarity import rouge_l
@@ -288,3 +289,16 @@ def test_replay_on_the_llmdrift_study_text(tmp_path):
     assert task["score"]["new"] == pytest.approx(sum(expected) / len(expected))
     assert task["score_flips"]["negative"] == pytest.approx(sum(1 - e > 0.5 for e in expected) / len(expected))
     assert task["score_flips"]["negative"] > 0
+
+
+def test_a_sample_may_carry_its_own_decoding(tmp_path):
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\ntasks:\n  - name: t\n    scorer: exact\n    decoding: {max_tokens: 64}\n    samples:\n"
+                     "      - {id: a, prompt: hi, target: x, decoding: {max_tokens: 7, temperature: 0.5}}\n"
+                     "      - {id: b, prompt: ho, target: y}\n")
+    task = load_suite_file(suite).tasks[0]
+    first, second = (task.requests(s, seed=3)[0].decoding for s in task.samples)
+    assert (first.max_tokens, first.temperature, first.seed) == (7, 0.5, 3) and second.max_tokens == 64
+    suite.write_text(suite.read_text().replace("decoding: {max_tokens: 7, temperature: 0.5}", "decoding: {speed: 2}"))
+    with pytest.raises(UndriftError, match="sample 1: unknown decoding parameter 'speed'"):
+        load_suite_file(suite)
