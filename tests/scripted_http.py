@@ -13,8 +13,9 @@ OK_BODY = {"model": "m-1", "usage": {"prompt_tokens": 3, "completion_tokens": 1}
 
 
 class ScriptedServer:
-    """`chat` and `models` are (status, body) where body is bytes or a JSON-able value; `delay_s` slows each chat
-    answer; `fail_prompts` lists prompt substrings answered with HTTP 500 whatever `chat` says."""
+    """`chat` and `models` are (status, body) where body is bytes or a JSON-able value (`chat` may also be a function
+    of the request body that returns one); `delay_s` slows each chat answer; `fail_prompts` lists prompt substrings
+    answered with HTTP 500 whatever `chat` says."""
 
     def __init__(self, chat=(200, OK_BODY), models=(200, {"data": []}), delay_s: float = 0.0):
         self.chat, self.models, self.delay_s = chat, models, delay_s
@@ -36,7 +37,7 @@ class ScriptedServer:
                 prompt = "\n".join(str(m.get("content")) for m in body.get("messages") or [])
                 if any(p in prompt for p in script.fail_prompts):
                     return self._answer(500, {"error": {"message": "boom"}})
-                self._answer(*script.chat)
+                self._answer(*(script.chat(body) if callable(script.chat) else script.chat))
 
             def _answer(self, status, body):
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()

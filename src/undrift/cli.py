@@ -12,7 +12,7 @@ import typer
 from rich.text import Text
 
 from . import __version__
-from .commands.common import DB_HELP, JSON_HELP, OUTSIDE_HELP, err, out
+from .commands.common import DB_HELP, JSON_HELP, OUTSIDE_HELP, err, interruptible, out
 from .errors import UndriftError
 from .files import write_text_atomic
 from .report.numbers import pct
@@ -73,7 +73,7 @@ def run(
     if resume:
         store = Store.open(db, must_exist=True)
         runner = Runner(store, not quiet, allow_unsandboxed)
-        report = _interruptible(lambda: runner.resume(resume, allow_outside=allow_outside))
+        report = interruptible(lambda: runner.resume(resume, allow_outside=allow_outside))
     else:
         if not suite or not model:
             raise UndriftError("give a suite and --model SPEC, e.g. `undrift run drift --model bundled:smollm2`")
@@ -86,7 +86,7 @@ def run(
         loaded_model = load_model(spec, lazy=True)
         store = Store.open(db)
         runner = Runner(store, not quiet, allow_unsandboxed)
-        report = _interruptible(lambda: runner.run(loaded_suite, loaded_model, options, suite))
+        report = interruptible(lambda: runner.run(loaded_suite, loaded_model, options, suite))
     if as_json:
         print(json.dumps(_report_json(report), indent=2, default=str))
         return
@@ -95,33 +95,6 @@ def run(
     out.print(run_header(report.run))
     out.print(task_table(report.tasks))
     out.print(f"{report.generated} generated, {report.from_cache} from cache, {report.elapsed_s:.1f}s")
-
-
-RUN_FAILED_EXIT = 4
-
-
-def _interruptible(work):
-    """Run `work` (a run or a check) with SIGTERM treated as Ctrl-C; an interrupted run exits 130, a failed one 4."""
-    import signal
-
-    from .runner import RunFailed, RunInterrupted
-
-    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    try:
-        return work()
-    except RunInterrupted as stop:
-        err.print(literal(f"interrupted: run {stop.run_id} keeps what finished; continue with "
-                          f"`undrift run --resume {stop.run_id}`"))
-        raise typer.Exit(130)
-    except RunFailed as failed:
-        err.print(Text("error: ", style="red").append(clean(failed)))
-        raise typer.Exit(RUN_FAILED_EXIT)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _terminate_as_interrupt(_signum, _frame) -> None:
-    raise KeyboardInterrupt
 
 
 def _report_json(report) -> dict:
@@ -325,7 +298,7 @@ def check(
     store = Store.open(db, must_exist=True)
     store.get_run(reference)  # a missing run is reported before any weights load
     loaded = load_model(ModelSpec.parse(model), lazy=True)
-    report = _interruptible(lambda: check_drift(store, reference, loaded, tolerance=tolerance, max_calls=max_calls,
+    report = interruptible(lambda: check_drift(store, reference, loaded, tolerance=tolerance, max_calls=max_calls,
                                                 alpha=alpha, seed=seed, chunk=chunk, name=name, progress=not quiet,
                                                 direction=direction, churn=churn, allow_outside=allow_outside,
                                                 allow_unsandboxed=allow_unsandboxed))
@@ -848,12 +821,15 @@ def registry_rollback(alias: str = typer.Argument("production", help="alias to m
 
 
 # The commands of other modules join the app here.
+from .commands.replay import export_suite, replay  # noqa: E402
 from .commands.traffic import traffic_app  # noqa: E402
 from .commands.watch import alerts, watch_app  # noqa: E402
 
 app.add_typer(watch_app, name="watch")
 app.command()(alerts)
+traffic_app.command("export-suite")(export_suite)
 app.add_typer(traffic_app, name="traffic")
+app.command()(replay)
 
 
 def main() -> None:

@@ -122,6 +122,20 @@ def prepare_import(paths: list[str], options: ImportOptions, progress: bool = Tr
         suite = options.suite
     if not records:
         raise UndriftError(f"no records in {', '.join(map(str, files))}")
+    source = f"import:{options.format}:" + ",".join(f.name for f in files)
+    provenance = {"imported": options.format, "files": {f.name: sha256_file(f) for f in files}}
+    return prepare_records(records, scorers, suite, source, provenance, progress=progress)
+
+
+def prepare_records(records: list[Record], scorers: dict[str, ScorerConfig], suite: str, suite_source: str,
+                    provenance: dict[str, Any], suite_digest: str | None = None, origin: str = "import",
+                    progress: bool = True) -> PreparedImport:
+    """Score recorded responses (from files, or from the proxy's traffic) into one complete run per model version.
+
+    `suite_digest` is the digest of the suite the records answer where there is one (a replay's suite file, so that
+    `check` and `resume` accept the runs beside it); else a digest of the samples' prompts.  `origin` prefixes the
+    runs' model specs (`import:gpt-4-0613`, `traffic:gpt-4o`).
+    """
     built = {task: build_scorer(config) for task, config in scorers.items()}
     by_model: dict[str, list[Record]] = defaultdict(list)
     for record in records:
@@ -133,12 +147,12 @@ def prepare_import(paths: list[str], options: ImportOptions, progress: bool = Tr
             tasks = list(dict.fromkeys(r.task for r in model_records))
             times = [r.recorded_at for r in model_records if r.recorded_at]
             fields = dict(
-                name=model, suite=suite, suite_source=f"import:{options.format}:" + ",".join(f.name for f in files),
-                suite_digest=sha256_json(sorted((r["task"], r["sample_id"], sha256_json(r["messages"])) for r in rows)),
-                model_spec=f"import:{model}",
+                name=model, suite=suite, suite_source=suite_source,
+                suite_digest=suite_digest or sha256_json(sorted((r["task"], r["sample_id"], sha256_json(r["messages"]))
+                                                                for r in rows)),
+                model_spec=f"{origin}:{model}",
                 fingerprint=_fingerprint(model, model_records),
-                config={"tasks": tasks, "repeats": max(r["repeat"] for r in rows) + 1, "imported": options.format,
-                        "files": {f.name: sha256_file(f) for f in files},
+                config={"tasks": tasks, "repeats": max(r["repeat"] for r in rows) + 1, **provenance,
                         "scorers": {t: scorers[t].to_dict() for t in tasks}},
                 created_at=min(times) if times else datetime.now(timezone.utc),
             )

@@ -23,10 +23,21 @@ from .store import Store
 from .userfiles import csv_rows, jsonl_rows
 
 GOOD = {"good", "right", "correct", "accept", "accepted", "yes", "1", "true", "ok"}
-BAD = {"bad", "wrong", "incorrect", "reject", "rejected", "no", "0", "false"}
+BAD = {"bad", "wrong", "incorrect", "unsafe", "reject", "rejected", "no", "0", "false"}
 COLUMNS = ["review_id", "run", "task", "sample_id", "prompt", "response", "target", "correct", "flip", "label",
            "correction", "messages"]
 ONLY = ("all", "wrong", "flips", "negative-flips")
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """One reviewed row: the conversation, the reviewer's outcome, and the answer it approves (None if none)."""
+
+    line: int
+    sample_id: str | None
+    messages: list[dict[str, Any]]
+    outcome: str  # corrected, accepted, rejected_without_correction or unlabelled
+    answer: str | None
 
 
 @dataclass
@@ -61,24 +72,32 @@ def export_for_review(store: Store, run_refs: list[str], path: Path, only: str =
             if (only == "flips" and not flip) or (only == "negative-flips" and flip != "negative"):
                 continue
             messages = r["messages"] or []
-            rows.append({
-                "review_id": f"{run.id}/{r['task']}/{r['sample_id']}/{r['repeat']}", "run": run.id, "task": r["task"],
-                "sample_id": r["sample_id"], "prompt": messages[-1]["content"] if messages else "",
-                "response": r["response"], "target": r["target"], "correct": r["correct"], "flip": flip, "label": "",
-                "correction": "", "messages": messages,
-            })
+            rows.append(review_row(f"{run.id}/{r['task']}/{r['sample_id']}/{r['repeat']}", run.id, r["task"],
+                                   r["sample_id"], messages, r["response"], r["target"], r["correct"], flip))
     _write(path, fmt, rows)
     return len(rows)
 
 
-def import_reviews(path: Path, out: Path) -> ImportedLabels:
-    """Turn a reviewed export into chat JSONL training data at `out` (written whole or not at all)."""
+def review_row(review_id: str, run: str, task: str, sample_id: str, messages: list[dict[str, Any]], response: str,
+               target: Any = None, correct: bool | None = None, flip: str = "") -> dict[str, Any]:
+    """One row to review, in the columns `COLUMNS` names, with empty `label` and `correction`."""
+    return {"review_id": review_id, "run": run, "task": task, "sample_id": sample_id,
+            "prompt": messages[-1]["content"] if messages else "", "response": response, "target": target,
+            "correct": correct, "flip": flip, "label": "", "correction": "", "messages": messages}
+
+
+def write_for_review(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write `review_row`s as JSONL or CSV (by the file's suffix), whole or not at all."""
+    _write(path, _format(path), rows)
+
+
+def read_reviews(path: Path) -> list[Reviewed]:
+    """The rows of a reviewed file with their outcomes: a correction wins, a good label accepts the response, a bad
+    one without a correction rejects it, no label is unlabelled."""
     if not path.is_file():
         raise UndriftError(f"no review file {str(path)!r}")
-    rows = list(_read(path, _format(path)))
-    counts = {"corrected": 0, "accepted": 0, "rejected_without_correction": 0, "unlabelled": 0}
-    examples = []
-    for line, row in rows:
+    reviewed = []
+    for line, row in _read(path, _format(path)):
         for column in ("messages", "response"):
             if column not in row:
                 raise UndriftError(f"{path.name} line {line}: no {column!r} column; export with `undrift review export`")
@@ -94,14 +113,24 @@ def import_reviews(path: Path, out: Path) -> ImportedLabels:
             raise UndriftError(f"{path.name} line {line}: unknown label {label!r}; use good or bad (or leave it empty "
                                "and write a correction)")
         if correction:
-            answer, key = correction, "corrected"
+            outcome, answer = "corrected", correction
         elif label in GOOD:
-            answer, key = row["response"], "accepted"
+            outcome, answer = "accepted", row["response"]
         else:
-            counts["rejected_without_correction" if label in BAD else "unlabelled"] += 1
-            continue
-        counts[key] += 1
-        examples.append({"messages": [*messages, {"role": "assistant", "content": answer}]})
+            outcome, answer = ("rejected_without_correction" if label in BAD else "unlabelled"), None
+        sample_id = row.get("sample_id")
+        reviewed.append(Reviewed(line, None if sample_id in (None, "") else str(sample_id), messages, outcome, answer))
+    return reviewed
+
+
+def import_reviews(path: Path, out: Path) -> ImportedLabels:
+    """Turn a reviewed export into chat JSONL training data at `out` (written whole or not at all)."""
+    counts = {"corrected": 0, "accepted": 0, "rejected_without_correction": 0, "unlabelled": 0}
+    examples = []
+    for row in read_reviews(path):
+        counts[row.outcome] += 1
+        if row.answer is not None:
+            examples.append({"messages": [*row.messages, {"role": "assistant", "content": row.answer}]})
     if not examples:
         raise UndriftError(f"{path.name} has no labelled rows to learn from: mark rows good or write corrections")
     write_text_atomic(out, "\n".join(json.dumps(e) for e in examples) + "\n")

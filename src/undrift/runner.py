@@ -29,7 +29,6 @@ from .progress import ProgressBar
 from .sandbox import Sandbox
 from .scoring import Score, build_scorer
 from .scoring.base import runs_code
-from .scoring.judge import JudgeScorer
 from .store import RunRecord, Store
 from .store.db import DEFAULT_MAX_ERROR_RATE
 from .store.lease import Heartbeat
@@ -115,6 +114,10 @@ class Runner:
         self.allow_unsandboxed = allow_unsandboxed
         self._judges: dict[str, Model] = {}
         self._sandbox: Sandbox | None = None
+
+    def add_judge(self, model: Model) -> None:
+        """Use this loaded model wherever a scorer asks for a judge of its spec (loaded, and so checked, in advance)."""
+        self._judges[str(model.spec)] = model
 
     def sandbox_for(self, tasks: list[Task]) -> Sandbox | None:
         """The sandbox for tasks whose scorer runs model output (found once, before any work), else None."""
@@ -322,17 +325,21 @@ class Runner:
         scorers = {item.task.name: build_scorer(item.task.scorer, self.sandbox_for([item.task]))
                    for item in chunk}
         scores: list[Score | None] = [None] * len(chunk)
+        # A scorer with a `judge_model` asks that model (its `judge_requests`) and reads the verdicts; a failed
+        # judge request reaches it as None, never as a verdict.
         judged = [i for i, item in enumerate(chunk)
-                  if isinstance(scorers[item.task.name], JudgeScorer) and outputs[i][0].error is None]
+                  if getattr(scorers[item.task.name], "judge_model", None) and outputs[i][0].error is None]
         if judged:
             by_judge: dict[str, list[int]] = {}
             for i in judged:
-                by_judge.setdefault(scorers[chunk[i].task.name].model, []).append(i)
+                by_judge.setdefault(scorers[chunk[i].task.name].judge_model, []).append(i)
             for spec, indices in by_judge.items():
-                judge = self._judge(spec)
-                requests = [scorers[chunk[i].task.name].judge_request(chunk[i].sample, outputs[i][0].text) for i in indices]
-                for i, verdict in zip(indices, judge.generate(requests)):
-                    scores[i] = scorers[chunk[i].task.name].score_with_verdict(chunk[i].sample, outputs[i][0].text, verdict.text)
+                asks = [scorers[chunk[i].task.name].judge_requests(chunk[i].sample, outputs[i][0].text) for i in indices]
+                answers = iter(self._judge(spec).generate([r for requests in asks for r in requests]))
+                for i, requests in zip(indices, asks):
+                    verdicts = [g.text if g.error is None else None for g in (next(answers) for _ in requests)]
+                    scores[i] = scorers[chunk[i].task.name].score_with_verdicts(chunk[i].sample, outputs[i][0].text,
+                                                                                verdicts)
 
         def score_one(i: int) -> Score:
             item, (main, *variants) = chunk[i], outputs[i]

@@ -333,8 +333,8 @@ class _Context:
             change = self._metric(metric, keys, label if metric.name == "accuracy" else metric.label)
             if change is not None:
                 metrics[metric.name] = change
-        if "score" in metrics and any(m.kind == "rate" for m in metrics.values()) and self._binary_scores(keys):
-            del metrics["score"]  # a 0/1 score is one of the rates already
+        if "score" in metrics and self._score_is_a_rate(keys, metrics):
+            del metrics["score"]  # a 0/1 score that is one of the rates already
         metrics.update(self._repeat_metrics(keys))
         outcomes = [(self._outcome(self.old_rows[k]), self._outcome(self.new_rows[k])) for k in keys]
         difference = np.array([b - a for a, b in outcomes])
@@ -376,9 +376,12 @@ class _Context:
                            "tested; a served model (openai:...) is timed per request")
         return change
 
-    def _binary_scores(self, keys: list[SampleKey]) -> bool:
-        values = [r["value"] for rows in (self.old_rows, self.new_rows) for k in keys for r in answered(rows[k])]
-        return bool(np.isin(values, (0.0, 1.0)).all())
+    def _score_is_a_rate(self, keys: list[SampleKey], metrics: dict[str, MetricChange]) -> bool:
+        """Whether every sample's score equals its value of one of the rates measured (accuracy, answer rate...), so
+        showing it again says nothing; a graded score that happens to be 0 or 1 everywhere is not one of them."""
+        scores = self._values(METRICS["score"], keys)
+        return any(self._values(METRICS[name], keys) == scores for name, m in metrics.items()
+                   if m.kind == "rate" and name in METRICS)
 
     def _one_verdict_each(self, metric: Metric, keys: list[SampleKey]) -> bool:
         """True where every shared sample has exactly one answered repeat in each run (a plain 2x2 table)."""

@@ -49,6 +49,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("response_rate", "response rate", "rate", _detail("responded"), +1),
     Metric("executable", "executable", "rate", _detail("executable"), +1),
     Metric("determined", "answer given", "rate", _detail("determined"), +1),
+    Metric("json_valid", "valid JSON", "rate", _detail("json_valid"), +1),
     Metric("score", "score", "mean", lambda r: float(r["value"]), +1),
     Metric("verbosity", "characters", "mean", lambda r: float(len(r["response"] or "")), 0),
     Metric("latency", "latency (s)", "mean", _latency, -1),
@@ -56,9 +57,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 )}
 # Over repeats of a sample: at least one of k right (pass@k) and all k right (pass^k).  Only with --repeats.
 REPEAT_METRICS = ("pass_at_k", "pass_hat_k")
-HEADLINE_ORDER = ("accuracy", "response_rate", "answer_rate", "executable", "score")  # what a reader looks at first
+# What a reader looks at first.  A graded score comes before the answer rate: only a replay measures both, and there
+# the similarity to the recorded answer is the headline, its refusals a detail.
+HEADLINE_ORDER = ("accuracy", "response_rate", "score", "answer_rate", "executable")
 ACCURACY_LABELS = {"code": "pass rate", "instructions": "instr. followed", "json": "format ok", "regex": "format ok"}
-LEXICAL_SCORERS = {"similarity"}  # verdicts from word overlap: a short wrong answer can outscore a long right one
+LEXICAL_SCORERS = {"similarity", "replay"}  # verdicts from word overlap: a short wrong answer can outscore a long right one
 
 
 def better_direction(name: str) -> int:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sys
 
+import typer
 from rich.console import Console
+from rich.text import Text
+
+from ..report.text import clean, literal
 
 # No Rich markup, emoji codes or highlighting: what models, suites and users wrote prints as written ([Yes] stays
 # [Yes]); colour comes only from the Text objects report/terminal.py builds, and control characters are escaped there.
@@ -14,3 +18,30 @@ err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=
 DB_HELP = "SQLAlchemy URL of the store (default: $UNDRIFT_DB, else sqlite:///undrift.db)"
 JSON_HELP = "print the result as JSON on stdout"
 OUTSIDE_HELP = "let a suite file read samples files outside its own folder (only for suite files you trust)"
+
+
+RUN_FAILED_EXIT = 4
+
+
+def interruptible(work):
+    """Run `work` (a run or a check) with SIGTERM treated as Ctrl-C; an interrupted run exits 130, a failed one 4."""
+    import signal
+
+    from ..runner import RunFailed, RunInterrupted
+
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        return work()
+    except RunInterrupted as stop:
+        err.print(literal(f"interrupted: run {stop.run_id} keeps what finished; continue with "
+                          f"`undrift run --resume {stop.run_id}`"))
+        raise typer.Exit(130)
+    except RunFailed as failed:
+        err.print(Text("error: ", style="red").append(clean(failed)))
+        raise typer.Exit(RUN_FAILED_EXIT)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate_as_interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt

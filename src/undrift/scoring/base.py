@@ -47,7 +47,7 @@ def register(name: str):
 
 
 def _factory(config: ScorerConfig) -> Callable[..., Scorer]:
-    from . import code, extract, formats, instructions, judge, match, recorded, refusal, similarity  # noqa: F401
+    from . import code, extract, formats, instructions, judge, match, recorded, refusal, replay, similarity  # noqa: F401
 
     factory = SCORERS.get(config.type)
     if factory is None:

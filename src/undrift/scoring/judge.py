@@ -51,6 +51,17 @@ class JudgeScorer:
                     "add the reference answer or drop `reference: true`")
         return None
 
+    @property
+    def judge_model(self) -> str:
+        """The judge's spec: the runner sends `judge_requests` to it and hands the verdicts to `score_with_verdicts`."""
+        return self.model
+
+    def judge_requests(self, sample: Sample, response: str) -> list[Request]:
+        return [self.judge_request(sample, response)]
+
+    def score_with_verdicts(self, sample: Sample, response: str, verdicts: list[str | None]) -> Score:
+        return self.score_with_verdict(sample, response, verdicts[0] or "")
+
     def judge_request(self, sample: Sample, response: str) -> Request:
         question = "\n".join(m["content"] for m in sample.messages if m["role"] == "user")
         prompt = self.rubric.format(question=question, target=" / ".join(targets(sample)), response=response)
@@ -66,3 +77,33 @@ class JudgeScorer:
 
     def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
         raise RuntimeError("the judge scorer is applied by the runner, which sends the judge's request")
+
+
+# -- pairwise: which of two answers is better (replay: the recorded answer against a candidate's) -----------------
+
+PAIRWISE_RUBRIC = (
+    "You are comparing two answers to the same conversation.\n\nConversation:\n{conversation}\n\nAnswer A:\n{a}"
+    "\n\nAnswer B:\n{b}\n\nWhich answer is better: more correct, more helpful, closer to what was asked? Reply with "
+    "[[A]], [[B]] or [[tie]], then one sentence of reasons."
+)
+_PREFERENCE = re.compile(r"\[\[\s*(A|B|tie)\s*\]\]", re.IGNORECASE)
+
+
+def pairwise_requests(sample: Sample, first: str, second: str, decoding: Decoding) -> list[Request]:
+    """Two asks of the judge with the answers in both orders (first as A, then second as A), so that a judge that
+    favours a position cancels out."""
+    conversation = "\n".join(f"{m['role']}: {m['content']}" for m in sample.messages)
+    return [Request.chat([{"role": "user", "content": PAIRWISE_RUBRIC.format(conversation=conversation, a=a, b=b)}],
+                         decoding) for a, b in ((first, second), (second, first))]
+
+
+def pairwise_verdict(verdicts: list[str | None], first: str, second: str) -> str | None:
+    """`first`, `second` or "tie" from the two position-swapped verdicts: where the asks disagree it is a tie; None
+    where the judge gave no readable verdict (or its request failed) in either ask."""
+    picks = []
+    for verdict, (a, b) in zip(verdicts, ((first, second), (second, first))):
+        match = _PREFERENCE.search(verdict or "")
+        if match is None:
+            return None
+        picks.append({"a": a, "b": b}.get(match.group(1).lower(), "tie"))
+    return picks[0] if picks[0] == picks[1] else "tie"

@@ -145,7 +145,17 @@ def sample_from_row(row: dict, template: str | None, system: str | None, where: 
         counterfactual = tuple(_messages({**row, **twin_row}, template, system, f"{where} counterfactual"))
         check_prompt_length(counterfactual, f"{where} counterfactual")
     slices = row.get("slices") or ()
-    reserved = {"id", "messages", "prompt", "target", "slices", "counterfactual"}
+    decoding = None
+    if row.get("decoding") is not None:
+        try:
+            decoding = Decoding.from_dict(row["decoding"]) if isinstance(row["decoding"], dict) else None
+        except UndriftError as exc:
+            raise UndriftError(f"{where}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise UndriftError(f"{where}: bad `decoding`: {_one_line(exc)}") from None
+        if decoding is None:
+            raise UndriftError(f"{where}: a sample's `decoding` is a mapping such as {{max_tokens: 64, temperature: 0}}")
+    reserved = {"id", "messages", "prompt", "target", "slices", "counterfactual", "decoding"}
     return Sample(
         id=str(row["id"]),
         messages=tuple(messages),
@@ -153,6 +163,7 @@ def sample_from_row(row: dict, template: str | None, system: str | None, where: 
         slices=(slices,) if isinstance(slices, str) else tuple(str(s) for s in slices),
         data={k: v for k, v in row.items() if k not in reserved},
         counterfactual=counterfactual,
+        decoding=decoding,
     )
 
 

@@ -22,9 +22,12 @@ class Sample:
     slices: tuple[str, ...] = ()
     data: dict[str, Any] = field(default_factory=dict)
     counterfactual: tuple[dict[str, str], ...] | None = None
+    decoding: Decoding | None = None  # overrides the task's: a replayed request is decoded as it was asked
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "messages": list(self.messages), "target": self.target}
+        if self.decoding is not None:
+            out["decoding"] = self.decoding.to_dict()
         if self.slices:
             out["slices"] = list(self.slices)
         if self.data:
@@ -55,7 +58,7 @@ class Task:
 
     def requests(self, sample: Sample, seed: int | None) -> list[Request]:
         """The requests one sample needs: its messages, then its counterfactual twin if it has one."""
-        decoding = self.decoding
+        decoding = sample.decoding or self.decoding
         if not decoding.greedy and decoding.seed is None and seed is not None:
             decoding = Decoding(decoding.max_tokens, decoding.temperature, decoding.top_p, decoding.stop, seed)
         requests = [Request.chat(list(sample.messages), decoding)]

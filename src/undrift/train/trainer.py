@@ -17,7 +17,6 @@ named by the store's URL (hashed, without its password), unless `out_dir` says w
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -31,7 +30,7 @@ from ..errors import UndriftError
 from ..files import replace_folder
 from ..hashing import sha256_files
 from ..models import ModelSpec
-from ..paths import cache_dir
+from ..paths import store_folder
 from ..progress import ProgressBar
 from .data import (
     IGNORE,
@@ -122,15 +121,7 @@ class TrainConfig:
 
 def adapters_home(store: str | None) -> Path:
     """The folder that holds the adapters of the versions of `store` (None: the default store)."""
-    from sqlalchemy.engine import make_url
-
-    from ..store import resolve_url
-
-    url = make_url(resolve_url(store))
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        return Path(f"{url.database}-adapters")
-    key = url.render_as_string(hide_password=True)  # the password masked: changing it keeps the folder
-    return cache_dir() / "versions" / hashlib.sha256(key.encode()).hexdigest()[:12]
+    return store_folder(store, "adapters", "versions")
 
 
 @dataclass
