@@ -847,6 +847,10 @@ def registry_rollback(alias: str = typer.Argument("production", help="alias to m
     out.print(literal(f"{alias}: {event.previous} → {event.version} (rolled back)"))
 
 
+from .commands.proxy import proxy  # noqa: E402
+app.command()(proxy)
+
+
 def main() -> None:
     """Entry point: usage errors and --help are Typer's; an `UndriftError` is one line on stderr and exit 2."""
     try:
