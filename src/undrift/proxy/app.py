@@ -32,6 +32,9 @@ from .recorder import Recorder
 from .redact import Redactor
 from .sse import StreamAssembler
 
+# Connections to the upstream.  httpx's pool looks at every connection it holds on each request, so an idle pool much
+# larger than the load needs costs CPU on every request; beyond MAX_CONNECTIONS at once, requests wait for one.
+MAX_CONNECTIONS, MAX_IDLE = 500, 20
 TOKEN_HEADERS = ((b"proxy-authorization", True), (b"x-undrift-token", False))
 TOKEN_HINT = ("send `Proxy-Authorization: Bearer TOKEN` (or `X-Undrift-Token: TOKEN`) with the proxy's --token; "
               "your Authorization header goes on to the upstream")
@@ -48,8 +51,8 @@ def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = 
 
     @asynccontextmanager
     async def lifespan(_: Starlette):
-        state.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=1000,
-                                                                             max_keepalive_connections=200))
+        state.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
+                                                                             max_keepalive_connections=MAX_IDLE))
         state.recorder = Recorder(store, redactor, metrics, options.queue_size, options.batch_size)
         try:
             yield

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from pathlib import Path
 
 from ..store.db import Store
@@ -23,6 +24,9 @@ from .redact import Redactor
 log = logging.getLogger("undrift.proxy")
 MAX_QUEUED_BYTES = 256_000_000  # bodies waiting for the writer; beyond it records are dropped, not memory exhausted
 FLUSH_S = 5.0  # at shutdown, how long the writer may go on writing what is queued
+# A transaction costs far more than a row (a checkout, a commit, an fsync), so the writer waits this long for a
+# batch to fill before writing it: records land within about this delay, at a fraction of the CPU.
+LINGER_S = 0.5
 
 
 class Recorder:
@@ -63,9 +67,11 @@ class Recorder:
                 if self._stopping.is_set():
                     return
                 continue
+            until = time.monotonic() + LINGER_S
             while len(batch) < self.batch_size:
+                wait = 0.0 if self._stopping.is_set() else until - time.monotonic()
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait())
                 except queue.Empty:
                     break
             with self._lock:
