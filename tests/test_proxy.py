@@ -136,7 +136,7 @@ def wait_until(condition, timeout: float = 10.0):
 def metric(base_url: str, name: str, labels: str = "") -> float:
     text = httpx.get(base_url + "/metrics").text
     for line in text.splitlines():
-        if line.startswith(name + (labels if labels else " ")) or line.startswith(name + labels + " "):
+        if line.startswith(name + labels + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
