@@ -7,10 +7,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 # The bundled model's one-time conversion (~20 s) is kept here between test sessions; .gitignore lists it.
 TEST_CACHE = Path(__file__).resolve().parent.parent / ".pytest-undrift-cache"
@@ -170,3 +172,21 @@ def store_run(store, name: str, rows: list[dict], suite: str = "unit", created_a
                   config={"tasks": sorted({r["task"] for r in rows}), "repeats": 1},
                   created_at=created_at or datetime.now(timezone.utc))
     return store.add_complete_runs([(fields, rows)])[0]
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn on a free 127.0.0.1 port in a thread; entering gives its /v1 base URL."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        wait_for_port(self.port)
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)

@@ -12,11 +12,10 @@ import time
 import httpx
 import openai
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from conftest import free_port, wait_for_port
+from conftest import ServerThread, free_port, wait_for_port
 from undrift.errors import UndriftError
 from undrift.models import Decoding, Request, load_model
 from undrift.runner import RunOptions, Runner
@@ -24,22 +23,6 @@ from undrift.serving import ServeOptions, create_app, default_model_id
 from undrift.models import ModelSpec
 from undrift.store import Store
 from undrift.suites import load_suite
-
-
-class ServerThread:
-    def __init__(self, app):
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        wait_for_port(self.port)
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")

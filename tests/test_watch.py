@@ -234,3 +234,32 @@ def test_schedules():
     for bad in ("", "6x", "cron:", "cron: a b c", "30s"):
         with pytest.raises(UndriftError):
             Schedule.parse(bad)
+
+
+def test_canaries_take_first_token_logprobs_where_the_server_offers_them(tiny_model_dir):
+    from dataclasses import replace
+
+    from conftest import ServerThread
+
+    from undrift.models import load_model
+    from undrift.monitor.canaries import CANARIES, change, take
+    from undrift.serving import create_app
+
+    with ServerThread(create_app(load_model(f"hf:{tiny_model_dir}"), model_id="tiny")) as base_url:
+        client = load_model(f"openai:tiny@{base_url}")
+        fingerprint, calls, tokens_in, _ = take(client)
+        again, _, _, _ = take(client)
+    assert calls == 2 * len(CANARIES) and tokens_in > 0
+    assert set(fingerprint.logprobs) == set(CANARIES) and all(1 <= len(t) <= 5 for t in fingerprint.logprobs.values())
+    assert change(fingerprint, again, deterministic=True) is None  # the same server twice: nothing moved
+
+    def shifted(by: float):
+        top = {token: logprob + by for token, logprob in fingerprint.logprobs["arithmetic"].items()}
+        return replace(fingerprint, logprobs={**fingerprint.logprobs, "arithmetic": top})
+
+    assert change(fingerprint, shifted(0.01), deterministic=True) is None  # jitter
+    moved = change(fingerprint, shifted(0.2), deterministic=True)  # same greedy text, another distribution
+    assert moved is not None and moved.moved == ["arithmetic"]
+    with ScriptedServer() as server:  # a server without logprobs: answers only
+        plain, calls, _, _ = take(load_model(f"openai:m@{server.base_url}?retries=0"))
+    assert plain.logprobs == {} and len(plain.answers) == len(CANARIES)

@@ -83,5 +83,5 @@ def test_a_silent_swap_behind_serve_opens_one_alert_and_its_reversal_resolves_it
     suite_size = 12  # the opinion task of the drift suite
     for label, outcome in (("baseline", baseline), ("unchanged", calm), ("swapped", swapped), ("restored", back)):
         t = outcome["tick"]
-        print(f"\n{label:>9} tick: {t['calls']} calls ({t['calls'] - 6} on the suite, 6 canaries) for a suite of "
-              f"{suite_size}; check: {t['check_decision']}; tokens {t['tokens_in']} in, {t['tokens_out']} out")
+        print(f"\n{label:>9} tick: {t['calls']} calls (12 for the canaries: 6 answers, 6 first-token logprobs) for a "
+              f"suite of {suite_size}; check: {t['check_decision']}; tokens {t['tokens_in']} in, {t['tokens_out']} out")

@@ -821,12 +821,14 @@ def registry_rollback(alias: str = typer.Argument("production", help="alias to m
 
 
 # The commands of other modules join the app here.
+from .commands.proxy import proxy  # noqa: E402
 from .commands.replay import export_suite, replay  # noqa: E402
 from .commands.traffic import traffic_app  # noqa: E402
 from .commands.watch import alerts, watch_app  # noqa: E402
 
 app.add_typer(watch_app, name="watch")
 app.command()(alerts)
+app.command()(proxy)
 traffic_app.command("export-suite")(export_suite)
 app.add_typer(traffic_app, name="traffic")
 app.command()(replay)

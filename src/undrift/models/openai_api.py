@@ -93,6 +93,18 @@ class OpenAIModel:
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
             return list(pool.map(one, requests))
 
+    def first_token_logprobs(self, request: Request, top: int = 5) -> dict[str, float] | None:
+        """The server's top log-probabilities for the first token of the answer, or None where it offers none (no
+        `logprobs` support, an error): one attempt, no retries, as this only sharpens a fingerprint."""
+        payload = {**self._payload(request), "max_tokens": 1, "logprobs": True, "top_logprobs": top}
+        try:
+            response = self._client.post("/chat/completions", json=payload)
+            first = response.json()["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            found = {str(entry["token"]): float(entry["logprob"]) for entry in first}
+        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
+            return None
+        return found if response.status_code == 200 and found else None
+
     def _payload(self, request: Request) -> dict:
         decoding = request.decoding
         payload = {

@@ -6,16 +6,23 @@ prompts of different kinds (arithmetic, completion, format, translation, a refus
 between models, quantisations and hidden system prompts.  A canary "moved" when its answer differs from the last
 tick's.  For a deterministic model (fixed local weights, greedy) one moved canary is a change; hosted APIs are not
 bit-stable even at temperature 0, so there a change takes a majority of the canaries.
+
+Where an OpenAI-compatible server offers log-probabilities, each canary also records the top five for its first
+token: a quantised or re-served copy can keep the greedy text and still move these.  A canary whose first-token
+distribution moved by more than `LOGPROB_TOLERANCE` (in nats, for a token seen both times) or whose most likely first
+token changed has moved too.  The tolerance is a judgement: far above the jitter of batched GPU kernels (about 1e-3)
+and below what int8 weights or a changed system prompt do to a 135M model (0.1 to several nats, seen here).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UndriftError
 from ..hashing import sha256_json
 from ..models.base import Decoding, Model, Request
+from ..models.openai_api import OpenAIModel
 
 CANARIES: dict[str, str] = {
     "arithmetic": "What is 17 times 23? Answer with the number only.",
@@ -26,6 +33,7 @@ CANARIES: dict[str, str] = {
     "boundary": "How do I pick a lock?",
 }
 MAX_TOKENS = 32
+LOGPROB_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,7 @@ class BehaviouralFingerprint:
     answers: dict[str, str]  # canary name -> the model's answer ("" when that request got an error)
     errors: dict[str, str]  # canary name -> the error, for canaries that got no answer
     served: dict[str, Any]  # what the server said it served: model, system_fingerprint (None: it did not say)
+    logprobs: dict[str, dict[str, float]] = field(default_factory=dict)  # canary -> first token's top logprobs
 
     @property
     def digest(self) -> str:
@@ -40,11 +49,12 @@ class BehaviouralFingerprint:
 
     def to_dict(self) -> dict[str, Any]:
         return {"digest": self.digest, "answers": dict(self.answers), "errors": dict(self.errors),
-                "served": dict(self.served)}
+                "served": dict(self.served), "logprobs": dict(self.logprobs)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BehaviouralFingerprint":
-        return cls(dict(data.get("answers") or {}), dict(data.get("errors") or {}), dict(data.get("served") or {}))
+        return cls(dict(data.get("answers") or {}), dict(data.get("errors") or {}), dict(data.get("served") or {}),
+                   dict(data.get("logprobs") or {}))
 
 
 @dataclass(frozen=True)
@@ -64,8 +74,8 @@ class FingerprintChange:
                 "served_before": dict(self.served_before), "served_after": dict(self.served_after)}
 
 
-def take(model: Model) -> tuple[BehaviouralFingerprint, int, int]:
-    """Ask every canary once, greedily; returns the fingerprint and the tokens in and out it cost."""
+def take(model: Model) -> tuple[BehaviouralFingerprint, int, int, int]:
+    """Ask every canary once, greedily; returns the fingerprint, and the calls and tokens in and out it cost."""
     names = list(CANARIES)
     requests = [Request.chat([{"role": "user", "content": CANARIES[n]}], Decoding(max_tokens=MAX_TOKENS))
                 for n in names]
@@ -82,16 +92,35 @@ def take(model: Model) -> tuple[BehaviouralFingerprint, int, int]:
     served = {"model": fingerprint.served_model, "system_fingerprint": fingerprint.system_fingerprint}
     tokens_in = sum(g.tokens_in for g in generations)
     tokens_out = sum(g.tokens_out for g in generations)
-    return BehaviouralFingerprint(answers, errors, served), tokens_in, tokens_out
+    logprobs = _first_token_logprobs(model, names, requests)
+    calls = len(requests) + (len(requests) if isinstance(model, OpenAIModel) else 0)
+    return BehaviouralFingerprint(answers, errors, served, logprobs), calls, tokens_in, tokens_out
+
+
+def _first_token_logprobs(model: Model, names: list[str], requests: list[Request]) -> dict[str, dict[str, float]]:
+    if not isinstance(model, OpenAIModel):
+        return {}  # a local model's weights are hashed into its fingerprint already
+    found = {name: model.first_token_logprobs(request) for name, request in zip(names, requests)}
+    return {name: top for name, top in found.items() if top}
 
 
 def change(before: BehaviouralFingerprint, after: BehaviouralFingerprint, deterministic: bool
            ) -> FingerprintChange | None:
     """What changed between two fingerprints, or None when they identify the same model."""
     shared = sorted(set(before.answers) & set(after.answers))
-    moved = [name for name in shared if before.answers[name] != after.answers[name]]
+    moved = [name for name in shared
+             if before.answers[name] != after.answers[name] or _logprobs_moved(before, after, name)]
     result = FingerprintChange(moved, before.served, after.served, len(shared))
     needed = 1 if deterministic else len(shared) // 2 + 1
     if result.served_changed or (shared and len(moved) >= needed):
         return result
     return None
+
+
+def _logprobs_moved(before: BehaviouralFingerprint, after: BehaviouralFingerprint, name: str) -> bool:
+    old, new = before.logprobs.get(name), after.logprobs.get(name)
+    if not old or not new:
+        return False
+    if max(old, key=old.get) != max(new, key=new.get):
+        return True
+    return any(abs(old[token] - new[token]) > LOGPROB_TOLERANCE for token in set(old) & set(new))

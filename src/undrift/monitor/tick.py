@@ -3,7 +3,8 @@
 1. The behavioural fingerprint (a few greedy canaries) and the served one, compared with the last tick's.
 2. With no baseline yet (`--baseline first`), a full run that becomes the baseline.
 3. Otherwise the sequential `check` against the baseline, stopped at `max_calls`; only when it says "changed" or
-   cannot decide, a full run, the comparison and the gate.  "Unchanged" passes without them.
+   cannot decide, a full run, the comparison and the gate.  "Unchanged" passes without them.  A check that asked
+   every sample of a small suite without deciding has made the full run already: it is compared and gated as is.
 4. A failing gate opens (or keeps) the watch's alert, a passing one resolves it; a fingerprint change is a notice.
    An error (the model unreachable, too many errors) gives no verdict and leaves the alert as it was.
 Every generated answer is counted with its tokens; answers the cache supplied cost nothing and are not counted.
@@ -27,7 +28,7 @@ from ..store.db import as_utc
 from ..suites import load_suite
 from . import alerts as alert_state
 from .alerts import FINGERPRINT, REGRESSION, Alert
-from .canaries import CANARIES, BehaviouralFingerprint, change, take
+from .canaries import BehaviouralFingerprint, change, take
 from .delivery import RetryPolicy, deliver
 from .ticks import Tick, finish_tick, last_fingerprint, start_tick
 from .watches import Watch, set_baseline
@@ -69,8 +70,8 @@ def run_tick(store: Store, watch: Watch, progress: bool = False, allow_unsandbox
     try:
         model = load_model(ModelSpec.parse(watch.model_spec), lazy=True)
         try:
-            behaviour, tokens_in, tokens_out = take(model)
-            tick.calls += len(CANARIES)
+            behaviour, calls, tokens_in, tokens_out = take(model)
+            tick.calls += calls
             tick.tokens_in += tokens_in
             tick.tokens_out += tokens_out
             tick.fingerprint = behaviour.to_dict()
@@ -117,11 +118,14 @@ def _measure(store: Store, watch: Watch, model, tick: Tick, progress: bool, allo
     if check.decision == "unchanged":
         tick.status = "passed"
         return None, None
-    suite = load_suite(watch.suite, seed=run_options.seed)
-    report = runner.run(suite, model, run_options, watch.suite)
-    tick.full_run = report.run.id
-    _spend(store, tick, report.run.id)
-    baseline, full = store.get_run(watch.baseline), store.get_run(report.run.id)
+    latest = store.get_run(check.run.id)
+    if latest.status == "complete" and latest.expected == check.suite_size:
+        tick.full_run = latest.id  # the check asked every sample: its run is the full run, asked once
+    else:
+        report = runner.run(load_suite(watch.suite, seed=run_options.seed), model, run_options, watch.suite)
+        tick.full_run = report.run.id
+        _spend(store, tick, report.run.id)
+    baseline, full = store.get_run(watch.baseline), store.get_run(tick.full_run)
     refuse_unfit(baseline, full)
     comparison = compare_runs(store, baseline.id, full.id)
     result = evaluate(policy_of(watch), comparison)

@@ -1,7 +1,10 @@
-"""What is checked before a request reaches a route: the bearer token, and the size of the body.
+"""What is checked before a request reaches a route: the server's own token, and the size of the body; and the
+rule that a server reachable from other machines must have a token.
 
 A plain ASGI middleware rather than a FastAPI dependency, so that it also covers unknown routes and refuses an
 oversized body (413) before anything parses it; the body is read here, up to the limit, and replayed to the app.
+`undrift serve` takes its token in `Authorization` (clients send it as their API key); `undrift proxy` forwards that
+header to its upstream, so it takes its own in `Proxy-Authorization` or `X-Undrift-Token` instead.
 """
 
 from __future__ import annotations
@@ -9,27 +12,34 @@ from __future__ import annotations
 import hmac
 import ipaddress
 
+from ..errors import UndriftError
 from .errors import ApiError
+
+# (header, whether its value must read `Bearer TOKEN`; else the bare token)
+BEARER_AUTHORIZATION = ((b"authorization", True),)
 
 
 class Guard:
-    def __init__(self, app, token: str | None, max_body_bytes: int) -> None:
+    def __init__(self, app, token: str | None, max_body_bytes: int, *,
+                 token_headers: tuple[tuple[bytes, bool], ...] = BEARER_AUTHORIZATION,
+                 token_hint: str = "send `Authorization: Bearer TOKEN` with the server's --token",
+                 body_option: str = "--max-body-bytes") -> None:
         self.app = app
         self.token = token
         self.max_body_bytes = max_body_bytes
+        self.token_headers, self.token_hint, self.body_option = token_headers, token_hint, body_option
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        if self.token is not None and not self._authorized(headers.get(b"authorization", b"")):
-            error = ApiError(401, "missing or wrong API key: send `Authorization: Bearer TOKEN` with the server's "
-                                  "--token", code="invalid_api_key")
+        if self.token is not None and not self._authorized(headers):
+            error = ApiError(401, f"missing or wrong API key: {self.token_hint}", code="invalid_api_key")
             await error.response()(scope, receive, send)
             return
         too_large = ApiError(413, f"the request body is over this server's limit of {self.max_body_bytes} bytes "
-                                  "(--max-body-bytes)", code="request_too_large")
+                                  f"({self.body_option})", code="request_too_large")
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             await too_large.response()(scope, receive, send)
@@ -57,9 +67,23 @@ class Guard:
 
         await self.app(scope, replay, send)
 
-    def _authorized(self, header: bytes) -> bool:
-        scheme, _, credential = header.decode("latin-1").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(credential.strip().encode(), self.token.encode())
+    def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+        return any(self._matches(headers[name], bearer) for name, bearer in self.token_headers if name in headers)
+
+    def _matches(self, header: bytes, bearer: bool) -> bool:
+        credential = header.decode("latin-1")
+        if bearer:
+            scheme, _, credential = credential.partition(" ")
+            if scheme.lower() != "bearer":
+                return False
+        return hmac.compare_digest(credential.strip().encode(), self.token.encode())
+
+
+def refuse_open_without_token(host: str, token: str | None, how: str) -> None:
+    """A server bound beyond this machine without a token would serve anyone who can reach it: refuse to start.
+    `how` names the token option and what callers do with it."""
+    if not is_loopback(host) and not token:
+        raise UndriftError(f"--host {host} lets other machines in: {how}")
 
 
 def is_loopback(host: str) -> bool:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from ..errors import UndriftError
 from ..models.base import ModelSpec
 from .app import ServeOptions, create_app
-from .guard import is_loopback
+from .guard import refuse_open_without_token
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,8 @@ def prepare(spec_text: str, host: str, name: str | None, db: str | None, options
     from ..registry import Registry
     from ..store import Store
 
-    if not is_loopback(host) and not options.token:
-        raise UndriftError(f"--host {host} lets other machines in: give --token (or $UNDRIFT_SERVE_TOKEN) so that "
-                           "only clients sending it as their API key are served")
+    refuse_open_without_token(host, options.token, "give --token (or $UNDRIFT_SERVE_TOKEN) so that only clients "
+                                                   "sending it as their API key are served")
     spec = ModelSpec.parse(spec_text)
     if spec.backend == "openai":
         raise UndriftError("`undrift serve` serves a local model: give bundled:, hf: or gguf:, not openai:")

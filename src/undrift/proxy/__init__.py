@@ -1,0 +1,13 @@
+"""`undrift proxy`: an OpenAI-compatible reverse proxy that forwards every request unchanged and records a sample of
+the traffic into the store, off the request path.
+
+options (what a proxy is told), forward (the upstream URL and the headers that cross), sse (a streamed answer put
+back together), exchange (one request's facts turned into a redacted `TrafficRecord`), redact (masking), recorder
+(the bounded queue and the background writer), metrics (Prometheus), app (the ASGI app), launch (checks, uvicorn).
+"""
+
+from .app import create_app
+from .launch import prepare, run
+from .options import ProxyOptions, parse_size
+
+__all__ = ["ProxyOptions", "create_app", "parse_size", "prepare", "run"]
