@@ -67,8 +67,9 @@ class ScriptedServer:
 class WebhookReceiver:
     """A real webhook endpoint on 127.0.0.1 that keeps every JSON body posted to it; `status` scripts its answer."""
 
-    def __init__(self, status: int = 200):
+    def __init__(self, status: int = 200, trickle: bool = False):
         self.status = status
+        self.trickle = trickle  # answer one byte a second, for ever: a client with only read timeouts never returns
         self.received: list[dict] = []
         self.attempts = 0
         receiver = self
@@ -80,6 +81,14 @@ class WebhookReceiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 receiver.attempts += 1
+                if receiver.trickle:
+                    try:
+                        for byte in b"HTTP/1.1 200 OK\r\n" * 100:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(1)
+                    except OSError:
+                        return
                 if receiver.status < 300:
                     receiver.received.append(json.loads(body))
                 self.send_response(receiver.status)

@@ -122,7 +122,7 @@ def test_a_webhook_that_is_down_is_retried_and_recorded_and_the_watch_goes_on(tm
 
 @pytest.mark.parametrize("args, message", [
     (("--every", "sometimes"), "bad schedule"),
-    (("--every", "cron: 99 * * * *"), "not a cron expression"),
+    (("--every", "cron: 99 * * * *"), "not a five-field cron expression"),
     (("--every", "10s"), "at most once a minute"),
     (("--suite", "no-such-suite"), "no-such-suite"),
     (("--baseline", "no-such-run"), "no run or model name"),
@@ -130,6 +130,13 @@ def test_a_webhook_that_is_down_is_retried_and_recorded_and_the_watch_goes_on(tm
     (("--model", "nonsense:x"), "nonsense"),
     (("--tasks", "nope"), "no task 'nope'"),
     (("--max-calls", "0"), "--max-calls"),
+    (("--limit", "-3"), "--limit must be at least 1"),
+    (("--direction", "sideways"), "--direction must be"),
+    (("--tolerance", "-5"), "--tolerance must lie"),
+    (("--alert-command", "'unterminated"), "bad --alert-command"),
+    (("--every", "99999999999999999999d"), "at least once a year"),
+    (("--every", "cron: 0 6 31 2 *"), "never falls due"),
+    (("--every", "cron: * * * * * *"), "five-field"),
 ])
 def test_bad_watches_are_one_line_and_nothing_is_stored(tmp_path, args, message):
     base = {"--model": "openai:m@http://127.0.0.1:9/v1", "--suite": "drift", "--every": "1h"}
@@ -231,7 +238,7 @@ def test_schedules():
     assert Schedule.parse("cron: 0 6 * * *").next_after(start) == datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
     assert Schedule.parse("cron: 0 6 * * *").next_after(start.replace(hour=6)) == datetime(2026, 11, 25, 6, 0,
                                                                                            tzinfo=timezone.utc)
-    for bad in ("", "6x", "cron:", "cron: a b c", "30s"):
+    for bad in ("", "6x", "cron:", "cron: a b c", "30s", "cron: 0 6 * * * *", "400d"):
         with pytest.raises(UndriftError):
             Schedule.parse(bad)
 
@@ -263,3 +270,79 @@ def test_canaries_take_first_token_logprobs_where_the_server_offers_them(tiny_mo
     with ScriptedServer() as server:  # a server without logprobs: answers only
         plain, calls, _, _ = take(load_model(f"openai:m@{server.base_url}?retries=0"))
     assert plain.logprobs == {} and len(plain.answers) == len(CANARIES)
+
+
+def test_a_delivery_cannot_hang_a_tick(tmp_path, sqlite_url):
+    """A webhook that trickles its answer a byte a second, and a command that leaves a child holding its output or
+    floods it: each costs at most its deadline, and each delivery is recorded as it ends."""
+    from undrift.monitor import deliveries
+    from undrift.monitor.alerts import REGRESSION, raise_alert
+    from undrift.monitor.delivery import RetryPolicy, deliver
+    from undrift.store import Store
+
+    store = Store.open(sqlite_url)
+    alert = raise_alert(store, "w", REGRESSION, 1, "a test alert", {})
+    background = f"{sys.executable} -c \"import subprocess, sys; subprocess.Popen(['sleep', '30']); print('queued')\""
+    flood = f"{sys.executable} -c \"import sys; [sys.stdout.write('x' * 1000000) for _ in range(200)]\""
+    retry = RetryPolicy(attempts=1, webhook_deadline_s=2, command_deadline_s=20)
+    with WebhookReceiver(trickle=True) as slow, WebhookReceiver() as fine:
+        started = time.monotonic()
+        done = deliver(store, alert, "opened", {"event": "opened"}, (slow.url, fine.url), background, retry)
+        elapsed = time.monotonic() - started
+        assert len(fine.received) == 1
+    assert elapsed < 12, elapsed
+    assert [d.delivered for d in done] == [False, True, True] and "within 2s" in done[0].error
+    assert [d.target for d in deliveries(store, alert.id)] == [slow.url, fine.url, background]
+    flooded = deliver(store, alert, "opened", {}, (), flood, retry)
+    assert flooded[0].delivered
+
+
+def test_a_killed_tick_reads_interrupted_and_frees_its_lease_at_once(tmp_path):
+    with ScriptedServer(delay_s=0.5) as server:
+        assert _add(server, tmp_path).returncode == 0
+        ticking = subprocess.Popen([sys.executable, "-m", "undrift.cli", "watch", "run", "w", "-q"], cwd=tmp_path,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while server.calls < 3 and time.time() < deadline:
+            time.sleep(0.2)
+        ticking.kill()
+        ticking.wait()
+        history = json.loads(undrift("watch", "history", "w", "--json", cwd=tmp_path).stdout)
+        assert [t["status"] for t in history] == ["interrupted"]
+        server.delay_s = 0
+        again, outcomes = _tick(tmp_path, "--due")  # the dead process's lease is free, and the watch still due
+        assert again.returncode == 0 and [o["tick"]["status"] for o in outcomes] == ["baseline"]
+
+
+def test_sigterm_ends_a_tick_as_interrupted_and_leaves_the_watch_due(tmp_path):
+    with ScriptedServer(delay_s=0.5) as server:
+        assert _add(server, tmp_path).returncode == 0
+        ticking = subprocess.Popen([sys.executable, "-m", "undrift.cli", "watch", "run", "--due", "-q"],
+                                   cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while server.calls < 3 and time.time() < deadline:
+            time.sleep(0.2)
+        ticking.send_signal(signal.SIGTERM)
+        assert ticking.wait(timeout=60) == 130 and "interrupted" in ticking.stderr.read()
+        history = json.loads(undrift("watch", "history", "w", "--json", cwd=tmp_path).stdout)
+        assert [(t["status"], t["error"]) for t in history] == [("error", "interrupted")]
+        server.delay_s = 0
+        again, outcomes = _tick(tmp_path, "--due")
+        assert [o["tick"]["status"] for o in outcomes] == ["baseline"]
+
+
+def test_a_new_watch_of_a_removed_name_starts_afresh(tmp_path):
+    with ScriptedServer() as server:
+        assert _add(server, tmp_path).returncode == 0
+        assert _tick(tmp_path, "w")[0].returncode == 0
+        assert _tick(tmp_path, "w")[0].returncode == 0
+        server.chat = (200, {**NO_BODY, "model": "m-2"})
+        assert _tick(tmp_path, "w")[0].returncode == 1
+        assert len(_alerts(tmp_path, "--open")) == 1
+        assert undrift("watch", "remove", "w", cwd=tmp_path).returncode == 0
+        assert _alerts(tmp_path, "--open") == []  # nothing watches it any more
+        time.sleep(0.01)
+        assert _add(server, tmp_path).returncode == 0
+        assert json.loads(undrift("watch", "history", "w", "--json", cwd=tmp_path).stdout) == []
+        first, outcomes = _tick(tmp_path, "w")
+        assert outcomes[0]["tick"]["status"] == "baseline" and outcomes[0]["tick"]["events"] == []

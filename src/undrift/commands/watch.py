@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.text import Text
 
 from ..errors import UndriftError
 from ..report.text import literal
@@ -70,7 +71,7 @@ def list_(db: Optional[str] = typer.Option(None, help=DB_HELP),
 
     store = _store(db)
     watches = list_watches(store)
-    last = {w.name: next(iter(ticks(store, w.name, limit=1)), None) for w in watches}
+    last = {w.name: next(iter(ticks(store, w, limit=1)), None) for w in watches}
     open_alerts: dict[str, int] = {}
     for alert in list_alerts(store, open_only=True):
         open_alerts[alert.watch] = open_alerts.get(alert.watch, 0) + 1
@@ -90,7 +91,7 @@ def show(name: str = typer.Argument(..., help="watch name"), db: Optional[str] =
 
     store = _store(db)
     watch = get_watch(store, name)
-    recent = ticks(store, name, limit=5)
+    recent = ticks(store, watch, limit=5)
     if as_json:
         _print_json({**watch.to_dict(), "ticks": [t.to_dict() for t in recent]})
         return
@@ -117,12 +118,10 @@ def history(name: str = typer.Argument(..., help="watch name"),
     from ..monitor import ticks
     from ..report.monitor import ticks_table
 
-    store = _store(db)
-    rows = ticks(store, name, limit=limit)
-    if not rows:
-        from ..monitor import get_watch
+    from ..monitor import get_watch
 
-        get_watch(store, name)  # an unknown watch is an error; a new one simply has no ticks yet
+    store = _store(db)
+    rows = ticks(store, get_watch(store, name), limit=limit)
     if as_json:
         _print_json([t.to_dict() for t in rows])
         return
@@ -144,13 +143,17 @@ def run(name: Optional[str] = typer.Argument(None, help="tick this watch now, du
     if bool(name) == due:
         raise UndriftError("give a watch name, or --due to tick every watch that is due")
     store = _store(db)
-    if due:
-        outcomes = [(o.tick.watch, o) for o in run_due(store, progress=not quiet, allow_unsandboxed=allow_unsandboxed)]
-    else:
+
+    def tick() -> list:
+        if due:
+            return [(o.tick.watch, o) for o in run_due(store, progress=not quiet, allow_unsandboxed=allow_unsandboxed,
+                                                        on_fault=_fault)]
         outcome = tick_watch(store, name, progress=not quiet, allow_unsandboxed=allow_unsandboxed)
         if outcome is None:
             raise UndriftError(f"watch {name!r} is being ticked by another process now: `undrift watch show {name}`")
-        outcomes = [(name, outcome)]
+        return [(name, outcome)]
+
+    outcomes = _stoppable(tick)
     if as_json:
         _print_json([o.to_dict() for _, o in outcomes])
     else:
@@ -160,6 +163,31 @@ def run(name: Optional[str] = typer.Argument(None, help="tick this watch now, du
         raise typer.Exit(1)
     if "error" in statuses:
         raise typer.Exit(3)
+
+
+def _fault(watch: str, fault: Exception) -> None:
+    err.print(Text("error: ", style="red").append_text(literal(f"watch {watch}: {fault}")))
+
+
+def _stoppable(work):
+    """Run `work` with SIGTERM (a CronJob's deadline, systemd stopping the job) handled like Ctrl-C: the tick in
+    progress is recorded as interrupted and the watch stays due; exit 130."""
+    import signal
+
+    from ..runner import RunInterrupted
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return work()
+    except (KeyboardInterrupt, RunInterrupted):
+        err.print(literal("interrupted: the tick is recorded as interrupted and the watch stays due"))
+        raise typer.Exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(_signum, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 @watch_app.command("daemon")
@@ -175,6 +203,7 @@ def daemon(poll: float = typer.Option(30.0, min=0.5, help="seconds between looks
     import threading
 
     from ..monitor import daemon as run_daemon
+    from ..runner import RunInterrupted
     from ..monitor.metrics import DaemonMetrics
     from ..report.monitor import tick_outcome
 
@@ -197,8 +226,8 @@ def daemon(poll: float = typer.Option(30.0, min=0.5, help="seconds between looks
     signal.signal(signal.SIGTERM, terminate)
     err.print(literal(f"watching {store.safe_url}: Ctrl-C or SIGTERM stops"))
     try:
-        run_daemon(store, stop, poll_s=poll, allow_unsandboxed=allow_unsandboxed, on_tick=on_tick)
-    except KeyboardInterrupt:
+        run_daemon(store, stop, poll_s=poll, allow_unsandboxed=allow_unsandboxed, on_tick=on_tick, on_fault=_fault)
+    except (KeyboardInterrupt, RunInterrupted):
         pass
     err.print(literal("stopped"))
 

@@ -93,17 +93,27 @@ class OpenAIModel:
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
             return list(pool.map(one, requests))
 
-    def first_token_logprobs(self, request: Request, top: int = 5) -> dict[str, float] | None:
-        """The server's top log-probabilities for the first token of the answer, or None where it offers none (no
-        `logprobs` support, an error): one attempt, no retries, as this only sharpens a fingerprint."""
+    def first_token_logprobs(self, request: Request, top: int = 5) -> tuple[dict[str, float] | None, int, int]:
+        """The server's top log-probabilities for the first token of the answer (None where it offers none: no
+        `logprobs` support, an error), and the tokens in and out it billed.  One attempt, no retries, as this only
+        sharpens a fingerprint."""
         payload = {**self._payload(request), "max_tokens": 1, "logprobs": True, "top_logprobs": top}
         try:
             response = self._client.post("/chat/completions", json=payload)
-            first = response.json()["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            body = response.json()
+        except (httpx.HTTPError, ValueError):
+            return None, 0, 0
+        usage = body.get("usage") if isinstance(body, dict) else None
+        try:
+            tokens = int((usage or {}).get("prompt_tokens") or 0), int((usage or {}).get("completion_tokens") or 0)
+        except (TypeError, ValueError, AttributeError):
+            tokens = (0, 0)
+        try:
+            first = body["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
             found = {str(entry["token"]): float(entry["logprob"]) for entry in first}
-        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
-            return None
-        return found if response.status_code == 200 and found else None
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None, *tokens
+        return (found if response.status_code == 200 and found else None), *tokens
 
     def _payload(self, request: Request) -> dict:
         decoding = request.decoding

@@ -86,6 +86,15 @@ def resolve(store: Store, alert: Alert, tick: int) -> Alert:
     return get_alert(store, alert.id)
 
 
+def close_for_removal(store: Store, watch: str) -> None:
+    """A removed watch's open alert is resolved: nothing watches it any more, and a new watch of that name must not
+    inherit it."""
+    with store.engine.begin() as connection:
+        connection.execute(update(alerts).where(alerts.c.watch == watch, alerts.c.status == OPEN).values(
+            status=RESOLVED, resolved_at=datetime.now(timezone.utc),
+            summary=alerts.c.summary + " (resolved: the watch was removed)"))
+
+
 def get_alert(store: Store, alert_id: int) -> Alert:
     with store.engine.connect() as connection:
         return _alert(connection.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().one())

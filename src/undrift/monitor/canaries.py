@@ -92,16 +92,14 @@ def take(model: Model) -> tuple[BehaviouralFingerprint, int, int, int]:
     served = {"model": fingerprint.served_model, "system_fingerprint": fingerprint.system_fingerprint}
     tokens_in = sum(g.tokens_in for g in generations)
     tokens_out = sum(g.tokens_out for g in generations)
-    logprobs = _first_token_logprobs(model, names, requests)
-    calls = len(requests) + (len(requests) if isinstance(model, OpenAIModel) else 0)
+    calls, logprobs = len(requests), {}
+    if isinstance(model, OpenAIModel):  # a local model's weights are hashed into its fingerprint already
+        for name, request in zip(names, requests):
+            top, more_in, more_out = model.first_token_logprobs(request)
+            calls, tokens_in, tokens_out = calls + 1, tokens_in + more_in, tokens_out + more_out
+            if top:
+                logprobs[name] = top
     return BehaviouralFingerprint(answers, errors, served, logprobs), calls, tokens_in, tokens_out
-
-
-def _first_token_logprobs(model: Model, names: list[str], requests: list[Request]) -> dict[str, dict[str, float]]:
-    if not isinstance(model, OpenAIModel):
-        return {}  # a local model's weights are hashed into its fingerprint already
-    found = {name: model.first_token_logprobs(request) for name, request in zip(names, requests)}
-    return {name: top for name, top in found.items() if top}
 
 
 def change(before: BehaviouralFingerprint, after: BehaviouralFingerprint, deterministic: bool

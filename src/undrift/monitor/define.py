@@ -6,9 +6,11 @@ checked without calling the model is checked when it is added.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
+from ..analysis.sequential import DIRECTIONS
 from ..errors import UndriftError
 from ..gate import Policy
 from ..models import ModelSpec
@@ -37,6 +39,19 @@ def define_watch(store: Store, name: str, model: str, suite: str, every: str, ba
         policy_text = policy_file.read_text(encoding="utf-8")
     if max_calls is not None and max_calls < 1:
         raise UndriftError(f"--max-calls must be at least 1 (got {max_calls})")
+    if options.get("limit") is not None and options["limit"] < 1:
+        raise UndriftError(f"--limit must be at least 1 (got {options['limit']})")
+    if options.get("direction", "drop") not in DIRECTIONS:
+        raise UndriftError(f"--direction must be {' or '.join(DIRECTIONS)} (got {options['direction']!r})")
+    if not 0 < float(options.get("tolerance", 0.02)) < 1:
+        raise UndriftError(f"--tolerance must lie between 0 and 1 (got {options['tolerance']})")
+    if alert_command is not None:
+        try:
+            argv = shlex.split(alert_command)
+        except ValueError as exc:
+            raise UndriftError(f"bad --alert-command {alert_command!r}: {exc}") from None
+        if not argv:
+            raise UndriftError("bad --alert-command: it is empty")
     for url in webhooks:
         if not url.startswith(("http://", "https://")):
             raise UndriftError(f"bad --alert-webhook {url!r}: give an http:// or https:// URL")

@@ -14,6 +14,7 @@ from ..errors import UndriftError
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MIN_INTERVAL_S = 60  # a watch that ticks more often than a minute is a load test, not a watch
+MAX_INTERVAL_S = 366 * 86400  # a watch that ticks less than once a year is a typo
 _INTERVAL = re.compile(r"(?:every\s+)?(\d+)\s*([smhdw])", re.IGNORECASE)
 HELP = "give an interval such as 30m, 6h or 1d, or a cron expression such as 'cron: 0 6 * * *' (UTC)"
 
@@ -31,15 +32,23 @@ class Schedule:
             expression = raw[5:].strip()
             from croniter import croniter
 
-            if not expression or not croniter.is_valid(expression):
-                raise UndriftError(f"bad schedule {text!r}: {expression!r} is not a cron expression; {HELP}")
-            return cls(f"cron: {expression}", cron=expression)
+            # five fields only: croniter reads a sixth as seconds, which would tick every second
+            if len(expression.split()) != 5 or not croniter.is_valid(expression):
+                raise UndriftError(f"bad schedule {text!r}: {expression!r} is not a five-field cron expression; {HELP}")
+            schedule = cls(f"cron: {expression}", cron=expression)
+            try:  # an expression that never comes round (30 February) fails here, not at every tick
+                schedule.next_after(datetime.now(timezone.utc))
+            except Exception:  # noqa: BLE001 - croniter raises several kinds
+                raise UndriftError(f"bad schedule {text!r}: {expression!r} never falls due; {HELP}") from None
+            return schedule
         match = _INTERVAL.fullmatch(raw)
         if not match:
             raise UndriftError(f"bad schedule {text!r}: {HELP}")
         seconds = int(match.group(1)) * UNITS[match.group(2).lower()]
         if seconds < MIN_INTERVAL_S:
             raise UndriftError(f"bad schedule {text!r}: watches tick at most once a minute; {HELP}")
+        if seconds > MAX_INTERVAL_S:
+            raise UndriftError(f"bad schedule {text!r}: watches tick at least once a year; {HELP}")
         return cls(f"{match.group(1)}{match.group(2).lower()}", interval_s=seconds)
 
     def next_after(self, moment: datetime) -> datetime:

@@ -8,37 +8,61 @@ jobs on one store never tick a watch twice at once; the next due time is set whe
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from ..store import Store
 from ..store.lease import Heartbeat
 from .schedule import Schedule
 from .tick import TickOutcome, run_tick
-from .watches import claim, due_watches, get_watch, list_watches, release, renew
+from ..runner import RunInterrupted
+from .watches import Watch, claim, due_watches, get_watch, lease_alive, list_watches, release, renew
 
 POLL_S = 30.0  # the daemon looks for new or changed watches at least this often
 
 
 def tick_watch(store: Store, name: str, due_only: bool = False, progress: bool = False,
                allow_unsandboxed: bool = False) -> TickOutcome | None:
-    """Tick one watch under its lease; None when another process holds it (or has just ticked it, with `due_only`)."""
-    watch = get_watch(store, name)
+    """Tick one watch under its lease; None when another process holds it (or has just ticked it, with `due_only`).
+    An interrupted tick (SIGTERM, Ctrl-C) leaves the watch due, so a restarted daemon ticks it again at once."""
     if not claim(store, name, due_only):
         return None
+    watch = get_watch(store, name)
+    next_due = watch.next_due_at
     try:
         with Heartbeat(lambda: renew(store, name)):
-            return run_tick(store, get_watch(store, name), progress, allow_unsandboxed)
+            outcome = run_tick(store, watch, progress, allow_unsandboxed)
+        next_due = _next_due(watch)
+        return outcome
     finally:
-        release(store, name, Schedule.parse(watch.schedule).next_after(datetime.now(timezone.utc)))
+        release(store, name, next_due)
+
+
+def _next_due(watch: Watch) -> datetime:
+    now = datetime.now(timezone.utc)
+    try:
+        return Schedule.parse(watch.schedule).next_after(now)
+    except Exception:  # noqa: BLE001 - a schedule stored by an older undrift that this one cannot read
+        return now + timedelta(days=1)
 
 
 def run_due(store: Store, progress: bool = False, allow_unsandboxed: bool = False,
-            on_tick: Callable[[TickOutcome], None] | None = None) -> list[TickOutcome]:
-    """Tick every watch that is due, once each."""
+            on_tick: Callable[[TickOutcome], None] | None = None,
+            on_fault: Callable[[str, Exception], None] | None = None) -> list[TickOutcome]:
+    """Tick every watch that is due, once each.  One watch's fault (its store row gone, a bug) is reported through
+    `on_fault` and the others still tick; without `on_fault` it is raised."""
     outcomes = []
     for watch in due_watches(store):
-        outcome = tick_watch(store, watch.name, due_only=True, progress=progress, allow_unsandboxed=allow_unsandboxed)
+        try:
+            outcome = tick_watch(store, watch.name, due_only=True, progress=progress,
+                                 allow_unsandboxed=allow_unsandboxed)
+        except (KeyboardInterrupt, RunInterrupted):
+            raise
+        except Exception as fault:  # noqa: BLE001 - see the docstring
+            if on_fault is None:
+                raise
+            on_fault(watch.name, fault)
+            continue
         if outcome is not None:
             outcomes.append(outcome)
             if on_tick:
@@ -48,15 +72,26 @@ def run_due(store: Store, progress: bool = False, allow_unsandboxed: bool = Fals
 
 def seconds_until_due(store: Store, poll_s: float = POLL_S) -> float:
     now = datetime.now(timezone.utc)
-    dues = [w.next_due_at for w in list_watches(store) if w.next_due_at is not None]
+    dues = [w.next_due_at for w in list_watches(store) if w.next_due_at is not None and not lease_alive(w)]
     if not dues:
         return poll_s
     return max(0.0, min(poll_s, min((due - now).total_seconds() for due in dues)))
 
 
 def daemon(store: Store, stop: threading.Event, poll_s: float = POLL_S, allow_unsandboxed: bool = False,
-           on_tick: Callable[[TickOutcome], None] | None = None) -> None:
-    """Tick due watches until `stop` is set; a tick in progress finishes first (or is interrupted by SIGTERM)."""
+           on_tick: Callable[[TickOutcome], None] | None = None,
+           on_fault: Callable[[str, Exception], None] | None = None) -> None:
+    """Tick due watches until `stop` is set; a tick in progress finishes first (or is interrupted by SIGTERM).
+    A fault of one watch, or of the store for a while, is reported through `on_fault` and the daemon goes on."""
     while not stop.is_set():
-        run_due(store, allow_unsandboxed=allow_unsandboxed, on_tick=on_tick)
-        stop.wait(max(seconds_until_due(store, poll_s), 0.5))
+        wait = poll_s
+        try:
+            run_due(store, allow_unsandboxed=allow_unsandboxed, on_tick=on_tick, on_fault=on_fault)
+            wait = seconds_until_due(store, poll_s)
+        except (KeyboardInterrupt, RunInterrupted):
+            raise
+        except Exception as fault:  # noqa: BLE001 - the store away (a restart of PostgreSQL): try again next turn
+            if on_fault is None:
+                raise
+            on_fault("*", fault)
+        stop.wait(max(wait, 0.5))

@@ -31,7 +31,7 @@ from .alerts import FINGERPRINT, REGRESSION, Alert
 from .canaries import BehaviouralFingerprint, change, take
 from .delivery import RetryPolicy, deliver
 from .ticks import Tick, finish_tick, last_fingerprint, start_tick
-from .watches import Watch, set_baseline
+from .watches import Watch, set_baseline, watch_exists
 
 # Without --policy a watch fails on what any user would call a regression: a significant accuracy drop on a task,
 # or more than 5% of the samples going from right to wrong.
@@ -65,7 +65,7 @@ def run_tick(store: Store, watch: Watch, progress: bool = False, allow_unsandbox
     tick = start_tick(store, watch.name)
     comparison: Comparison | None = None
     result: GateResult | None = None
-    previous = last_fingerprint(store, watch.name)
+    previous = last_fingerprint(store, watch)
     fingerprint_change = None
     try:
         model = load_model(ModelSpec.parse(watch.model_spec), lazy=True)
@@ -87,9 +87,13 @@ def run_tick(store: Store, watch: Watch, progress: bool = False, allow_unsandbox
         tick.status, tick.error = "error", "interrupted"
         finish_tick(store, tick)
         raise
+    except Exception as problem:  # noqa: BLE001 - a watch runs unattended: a fault is its tick's error, not its end
+        tick.status, tick.error = "error", f"internal error: {type(problem).__name__}: {problem}"
     if fingerprint_change is not None:
         tick.events.append({"kind": "fingerprint", **fingerprint_change.to_dict()})
     finish_tick(store, tick)
+    if not watch_exists(store, watch.name):  # removed while it ticked: nobody is left to alert
+        return TickOutcome(tick, None, None, [])
     return _alerting(store, watch, tick, previous, comparison, result)
 
 

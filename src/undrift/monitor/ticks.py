@@ -11,10 +11,12 @@ from sqlalchemy import select, update
 from ..store import Store
 from ..store.db import as_utc
 from ..store.schema import watch_ticks
+from .watches import Watch, lease_alive
 
 # baseline: the first full run, now the reference; passed / failed: the gate's verdict (or the check's "unchanged");
-# error: no verdict (the model unreachable, too many errors); running: in progress, or its process died.
-STATUSES = ("running", "baseline", "passed", "failed", "error")
+# error: no verdict (the model unreachable, too many errors, a SIGTERM); running: in progress; interrupted (as read,
+# never stored): running, but its process died.
+STATUSES = ("running", "baseline", "passed", "failed", "error", "interrupted")
 
 
 @dataclass
@@ -59,15 +61,23 @@ def finish_tick(store: Store, tick: Tick) -> Tick:
     return tick
 
 
-def ticks(store: Store, watch: str, limit: int = 50) -> list[Tick]:
-    """The watch's ticks, newest first."""
-    query = select(watch_ticks).where(watch_ticks.c.watch == watch).order_by(watch_ticks.c.id.desc()).limit(limit)
+def ticks(store: Store, watch: Watch, limit: int = 50) -> list[Tick]:
+    """The watch's ticks since it was added, newest first.  A tick still `running` while nobody holds the watch's
+    lease had its process killed: it reads as `interrupted`."""
+    query = (select(watch_ticks).where(watch_ticks.c.watch == watch.name, watch_ticks.c.started_at >= watch.created_at)
+             .order_by(watch_ticks.c.id.desc()).limit(limit))
     with store.engine.connect() as connection:
-        return [_tick(row) for row in connection.execute(query).mappings()]
+        found = [_tick(row) for row in connection.execute(query).mappings()]
+    if not lease_alive(watch):
+        for tick in found:
+            if tick.status == "running":
+                tick.status, tick.error = "interrupted", tick.error or "its process ended before the tick did"
+    return found
 
 
-def last_fingerprint(store: Store, watch: str) -> dict[str, Any] | None:
-    query = (select(watch_ticks.c.fingerprint).where(watch_ticks.c.watch == watch,
+def last_fingerprint(store: Store, watch: Watch) -> dict[str, Any] | None:
+    query = (select(watch_ticks.c.fingerprint).where(watch_ticks.c.watch == watch.name,
+                                                     watch_ticks.c.started_at >= watch.created_at,
                                                      watch_ticks.c.fingerprint.is_not(None))
              .order_by(watch_ticks.c.id.desc()).limit(1))
     with store.engine.connect() as connection:

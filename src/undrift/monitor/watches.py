@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import UndriftError
 from ..store import Store
 from ..store.db import as_utc
-from ..store.lease import this_process
+from ..store.lease import owner_alive, this_process
 from ..store.schema import watches
 from .schedule import Schedule
 
@@ -80,16 +80,25 @@ def get_watch(store: Store, name: str) -> Watch:
     return _watch(row)
 
 
+def watch_exists(store: Store, name: str) -> bool:
+    with store.engine.connect() as connection:
+        return connection.execute(select(watches.c.name).where(watches.c.name == name)).first() is not None
+
+
 def list_watches(store: Store) -> list[Watch]:
     with store.engine.connect() as connection:
         return [_watch(row) for row in connection.execute(select(watches).order_by(watches.c.name)).mappings()]
 
 
 def remove_watch(store: Store, name: str) -> None:
-    """Remove a watch; its ticks and alerts stay, as history."""
+    """Remove a watch; its ticks, runs and alerts stay, as history, and its open alert is resolved.  A new watch of
+    the same name starts afresh: its history is the ticks since it was added (see `ticks.ticks`)."""
+    from .alerts import close_for_removal
+
     get_watch(store, name)
     with store.engine.begin() as connection:
         connection.execute(delete(watches).where(watches.c.name == name))
+    close_for_removal(store, name)
 
 
 def set_baseline(store: Store, name: str, run_id: str) -> None:
@@ -105,17 +114,31 @@ def due_watches(store: Store, now: datetime | None = None) -> list[Watch]:
 
 
 def claim(store: Store, name: str, due_only: bool, now: datetime | None = None) -> bool:
-    """Take the watch's lease for this process; False when another process holds it (or, with `due_only`, when the
-    watch is no longer due because another process has just ticked it)."""
+    """Take the watch's lease for this process; False when another live process holds it (or, with `due_only`, when
+    the watch is no longer due because another process has just ticked it).  A lease whose holder died (a process
+    on this host that is gone, or one that stopped renewing) is free; taking it is a compare-and-set on the holder
+    as read, so of two processes only one wins."""
     now = now or datetime.now(timezone.utc)
-    free = or_(watches.c.lease_owner.is_(None), watches.c.lease_until < now)
-    conditions = [watches.c.name == name, free]
+    watch = get_watch(store, name)
+    if lease_alive(watch):
+        return False
+    held = watches.c.lease_owner.is_(None) if watch.lease_owner is None else watches.c.lease_owner == watch.lease_owner
+    conditions = [watches.c.name == name, held]
     if due_only:
         conditions.append(watches.c.next_due_at <= now)
     with store.engine.begin() as connection:
         taken = connection.execute(update(watches).where(*conditions).values(
             lease_owner=this_process(), lease_until=now + timedelta(seconds=LEASE_S))).rowcount
     return taken == 1
+
+
+def lease_alive(watch: Watch) -> bool:
+    """Whether a process holds the watch's lease and may still be ticking it (the test runs use, store/lease.py)."""
+    if watch.lease_owner is None or watch.lease_until is None:
+        return False
+    if watch.lease_until < datetime.now(timezone.utc):
+        return False
+    return owner_alive(watch.lease_owner, watch.lease_until - timedelta(seconds=LEASE_S))
 
 
 def renew(store: Store, name: str) -> None:
