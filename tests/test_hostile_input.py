@@ -194,7 +194,8 @@ def test_review_export_csv_cannot_carry_a_live_formula_and_import_gets_the_answe
     assert [e["messages"][0]["content"] for e in examples] == HOSTILE
 
 
-ANSWER = "<img src=x onerror=alert(1)> <script>alert(2)</script> &lt;b&gt; a | b\nnew row | \u202eevil [/] \x1b[2J"
+ANSWER = ("<img src=x onerror=alert(1)> <script>alert(2)</script> &lt;b&gt; a | b\nnew row | \u202eevil [/] \x1b[2J"
+          "\u200bpay\ufeff")
 
 
 def test_model_text_is_shown_as_written_in_the_terminal_and_markdown(tmp_path, sqlite_url):
@@ -211,7 +212,7 @@ def test_model_text_is_shown_as_written_in_the_terminal_and_markdown(tmp_path, s
         result = undrift(*command, "--db", sqlite_url, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         shown = result.stdout + result.stderr
-        assert "\x1b" not in shown and "\u202e" not in shown
+        assert "\x1b" not in shown and "\u202e" not in shown and "\u200b" not in shown and "\ufeff" not in shown
         if command[0] == "show":  # as written (compare's tables may fold a cell anywhere)
             assert "<img src=x onerror=alert(1)>" in shown and "\\u202eevil [/] \\x1b[2J" in shown
     html = MarkdownIt("commonmark", {"html": True}).enable("table").render((tmp_path / "r.md").read_text())

@@ -304,6 +304,8 @@ def test_cli_without_the_embeddings_extra(tmp_path):
 @pytest.mark.parametrize("args, fragment", [
     (["--since", "yesterday"], "bad --since 'yesterday'"),
     (["--window", "1x"], "bad --window '1x'"),
+    (["--window", "99999999999999d"], "at most 100 years"),
+    (["--since", "99999999999d"], "at most 100 years"),
     (["--since", "2025-03-05", "--until", "2025-03-01"], "is not before --until"),
     (["--since", "2030-01-01"], "no completions recorded in the range"),
     (["--reference", "2025-02-01"], "has no recorded traffic"),

@@ -13,7 +13,10 @@ import re
 
 from rich.text import Text
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, bidirectional marks, embeddings, overrides and isolates, and invisible characters that make
+# two different strings print alike (the zero-width space, the word joiner and invisible operators, the byte-order
+# mark).  The zero-width (non-)joiners stay: Persian, Indic scripts and emoji sequences need them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 def clean(text: object) -> str:

@@ -18,6 +18,7 @@ from ..errors import UndriftError
 from ..store.traffic import TrafficRecord
 
 _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+MAX_DURATION = timedelta(days=100 * 365)  # beyond it a date would leave what datetime can hold
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 # 1970-01-05 was a Monday; it is also a whole number of hours and days after the epoch, so hours and days align as
 # they do on a clock while weeks start on Monday.
@@ -29,7 +30,13 @@ def parse_duration(text: str, option: str) -> timedelta:
     match = _DURATION.match(text or "")
     if not match or int(match.group(1)) == 0:
         raise UndriftError(f"bad {option} {text!r}: give a duration like 30m, 1h, 6h, 1d, 7d or 2w")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        duration = int(match.group(1)) * _UNITS[match.group(2)]
+    except OverflowError:
+        duration = timedelta.max
+    if duration > MAX_DURATION:
+        raise UndriftError(f"bad {option} {text!r}: at most {MAX_DURATION.days // 365} years")
+    return duration
 
 
 def parse_moment(text: str, option: str, now: datetime) -> datetime:
