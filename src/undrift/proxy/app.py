@@ -28,7 +28,7 @@ from .exchange import Exchange
 from .forward import TAG_HEADER, Target, forwarded, returned
 from .metrics import ProxyMetrics, metrics_response
 from .options import ProxyOptions
-from .recorder import Recorder
+from .recorder import Recorder, check_shared
 from .redact import Redactor
 from .sse import StreamAssembler
 
@@ -42,6 +42,7 @@ TOKEN_HINT = ("send `Proxy-Authorization: Bearer TOKEN` (or `X-Undrift-Token: TO
 
 def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = None) -> Starlette:
     """The proxy for `options`, recording into `store`; `redactor` defaults to the built-ins and `options.redact`."""
+    check_shared(store)
     target = Target(options.upstream)
     metrics = ProxyMetrics()
     redactor = redactor or Redactor(options.redact)
@@ -53,12 +54,13 @@ def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = 
     async def lifespan(_: Starlette):
         state.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
                                                                              max_keepalive_connections=MAX_IDLE))
-        state.recorder = Recorder(store, redactor, metrics, options.queue_size, options.batch_size)
+        state.recorder = Recorder(store, redactor, options.queue_size, options.batch_size)
+        metrics.recording.totals = state.recorder.totals
         try:
             yield
         finally:
             await state.client.aclose()
-            await anyio.to_thread.run_sync(state.recorder.stop)
+            await state.recorder.aclose()
 
     def done(exchange: Exchange | None, status: int, started: float, ttft_s: float | None = None,
              error: str | None = None) -> None:
