@@ -109,6 +109,7 @@ def serve(channel: Connection, store_url: str, redactor: Redactor, batch_size: i
     """The writer process's whole life: batches from the pipe into the store until the pipe ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _yield_cpu()
     frames, writer = Frames(channel.fileno()), Writer(store_url, redactor, counters)
     while (first := frames.next(None)) is not None:
         batch = [first]
@@ -116,6 +117,16 @@ def serve(channel: Connection, store_url: str, redactor: Redactor, batch_size: i
         while len(batch) < batch_size and (more := frames.next(max(0.0, until - time.monotonic()))) is not None:
             batch.append(more)
         writer.write(batch)
+
+
+def _yield_cpu() -> None:
+    """The writer runs when the proxy's requests leave a CPU idle: `SCHED_IDLE` where the system has it (Linux),
+    else the lowest niceness.  A writer starved this way falls behind; the proxy's bound on what is in flight then
+    drops records (counted) rather than slowing a request."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
 
 
 def _deleted(store: Store) -> bool:
