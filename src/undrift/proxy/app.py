@@ -3,7 +3,8 @@ answers relayed as they come (a stream chunk by chunk), a sample recorded, and `
 
 The guard in front of every forwarded path (shared with `undrift serve`) checks the proxy's own token and the body
 size before anything is forwarded; `/metrics` (counts and timings, no content) stays open for Prometheus.  An upstream that refuses or breaks is a 502, one that hangs past `timeout_s` a 504, both in OpenAI's
-error shape; the proxy itself never hangs on it.  Recording is a non-blocking hand-off to the recorder.
+error shape; the proxy itself never hangs on it.  Recording is a non-blocking hand-off to the recorder,
+whose writer works in a process of its own.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ server down) loses that batch, and the writer goes on with the next.  What it ha
 shared memory the proxy reads for `/metrics` and for its bound on what is in flight.
 
 It stops when the pipe reaches its end: the proxy closed it (stopping, after its last frame) or died (even by
-SIGKILL, as the kernel closes a dead process's files), or when its parent process changes.  It ignores SIGINT and
-SIGTERM, which a terminal or a service manager sends to the whole group: it ends after writing what the proxy sent.
+SIGKILL, as the kernel closes a dead process's files), or when its parent process changes.  It ignores SIGINT, which
+a terminal sends to the whole group, and on SIGTERM (a service manager stopping the whole group, or Python's exit
+ending a proxy that never shut down) it goes on for at most `TERM_GRACE_S` to write what the proxy sent.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ HEADER = struct.Struct("<I")
 # A transaction costs far more than a row (a checkout, a commit, an fsync), so the writer waits this long for a
 # batch to fill before writing it: records land within about this delay, at a fraction of the CPU.
 LINGER_S = 0.5
+TERM_GRACE_S = 5
 PARENT_CHECK_S = 1.0  # how often a writer with nothing to read looks whether its proxy is still its parent
 WRITTEN, DROPPED, BYTES_DONE = range(3)  # the slots of the shared counters
 
@@ -108,7 +110,7 @@ class Writer:
 def serve(channel: Connection, store_url: str, redactor: Redactor, batch_size: int, counters) -> None:
     """The writer process's whole life: batches from the pipe into the store until the pipe ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: signal.alarm(TERM_GRACE_S))  # SIGALRM's default action ends it
     _yield_cpu()
     frames, writer = Frames(channel.fileno()), Writer(store_url, redactor, counters)
     while (first := frames.next(None)) is not None:
