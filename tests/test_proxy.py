@@ -2,6 +2,7 @@
 store, and the CLI in a subprocess for its start-up errors and one run from end to end."""
 
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -394,3 +395,74 @@ def test_proxy_command_end_to_end(upstream, tmp_path):
     assert f"http://0.0.0.0:{port}/v1" in server.stderr.read()
     records = read_traffic(Store.open(f"sqlite:///{db}"))
     assert [(r.tag, r.request["messages"][0]["content"]) for r in records] == [("e2e", "[REDACTED] status?")]
+
+
+def writers() -> list:
+    """The recording writer processes this test process started (the proxies here run in its threads)."""
+    return [p for p in multiprocessing.active_children() if p.name == "undrift-proxy-writer"]
+
+
+def test_writer_killed_mid_traffic_fails_no_request_and_is_replaced(upstream, tmp_path):
+    body = {"model": "m", "messages": [{"role": "user", "content": "q"}]}
+    path = tmp_path / "killed.db"
+    store = Store.open(f"sqlite:///{path}")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # the writer takes these records and is stuck on the lock with them
+    try:
+        with proxy(store, upstream.url) as base, httpx.Client() as client:
+            assert all(client.post(base + "/v1/chat/completions", json=body).status_code == 200 for _ in range(5))
+            wait_until(lambda: metric(base, "undrift_proxy_queue_depth") == 5)
+            (first,) = writers()
+            os.kill(first.pid, signal.SIGKILL)
+            assert all(client.post(base + "/v1/chat/completions", json=body).status_code == 200 for _ in range(5))
+            wait_until(lambda: [w.pid for w in writers()] not in ([], [first.pid]))  # another writer took over
+            holder.execute("ROLLBACK")
+            assert all(client.post(base + "/v1/chat/completions", json=body).status_code == 200 for _ in range(5))
+            wait_until(lambda: metric(base, "undrift_proxy_records_written_total")
+                       + metric(base, "undrift_proxy_records_dropped_total") == 15, timeout=20)
+            dropped, written = (metric(base, f"undrift_proxy_records_{n}_total") for n in ("dropped", "written"))
+            (second,) = writers()
+    finally:
+        holder.close()
+    assert second.pid != first.pid and dropped >= 5 and written >= 5 and count_traffic(store) == written
+    assert writers() == []  # the proxy stopped: its writer with it
+
+
+def test_no_writer_outlives_a_killed_proxy(upstream, tmp_path):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "undrift.cli", "proxy", "--upstream", upstream.url + "/v1",
+                               "--port", str(port), "--db", f"sqlite:///{tmp_path / 'k.db'}"], cwd=tmp_path,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "m"}).status_code == 200
+        wait_until(lambda: children(server.pid))
+        left = children(server.pid)
+        server.kill()
+        server.wait()
+        wait_until(lambda: not [pid for pid in left if _alive(pid)])
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in os.listdir("/proc"):
+        if stat.isdigit() and _stat(int(stat)) and _stat(int(stat))[1] == str(pid):
+            found.append(int(stat))
+    return found
+
+
+def _stat(pid: int) -> list[str]:
+    """(state, parent pid) of a process, [] when there is none."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[:2]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    return _stat(pid)[:1] not in ([], ["Z"])

@@ -3,7 +3,8 @@ the traffic into the store, off the request path.
 
 options (what a proxy is told), forward (the upstream URL and the headers that cross), sse (a streamed answer put
 back together), exchange (one request's facts turned into a redacted `TrafficRecord`), redact (masking), recorder
-(the bounded queue and the background writer), metrics (Prometheus), app (the ASGI app), launch (checks, uvicorn).
+(the bounded hand-off from the event loop), writer (the process that redacts and writes), metrics (Prometheus), app
+(the ASGI app), launch (checks, uvicorn).
 """
 
 from .app import create_app

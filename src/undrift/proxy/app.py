@@ -3,7 +3,8 @@ answers relayed as they come (a stream chunk by chunk), a sample recorded, and `
 
 The guard in front of every forwarded path (shared with `undrift serve`) checks the proxy's own token and the body
 size before anything is forwarded; `/metrics` (counts and timings, no content) stays open for Prometheus.  An upstream that refuses or breaks is a 502, one that hangs past `timeout_s` a 504, both in OpenAI's
-error shape; the proxy itself never hangs on it.  Recording is a non-blocking hand-off to the recorder.
+error shape; the proxy itself never hangs on it.  Recording is a non-blocking hand-off to the recorder,
+whose writer works in a process of its own.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .exchange import Exchange
 from .forward import TAG_HEADER, Target, forwarded, returned
 from .metrics import ProxyMetrics, metrics_response
 from .options import ProxyOptions
-from .recorder import Recorder
+from .recorder import Recorder, check_shared
 from .redact import Redactor
 from .sse import StreamAssembler
 
@@ -42,6 +43,7 @@ TOKEN_HINT = ("send `Proxy-Authorization: Bearer TOKEN` (or `X-Undrift-Token: TO
 
 def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = None) -> Starlette:
     """The proxy for `options`, recording into `store`; `redactor` defaults to the built-ins and `options.redact`."""
+    check_shared(store)
     target = Target(options.upstream)
     metrics = ProxyMetrics()
     redactor = redactor or Redactor(options.redact)
@@ -53,12 +55,13 @@ def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = 
     async def lifespan(_: Starlette):
         state.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
                                                                              max_keepalive_connections=MAX_IDLE))
-        state.recorder = Recorder(store, redactor, metrics, options.queue_size, options.batch_size)
+        state.recorder = Recorder(store, redactor, options.queue_size, options.batch_size)
+        metrics.recording.totals = state.recorder.totals
         try:
             yield
         finally:
             await state.client.aclose()
-            await anyio.to_thread.run_sync(state.recorder.stop)
+            await state.recorder.aclose()
 
     def done(exchange: Exchange | None, status: int, started: float, ttft_s: float | None = None,
              error: str | None = None) -> None:

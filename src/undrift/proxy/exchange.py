@@ -1,8 +1,8 @@
 """One request that passed through the proxy, as raw facts, and the redacted `TrafficRecord` made from them.
 
 The request path only gathers bytes and times into an `Exchange`; parsing, summarising and masking happen in the
-recorder's writer thread (`to_record`), so a large body costs the proxy's clients nothing.  The raw bytes never
-leave the process: only the record made here, redacted, is written.
+recorder's writer process (`to_record`), so a large body costs the proxy's clients nothing.  The raw bytes go no
+further than that process, through a pipe: only the record made here, redacted, is written.
 """
 
 from __future__ import annotations

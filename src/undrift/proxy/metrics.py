@@ -6,7 +6,11 @@ proxy and the watch daemon, or tests) in one process never clash.
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.responses import Response
 
 # From a cached answer (a few ms) to a long generation (minutes).
@@ -25,11 +29,25 @@ class ProxyMetrics:
                                  "last response byte", buckets=LATENCY_BUCKETS, registry=self.registry)
         self.ttft = Histogram("undrift_proxy_time_to_first_token_seconds", "Time to the first token of streamed "
                               "answers", buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.written = Counter("undrift_proxy_records_written", "Traffic records written to the store",
-                               registry=self.registry)
-        self.dropped = Counter("undrift_proxy_records_dropped", "Traffic records lost: the queue was full or the "
-                               "store failed", registry=self.registry)
-        self.queue_depth = Gauge("undrift_proxy_queue_depth", "Records waiting for the writer", registry=self.registry)
+        self.recording = Recording()
+        self.registry.register(self.recording)
+
+
+class Recording(Collector):
+    """The recorder's counts, kept where the writer process and the proxy can both reach them, read at each scrape;
+    zeros until a recorder is attached (`totals`)."""
+
+    def __init__(self) -> None:
+        self.totals: Callable[[], tuple[int, int, int]] = lambda: (0, 0, 0)
+
+    def collect(self) -> Iterable[Metric]:
+        written, dropped, in_flight = self.totals()
+        yield CounterMetricFamily("undrift_proxy_records_written", "Traffic records written to the store",
+                                  value=written)
+        yield CounterMetricFamily("undrift_proxy_records_dropped", "Traffic records lost: too many in flight to the "
+                                  "writer, the store failed, or the writer process died", value=dropped)
+        yield GaugeMetricFamily("undrift_proxy_queue_depth", "Records on their way to the store: sent to the writer "
+                                "process, not yet written or dropped", value=in_flight)
 
 
 def metrics_response(registry: CollectorRegistry) -> Response:
