@@ -12,7 +12,7 @@ token: a quantised or re-served copy can keep the greedy text and still move the
 distribution moved by more than `LOGPROB_TOLERANCE` (in nats, for a token seen both times) or whose most likely first
 token changed has moved too.  The tolerance is a judgement between what was measured on the bundled SmolLM2 behind
 `undrift serve`: the same server asked twice moved no first-token log-probability at all (0.0), while the int8 copy
-moved them by 0.23 to 2.99 nats (the largest change per canary; batched GPU kernels jitter by about 1e-3).
+moved them by 0.23 to 2.99 nats (the largest change per canary).
 """
 
 from __future__ import annotations
