@@ -251,8 +251,11 @@ def test_proxy_token_is_required_and_not_the_callers_authorization(upstream, sto
         with pytest.raises(openai.AuthenticationError, match="Proxy-Authorization"):
             openai.OpenAI(base_url=base + "/v1", api_key="pt").models.list()
         assert httpx.post(base + "/v1/chat/completions", json=body, headers={"X-Undrift-Token": "pt"}).status_code == 200
+        tabbed = httpx.post(base + "/v1/chat/completions", json=body, headers={"Proxy-Authorization": "Bearer\tpt"})
+        assert tabbed.status_code == 200  # any whitespace separates the scheme from the token
         assert httpx.get(base + "/metrics").status_code == 200  # counts only, open to Prometheus
-    assert len(upstream.seen) == 1
+        assert metric(base, "undrift_proxy_requests_total", '{status="401"}') == 5.0  # refusals are counted too
+    assert len(upstream.seen) == 2
 
 
 def test_oversized_body_is_413_and_never_forwarded(upstream, store):
@@ -359,6 +362,7 @@ def undrift(*args, cwd, env=None, timeout=60):
     (["--redact", "x*"], "matches empty text"),
     (["--max-body", "lots"], "--max-body 'lots' is not a size"),
     (["--upstream", "ftp://host/v1"], "is not an http(s) URL"),
+    (["--upstream", "http://user:hunter2@127.0.0.1:9/v1"], "must not hold credentials"),
 ])
 def test_proxy_start_up_errors_are_one_line(tmp_path, args, fragment):
     options = {"--upstream": "http://127.0.0.1:9/v1"}
@@ -466,3 +470,31 @@ def _stat(pid: int) -> list[str]:
 
 def _alive(pid: int) -> bool:
     return _stat(pid)[:1] not in ([], ["Z"])
+
+
+def test_paths_and_tags_are_recorded_as_sent_and_redacted(upstream, store):
+    with proxy(store, upstream.url) as base:
+        httpx.post(base + "/v1/chat/completions/alice@example.com", json={"model": "m", "messages": []},
+                   headers={"X-Undrift-Tag": "caf\u00e9 \u2713".encode()})
+        wait_until(lambda: count_traffic(store) == 1)
+    record = read_traffic(store)[0]
+    assert "alice@example.com" not in record.path and "[REDACTED]" in record.path
+    assert record.tag == "caf\u00e9 \u2713"  # UTF-8, as the caller sent it
+
+
+def test_stream_assembly_is_linear_and_bounded():
+    from undrift.proxy.sse import StreamAssembler
+
+    split = StreamAssembler()
+    events = b"".join(_sse({"choices": [{"index": 0, "delta": {"content": "ab"}}]}).replace(b"\n", b"\r\n")
+                      for _ in range(3))
+    for start in range(0, len(events), 5):  # separators and CRLFs cut across chunks
+        split.feed(events[start:start + 5])
+    assert split.completion()["choices"][0]["message"]["content"] == "ababab"
+    flood = StreamAssembler()
+    started = time.perf_counter()
+    for _ in range(256):  # 16 MB without one event separator
+        flood.feed(b"x" * 65536)
+    flood.feed(b"\n\n" + _sse({"choices": [{"index": 0, "delta": {"content": "after"}}]}))
+    assert time.perf_counter() - started < 2.0 and flood.truncated
+    assert flood.completion()["choices"][0]["message"]["content"] == "after"

@@ -87,7 +87,7 @@ def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = 
         exchange = None
         if options.sample >= 1.0 or random.random() < options.sample:
             exchange = Exchange(at=datetime.now(timezone.utc), method=request.method, path=request.url.path,
-                                upstream=options.upstream, request_body=body, tag=request.headers.get(TAG_HEADER))
+                                upstream=options.upstream, request_body=body, tag=_tag(request))
         client: httpx.AsyncClient = state.client
         outgoing = client.build_request(request.method, target.url(request.url.path, request.scope["query_string"]),
                                         headers=forwarded(request.headers.raw), content=body)
@@ -140,7 +140,8 @@ def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = 
         return metrics_response(metrics.registry)
 
     guarded = Guard(request_response(proxy), token=options.token, max_body_bytes=options.max_body_bytes,
-                    token_headers=TOKEN_HEADERS, token_hint=TOKEN_HINT, body_option="--max-body")
+                    token_headers=TOKEN_HEADERS, token_hint=TOKEN_HINT, body_option="--max-body",
+                    on_refuse=lambda status: metrics.requests.labels(str(status)).inc())
     app = Starlette(routes=[Route("/metrics", metrics_route, methods=["GET"]), Route("/{path:path}", guarded)],
                     lifespan=lifespan)
     app.state.metrics = metrics
@@ -157,3 +158,9 @@ def _failure(problem: httpx.HTTPError, options: ProxyOptions) -> tuple[int, str,
                 "upstream_unreachable")
     return (502, "broken", f"the upstream {options.upstream} failed: {problem or type(problem).__name__}",
             "upstream_error")
+
+
+def _tag(request: Request) -> str | None:
+    """The caller's X-Undrift-Tag, read as UTF-8 (HTTP hands header bytes over as Latin-1)."""
+    raw = request.headers.get(TAG_HEADER)
+    return None if raw is None else raw.encode("latin-1").decode("utf-8", errors="replace")

@@ -57,7 +57,8 @@ def to_record(exchange: Exchange, redactor: Redactor) -> TrafficRecord:
     }
     fields = {key: _cut(key, redactor.text(value)) if isinstance(value, str) else value for key, value in fields.items()}
     return TrafficRecord(
-        at=exchange.at, method=exchange.method, path=exchange.path, upstream=exchange.upstream, stream=exchange.stream,
+        at=exchange.at, method=exchange.method, path=redactor.text(exchange.path), upstream=exchange.upstream,
+        stream=exchange.stream,
         status=exchange.status, latency_s=exchange.latency_s, ttft_s=exchange.ttft_s,
         request=redactor.json(request), response=redactor.json(response),
         error=redactor.text(error) if error else None, **fields)

@@ -32,6 +32,9 @@ class ProxyOptions:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UndriftError(f"--upstream {self.upstream!r} is not an http(s) URL: give the base URL your clients "
                                "use now, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1")
+        if parts.username is not None or parts.password is not None:
+            raise UndriftError("--upstream must not hold credentials (user:password@): they would replace the callers' "
+                               "own Authorization and be written with every record; callers send their keys as before")
         if not 0.0 <= self.sample <= 1.0:
             raise UndriftError(f"--sample {self.sample} is not a share of requests: give a number from 0 to 1")
         if self.timeout_s <= 0 or self.max_body_bytes <= 0:

@@ -2,7 +2,10 @@
 and the moment its first token arrived.
 
 Fed chunk by chunk as the bytes pass through, so the proxy never holds a stream back; events split across chunks
-are joined here.  Chunks that are not JSON (a keep-alive comment, a broken event) are skipped, never fatal.
+are joined here.  Chunks that are not JSON (a keep-alive comment, a broken event) are skipped, never fatal.  Each
+chunk costs time in proportion to itself only (the buffer is searched from where the last search ended), and what is
+kept is bounded: an event over `MAX_EVENT_BYTES` is skipped, and text beyond `MAX_TEXT_CHARS` is left out of the
+record (which says `truncated`), while the stream itself still passes through whole.
 """
 
 from __future__ import annotations
@@ -12,22 +15,48 @@ import time
 from typing import Any
 
 
+MAX_EVENT_BYTES = 1_000_000
+MAX_TEXT_CHARS = 4_000_000
+
+
 class StreamAssembler:
     def __init__(self) -> None:
         self.first_token_at: float | None = None  # time.perf_counter() when the first non-empty delta arrived
-        self._buffer = b""
+        self.truncated = False
+        self._buffer = bytearray()
+        self._searched = 0  # the buffer before this offset holds no event separator
+        self._skipping = False  # inside an event too large to keep: drop bytes until its end
+        self._text_chars = 0
         self._head: dict[str, Any] = {}
         self._choices: dict[int, dict[str, Any]] = {}
         self._usage: Any = None
         self._events = 0
 
     def feed(self, data: bytes) -> None:
-        self._buffer = (self._buffer + data).replace(b"\r\n", b"\n")
-        while b"\n\n" in self._buffer:
-            event, self._buffer = self._buffer.split(b"\n\n", 1)
+        self._buffer.extend(data)
+        while True:
+            end, width = self._separator()
+            if end < 0:
+                break
+            event = bytes(self._buffer[:end]).replace(b"\r\n", b"\n")
+            del self._buffer[:end + width]
+            self._searched = 0
+            if self._skipping:
+                self._skipping = False
+                continue
             payload = b"\n".join(line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:"))
             if payload and payload != b"[DONE]":
                 self._take(payload)
+        self._searched = max(0, len(self._buffer) - 3)  # a separator may straddle the next chunk
+        if len(self._buffer) > MAX_EVENT_BYTES:
+            self._buffer.clear()
+            self._searched, self._skipping, self.truncated = 0, True, True
+
+    def _separator(self) -> tuple[int, int]:
+        """Where the next blank line (LF LF or CRLF CRLF) starts in the buffer, and its width; -1 when none."""
+        found = [(i, w) for i, w in ((self._buffer.find(b"\n\n", self._searched), 2),
+                                     (self._buffer.find(b"\r\n\r\n", self._searched), 4)) if i >= 0]
+        return min(found) if found else (-1, 0)
 
     def _take(self, payload: bytes) -> None:
         try:
@@ -52,7 +81,11 @@ class StreamAssembler:
         delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
         text = delta.get("content") if "delta" in choice else choice.get("text")
         if isinstance(text, str) and text:
-            into["parts"].append(text)
+            if self._text_chars + len(text) <= MAX_TEXT_CHARS:
+                into["parts"].append(text)
+                self._text_chars += len(text)
+            else:
+                self.truncated = True
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
         if isinstance(delta.get("role"), str):
@@ -93,4 +126,5 @@ class StreamAssembler:
                     choice["message"]["tool_calls"] = [parts["tools"][i] for i in sorted(parts["tools"])]
             choices.append(choice)
         head = {**self._head, "object": "text_completion" if text_completion else "chat.completion"}
-        return {**head, "choices": choices, "usage": self._usage}
+        completion = {**head, "choices": choices, "usage": self._usage}
+        return {**completion, "truncated": True} if self.truncated else completion

@@ -10,6 +10,7 @@ header to its upstream, so it takes its own in `Proxy-Authorization` or `X-Undri
 from __future__ import annotations
 
 import hmac
+from typing import Callable
 import ipaddress
 
 from ..errors import UndriftError
@@ -23,11 +24,12 @@ class Guard:
     def __init__(self, app, token: str | None, max_body_bytes: int, *,
                  token_headers: tuple[tuple[bytes, bool], ...] = BEARER_AUTHORIZATION,
                  token_hint: str = "send `Authorization: Bearer TOKEN` with the server's --token",
-                 body_option: str = "--max-body-bytes") -> None:
+                 body_option: str = "--max-body-bytes", on_refuse: Callable[[int], None] | None = None) -> None:
         self.app = app
         self.token = token
         self.max_body_bytes = max_body_bytes
         self.token_headers, self.token_hint, self.body_option = token_headers, token_hint, body_option
+        self.on_refuse = on_refuse  # told the status of each request refused here (the proxy counts them)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -36,13 +38,13 @@ class Guard:
         headers = dict(scope["headers"])
         if self.token is not None and not self._authorized(headers):
             error = ApiError(401, f"missing or wrong API key: {self.token_hint}", code="invalid_api_key")
-            await error.response()(scope, receive, send)
+            await self._refuse(error, scope, receive, send)
             return
         too_large = ApiError(413, f"the request body is over this server's limit of {self.max_body_bytes} bytes "
                                   f"({self.body_option})", code="request_too_large")
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await too_large.response()(scope, receive, send)
+            await self._refuse(too_large, scope, receive, send)
             return
         chunks, size = [], 0
         while True:
@@ -52,7 +54,7 @@ class Guard:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > self.max_body_bytes:
-                await too_large.response()(scope, receive, send)
+                await self._refuse(too_large, scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break
@@ -67,15 +69,21 @@ class Guard:
 
         await self.app(scope, replay, send)
 
+    async def _refuse(self, error: ApiError, scope, receive, send) -> None:
+        if self.on_refuse is not None:
+            self.on_refuse(error.status)
+        await error.response()(scope, receive, send)
+
     def _authorized(self, headers: dict[bytes, bytes]) -> bool:
         return any(self._matches(headers[name], bearer) for name, bearer in self.token_headers if name in headers)
 
     def _matches(self, header: bytes, bearer: bool) -> bool:
         credential = header.decode("latin-1")
-        if bearer:
-            scheme, _, credential = credential.partition(" ")
-            if scheme.lower() != "bearer":
+        if bearer:  # `Bearer TOKEN`, the two split by any whitespace (RFC 7235 allows tabs)
+            parts = credential.split(None, 1)
+            if len(parts) != 2 or parts[0].lower() != "bearer":
                 return False
+            credential = parts[1]
         return hmac.compare_digest(credential.strip().encode(), self.token.encode())
 
 
