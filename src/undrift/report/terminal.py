@@ -231,13 +231,13 @@ def _samples_table(title: str, chosen: list[Flip], width: int) -> Table:
         sample = Text(entry.kind, style=style).append(clean(f"\n{entry.task}/{entry.sample_id}"))
         table.add_row(sample, literal(_clip(entry.prompt, width)), _answer(entry.old_response, entry.old_extracted,
                       entry.old_value, width), _answer(entry.new_response, entry.new_extracted, entry.new_value, width),
-                      literal("—" if entry.target is None else entry.target))
+                      literal("—" if entry.target is None else _clip(str(entry.target), width)))
     return table
 
 
 def _answer(response: str, extracted: str | None, value: float, width: int) -> Text:
     text = literal(_clip(response, width))
-    shown = extracted if extracted is not None else f"score {value:.2f}"
+    shown = _clip(extracted, width) if extracted is not None else f"score {value:.2f}"
     return text.append(clean(f"\n→ {shown}"), style="dim")
 
 
