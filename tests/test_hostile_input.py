@@ -227,3 +227,17 @@ def test_a_name_with_markup_does_not_break_the_progress_bar(tmp_path, tiny_model
                      "--as", "bot[/]", cwd=tmp_path, env={"COLUMNS": "120"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "MarkupError" not in result.stderr
+
+
+def test_a_huge_target_or_extracted_answer_does_not_flood_the_flips_table(tmp_path, sqlite_url):
+    from conftest import result_row, store_run
+
+    from undrift.store import Store
+
+    store = Store.open(sqlite_url)
+    huge = "word " * 5000
+    for name, right in (("old", True), ("new", False)):
+        store_run(store, name, [result_row("t", "s0", right, response="short", extracted=huge, target=huge)])
+    result = undrift("compare", "old", "new", "--db", sqlite_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) < 80
