@@ -111,13 +111,18 @@ def test_a_webhook_that_is_down_is_retried_and_recorded_and_the_watch_goes_on(tm
         server.chat = (200, NO_BODY)
         failed, outcomes = _tick(tmp_path, "w")
         assert failed.returncode == 1 and outcomes[0]["alert_event"] == "opened"
-    assert hook.attempts >= 3
+        sent = {d["target"]: d["delivered"] for d in outcomes[0]["deliveries"]}  # the tick says what failed
+        assert sent == {hook.url: False, command: True}
+        server.chat = (200, OK_BODY)
+        shown = undrift("watch", "run", "w", "-q", cwd=tmp_path)
+        assert "resolved: passing again" in shown.stdout and "not delivered after 3 attempts" in shown.stdout
+    assert hook.attempts >= 6
     alert = next(a for a in _alerts(tmp_path) if a["kind"] == "regression")
     by_target = {d["target"]: d for d in alert["deliveries"]}
     assert by_target[hook.url]["delivered"] is False and by_target[hook.url]["attempts"] == 3
     assert by_target[hook.url]["response_status"] == 503
     assert by_target[command]["delivered"] is True
-    assert json.loads(record.read_text())["event"] == "opened"
+    assert json.loads(record.read_text())["event"] == "resolved"  # the last event it was given
 
 
 @pytest.mark.parametrize("args, message", [
@@ -270,6 +275,7 @@ def test_canaries_take_first_token_logprobs_where_the_server_offers_them(tiny_mo
     with ScriptedServer() as server:  # a server without logprobs: answers only
         plain, calls, _, _ = take(load_model(f"openai:m@{server.base_url}?retries=0"))
     assert plain.logprobs == {} and len(plain.answers) == len(CANARIES)
+    assert calls == len(CANARIES) + 1  # one probe finds no logprobs; the other five are not made
 
 
 def test_a_delivery_cannot_hang_a_tick(tmp_path, sqlite_url):

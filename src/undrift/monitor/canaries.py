@@ -98,8 +98,9 @@ def take(model: Model) -> tuple[BehaviouralFingerprint, int, int, int]:
         for name, request in zip(names, requests):
             top, more_in, more_out = model.first_token_logprobs(request)
             calls, tokens_in, tokens_out = calls + 1, tokens_in + more_in, tokens_out + more_out
-            if top:
-                logprobs[name] = top
+            if not top:
+                break  # the server offers no logprobs: one probe says so, the rest would cost calls for nothing
+            logprobs[name] = top
     return BehaviouralFingerprint(answers, errors, served, logprobs), calls, tokens_in, tokens_out
 
 

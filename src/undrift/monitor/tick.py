@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..analysis.compare import Comparison, compare_runs
@@ -27,7 +27,7 @@ from ..store import Store
 from ..store.db import as_utc
 from ..suites import load_suite
 from . import alerts as alert_state
-from .alerts import FINGERPRINT, REGRESSION, Alert
+from .alerts import FINGERPRINT, REGRESSION, Alert, Delivery
 from .canaries import BehaviouralFingerprint, change, take
 from .delivery import RetryPolicy, deliver
 from .ticks import Tick, finish_tick, last_fingerprint, start_tick
@@ -46,10 +46,12 @@ class TickOutcome:
     alert: Alert | None  # the regression alert this tick opened, kept open or resolved
     alert_event: str | None  # opened, ongoing, resolved
     notices: list[Alert]
+    deliveries: list[Delivery] = field(default_factory=list)  # what this tick sent, and whether it arrived
 
     def to_dict(self) -> dict[str, Any]:
         return {"tick": self.tick.to_dict(), "alert": self.alert.to_dict(payload=False) if self.alert else None,
-                "alert_event": self.alert_event, "notices": [n.to_dict(payload=False) for n in self.notices]}
+                "alert_event": self.alert_event, "notices": [n.to_dict(payload=False) for n in self.notices],
+                "deliveries": [d.to_dict() for d in self.deliveries]}
 
 
 def policy_of(watch: Watch) -> Policy:
@@ -150,7 +152,7 @@ def _spend(store: Store, tick: Tick, run_id: str) -> None:
 def _alerting(store: Store, watch: Watch, tick: Tick, previous: dict | None, comparison: Comparison | None,
               result: GateResult | None) -> TickOutcome:
     retry = RetryPolicy.from_options(watch.options)
-    notices = []
+    notices, sent = [], []
     for event in tick.events:
         if event["kind"] == "fingerprint":
             moved = ", ".join(event["moved"]) or "none"
@@ -158,25 +160,25 @@ def _alerting(store: Store, watch: Watch, tick: Tick, previous: dict | None, com
                        f"canaries moved: {moved}")
             payload = _payload(store, watch, tick, previous, comparison, result, "notice", summary)
             notice = alert_state.raise_alert(store, watch.name, FINGERPRINT, tick.id, summary, payload)
-            deliver(store, notice, "notice", payload, watch.webhooks, watch.alert_command, retry)
+            sent += deliver(store, notice, "notice", payload, watch.webhooks, watch.alert_command, retry)
             notices.append(notice)
     current = alert_state.open_alert(store, watch.name)
     if tick.status == "failed":
         if current is not None:
-            return TickOutcome(tick, alert_state.keep_open(store, current, tick.id), "ongoing", notices)
+            return TickOutcome(tick, alert_state.keep_open(store, current, tick.id), "ongoing", notices, sent)
         failed = ", ".join(sorted({f"{c.rule} on {c.task}" for c in result.failures})) if result else "the gate"
         summary = f"{watch.name}: the gate failed ({failed})"
         payload = _payload(store, watch, tick, previous, comparison, result, "opened", summary)
         opened = alert_state.raise_alert(store, watch.name, REGRESSION, tick.id, summary, payload)
-        deliver(store, opened, "opened", payload, watch.webhooks, watch.alert_command, retry)
-        return TickOutcome(tick, opened, "opened", notices)
+        sent += deliver(store, opened, "opened", payload, watch.webhooks, watch.alert_command, retry)
+        return TickOutcome(tick, opened, "opened", notices, sent)
     if tick.status == "passed" and current is not None:
         resolved = alert_state.resolve(store, current, tick.id)
         summary = f"{watch.name}: passing again (tick {tick.id}); the alert opened at tick {current.opened_tick} is resolved"
         payload = _payload(store, watch, tick, previous, comparison, result, "resolved", summary)
-        deliver(store, resolved, "resolved", payload, watch.webhooks, watch.alert_command, retry)
-        return TickOutcome(tick, resolved, "resolved", notices)
-    return TickOutcome(tick, None, None, notices)
+        sent += deliver(store, resolved, "resolved", payload, watch.webhooks, watch.alert_command, retry)
+        return TickOutcome(tick, resolved, "resolved", notices, sent)
+    return TickOutcome(tick, None, None, notices, sent)
 
 
 def _payload(store: Store, watch: Watch, tick: Tick, previous: dict | None, comparison: Comparison | None,

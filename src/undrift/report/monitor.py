@@ -72,9 +72,17 @@ def tick_outcome(watch: str, outcome: TickOutcome) -> Text:
         text.append("\n  ").append_text(literal(tick.error, "yellow"))
     for notice in outcome.notices:
         text.append("\n  ").append_text(literal(notice.summary, "yellow"))
-    if outcome.alert is not None:
-        text.append("\n  alert ").append_text(literal(f"#{outcome.alert.id} {outcome.alert_event}: "
-                                                      f"{outcome.alert.summary}", STATUS_STYLE.get(outcome.alert.status)))
+    alert = outcome.alert
+    if alert is not None and outcome.alert_event == "resolved":
+        text.append("\n  alert ").append_text(literal(f"#{alert.id} resolved: passing again (it opened at tick "
+                                                      f"{alert.opened_tick})", STATUS_STYLE["resolved"]))
+    elif alert is not None:
+        text.append("\n  alert ").append_text(literal(f"#{alert.id} {outcome.alert_event}: {alert.summary}",
+                                                      STATUS_STYLE.get(alert.status)))
+    for delivery in outcome.deliveries:
+        if not delivery.delivered:
+            text.append("\n  ").append_text(literal(f"not delivered after {delivery.attempts} attempts to "
+                                                     f"{delivery.target}: {delivery.error}", "yellow"))
     return text
 
 

@@ -194,17 +194,22 @@ def _limit_child(limits: SandboxLimits, drops_to_unused_uid: bool) -> None:
     which runs nothing else.  Anyone else's limit counts all their processes, so the sandbox's share comes on top.
     """
     os.setsid()
+    # Count first and limit the address space last: this child is a fork of the caller, whose address space (torch
+    # and all) may already exceed the limit, so once it is set any allocation here (a list of /proc) can fail.
+    try:
+        owned = 0 if drops_to_unused_uid else _processes_of(os.getuid())
+    except Exception:  # noqa: BLE001 - between fork and exec nothing may fail: count none, the limit only tightens
+        owned = 0
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes + owned,) * 2)
     mb = 1024 * 1024
     for limit, value in (
         (resource.RLIMIT_CPU, limits.cpu_s),
-        (resource.RLIMIT_AS, limits.memory_mb * mb),
         (resource.RLIMIT_FSIZE, limits.file_mb * mb),
         (resource.RLIMIT_NOFILE, limits.max_open_files),
         (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_AS, limits.memory_mb * mb),
     ):
         resource.setrlimit(limit, (value, value))
-    owned = 0 if drops_to_unused_uid else _processes_of(os.getuid())
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes + owned,) * 2)
 
 
 def _processes_of(uid: int) -> int:
