@@ -29,7 +29,7 @@ def interruptible(work):
 
     from ..runner import RunFailed, RunInterrupted
 
-    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    previous = signal.signal(signal.SIGTERM, terminate_as_interrupt)
     try:
         return work()
     except RunInterrupted as stop:
@@ -43,5 +43,6 @@ def interruptible(work):
         signal.signal(signal.SIGTERM, previous)
 
 
-def _terminate_as_interrupt(_signum, _frame) -> None:
+def terminate_as_interrupt(_signum, _frame) -> None:
+    """A SIGTERM handler: stop as Ctrl-C would (a CronJob's deadline, systemd stopping the job)."""
     raise KeyboardInterrupt

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from ..errors import UndriftError
 from ..report.text import literal
-from .common import DB_HELP, JSON_HELP, err, out
+from .common import DB_HELP, JSON_HELP, err, out, terminate_as_interrupt
 
 watch_app = typer.Typer(no_args_is_help=True, help="Watch a model on a schedule: check, gate, alert.")
 
@@ -176,7 +176,7 @@ def _stoppable(work):
 
     from ..runner import RunInterrupted
 
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, terminate_as_interrupt)
     try:
         return work()
     except (KeyboardInterrupt, RunInterrupted):
@@ -184,10 +184,6 @@ def _stoppable(work):
         raise typer.Exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _terminate(_signum, _frame) -> None:
-    raise KeyboardInterrupt
 
 
 @watch_app.command("daemon")
