@@ -84,11 +84,16 @@ def test_a_watch_sets_its_baseline_stays_quiet_alerts_once_and_resolves(tmp_path
         assert regression["status"] == "resolved" and regression["resolved_tick"] == outcomes[0]["tick"]["id"]
         assert {d["event"] for d in regression["deliveries"]} == {"opened", "resolved"}
         assert all(d["delivered"] and d["attempts"] == 1 for d in regression["deliveries"])
+        assert datetime.fromisoformat(regression["opened_at"]) and "T" in regression["opened_at"]  # ISO 8601
 
         history = json.loads(undrift("watch", "history", "w", "--json", cwd=tmp_path).stdout)
         assert [t["status"] for t in reversed(history)] == ["baseline", "passed", "failed", "failed", "passed"]
         table = undrift("watch", "history", "w", cwd=tmp_path)
         assert table.returncode == 0 and "fingerprint" in table.stdout and "failed" in table.stdout
+        reused = [t["full_run"] for t in history if t["full_run"] and t["full_run"] == t["check_run"]]
+        assert reused and all(table.stdout.count(run) == 1 for run in reused), table.stdout  # reused check: once
+        shown = undrift("watch", "show", "w", cwd=tmp_path).stdout
+        assert "primes, first 12 samples of each; tolerance 0.02, direction drop" in shown and "{" not in shown
 
 
 def test_an_outage_is_an_error_tick_that_leaves_alerts_alone(tmp_path):
@@ -138,7 +143,8 @@ def test_a_webhook_that_is_down_is_retried_and_recorded_and_the_watch_goes_on(tm
     (("--limit", "-3"), "--limit must be at least 1"),
     (("--direction", "sideways"), "--direction must be"),
     (("--tolerance", "-5"), "--tolerance must lie"),
-    (("--alert-command", "'unterminated"), "bad --alert-command"),
+    (("--alert-command", "'unterminated"), "runs without a shell"),
+    (("--alert-command", "  "), "give the program to run"),
     (("--every", "99999999999999999999d"), "at least once a year"),
     (("--every", "cron: 0 6 31 2 *"), "never falls due"),
     (("--every", "cron: * * * * * *"), "five-field"),
@@ -162,7 +168,8 @@ def test_unknown_watches_and_duplicates_are_one_line(tmp_path):
         duplicate = _add(server, tmp_path)
         assert duplicate.returncode == 2 and "exists" in duplicate.stderr
     for args in (("watch", "show", "nope"), ("watch", "history", "nope"), ("watch", "remove", "nope"),
-                 ("watch", "run", "nope"), ("watch", "run"), ("watch", "run", "w", "--due")):
+                 ("watch", "run", "nope"), ("watch", "run"), ("watch", "run", "w", "--due"),
+                 ("alerts", "--watch", "nope")):
         result = undrift(*args, cwd=tmp_path)
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
     assert undrift("watch", "remove", "w", cwd=tmp_path).returncode == 0
@@ -347,6 +354,9 @@ def test_a_new_watch_of_a_removed_name_starts_afresh(tmp_path):
         assert len(_alerts(tmp_path, "--open")) == 1
         assert undrift("watch", "remove", "w", cwd=tmp_path).returncode == 0
         assert _alerts(tmp_path, "--open") == []  # nothing watches it any more
+        kept = json.loads(undrift("watch", "history", "w", "--json", cwd=tmp_path).stdout)
+        assert [t["status"] for t in reversed(kept)] == ["baseline", "passed", "failed"]  # its history stays
+        assert {a["kind"] for a in _alerts(tmp_path, "--watch", "w")} == {"regression", "fingerprint"}
         time.sleep(0.01)
         assert _add(server, tmp_path).returncode == 0
         assert json.loads(undrift("watch", "history", "w", "--json", cwd=tmp_path).stdout) == []

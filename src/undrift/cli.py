@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -12,7 +11,7 @@ import typer
 from rich.text import Text
 
 from . import __version__
-from .commands.common import DB_HELP, JSON_HELP, OUTSIDE_HELP, err, interruptible, out
+from .commands.common import DB_HELP, JSON_HELP, OUTSIDE_HELP, err, interruptible, out, print_json
 from .errors import UndriftError
 from .files import write_text_atomic
 from .report.numbers import pct
@@ -88,7 +87,7 @@ def run(
         runner = Runner(store, not quiet, allow_unsandboxed)
         report = interruptible(lambda: runner.run(loaded_suite, loaded_model, options, suite))
     if as_json:
-        print(json.dumps(_report_json(report), indent=2, default=str))
+        print_json(_report_json(report))
         return
     from .report.terminal import run_header, task_table
 
@@ -124,7 +123,7 @@ def runs(
 
     records = Store.open(db, must_exist=True).list_runs(name=name, limit=limit)
     if as_json:
-        print(json.dumps([_run_json(r) for r in records], indent=2, default=str))
+        print_json([_run_json(r) for r in records])
     elif not records:
         out.print("no runs yet: `undrift run drift --model bundled:smollm2` makes one")
     else:
@@ -155,7 +154,7 @@ def show(
         data = {"run": _run_json(record), "tasks": [s.to_dict() for s in summaries]}
         if samples:
             data["samples"] = rows[:samples]
-        print(json.dumps(data, indent=2, default=str))
+        print_json(data)
         return
     out.print(run_header(record))
     out.print(task_table(summaries))
@@ -197,7 +196,7 @@ def compare(
 
         write_text_atomic(html, comparison_html(comparison))
     if as_json:
-        print(json.dumps(comparison.to_dict(), indent=2, default=str))
+        print_json(comparison.to_dict())
         return
     from .report.terminal import (
         changed_table,
@@ -246,7 +245,7 @@ def history(
     series = model_history(Store.open(db, must_exist=True), name, metric=metric, task=task, window=window,
                            alpha=alpha)
     if as_json:
-        print(json.dumps(series.to_dict(), indent=2, default=str))
+        print_json(series.to_dict())
     else:
         from .report.terminal import fingerprint_notes, history_summary, history_table
 
@@ -303,7 +302,7 @@ def check(
                                                 direction=direction, churn=churn, allow_outside=allow_outside,
                                                 allow_unsandboxed=allow_unsandboxed))
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print_json(report.to_dict())
     else:
         from .report.terminal import check_report
 
@@ -338,8 +337,8 @@ def gate(
     if junit:
         write_text_atomic(junit, result.junit_xml(f"{comparison.old.name} -> {comparison.new.name}"))
     if as_json:
-        print(json.dumps({"old": comparison.old.id, "new": comparison.new.id, "shared": comparison.shared,
-                          **result.to_dict()}, indent=2))
+        print_json({"old": comparison.old.id, "new": comparison.new.id, "shared": comparison.shared,
+                    **result.to_dict()})
     else:
         from .report.terminal import gate_report
 
@@ -387,7 +386,7 @@ def import_(
                             scorer=ScorerConfig(scorer, _params(scorer_param)), columns=columns)
     records = prepare_import([str(f) for f in files], options, progress=not quiet).write(Store.open(db))
     if as_json:
-        print(json.dumps([_run_json(r) for r in records], indent=2, default=str))
+        print_json([_run_json(r) for r in records])
     else:
         out.print(runs_table(records))
 
@@ -492,8 +491,8 @@ def train(
     version = registry.register(name, result.spec, kind="trained", parent=parent_version, recipe=result.recipe,
                                 data_hashes=result.data_hashes)
     if as_json:
-        print(json.dumps({"version": asdict(version), "steps": result.steps, "final_loss": result.losses[-1],
-                          "adapter_dir": str(result.adapter_dir)}, indent=2, default=str))
+        print_json({"version": asdict(version), "steps": result.steps, "final_loss": result.losses[-1],
+                    "adapter_dir": str(result.adapter_dir)})
         return
     out.print(Text("trained ").append(clean(version.name), style="bold").append(clean(
         f" in {result.steps} steps (final loss {result.losses[-1]:.4f}); spec {version.spec}")))
@@ -614,7 +613,7 @@ def forgetting(
         specs = [(v, registry.find(v).spec if registry.find(v) else store.get_run(v).model_spec) for v in versions]
         report.probe = run_probe(specs, load_examples(probe))
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2, default=str))
+        print_json(report.to_dict())
         return
     table = Table(title="accuracy R[version][suite]", title_justify="left", header_style="bold")
     table.add_column("version")
@@ -709,7 +708,7 @@ def registry_list(db: Optional[str] = typer.Option(None, help=DB_HELP),
         pointed.setdefault(version, []).append(alias)
     listed = registry.list()
     if as_json:
-        print(json.dumps([{**asdict(v), "aliases": pointed.get(v.name, [])} for v in listed], indent=2, default=str))
+        print_json([{**asdict(v), "aliases": pointed.get(v.name, [])} for v in listed])
         return
     table = Table(header_style="bold")
     for column in ("version", "kind", "parent", "aliases", "runs", "spec"):
@@ -734,9 +733,8 @@ def registry_show(name: str = typer.Argument(..., help="version or alias"),
     runs_ = registry.runs_of(version.name)
     events = [e for e in registry.events() if e.version == version.name or e.previous == version.name]
     if as_json:
-        print(json.dumps({"version": asdict(version), "lineage": [v.name for v in registry.lineage(version.name)],
-                          "runs": [r.id for r in runs_], "alias_events": [asdict(e) for e in events]},
-                         indent=2, default=str))
+        print_json({"version": asdict(version), "lineage": [v.name for v in registry.lineage(version.name)],
+                    "runs": [r.id for r in runs_], "alias_events": [asdict(e) for e in events]})
         return
     out.print(Text(clean(version.name), style="bold").append(clean(f" ({version.kind}) {version.spec}")))
     out.print(literal("lineage: " + " ← ".join(v.name for v in registry.lineage(version.name))))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from datetime import datetime
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -21,6 +24,16 @@ OUTSIDE_HELP = "let a suite file read samples files outside its own folder (only
 
 
 RUN_FAILED_EXIT = 4
+
+
+def print_json(value: Any) -> None:
+    """What `--json` prints: indented JSON, times in ISO 8601 (`2026-11-24T19:00:00+00:00`), anything else that JSON
+    has no type for (paths, ids) as its text."""
+    print(json.dumps(value, indent=2, default=_as_json))
+
+
+def _as_json(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def interruptible(work):

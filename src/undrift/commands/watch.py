@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -11,7 +10,7 @@ from rich.text import Text
 
 from ..errors import UndriftError
 from ..report.text import literal
-from .common import DB_HELP, JSON_HELP, err, out, terminate_as_interrupt
+from .common import DB_HELP, JSON_HELP, err, out, print_json, terminate_as_interrupt
 
 watch_app = typer.Typer(no_args_is_help=True, help="Watch a model on a schedule: check, gate, alert.")
 
@@ -20,10 +19,6 @@ def _store(db: Optional[str], must_exist: bool = True):
     from ..store import Store
 
     return Store.open(db, must_exist=must_exist)
-
-
-def _print_json(value) -> None:
-    print(json.dumps(value, indent=2, default=str))
 
 
 @watch_app.command("add")
@@ -76,7 +71,7 @@ def list_(db: Optional[str] = typer.Option(None, help=DB_HELP),
     for alert in list_alerts(store, open_only=True):
         open_alerts[alert.watch] = open_alerts.get(alert.watch, 0) + 1
     if as_json:
-        _print_json([{**w.to_dict(), "last_tick": last[w.name].to_dict() if last[w.name] else None,
+        print_json([{**w.to_dict(), "last_tick": last[w.name].to_dict() if last[w.name] else None,
                       "open_alerts": open_alerts.get(w.name, 0)} for w in watches])
         return
     out.print(watches_table(watches, last, open_alerts))
@@ -93,7 +88,7 @@ def show(name: str = typer.Argument(..., help="watch name"), db: Optional[str] =
     watch = get_watch(store, name)
     recent = ticks(store, watch, limit=5)
     if as_json:
-        _print_json({**watch.to_dict(), "ticks": [t.to_dict() for t in recent]})
+        print_json({**watch.to_dict(), "ticks": [t.to_dict() for t in recent]})
         return
     out.print(watch_detail(watch))
     out.print(ticks_table(recent, title="last ticks"))
@@ -114,16 +109,14 @@ def history(name: str = typer.Argument(..., help="watch name"),
             limit: int = typer.Option(50, min=1, help="most recent ticks to show"),
             db: Optional[str] = typer.Option(None, help=DB_HELP),
             as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """Every tick of a watch: its verdict, what it cost (calls, tokens) and what it saw change."""
-    from ..monitor import ticks
+    """Every tick of a watch: its verdict, what it cost (calls, tokens) and what it saw change.  A removed watch's
+    ticks stay in the store and are shown too."""
+    from ..monitor import history as watch_history
     from ..report.monitor import ticks_table
 
-    from ..monitor import get_watch
-
-    store = _store(db)
-    rows = ticks(store, get_watch(store, name), limit=limit)
+    rows = watch_history(_store(db), name, limit=limit)
     if as_json:
-        _print_json([t.to_dict() for t in rows])
+        print_json([t.to_dict() for t in rows])
         return
     out.print(ticks_table(rows, title=f"ticks of {name}"))
 
@@ -155,7 +148,7 @@ def run(name: Optional[str] = typer.Argument(None, help="tick this watch now, du
 
     outcomes = _stoppable(tick)
     if as_json:
-        _print_json([o.to_dict() for _, o in outcomes])
+        print_json([o.to_dict() for _, o in outcomes])
     else:
         out.print(outcomes_summary(outcomes))
     statuses = {o.tick.status for _, o in outcomes}
@@ -241,6 +234,6 @@ def alerts(open_only: bool = typer.Option(False, "--open", help="only alerts tha
     found = list_alerts(store, open_only=open_only, watch=watch, limit=limit)
     sent = {a.id: deliveries(store, a.id) for a in found}
     if as_json:
-        _print_json([{**a.to_dict(), "deliveries": [d.to_dict() for d in sent[a.id]]} for a in found])
+        print_json([{**a.to_dict(), "deliveries": [d.to_dict() for d in sent[a.id]]} for a in found])
         return
     out.print(alerts_table(found, sent))

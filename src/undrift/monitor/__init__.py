@@ -5,9 +5,9 @@ from .canaries import CANARIES, BehaviouralFingerprint
 from .schedule import Schedule
 from .scheduler import daemon, run_due, tick_watch
 from .tick import DEFAULT_POLICY, TickOutcome
-from .ticks import Tick, ticks
+from .ticks import Tick, history, ticks
 from .watches import Watch, add_watch, get_watch, list_watches, remove_watch
 
 __all__ = ["Alert", "Delivery", "deliveries", "list_alerts", "CANARIES", "BehaviouralFingerprint", "Schedule",
-           "daemon", "run_due", "tick_watch", "DEFAULT_POLICY", "TickOutcome", "Tick", "ticks", "Watch", "add_watch",
+           "daemon", "run_due", "tick_watch", "DEFAULT_POLICY", "TickOutcome", "Tick", "history", "ticks", "Watch", "add_watch",
            "get_watch", "list_watches", "remove_watch"]

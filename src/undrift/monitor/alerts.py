@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+
+from ..errors import UndriftError
 
 from ..store import Store
 from ..store.db import as_utc
 from ..store.schema import alert_deliveries, alerts
+from .watches import watch_exists
 
 REGRESSION, FINGERPRINT = "regression", "fingerprint"
 OPEN, RESOLVED, NOTICE = "open", "resolved", "notice"
@@ -101,13 +104,25 @@ def get_alert(store: Store, alert_id: int) -> Alert:
 
 
 def list_alerts(store: Store, open_only: bool = False, watch: str | None = None, limit: int = 100) -> list[Alert]:
+    """The newest alerts first; with `watch`, that watch's (a removed watch's alerts stay listed).  A `watch` that
+    neither exists nor ever raised an alert is a typing error, refused rather than answered with an empty list."""
     query = select(alerts).order_by(alerts.c.id.desc()).limit(limit)
     if open_only:
         query = query.where(alerts.c.status == OPEN)
-    if watch:
+    if watch is not None:
         query = query.where(alerts.c.watch == watch)
     with store.engine.connect() as connection:
-        return [_alert(row) for row in connection.execute(query).mappings()]
+        found = [_alert(row) for row in connection.execute(query).mappings()]
+        if watch is not None and not found and not watch_exists(store, watch):
+            if connection.execute(select(alerts.c.id).where(alerts.c.watch == watch).limit(1)).first() is None:
+                raise UndriftError(f"no watch named {watch!r} in {store.safe_url}, and no alerts of one: "
+                                   "`undrift watch list` shows the watches")
+    return found
+
+
+def count_open_alerts(store: Store) -> int:
+    with store.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(alerts).where(alerts.c.status == OPEN)).scalar_one()
 
 
 def record_delivery(store: Store, delivery: Delivery) -> None:

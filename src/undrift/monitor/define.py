@@ -49,9 +49,12 @@ def define_watch(store: Store, name: str, model: str, suite: str, every: str, ba
         try:
             argv = shlex.split(alert_command)
         except ValueError as exc:
-            raise UndriftError(f"bad --alert-command {alert_command!r}: {exc}") from None
+            raise UndriftError(f"bad --alert-command {alert_command!r}: {exc}; it runs without a shell, split like "
+                               "one: quote the whole command once, e.g. --alert-command 'notify --to \"on call\"'"
+                               ) from None
         if not argv:
-            raise UndriftError("bad --alert-command: it is empty")
+            raise UndriftError("bad --alert-command: it is empty; give the program to run, e.g. "
+                               "--alert-command 'notify --to ops'")
     for url in webhooks:
         if not url.startswith(("http://", "https://")):
             raise UndriftError(f"bad --alert-webhook {url!r}: give an http:// or https:// URL")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from ..store import Store
-from .alerts import list_alerts
+from .alerts import count_open_alerts
 from .tick import TickOutcome
 
 
@@ -29,7 +29,7 @@ class DaemonMetrics:
     @staticmethod
     def _open_alerts(store: Store) -> float:
         try:
-            return float(len(list_alerts(store, open_only=True, limit=10_000)))
+            return float(count_open_alerts(store))
         except Exception:  # noqa: BLE001 - a scrape must not fail because the store is away
             return float("nan")
 

@@ -16,7 +16,7 @@ from ..store.lease import Heartbeat
 from .schedule import Schedule
 from .tick import TickOutcome, run_tick
 from ..runner import RunInterrupted
-from .watches import Watch, claim, due_watches, get_watch, lease_alive, list_watches, release, renew
+from .watches import Watch, claim, due_watches, lease_alive, list_watches, release, renew
 
 POLL_S = 30.0  # the daemon looks for new or changed watches at least this often
 
@@ -25,9 +25,9 @@ def tick_watch(store: Store, name: str, due_only: bool = False, progress: bool =
                allow_unsandboxed: bool = False) -> TickOutcome | None:
     """Tick one watch under its lease; None when another process holds it (or has just ticked it, with `due_only`).
     An interrupted tick (SIGTERM, Ctrl-C) leaves the watch due, so a restarted daemon ticks it again at once."""
-    if not claim(store, name, due_only):
+    watch = claim(store, name, due_only)
+    if watch is None:
         return None
-    watch = get_watch(store, name)
     next_due = watch.next_due_at
     try:
         with Heartbeat(lambda: renew(store, name)):

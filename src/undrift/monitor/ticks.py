@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from ..store import Store
 from ..store.db import as_utc
 from ..store.schema import watch_ticks
-from .watches import Watch, lease_alive
+from .watches import Watch, get_watch, lease_alive, watch_exists
 
 # baseline: the first full run, now the reference; passed / failed: the gate's verdict (or the check's "unchanged");
 # error: no verdict (the model unreachable, too many errors, a SIGTERM); running: in progress; interrupted (as read,
@@ -64,11 +64,27 @@ def finish_tick(store: Store, tick: Tick) -> Tick:
 def ticks(store: Store, watch: Watch, limit: int = 50) -> list[Tick]:
     """The watch's ticks since it was added, newest first.  A tick still `running` while nobody holds the watch's
     lease had its process killed: it reads as `interrupted`."""
-    query = (select(watch_ticks).where(watch_ticks.c.watch == watch.name, watch_ticks.c.started_at >= watch.created_at)
-             .order_by(watch_ticks.c.id.desc()).limit(limit))
+    return _read(store, watch.name, watch.created_at, limit, lease_alive(watch))
+
+
+def history(store: Store, name: str, limit: int = 50) -> list[Tick]:
+    """What `watch history NAME` shows: the watch's ticks since it was added, or, for a watch that was removed, every
+    tick recorded under its name (its history stays in the store); an unknown name is refused."""
+    if watch_exists(store, name):
+        return ticks(store, get_watch(store, name), limit)
+    found = _read(store, name, None, limit, ticking=False)
+    if not found:
+        get_watch(store, name)  # raises: no such watch
+    return found
+
+
+def _read(store: Store, name: str, since: datetime | None, limit: int, ticking: bool) -> list[Tick]:
+    query = select(watch_ticks).where(watch_ticks.c.watch == name).order_by(watch_ticks.c.id.desc()).limit(limit)
+    if since is not None:
+        query = query.where(watch_ticks.c.started_at >= since)
     with store.engine.connect() as connection:
         found = [_tick(row) for row in connection.execute(query).mappings()]
-    if not lease_alive(watch):
+    if not ticking:
         for tick in found:
             if tick.status == "running":
                 tick.status, tick.error = "interrupted", tick.error or "its process ended before the tick did"

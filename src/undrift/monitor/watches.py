@@ -7,7 +7,7 @@ whose owner died expires after `LEASE_S`, after which the watch can be ticked ag
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -113,23 +113,24 @@ def due_watches(store: Store, now: datetime | None = None) -> list[Watch]:
         return [_watch(row) for row in connection.execute(query).mappings()]
 
 
-def claim(store: Store, name: str, due_only: bool, now: datetime | None = None) -> bool:
-    """Take the watch's lease for this process; False when another live process holds it (or, with `due_only`, when
-    the watch is no longer due because another process has just ticked it).  A lease whose holder died (a process
+def claim(store: Store, name: str, due_only: bool, now: datetime | None = None) -> Watch | None:
+    """Take the watch's lease for this process and return the watch as claimed; None when another live process holds
+    it (or, with `due_only`, when the watch is no longer due because another process has just ticked it).  A lease whose holder died (a process
     on this host that is gone, or one that stopped renewing) is free; taking it is a compare-and-set on the holder
     as read, so of two processes only one wins."""
     now = now or datetime.now(timezone.utc)
     watch = get_watch(store, name)
     if lease_alive(watch):
-        return False
+        return None
     held = watches.c.lease_owner.is_(None) if watch.lease_owner is None else watches.c.lease_owner == watch.lease_owner
     conditions = [watches.c.name == name, held]
     if due_only:
         conditions.append(watches.c.next_due_at <= now)
+    owner, until = this_process(), now + timedelta(seconds=LEASE_S)
     with store.engine.begin() as connection:
-        taken = connection.execute(update(watches).where(*conditions).values(
-            lease_owner=this_process(), lease_until=now + timedelta(seconds=LEASE_S))).rowcount
-    return taken == 1
+        taken = connection.execute(update(watches).where(*conditions).values(lease_owner=owner,
+                                                                             lease_until=until)).rowcount
+    return replace(watch, lease_owner=owner, lease_until=until) if taken == 1 else None
 
 
 def lease_alive(watch: Watch) -> bool:

@@ -36,7 +36,7 @@ def watch_detail(watch: Watch) -> Text:
              ("schedule", watch.schedule), ("baseline", watch.baseline),
              ("policy", "custom" if watch.policy else "default (no significant accuracy drop; NFR <= 5%)"),
              ("max calls", watch.max_calls or "the check decides"), ("webhooks", ", ".join(watch.webhooks) or "—"),
-             ("alert command", watch.alert_command or "—"), ("options", watch.options or "—"),
+             ("alert command", watch.alert_command or "—"), ("check", _check_options(watch.options)),
              ("next due (UTC)", when(watch.next_due_at)),
              ("ticking now", watch.lease_owner or "no")]
     text = Text()
@@ -45,12 +45,22 @@ def watch_detail(watch: Watch) -> Text:
     return text
 
 
+def _check_options(options: dict) -> str:
+    """The check's and delivery's settings in words (watch add's options, as stored)."""
+    tasks = ", ".join(options.get("tasks") or ()) or "all tasks"
+    limit = f", first {options['limit']} samples of each" if options.get("limit") else ""
+    return (f"{tasks}{limit}; tolerance {options.get('tolerance', 0.02):g}, direction {options.get('direction', 'drop')}"
+            f"; alerts tried {options.get('alert_attempts', 4)} times, backoff {options.get('alert_backoff_s', 2.0):g} s")
+
+
 def ticks_table(ticks: list[Tick], title: str = "ticks") -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("tick", "started (UTC)", "status", "check", "calls", "tokens in/out", "runs", "events / error"):
+    for column in ("tick", "started (UTC)", "status", "check", "calls", "tokens in/out"):
         table.add_column(column)
+    table.add_column("runs", no_wrap=True, min_width=22)  # ids people copy: whole, never cut
+    table.add_column("events / error")
     for tick in ticks:
-        runs = " ".join(r for r in (tick.check_run, tick.full_run) if r) or "—"
+        runs = " ".join(dict.fromkeys(r for r in (tick.check_run, tick.full_run) if r)) or "—"  # a reused check once
         notes = [f"fingerprint changed ({', '.join(e['moved']) or 'served model'})" for e in tick.events
                  if e.get("kind") == "fingerprint"]
         if tick.error:

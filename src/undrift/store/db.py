@@ -152,7 +152,8 @@ class Store:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except OperationalError as exc:
-            raise UndriftError(f"cannot open database {self.safe_url}: {_first_line(exc.orig or exc)}") from None
+            raise UndriftError(f"cannot open database {self.safe_url}: {_first_line(exc.orig or exc)}; "
+                               f"{_open_hint(self.engine.dialect.name)}") from None
 
     @contextmanager
     def _migration_lock(self):
@@ -389,6 +390,13 @@ def _sqlite_read_only_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _open_hint(dialect: str) -> str:
+    if dialect == "sqlite":
+        return "check that the file's folder exists and can be written (--db or $UNDRIFT_DB)"
+    return ("check that the server is up and reachable, and the URL's host, port, user, password and database "
+            "(--db or $UNDRIFT_DB)")
 
 
 def _first_line(exc: BaseException) -> str:
