@@ -121,6 +121,22 @@ def test_window_metrics_by_hand(tmp_path):
     assert w.served_models == ["model-1"] and w.fingerprints == ["fp_a"] and not w.fingerprint_changed
 
 
+def test_json_validity_is_measured_only_over_answers_meant_as_json(tmp_path):
+    """`[Yes]` is an answer in brackets, not a broken JSON array: validity is measured over the answers whose request
+    asked for JSON or that start with `{` or a ```json fence, and the report says over how many."""
+    at = lambda hour: MONDAY + timedelta(hours=hour)  # noqa: E731
+    asked = {"model": "m", "messages": [], "response_format": {"type": "json_schema"}}
+    store_with(tmp_path, [record(at(0), "[Yes]"), record(at(1), "[No] - see [the docs]."), record(at(2), '{"a": 1}'),
+                          record(at(3), '{"a": '), record(at(4), 'Here:\n```json\n{"b": 2}\n```'),
+                          record(at(5), "Sure!", request=asked), record(at(6), "[1, 2]")])
+    result = undrift("traffic", "--no-meaning", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (window,) = json.loads(result.stdout)["windows"]
+    assert window["json_valid"] == {"count": 2, "n": 4, "rate": 0.5}
+    table = undrift("traffic", "--no-meaning", cwd=tmp_path)
+    assert "50.0% of 4" in table.stdout
+
+
 def test_windows_mark_a_fingerprint_change_and_references(tmp_path):
     days = [record(MONDAY + timedelta(days=d, hours=h), fingerprint="fp_b" if d >= 2 else "fp_a",
                    served="model-2" if d == 3 else "model-1") for d in range(4) for h in (1, 2)]
@@ -268,7 +284,7 @@ def test_cli_json_end_to_end(tmp_path):
                                                                      refusal=0.3, errors=0.2, fingerprint="fp_b"))
     result = undrift("traffic", "--since", "2025-03-01", "--until", "2025-03-10", "--no-meaning", "--json",
                      cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # drift, as `check` and `gate` say it
     data = json.loads(result.stdout)
     assert [w["start"] for w in data["windows"]] == ["2025-03-03T00:00:00+00:00", "2025-03-04T00:00:00+00:00"]
     assert (data["reference"], data["current"], data["multiplicity"], data["drifted"]) == (0, 1, "holm", True)
@@ -276,6 +292,27 @@ def test_cli_json_end_to_end(tmp_path):
     assert data["changes"] == ["system_fingerprint: fp_a -> fp_b"] and data["meaning"] is None
     table = undrift("traffic", "--window", "7d", "--no-meaning", cwd=tmp_path)
     assert table.returncode == 0 and "nothing to compare it with yet" in table.stdout
+
+
+def test_cli_exit_status_says_drift_and_only_drift(tmp_path):
+    """Exit 1 when the current window drifted from the reference (as `check` and `gate` exit 1), 0 when the tests
+    found nothing, and 0 when there was nothing to test (one window, or one request a window): never 1 without
+    evidence."""
+    store_with(tmp_path, day_of_traffic(MONDAY, 11, n=60) + day_of_traffic(MONDAY + timedelta(days=1), 12, n=60))
+    assert undrift("traffic", "--no-meaning", cwd=tmp_path).returncode == 0
+    shifted = day_of_traffic(MONDAY + timedelta(days=2), 13, n=60, words=(80, 120))
+    add_traffic(Store.open(f"sqlite:///{tmp_path / 'undrift.db'}"), shifted)
+    drifted = undrift("traffic", "--no-meaning", cwd=tmp_path)
+    assert drifted.returncode == 1 and "drift: the current window differs" in drifted.stdout, drifted.stderr
+    assert undrift("traffic", "--no-meaning", "--json", cwd=tmp_path).returncode == 1
+    assert undrift("traffic", "--no-meaning", "--window", "7d", cwd=tmp_path).returncode == 0  # one window
+    sparse = tmp_path / "sparse"
+    sparse.mkdir()
+    store_with(sparse, [record(MONDAY, "short"), record(MONDAY + timedelta(days=1), "a much longer answer " * 20,
+                                                        latency=60.0)])
+    result = undrift("traffic", "--no-meaning", cwd=sparse)
+    assert result.returncode == 0 and "no drift detected" in result.stdout, result.stdout + result.stderr
+    assert "Exit status: 0" in " ".join(undrift("traffic", "--help", cwd=tmp_path).stdout.split())
 
 
 def test_cli_escapes_hostile_text(tmp_path):
