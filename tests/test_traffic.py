@@ -20,7 +20,7 @@ from undrift.traffic import TrafficQuery, analyse_traffic
 from undrift.traffic.embed import INSTALL_HINT, embed, model_dir
 from undrift.traffic.meaning import meaning_drift
 from undrift.traffic.mmd import mmd_test
-from undrift.traffic.twosample import adjust, holm, rate_test, shift_test
+from undrift.traffic.twosample import adjust, holm, rate_test, shift_test, tail_test
 from undrift.traffic.windows import Reference, parse_duration, parse_moment, window_start
 
 UTC = timezone.utc
@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 GENERATION = next((root / "shared" / "data" / "llmdrift" / "generation" for root in (REPO, REPO.parent)
                    if (root / "shared" / "data" / "llmdrift").is_dir()), REPO / "missing")
 HAS_MODEL = model_dir() is not None
+LATENCY_P90 = float(np.exp(0.3 * 1.2815516))  # of the lognormal(0, 0.3) latencies of `day_of_traffic`
 WORDS = ("the refund policy allows returns within thirty days of purchase when the item is unused and the receipt "
          "is kept customers may also exchange goods for store credit at any branch").split()
 
@@ -42,8 +43,10 @@ def record(at, text="Paris is the capital.", *, status=200, latency=1.0, ttft=No
                          ttft_s=ttft, tokens_in=tokens_in, tokens_out=tokens_out, finish_reason=finish, error=error)
 
 
-def day_of_traffic(start, seed, n=150, *, words=(20, 40), refusal=0.05, errors=0.01, fingerprint="fp_a"):
-    """A day of seeded synthetic traffic: answers of `words` words, a share of refusals and of failed requests."""
+def day_of_traffic(start, seed, n=150, *, words=(20, 40), refusal=0.05, errors=0.01, fingerprint="fp_a",
+                   slow_tail=False):
+    """A day of seeded synthetic traffic: answers of `words` words, a share of refusals and of failed requests;
+    with `slow_tail`, the slowest tenth of the latencies (above the p90 of their distribution) twice as long."""
     rng = random.Random(seed)
     records = []
     for i in range(n):
@@ -54,7 +57,9 @@ def day_of_traffic(start, seed, n=150, *, words=(20, 40), refusal=0.05, errors=0
             continue
         text = ("I'm sorry, but I can't help with that." if rng.random() < refusal
                 else " ".join(rng.choice(WORDS) for _ in range(rng.randint(*words))))
-        records.append(record(at, text, latency=rng.lognormvariate(0, 0.3), ttft=rng.uniform(0.1, 0.3),
+        latency = rng.lognormvariate(0, 0.3)
+        latency *= 2 if slow_tail and latency > LATENCY_P90 else 1
+        records.append(record(at, text, latency=latency, ttft=rng.uniform(0.1, 0.3),
                               tokens_in=rng.randint(20, 60), tokens_out=len(text) // 4, fingerprint=fingerprint))
     return records
 
@@ -169,11 +174,26 @@ def test_a_planted_shift_is_found_metric_by_metric(tmp_path):
     report = analyse_traffic(store, TrafficQuery(meaning=False))
     verdicts = {t.metric: t for t in report.tests}
     drifted = {name for name, t in verdicts.items() if t.drifted}
-    assert drifted == {"error rate", "refusal rate", "length (chars)", "tokens out"}, verdicts
+    assert drifted == {"error rate", "refusal rate", "length (chars)", "tokens out", "length (chars) > p95"}, verdicts
     assert verdicts["length (chars)"].estimate > 100 and verdicts["length (chars)"].low > 0
     assert verdicts["refusal rate"].low > 0.1 and verdicts["error rate"].estimate > 0.1
     assert verdicts["JSON validity"].p_value is None  # no answer had to be JSON
     assert report.changes == ["system_fingerprint: fp_a -> fp_b"] and report.drifted
+
+
+def test_a_slower_tail_alone_is_found_within_the_holm_family(tmp_path):
+    """p99 latency doubled, median and p90 unchanged: Mann-Whitney sees nothing, the tail test does, after Holm."""
+    store = store_with(tmp_path, day_of_traffic(MONDAY, 21, n=500) +
+                       day_of_traffic(MONDAY + timedelta(days=1), 22, n=500, slow_tail=True))
+    report = analyse_traffic(store, TrafficQuery(meaning=False))
+    (before, after), verdicts = report.windows, {t.metric: t for t in report.tests}
+    assert after.latency.p99 > 1.7 * before.latency.p99 and after.latency.p50 == pytest.approx(before.latency.p50,
+                                                                                               rel=0.1)
+    assert {t.metric for t in report.tests if t.drifted} == {"latency (s) > p95"} and report.drifted
+    tail = verdicts["latency (s) > p95"]
+    assert tail.threshold > LATENCY_P90 and tail.current > 2 * tail.reference and tail.low > 0
+    assert {"length (chars) > p95", "TTFT (s) > p95"} <= set(verdicts) and not verdicts["latency (s)"].drifted
+    assert len([t for t in report.tests if t.p_value is not None]) == 10  # one family: 7 tests and 3 tails (no JSON)
 
 
 def test_a_null_is_not_flagged(tmp_path):
@@ -212,6 +232,24 @@ def test_mmd_permutation_test_keeps_its_level_and_has_power():
     assert np.mean(np.asarray(shifted) <= alpha) >= 0.75 and np.mean(np.asarray(spread) <= alpha) >= 0.9
 
 
+def test_tail_test_power_on_a_tail_only_shift_and_its_false_alarm_rate():
+    """500 requests a window, lognormal latencies; the shift stretches only the values above the p90 of their
+    distribution (x2: p99 doubled, median and p90 unchanged).  With this seed, at alpha 0.05: the tail test's power
+    is 0.9975 and its false-alarm rate under no change 0.015 (Fisher's exact test is conservative); Mann-Whitney's
+    power on the same shift is 0.085, barely above its level (docs/traffic.md states these numbers)."""
+    rng, reps, alpha, n = np.random.default_rng(2026), 400, 0.05, 500
+    p90 = np.exp(0.4 * 1.2815516)
+    stretch = lambda y: np.where(y > p90, 2 * y, y)  # noqa: E731
+    null, tail, location = [], [], []
+    for _ in range(reps):
+        x, y = rng.lognormal(0, 0.4, n), rng.lognormal(0, 0.4, n)
+        null.append(tail_test("latency", x, y).p_value <= alpha)
+        tail.append(tail_test("latency", x, stretch(y)).p_value <= alpha)
+        location.append(shift_test("latency", x, stretch(y)).p_value <= alpha)
+    assert np.mean(null) == pytest.approx(0.015) and np.mean(null) <= _slack(alpha, reps)
+    assert np.mean(tail) == pytest.approx(0.9975) and np.mean(location) == pytest.approx(0.085)
+
+
 def test_holm_keeps_the_family_wise_false_alarm_rate_under_the_null():
     rng, reps, alpha, n = np.random.default_rng(7), 300, 0.05, 60
     any_adjusted = any_raw = 0
@@ -222,10 +260,11 @@ def test_holm_keeps_the_family_wise_false_alarm_rate_under_the_null():
         old, new = sides
         tests = [rate_test(k, list(old[k]), list(new[k])) for k in ("errors", "refusals", "json")]
         tests += [shift_test(k, old[k], new[k]) for k in ("chars", "tokens", "tokens_in", "latency", "ttft")]
+        tests += [tail_test(k, old[k], new[k]) for k in ("chars", "latency", "ttft")]
         any_adjusted += any(t.drifted for t in adjust(tests, alpha))
         any_raw += any(t.p_value < alpha for t in tests)
     assert any_adjusted / reps <= _slack(alpha, reps)
-    assert any_raw / reps > 2 * alpha  # without the adjustment, eight tests raise far more false alarms
+    assert any_raw / reps > 2 * alpha  # without the adjustment, eleven tests raise far more false alarms
 
 
 # -- drift of meaning on real text -------------------------------------------------------------------------------
@@ -324,7 +363,7 @@ def test_cli_escapes_hostile_text(tmp_path):
     result = undrift("traffic", "--tag", "[red]t", cwd=tmp_path)
     assert result.returncode == 2 and "no completions recorded with tag '[red]t'" in result.stderr
     result = undrift("traffic", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # the served model changed: drift
     shown = result.stdout
     assert "\x1b" not in shown and "\u202e" not in shown and "\x07" not in shown
     assert "\\x1b[2J[bold red]pwned[/bold red]" in shown and "\\u202eevil" in shown  # as written, escaped
