@@ -354,6 +354,49 @@ def test_cli_exit_status_says_drift_and_only_drift(tmp_path):
     assert "Exit status: 0" in " ".join(undrift("traffic", "--help", cwd=tmp_path).stdout.split())
 
 
+def in_terminal(*args, cwd, columns):
+    """The CLI as a user sees it in a terminal `columns` wide: a pseudo-terminal of that size, COLUMNS as a shell
+    exports it."""
+    import fcntl
+    import pty
+    import re
+    import select
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "COLUMNS": str(columns), "TERM": "xterm"}
+    code = f"import sys; from undrift.cli import main; sys.argv = ['undrift'] + {list(args)!r}; main()"
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 120)
+        try:
+            chunk = os.read(leader, 65536) if ready else b""
+        except OSError:  # the child closed its end
+            chunk = b""
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    process.wait(timeout=60)
+    return process.returncode, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode()).replace("\r", "")
+
+
+def test_cli_tables_fit_a_100_column_terminal(tmp_path):
+    """Nothing of the report is cut off (no "…") on a 100-column terminal, with 6-hour windows, whose labels are the
+    longest, and every test shown."""
+    store_with(tmp_path, day_of_traffic(MONDAY + timedelta(hours=6), 1, n=300) + [
+        record(MONDAY + timedelta(hours=h), '{"a": 12345.678', latency=12345.678, ttft=0.0123) for h in range(7, 9)]
+        + day_of_traffic(MONDAY + timedelta(days=1, hours=18), 2, n=300, words=(60, 100), slow_tail=True))
+    status, shown = in_terminal("traffic", "--window", "6h", "--no-meaning", cwd=tmp_path, columns=100)
+    assert status == 1 and "latency (s) > p95" in shown, shown
+    assert "…" not in shown and max(len(line) for line in shown.splitlines()) <= 100, shown
+    assert "12,346" in shown and "TTFT p50" in shown  # the percentiles in full, one column each
+
+
 def test_cli_escapes_hostile_text(tmp_path):
     hostile = "\x1b[2J[bold red]pwned[/bold red] \u202eevil"
     records = day_of_traffic(MONDAY, 1, n=12)
