@@ -137,7 +137,7 @@ def export_suite(
     if labels is not None:
         o = report.outcomes
         out.print(literal(f"reviewed: {o.get('corrected', 0)} corrected, {o.get('accepted', 0)} approved, "
-                          f"{report.dropped} dropped as bad without a correction, "
+                          f"{report.dropped} dropped as bad or unsafe without a correction, "
                           f"{o.get('unlabelled', 0) + o.get('unreviewed', 0)} unreviewed (target: the recorded answer)"))
         if report.labelled_elsewhere:
             err.print(Text("note: ", style="yellow").append(clean(
