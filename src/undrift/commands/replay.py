@@ -42,8 +42,9 @@ def replay(
 ) -> None:
     """Send recorded requests to a candidate and store both sides as runs, for `compare` and `gate`.
 
-    The candidate gets the requests as recorded, redaction masks included: what the proxy masked (API keys, e-mail
-    addresses, --redact patterns) reads [REDACTED] in the replayed prompt too, and the replay warns when any does.
+    The candidate gets the requests as recorded, redaction masks included: what the proxy
+    masked (API keys, e-mail addresses, --redact patterns) reads [REDACTED] in the replayed
+    prompt too, and the replay warns when any does.
 
     Exit status: 0 done, 2 bad input, 4 the candidate's run failed (too many errors; resume it), 130 interrupted.
     """

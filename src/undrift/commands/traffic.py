@@ -33,9 +33,9 @@ def traffic(
     """Drift of live outputs: per window, length, refusals, JSON validity, errors, latency, tokens and served
     models; between the reference and the current window, two-sample tests (Holm-adjusted) and drift of meaning.
 
-    Exit status: 0 no drift found (or nothing to compare yet: all the traffic in one window), 1 drift (a test
-    significant after the Holm adjustment, or a served model or fingerprint change), 2 bad input; like `check`
-    and `gate`, so a cron job or CI step can act on it.
+    Exit status, like `check` and `gate`: 0 no drift found (or nothing to compare yet),
+    1 drift (a test significant after the Holm adjustment, or a served model or fingerprint
+    change between the reference and the current window), 2 bad input.
     """
     if ctx.invoked_subcommand is not None:
         return
