@@ -301,3 +301,61 @@ def test_a_sample_may_carry_its_own_decoding(tmp_path):
     suite.write_text(suite.read_text().replace("decoding: {max_tokens: 7, temperature: 0.5}", "decoding: {speed: 2}"))
     with pytest.raises(UndriftError, match="sample 1: unknown decoding parameter 'speed'"):
         load_suite_file(suite)
+
+
+def help_text(*command, cwd):
+    """A command's --help as one line of words (Rich wraps it in a box)."""
+    import re
+
+    result = undrift(*command, "--help", cwd=cwd, env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    return re.sub(r"[\s│]+", " ", result.stdout)
+
+
+def test_replay_says_it_sends_the_redacted_requests_and_names_the_recorded_models(tmp_path):
+    """The candidate gets the requests as recorded, masks included: the replay warns where one holds a mask.  Traffic
+    that several models served makes a recorded run named after all of them, not a bare `recorded`."""
+    from dataclasses import replace
+
+    db = f"sqlite:///{tmp_path / 'u.db'}"
+    records = [replace(record(f"question {i}", f"answer {i}", minute=i), served_model="gpt-b" if i % 2 else "gpt-a")
+               for i in range(4)]
+    records.append(record("my key is [REDACTED], write to [REDACTED]", "Noted.", minute=5))  # served gpt-x-0301
+    add_traffic(Store.open(db), records)
+    with candidate_server() as server:
+        shown = undrift("replay", "--since", SINCE, "--model", f"openai:m@{server.base_url}", "--db", db, "-q",
+                        cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert "warning: 1 of the 5 replayed requests holds a redaction mask ([REDACTED])" in shown.stderr
+        assert "recorded   recorded:gpt-a+gpt-b+gpt-x-0301 (" in shown.stdout
+        data = undrift("replay", "--since", SINCE, "--model", f"openai:m@{server.base_url}", "--db", db, "-q",
+                       "--json", cwd=tmp_path)
+    report = json.loads(data.stdout)
+    assert report["redacted"] == 1 and report["recorded"] == {**report["recorded"], "reused": True,
+                                                              "name": "recorded:gpt-a+gpt-b+gpt-x-0301"}
+    assert "as recorded, redaction masks included" in help_text("replay", cwd=tmp_path)
+
+
+def test_sample_says_whether_it_is_a_share_or_a_count(tmp_path, traffic_db):
+    """`proxy --sample` is a share, `replay --sample` a count: both helps say which, and a share given to replay is
+    refused in one line that says so."""
+    assert "share of requests recorded, 0-1" in help_text("proxy", cwd=tmp_path)
+    for command in (["replay"], ["traffic", "export-suite"]):
+        assert "number of distinct recorded requests" in help_text(*command, cwd=tmp_path)
+    for command, extra in ((["replay"], ["--model", "openai:m@http://127.0.0.1:9/v1"]),
+                           (["traffic", "export-suite"], ["-o", str(tmp_path / "s.yaml")])):
+        result = undrift(*command, "--since", SINCE, "--sample", "0.5", *extra, "--db", traffic_db, cwd=tmp_path)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "--sample is a number of requests (e.g. --sample 200), not a share: got '0.5'" in result.stderr
+    assert not (tmp_path / "s.yaml").exists()
+
+
+def test_a_missing_labels_file_is_one_line_with_a_fix(tmp_path, traffic_db):
+    missing = tmp_path / "reviewed.csv"
+    out = tmp_path / "suite.yaml"
+    for command in (["traffic", "export-suite", "--since", SINCE, "--labels", str(missing), "-o", str(out),
+                     "--db", traffic_db], ["review", "import", str(missing), "--out", str(tmp_path / "t.jsonl")]):
+        result = undrift(*command, cwd=tmp_path)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert f"no review file {str(missing)!r}" in result.stderr and "--for-review" in result.stderr
+    assert not out.exists() and not (tmp_path / "t.jsonl").exists()

@@ -20,7 +20,7 @@ from undrift.traffic import TrafficQuery, analyse_traffic
 from undrift.traffic.embed import INSTALL_HINT, embed, model_dir
 from undrift.traffic.meaning import meaning_drift
 from undrift.traffic.mmd import mmd_test
-from undrift.traffic.twosample import adjust, holm, rate_test, shift_test
+from undrift.traffic.twosample import adjust, holm, rate_test, shift_test, tail_test
 from undrift.traffic.windows import Reference, parse_duration, parse_moment, window_start
 
 UTC = timezone.utc
@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 GENERATION = next((root / "shared" / "data" / "llmdrift" / "generation" for root in (REPO, REPO.parent)
                    if (root / "shared" / "data" / "llmdrift").is_dir()), REPO / "missing")
 HAS_MODEL = model_dir() is not None
+LATENCY_P90 = float(np.exp(0.3 * 1.2815516))  # of the lognormal(0, 0.3) latencies of `day_of_traffic`
 WORDS = ("the refund policy allows returns within thirty days of purchase when the item is unused and the receipt "
          "is kept customers may also exchange goods for store credit at any branch").split()
 
@@ -42,8 +43,10 @@ def record(at, text="Paris is the capital.", *, status=200, latency=1.0, ttft=No
                          ttft_s=ttft, tokens_in=tokens_in, tokens_out=tokens_out, finish_reason=finish, error=error)
 
 
-def day_of_traffic(start, seed, n=150, *, words=(20, 40), refusal=0.05, errors=0.01, fingerprint="fp_a"):
-    """A day of seeded synthetic traffic: answers of `words` words, a share of refusals and of failed requests."""
+def day_of_traffic(start, seed, n=150, *, words=(20, 40), refusal=0.05, errors=0.01, fingerprint="fp_a",
+                   slow_tail=False):
+    """A day of seeded synthetic traffic: answers of `words` words, a share of refusals and of failed requests;
+    with `slow_tail`, the slowest tenth of the latencies (above the p90 of their distribution) twice as long."""
     rng = random.Random(seed)
     records = []
     for i in range(n):
@@ -54,7 +57,9 @@ def day_of_traffic(start, seed, n=150, *, words=(20, 40), refusal=0.05, errors=0
             continue
         text = ("I'm sorry, but I can't help with that." if rng.random() < refusal
                 else " ".join(rng.choice(WORDS) for _ in range(rng.randint(*words))))
-        records.append(record(at, text, latency=rng.lognormvariate(0, 0.3), ttft=rng.uniform(0.1, 0.3),
+        latency = rng.lognormvariate(0, 0.3)
+        latency *= 2 if slow_tail and latency > LATENCY_P90 else 1
+        records.append(record(at, text, latency=latency, ttft=rng.uniform(0.1, 0.3),
                               tokens_in=rng.randint(20, 60), tokens_out=len(text) // 4, fingerprint=fingerprint))
     return records
 
@@ -121,6 +126,22 @@ def test_window_metrics_by_hand(tmp_path):
     assert w.served_models == ["model-1"] and w.fingerprints == ["fp_a"] and not w.fingerprint_changed
 
 
+def test_json_validity_is_measured_only_over_answers_meant_as_json(tmp_path):
+    """`[Yes]` is an answer in brackets, not a broken JSON array: validity is measured over the answers whose request
+    asked for JSON or that start with `{` or a ```json fence, and the report says over how many."""
+    at = lambda hour: MONDAY + timedelta(hours=hour)  # noqa: E731
+    asked = {"model": "m", "messages": [], "response_format": {"type": "json_schema"}}
+    store_with(tmp_path, [record(at(0), "[Yes]"), record(at(1), "[No] - see [the docs]."), record(at(2), '{"a": 1}'),
+                          record(at(3), '{"a": '), record(at(4), 'Here:\n```json\n{"b": 2}\n```'),
+                          record(at(5), "Sure!", request=asked), record(at(6), "[1, 2]")])
+    result = undrift("traffic", "--no-meaning", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (window,) = json.loads(result.stdout)["windows"]
+    assert window["json_valid"] == {"count": 2, "n": 4, "rate": 0.5}
+    table = undrift("traffic", "--no-meaning", cwd=tmp_path)
+    assert "50.0% of 4" in table.stdout
+
+
 def test_windows_mark_a_fingerprint_change_and_references(tmp_path):
     days = [record(MONDAY + timedelta(days=d, hours=h), fingerprint="fp_b" if d >= 2 else "fp_a",
                    served="model-2" if d == 3 else "model-1") for d in range(4) for h in (1, 2)]
@@ -153,11 +174,26 @@ def test_a_planted_shift_is_found_metric_by_metric(tmp_path):
     report = analyse_traffic(store, TrafficQuery(meaning=False))
     verdicts = {t.metric: t for t in report.tests}
     drifted = {name for name, t in verdicts.items() if t.drifted}
-    assert drifted == {"error rate", "refusal rate", "length (chars)", "tokens out"}, verdicts
+    assert drifted == {"error rate", "refusal rate", "length (chars)", "tokens out", "length (chars) > p95"}, verdicts
     assert verdicts["length (chars)"].estimate > 100 and verdicts["length (chars)"].low > 0
     assert verdicts["refusal rate"].low > 0.1 and verdicts["error rate"].estimate > 0.1
     assert verdicts["JSON validity"].p_value is None  # no answer had to be JSON
     assert report.changes == ["system_fingerprint: fp_a -> fp_b"] and report.drifted
+
+
+def test_a_slower_tail_alone_is_found_within_the_holm_family(tmp_path):
+    """p99 latency doubled, median and p90 unchanged: Mann-Whitney sees nothing, the tail test does, after Holm."""
+    store = store_with(tmp_path, day_of_traffic(MONDAY, 21, n=500) +
+                       day_of_traffic(MONDAY + timedelta(days=1), 22, n=500, slow_tail=True))
+    report = analyse_traffic(store, TrafficQuery(meaning=False))
+    (before, after), verdicts = report.windows, {t.metric: t for t in report.tests}
+    assert after.latency.p99 > 1.7 * before.latency.p99 and after.latency.p50 == pytest.approx(before.latency.p50,
+                                                                                               rel=0.1)
+    assert {t.metric for t in report.tests if t.drifted} == {"latency (s) > p95"} and report.drifted
+    tail = verdicts["latency (s) > p95"]
+    assert tail.threshold > LATENCY_P90 and tail.current > 2 * tail.reference and tail.low > 0
+    assert {"length (chars) > p95", "TTFT (s) > p95"} <= set(verdicts) and not verdicts["latency (s)"].drifted
+    assert len([t for t in report.tests if t.p_value is not None]) == 10  # one family: 7 tests and 3 tails (no JSON)
 
 
 def test_a_null_is_not_flagged(tmp_path):
@@ -196,6 +232,24 @@ def test_mmd_permutation_test_keeps_its_level_and_has_power():
     assert np.mean(np.asarray(shifted) <= alpha) >= 0.75 and np.mean(np.asarray(spread) <= alpha) >= 0.9
 
 
+def test_tail_test_power_on_a_tail_only_shift_and_its_false_alarm_rate():
+    """500 requests a window, lognormal latencies; the shift stretches only the values above the p90 of their
+    distribution (x2: p99 doubled, median and p90 unchanged).  With this seed, at alpha 0.05: the tail test's power
+    is 0.9975 and its false-alarm rate under no change 0.015 (Fisher's exact test is conservative); Mann-Whitney's
+    power on the same shift is 0.085, barely above its level (docs/traffic.md states these numbers)."""
+    rng, reps, alpha, n = np.random.default_rng(2026), 400, 0.05, 500
+    p90 = np.exp(0.4 * 1.2815516)
+    stretch = lambda y: np.where(y > p90, 2 * y, y)  # noqa: E731
+    null, tail, location = [], [], []
+    for _ in range(reps):
+        x, y = rng.lognormal(0, 0.4, n), rng.lognormal(0, 0.4, n)
+        null.append(tail_test("latency", x, y).p_value <= alpha)
+        tail.append(tail_test("latency", x, stretch(y)).p_value <= alpha)
+        location.append(shift_test("latency", x, stretch(y)).p_value <= alpha)
+    assert np.mean(null) == pytest.approx(0.015) and np.mean(null) <= _slack(alpha, reps)
+    assert np.mean(tail) == pytest.approx(0.9975) and np.mean(location) == pytest.approx(0.085)
+
+
 def test_holm_keeps_the_family_wise_false_alarm_rate_under_the_null():
     rng, reps, alpha, n = np.random.default_rng(7), 300, 0.05, 60
     any_adjusted = any_raw = 0
@@ -206,10 +260,11 @@ def test_holm_keeps_the_family_wise_false_alarm_rate_under_the_null():
         old, new = sides
         tests = [rate_test(k, list(old[k]), list(new[k])) for k in ("errors", "refusals", "json")]
         tests += [shift_test(k, old[k], new[k]) for k in ("chars", "tokens", "tokens_in", "latency", "ttft")]
+        tests += [tail_test(k, old[k], new[k]) for k in ("chars", "latency", "ttft")]
         any_adjusted += any(t.drifted for t in adjust(tests, alpha))
         any_raw += any(t.p_value < alpha for t in tests)
     assert any_adjusted / reps <= _slack(alpha, reps)
-    assert any_raw / reps > 2 * alpha  # without the adjustment, eight tests raise far more false alarms
+    assert any_raw / reps > 2 * alpha  # without the adjustment, eleven tests raise far more false alarms
 
 
 # -- drift of meaning on real text -------------------------------------------------------------------------------
@@ -268,7 +323,7 @@ def test_cli_json_end_to_end(tmp_path):
                                                                      refusal=0.3, errors=0.2, fingerprint="fp_b"))
     result = undrift("traffic", "--since", "2025-03-01", "--until", "2025-03-10", "--no-meaning", "--json",
                      cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # drift, as `check` and `gate` say it
     data = json.loads(result.stdout)
     assert [w["start"] for w in data["windows"]] == ["2025-03-03T00:00:00+00:00", "2025-03-04T00:00:00+00:00"]
     assert (data["reference"], data["current"], data["multiplicity"], data["drifted"]) == (0, 1, "holm", True)
@@ -276,6 +331,71 @@ def test_cli_json_end_to_end(tmp_path):
     assert data["changes"] == ["system_fingerprint: fp_a -> fp_b"] and data["meaning"] is None
     table = undrift("traffic", "--window", "7d", "--no-meaning", cwd=tmp_path)
     assert table.returncode == 0 and "nothing to compare it with yet" in table.stdout
+
+
+def test_cli_exit_status_says_drift_and_only_drift(tmp_path):
+    """Exit 1 when the current window drifted from the reference (as `check` and `gate` exit 1), 0 when the tests
+    found nothing, and 0 when there was nothing to test (one window, or one request a window): never 1 without
+    evidence."""
+    store_with(tmp_path, day_of_traffic(MONDAY, 11, n=60) + day_of_traffic(MONDAY + timedelta(days=1), 12, n=60))
+    assert undrift("traffic", "--no-meaning", cwd=tmp_path).returncode == 0
+    shifted = day_of_traffic(MONDAY + timedelta(days=2), 13, n=60, words=(80, 120))
+    add_traffic(Store.open(f"sqlite:///{tmp_path / 'undrift.db'}"), shifted)
+    drifted = undrift("traffic", "--no-meaning", cwd=tmp_path)
+    assert drifted.returncode == 1 and "drift: the current window differs" in drifted.stdout, drifted.stderr
+    assert undrift("traffic", "--no-meaning", "--json", cwd=tmp_path).returncode == 1
+    assert undrift("traffic", "--no-meaning", "--window", "7d", cwd=tmp_path).returncode == 0  # one window
+    sparse = tmp_path / "sparse"
+    sparse.mkdir()
+    store_with(sparse, [record(MONDAY, "short"), record(MONDAY + timedelta(days=1), "a much longer answer " * 20,
+                                                        latency=60.0)])
+    result = undrift("traffic", "--no-meaning", cwd=sparse)
+    assert result.returncode == 0 and "no drift detected" in result.stdout, result.stdout + result.stderr
+    assert "1 drift (a test significant after the Holm adjustment" in " ".join(
+        undrift("traffic", "--help", cwd=tmp_path).stdout.split())
+
+
+def in_terminal(*args, cwd, columns):
+    """The CLI as a user sees it in a terminal `columns` wide: a pseudo-terminal of that size, COLUMNS as a shell
+    exports it."""
+    import fcntl
+    import pty
+    import re
+    import select
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "COLUMNS": str(columns), "TERM": "xterm"}
+    code = f"import sys; from undrift.cli import main; sys.argv = ['undrift'] + {list(args)!r}; main()"
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 120)
+        try:
+            chunk = os.read(leader, 65536) if ready else b""
+        except OSError:  # the child closed its end
+            chunk = b""
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    process.wait(timeout=60)
+    return process.returncode, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode()).replace("\r", "")
+
+
+def test_cli_tables_fit_a_100_column_terminal(tmp_path):
+    """Nothing of the report is cut off (no "…") on a 100-column terminal, with 6-hour windows, whose labels are the
+    longest, and every test shown."""
+    store_with(tmp_path, day_of_traffic(MONDAY + timedelta(hours=6), 1, n=300) + [
+        record(MONDAY + timedelta(hours=h), '{"a": 12345.678', latency=12345.678, ttft=0.0123) for h in range(7, 9)]
+        + day_of_traffic(MONDAY + timedelta(days=1, hours=18), 2, n=300, words=(60, 100), slow_tail=True))
+    status, shown = in_terminal("traffic", "--window", "6h", "--no-meaning", cwd=tmp_path, columns=100)
+    assert status == 1 and "latency (s) > p95" in shown, shown
+    assert "…" not in shown and max(len(line) for line in shown.splitlines()) <= 100, shown
+    assert "12,346" in shown and "TTFT p50" in shown  # the percentiles in full, one column each
 
 
 def test_cli_escapes_hostile_text(tmp_path):
@@ -287,7 +407,7 @@ def test_cli_escapes_hostile_text(tmp_path):
     result = undrift("traffic", "--tag", "[red]t", cwd=tmp_path)
     assert result.returncode == 2 and "no completions recorded with tag '[red]t'" in result.stderr
     result = undrift("traffic", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # the served model changed: drift
     shown = result.stdout
     assert "\x1b" not in shown and "\u202e" not in shown and "\x07" not in shown
     assert "\\x1b[2J[bold red]pwned[/bold red]" in shown and "\\u202eevil" in shown  # as written, escaped

@@ -37,6 +37,7 @@ TASK = "traffic"
 MAX_TOKENS_CAP = 4096  # a replayed request never asks for more, whatever the caller asked
 MAX_TOKENS_UNSET = 1024  # where the caller set no limit (the server's own default applied when it was recorded)
 CHAT_PATH = "/chat/completions"
+RECORDED_MODELS_SHOWN = 3  # served models named in the recorded run's default name
 SHORT_WORDS = 5  # a reviewed answer this short (one line) is matched exactly after normalisation, not by similarity
 
 
@@ -78,6 +79,19 @@ class Selected:
     distinct: int  # distinct replayable requests, before sampling
     repeated: int  # replayable records whose request an earlier record already made
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> records
+    redacted: int = 0  # selected requests whose messages hold the proxy's redaction mask
+
+    def redaction_warning(self, verb: str) -> str | None:
+        """What a user must know when masked requests go out: they are sent as recorded, masks included."""
+        if not self.redacted:
+            return None
+        from .proxy.redact import MASK
+
+        many = self.redacted > 1
+        return (f"{self.redacted} of the {len(self.items)} {verb} requests {'hold' if many else 'holds'} a redaction "
+                f"mask ({MASK}): {'they are' if many else 'it is'} used as recorded, masks included (the proxy "
+                "masked secrets and e-mail addresses before storing), so answers to "
+                f"{'them' if many else 'it'} may differ for that reason alone")
 
 
 def select_traffic(store: Store, selection: Selection) -> Selected:
@@ -104,7 +118,14 @@ def select_traffic(store: Store, selection: Selection) -> Selected:
     ids = sorted(distinct)
     if selection.sample is not None and selection.sample < len(ids):
         ids = sorted(random.Random(selection.seed).sample(ids, selection.sample))
-    return Selected([distinct[i] for i in ids], len(records), len(distinct), repeated, dict(skipped))
+    items = [distinct[i] for i in ids]
+    return Selected(items, len(records), len(distinct), repeated, dict(skipped), sum(map(_masked, items)))
+
+
+def _masked(item: Replayable) -> bool:
+    from .proxy.redact import MASK  # here: the proxy package is slow to import, and only this needs it
+
+    return any(MASK in m["content"] for m in item.sample.messages)
 
 
 def replayable(record: TrafficRecord) -> Replayable | str:
@@ -261,8 +282,7 @@ def replay(store: Store, selection: Selection, candidate: ModelSpec, options: Re
 def _recorded_run(store: Store, suite: Suite, selected: Selected, selection: Selection,
                   options: ReplayOptions) -> tuple[RunRecord, bool]:
     """The run of the recorded answers: one already stored for this very suite under this name, else a new one."""
-    served = sorted({i.record.served_model or i.record.model or "" for i in selected.items} - {""})
-    name = options.recorded_name or (served[0] if len(served) == 1 else "recorded")
+    name = options.recorded_name or recorded_name(selected)
     for run in store.list_runs(name=name, limit=200):
         if run.suite_digest == suite.digest() and run.status == "complete" and run.config.get("imported") == "traffic":
             return run, True
@@ -280,6 +300,17 @@ def _recorded_run(store: Store, suite: Suite, selected: Selected, selection: Sel
     prepared = prepare_records(records, {task.name: task.scorer}, suite.name, suite.source, provenance,
                                suite_digest=suite.digest(), origin="traffic", progress=False)
     return prepared.write(store)[0], False
+
+
+def recorded_name(selected: Selected) -> str:
+    """The recorded run's default name: the model that served the traffic (the requested one where the upstream
+    named none); `recorded:A+B` where several did, the first three and a count beyond; `recorded` where none is
+    known."""
+    served = sorted({i.record.served_model or i.record.model or "" for i in selected.items} - {""})
+    if len(served) <= 1:
+        return served[0] if served else "recorded"
+    more = len(served) - RECORDED_MODELS_SHOWN
+    return "recorded:" + "+".join(served[:RECORDED_MODELS_SHOWN]) + (f"+{more} more" if more > 0 else "")
 
 
 def _judge_summary(store: Store, run: RunRecord) -> dict[str, int]:
@@ -314,8 +345,8 @@ def export_suite(store: Store, selection: Selection, path: Path, labels: Path | 
     """Write the selected requests as a suite file.  The target is the recorded answer, or with `labels` (a reviewed
     file from `export_for_review`) the approved or corrected one; a request labelled bad without a correction is
     left out.  Short one-line targets are matched exactly after normalisation, longer ones by similarity."""
+    reviewed = {r.sample_id: r for r in read_reviews(labels)} if labels else {}  # a bad file first: it is cheap
     selected = select_traffic(store, selection)
-    reviewed = {r.sample_id: r for r in read_reviews(labels)} if labels else {}
     outcomes: Counter[str] = Counter()
     short, text = [], []
     for item in selected.items:

@@ -95,7 +95,9 @@ def read_reviews(path: Path) -> list[Reviewed]:
     """The rows of a reviewed file with their outcomes: a correction wins, a good label accepts the response, a bad
     one without a correction rejects it, no label is unlabelled."""
     if not path.is_file():
-        raise UndriftError(f"no review file {str(path)!r}")
+        raise UndriftError(f"no review file {str(path)!r}: check the path, or write one to label with `undrift review "
+                           "export RUN --out FILE.csv` (runs) or `undrift traffic export-suite ... --for-review "
+                           "FILE.csv` (recorded traffic)")
     reviewed = []
     for line, row in _read(path, _format(path)):
         for column in ("messages", "response"):

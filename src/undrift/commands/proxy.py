@@ -15,7 +15,7 @@ def proxy(
                                            "use http://HOST:PORT/v1 instead"),
     host: str = typer.Option("127.0.0.1", help="address to listen on; beyond localhost --token is required"),
     port: int = typer.Option(8080, help="port to listen on"),
-    sample: float = typer.Option(1.0, min=0.0, max=1.0, help="share of requests recorded (1: every one; 0.1 for a "
+    sample: float = typer.Option(1.0, min=0.0, max=1.0, help="share of requests recorded, 0-1 (1: every one; 0.1 for a "
                                                              "busy service)"),
     redact: list[str] = typer.Option([], "--redact", help="regular expression masked in everything recorded "
                                                           "(repeatable; API keys and e-mail addresses always are)"),

@@ -17,7 +17,8 @@ from .common import DB_HELP, JSON_HELP, err, interruptible, out
 SINCE_HELP = "start of the recorded traffic: an ISO date or time (UTC unless it says), or a time ago (6h, 1d, 2w)"
 UNTIL_HELP = "end of the recorded traffic (same forms; default: now)"
 TAG_HELP = "only requests recorded with this X-Undrift-Tag"
-SAMPLE_HELP = "draw this many distinct requests (default: all of them)"
+SAMPLE_HELP = ("number of distinct recorded requests to take, drawn with --seed: a count such as 200, not a share like "
+               "`proxy --sample` (default: all of them)")
 SEED_HELP = "seed of the draw (the same seed draws the same requests) and of sampled decoding"
 REPLAY_TOLERANCE = 0.3  # the tolerance the printed next commands suggest: a flip is a similarity drop of > 0.3
 
@@ -26,7 +27,7 @@ def replay(
     since: str = typer.Option(..., help=SINCE_HELP),
     until: Optional[str] = typer.Option(None, help=UNTIL_HELP),
     tag: Optional[str] = typer.Option(None, help=TAG_HELP),
-    sample: Optional[int] = typer.Option(None, help=SAMPLE_HELP),
+    sample: Optional[str] = typer.Option(None, metavar="N", help=SAMPLE_HELP),
     seed: int = typer.Option(0, help=SEED_HELP),
     model: str = typer.Option(..., "--model", "-m", help="the candidate's model spec, e.g. openai:gpt-4o@URL"),
     name: Optional[str] = typer.Option(None, "--as", help="name of the candidate's run (default: its spec)"),
@@ -41,19 +42,24 @@ def replay(
 ) -> None:
     """Send recorded requests to a candidate and store both sides as runs, for `compare` and `gate`.
 
+    The candidate gets the requests as recorded, redaction masks included: what the proxy
+    masked (API keys, e-mail addresses, --redact patterns) reads [REDACTED] in the replayed
+    prompt too, and the replay warns when any does.
+
     Exit status: 0 done, 2 bad input, 4 the candidate's run failed (too many errors; resume it), 130 interrupted.
     """
     from ..models import ModelSpec
     from ..replay import ReplayOptions, Selection, replay as replay_traffic
     from ..store import Store
 
-    selection = Selection(*_range(since, until), tag, sample, seed)
+    selection = Selection(*_range(since, until), tag, _count(sample), seed)
     selection.validate()
     candidate = ModelSpec.parse(model)
     options = ReplayOptions(name=name, recorded_name=recorded_as, judge=judge, seed=seed,
                             max_error_rate=max_error_rate)
     store = Store.open(db, must_exist=True)
     report = interruptible(lambda: replay_traffic(store, selection, candidate, options, not quiet))
+    _warn_redacted(report.selected, "replayed")  # on stderr, so that --json stays clean
     old, new = report.recorded, report.candidate.run
     commands = {
         "compare": f"undrift compare {old.id} {new.id} --tolerance {REPLAY_TOLERANCE}",
@@ -69,7 +75,7 @@ def replay(
                           "from_cache": report.candidate.from_cache, "errors": new.errors},
             "suite": str(report.suite_path), "replayed": len(selected.items), "distinct": selected.distinct,
             "records": selected.records, "repeated": selected.repeated, "skipped": selected.skipped,
-            "judge": report.judge, "next": commands,
+            "judge": report.judge, "redacted": selected.redacted, "next": commands,
         }, indent=2))
         return
     from ..replay import skipped_text
@@ -97,7 +103,7 @@ def export_suite(
     since: str = typer.Option(..., help=SINCE_HELP),
     until: Optional[str] = typer.Option(None, help=UNTIL_HELP),
     tag: Optional[str] = typer.Option(None, help=TAG_HELP),
-    sample: Optional[int] = typer.Option(None, help=SAMPLE_HELP),
+    sample: Optional[str] = typer.Option(None, metavar="N", help=SAMPLE_HELP),
     seed: int = typer.Option(0, help=SEED_HELP),
     output: Optional[Path] = typer.Option(None, "--out", "-o", help="the suite file to write (.yaml; its samples go "
                                                                     "beside it as .jsonl)"),
@@ -115,7 +121,7 @@ def export_suite(
         raise UndriftError("give one of -o SUITE.yaml (write the suite) or --for-review FILE.csv (write it to label)")
     if for_review is not None and labels is not None:
         raise UndriftError("--labels goes with -o SUITE.yaml: label the --for-review file first, then export with it")
-    selection = Selection(*_range(since, until), tag, sample, seed)
+    selection = Selection(*_range(since, until), tag, _count(sample), seed)
     selection.validate()
     store = Store.open(db, must_exist=True)
     if for_review is not None:
@@ -125,19 +131,36 @@ def export_suite(
                           "SUITE.yaml` with the same selection"))
         return
     report = export(store, selection, output, labels)
+    _warn_redacted(report.selected, "exported")
     left_out = skipped_text(report.selected)
     out.print(literal(f"wrote {report.samples} samples to {report.path}" + (f" (left out: {left_out})" if left_out
                                                                             else "")))
     if labels is not None:
         o = report.outcomes
         out.print(literal(f"reviewed: {o.get('corrected', 0)} corrected, {o.get('accepted', 0)} approved, "
-                          f"{report.dropped} dropped as bad without a correction, "
+                          f"{report.dropped} dropped as bad or unsafe without a correction, "
                           f"{o.get('unlabelled', 0) + o.get('unreviewed', 0)} unreviewed (target: the recorded answer)"))
         if report.labelled_elsewhere:
             err.print(Text("note: ", style="yellow").append(clean(
                 f"{report.labelled_elsewhere} rows of {labels.name} are not in the selected traffic; export with the "
                 "selection the review file was written with")))
     out.print(literal(f"run it: undrift run {report.path} --model SPEC"))
+
+
+def _warn_redacted(selected, verb: str) -> None:
+    warning = selected.redaction_warning(verb)
+    if warning:
+        err.print(Text("warning: ", style="yellow").append(clean(warning)))
+
+
+def _count(sample: Optional[str]) -> Optional[int]:
+    """--sample as the count it is here; a share such as 0.5 (what `undrift proxy --sample` takes) is refused."""
+    if sample is None:
+        return None
+    try:
+        return int(sample.strip())
+    except ValueError:
+        raise UndriftError(f"--sample is a number of requests (e.g. --sample 200), not a share: got {sample!r}") from None
 
 
 def _range(since: Optional[str], until: Optional[str]):

@@ -31,7 +31,12 @@ def traffic(
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Drift of live outputs: per window, length, refusals, JSON validity, errors, latency, tokens and served
-    models; between the reference and the current window, two-sample tests (Holm-adjusted) and drift of meaning."""
+    models; between the reference and the current window, two-sample tests (Holm-adjusted) and drift of meaning.
+
+    Exit status, like `check` and `gate`: 0 no drift found (or nothing to compare yet),
+    1 drift (a test significant after the Holm adjustment, or a served model or fingerprint
+    change between the reference and the current window), 2 bad input.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from ..report.traffic import traffic_report
@@ -45,3 +50,5 @@ def traffic(
         print(json.dumps(report.to_dict(), indent=2))
     else:
         out.print(traffic_report(report))
+    if report.drifted:
+        raise typer.Exit(1)

@@ -23,7 +23,7 @@ _WIDTH = 160  # characters of a response shown
 
 
 def traffic_report(report: TrafficReport) -> Group:
-    parts: list = [_header(report), windows_table(report)]
+    parts: list = [_header(report), windows_table(report), timings_table(report)]
     models = models_table(report)
     if models is not None:
         parts.append(models)
@@ -58,18 +58,36 @@ def _header(report: TrafficReport) -> Text:
 
 
 def windows_table(report: TrafficReport) -> Table:
-    table = Table(title="windows", title_justify="left", header_style="bold")
-    for column in ("window (UTC)", "requests", "errors", "refusals", "valid JSON", "chars p50", "tokens in/out",
-                   "latency p50/90/99", "TTFT p50/90/99"):
-        table.add_column(column, justify="left" if column.startswith("window") else "right",
-                         no_wrap=column.startswith("window"))
+    """Counts, rates, length and tokens per window; the timings have a table of their own, so that both fit a
+    terminal of 100 columns with no number cut off."""
+    table = _window_columns("windows", ("requests", "errors", "refusals", "JSON ok", "chars p50",
+                                        "tokens in/out (mean)"))
     for i, w in enumerate(report.windows):
-        role = " ref" if i == report.reference else " now" if i == report.current else ""
-        table.add_row(Text(_when(w.start)).append(role, style="bold"), str(w.requests), _rate(w.errors),
-                      _rate(w.refusals), _rate(w.json_valid, of=True), _value(w.chars_median),
-                      f"{_value(w.tokens_in_mean)}/{_value(w.tokens_out_mean)}", _percentiles(w.latency),
-                      _percentiles(w.ttft))
+        table.add_row(_window(report, i), str(w.requests), _rate(w.errors), _rate(w.refusals),
+                      _rate(w.json_valid, of=True), _value(w.chars_median),
+                      f"{_tokens(w.tokens_in_mean)}/{_tokens(w.tokens_out_mean)}")
     return table
+
+
+def timings_table(report: TrafficReport) -> Table:
+    table = _window_columns("latency and time to first token (TTFT, streams only), in seconds, of the requests "
+                            "that did not fail", ("latency p50", "p90", "p99", "TTFT p50", "p90", "p99"))
+    for i, w in enumerate(report.windows):
+        table.add_row(_window(report, i), *_percentiles(w.latency), *_percentiles(w.ttft))
+    return table
+
+
+def _window_columns(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("window (UTC)", no_wrap=True)
+    for column in columns:
+        table.add_column(column, justify="right", overflow="fold")
+    return table
+
+
+def _window(report: TrafficReport, i: int) -> Text:
+    role = " ref" if i == report.reference else " now" if i == report.current else ""
+    return Text(_when(report.windows[i].start)).append(role, style="bold")
 
 
 def models_table(report: TrafficReport) -> Table | None:
@@ -87,11 +105,14 @@ def models_table(report: TrafficReport) -> Table | None:
 
 def tests_table(report: TrafficReport) -> Table:
     table = Table(title=f"reference vs current (two-sided tests, Holm-adjusted across {_tested(report)} tests)",
-                  title_justify="left", header_style="bold")
-    for column in ("metric", "test", "reference", "current", "effect [95% CI]", "p", "p (Holm)", ""):
-        table.add_column(column, justify="left" if column in ("metric", "test", "") else "right")
+                  title_justify="left", header_style="bold", caption_justify="left",
+                  caption="rates and > p95 shares (of both windows pooled): Fisher's exact test, change in points; "
+                          "length, tokens, latency, TTFT: Mann-Whitney U, medians and Hodges-Lehmann shift; "
+                          "meaning: MMD permutation test")
+    for column in ("metric", "reference", "current", "effect [95% CI]", "p", "p Holm", ""):
+        table.add_column(column, justify="left" if column in ("metric", "") else "right", overflow="fold")
     for t in report.tests:
-        table.add_row(t.metric, t.test, _side(t, t.reference, t.n_reference), _side(t, t.current, t.n_current),
+        table.add_row(_metric(t), _side(t, t.reference, t.n_reference), _side(t, t.current, t.n_current),
                       _effect(t), p_text(t.p_value), p_text(t.p_adjusted),
                       Text("drifted", style="red") if t.drifted else Text("—" if t.p_value is None else ""))
     return table
@@ -127,13 +148,17 @@ def _tested(report: TrafficReport) -> int:
     return sum(t.p_value is not None for t in report.tests)
 
 
+def _metric(test: MetricTest) -> str:
+    """A tail test's metric with its threshold: `latency (s) > p95 (2.31)`."""
+    return test.metric if test.threshold is None else f"{test.metric} ({number(test.threshold)})"
+
+
 def _side(test: MetricTest, value: float | None, n: int) -> str:
     if test.test == "MMD permutation":
         return f"n={n}"
     if value is None:
         return "—"
-    shown = pct(value) if test.test == "Fisher exact" else f"median {number(value)}"
-    return f"{shown} (n={n})"
+    return f"{pct(value) if test.test == 'Fisher exact' else number(value)} (n={n})"
 
 
 def _effect(test: MetricTest) -> str:
@@ -155,8 +180,12 @@ def _value(value: float | None) -> str:
     return "—" if value is None else number(value)
 
 
-def _percentiles(p: Percentiles | None) -> str:
-    return "—" if p is None else f"{p.p50:.3g}/{p.p90:.3g}/{p.p99:.3g}s"
+def _tokens(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def _percentiles(p: Percentiles | None) -> tuple[str, str, str]:
+    return ("—",) * 3 if p is None else (number(p.p50), number(p.p90), number(p.p99))
 
 
 def _values(values: list[str], changed: bool) -> Text:

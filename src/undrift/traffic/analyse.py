@@ -12,7 +12,7 @@ from ..store.db import Store
 from ..store.traffic import TrafficRecord, read_traffic
 from .meaning import MeaningDrift, meaning_drift
 from .metrics import Samples, WindowMetrics
-from .twosample import MetricTest, adjust, rate_test, shift_test
+from .twosample import MetricTest, adjust, rate_test, shift_test, tail_test
 from .windows import Reference, parse_duration, parse_moment, pick_reference, split_windows
 
 ALPHA = 0.05
@@ -110,6 +110,9 @@ def analyse_traffic(store: Store, query: TrafficQuery) -> TrafficReport:
         shift_test("tokens in", old.tokens_in, new.tokens_in, query.seed),
         shift_test("latency (s)", old.latency, new.latency, query.seed),
         shift_test("TTFT (s)", old.ttft, new.ttft, query.seed),
+        tail_test("length (chars)", old.chars, new.chars),
+        tail_test("latency (s)", old.latency, new.latency),
+        tail_test("TTFT (s)", old.ttft, new.ttft),
     ]
     meaning = None
     if query.meaning:

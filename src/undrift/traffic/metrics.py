@@ -23,7 +23,7 @@ from ..store.traffic import TrafficRecord
 from .windows import Window
 
 _JSON_FORMATS = ("json_object", "json_schema")
-_JSON_STARTS = ("{", "[", "```json")
+_JSON_FENCE = "```json"
 
 
 def is_error(record: TrafficRecord) -> bool:
@@ -36,13 +36,14 @@ def answer_text(record: TrafficRecord) -> str | None:
 
 
 def expects_json(record: TrafficRecord, text: str) -> bool:
-    """JSON validity is measured on the answers that had to be JSON: the request asked for it
-    (`response_format` of type json_object or json_schema), or the answer itself starts as JSON (`{`, `[`, or a
-    ```json fence), so a broken object counts as invalid rather than as prose."""
+    """JSON validity is measured on the answers meant as JSON: the request asked for it (`response_format` of type
+    json_object or json_schema), or the answer starts with `{` or holds a ```json fence, so a broken object counts
+    as invalid rather than as prose.  A leading `[` is not enough: `[Yes]` or `[1] See the docs` are prose, and a
+    JSON array nobody asked for is rare enough to leave out rather than count every bracketed answer as broken."""
     request = record.request if isinstance(record.request, dict) else {}
     response_format = request.get("response_format")
     asked = isinstance(response_format, dict) and response_format.get("type") in _JSON_FORMATS
-    return asked or text.lstrip().startswith(_JSON_STARTS)
+    return asked or text.lstrip().startswith("{") or _JSON_FENCE in text
 
 
 @dataclass
