@@ -139,6 +139,8 @@ class Registry(Generic[T]):
                 plugin = Plugin(self.group, entry_point.name, entry_point.value,
                                 dist.name if dist else "?", dist.version if dist else "?")
                 entries.setdefault(entry_point.name, []).append((plugin, entry_point))
+            for claims in entries.values():  # undrift's own first, so messages read the same on every sys.path
+                claims.sort(key=lambda claim: (not claim[0].builtin, claim[0].distribution))
             self._entries = entries
         return self._entries
 

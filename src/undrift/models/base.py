@@ -46,7 +46,7 @@ class Backend:
     usage: str  # what follows `SCHEME:` in a spec, for help and errors: "PATH[+lora:PATH]"
     description: str
     load: Callable[["ModelSpec", bool], "Model"]  # (spec, lazy) -> model; lazy defers loading weights to prepare()
-    options: frozenset[str] = SYSTEM_OPTIONS  # the `?key=value` options its specs may carry
+    options: frozenset[str] = frozenset()  # the `?key=value` options its specs may carry (system: SYSTEM_OPTIONS)
     lora: bool = False  # takes `+lora:PATH`
     base_url: bool = False  # takes `@BASE_URL`
     targets: tuple[str, ...] | None = None  # the only models it has (None: any non-empty target)
