@@ -179,3 +179,10 @@ def test_a_plugin_object_of_the_wrong_kind_is_refused(tmp_path):
     run = undrift("run", "drift", "--model", "wrong:x", cwd=tmp_path, path=(wrong,))
     assert run.returncode == 2
     assert "the backend 'wrong' of undrift-wrong 1.0 (json:dumps) is not a Backend" in run.stderr
+
+
+def test_the_plugins_page_shows_the_example_plugin_exactly():
+    page = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    for name, language in (("pyproject.toml", "toml"), ("undrift_example.py", "python")):
+        shown = page.split(f"`{name}`:\n\n```{language}\n", 1)[1].split("\n```\n", 1)[0] + "\n"
+        assert shown == (EXAMPLE_PLUGIN / name).read_text(), f"docs/plugins.md shows an old {name}"

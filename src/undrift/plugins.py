@@ -19,6 +19,7 @@ distributions that claim the same name are refused for that name rather than one
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from .errors import UndriftError
@@ -71,7 +72,6 @@ class Registry(Generic[T]):
         self.noun = noun  # "backend", "scorer", "suite": how messages name an entry
         self._accepts = accepts
         self._expected = expected  # what `accepts` wants, for the message when a plugin points at something else
-        self._entries: dict[str, list[tuple[Plugin, EntryPoint]]] | None = None
         self._loaded: dict[str, T] = {}
 
     def names(self) -> list[str]:
@@ -130,19 +130,33 @@ class Registry(Generic[T]):
         return listed
 
     def _scan(self) -> dict[str, list[tuple[Plugin, EntryPoint]]]:
-        if self._entries is None:
-            from importlib.metadata import entry_points  # here, not at import: it costs start-up time
+        return _scan_all().get(self.group, {})
 
-            entries: dict[str, list[tuple[Plugin, EntryPoint]]] = {}
-            for entry_point in entry_points(group=self.group):
-                dist = entry_point.dist
-                plugin = Plugin(self.group, entry_point.name, entry_point.value,
-                                dist.name if dist else "?", dist.version if dist else "?")
-                entries.setdefault(entry_point.name, []).append((plugin, entry_point))
-            for claims in entries.values():  # undrift's own first, so messages read the same on every sys.path
-                claims.sort(key=lambda claim: (not claim[0].builtin, claim[0].distribution))
-            self._entries = entries
-        return self._entries
+
+GROUPS = ("undrift.backends", "undrift.scorers", "undrift.suites")
+
+
+@cache
+def _scan_all() -> dict[str, dict[str, list[tuple[Plugin, EntryPoint]]]]:
+    """Every entry point of the three groups, read in one pass over the installed distributions (on first use)."""
+    from importlib.metadata import entry_points  # here, not at import: it costs start-up time
+
+    everything = entry_points()
+    providers: dict[int, tuple[str, str]] = {}  # one metadata read per distribution, not per entry point
+    found: dict[str, dict[str, list[tuple[Plugin, EntryPoint]]]] = {}
+    for group in GROUPS:
+        entries = found.setdefault(group, {})
+        for entry_point in everything.select(group=group):
+            dist = entry_point.dist
+            if id(dist) not in providers:
+                metadata = dist.metadata if dist is not None else {}
+                providers[id(dist)] = (metadata.get("Name") or "?", metadata.get("Version") or "?")
+            name, version = providers[id(dist)]
+            plugin = Plugin(group, entry_point.name, entry_point.value, name, version)
+            entries.setdefault(entry_point.name, []).append((plugin, entry_point))
+        for claims in entries.values():  # undrift's own first, so messages read the same on every sys.path
+            claims.sort(key=lambda claim: (not claim[0].builtin, claim[0].distribution))
+    return found
 
 
 def _is_backend(value: Any) -> bool:
