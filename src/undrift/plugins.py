@@ -133,23 +133,21 @@ class Registry(Generic[T]):
         return _scan_all().get(self.group, {})
 
 
-GROUPS = ("undrift.backends", "undrift.scorers", "undrift.suites")
-
-
 @cache
 def _scan_all() -> dict[str, dict[str, list[tuple[Plugin, EntryPoint]]]]:
     """Every entry point of the three groups, read in one pass over the installed distributions (on first use)."""
     from importlib.metadata import entry_points  # here, not at import: it costs start-up time
 
     everything = entry_points()
+    groups = [registry.group for registry in (BACKENDS, SCORERS, SUITES)]
     providers: dict[int, tuple[str, str]] = {}  # one metadata read per distribution, not per entry point
     found: dict[str, dict[str, list[tuple[Plugin, EntryPoint]]]] = {}
-    for group in GROUPS:
+    for group in groups:
         entries = found.setdefault(group, {})
         for entry_point in everything.select(group=group):
             dist = entry_point.dist
             if id(dist) not in providers:
-                metadata = dist.metadata if dist is not None else {}
+                metadata = (dist.metadata if dist is not None else None) or {}
                 providers[id(dist)] = (metadata.get("Name") or "?", metadata.get("Version") or "?")
             name, version = providers[id(dist)]
             plugin = Plugin(group, entry_point.name, entry_point.value, name, version)
