@@ -118,8 +118,14 @@ def test_script_answers_by_prompt_and_a_changed_script_is_another_model(tmp_path
     assert changed["from_cache"] == 0 and changed["tasks"][0]["accuracy"] == pytest.approx(2 / 3)
     assert changed["run"]["fingerprint"]["weights_sha256"] != first["run"]["fingerprint"]["weights_sha256"]
 
-    (tmp_path / "answers.yaml").write_text("answers:\n  What is 2+2?: '4'\n")  # no default: the rest are errors
-    unanswered = undrift("run", "quiz.yaml", "--model", "script:answers.yaml", "-q", cwd=tmp_path)
+    (tmp_path / "by-id.yaml").write_text("prompts:\n  What is 2+2?: '4'\nids:\n  sky: blue\ndefault: Lyon\n")
+    by_id = undrift("run", "quiz.yaml", "--model", "script:by-id.yaml", "--json", "-q", cwd=tmp_path)
+    assert by_id.returncode == 0, by_id.stderr
+    assert json.loads(by_id.stdout)["tasks"][0]["accuracy"] == pytest.approx(2 / 3)
+    assert json.loads(by_id.stdout)["run"]["fingerprint"]["deterministic"] is False  # ids: no reuse across samples
+
+    (tmp_path / "no-default.yaml").write_text("prompts:\n  What is 2+2?: '4'\n")  # the rest get errors
+    unanswered = undrift("run", "quiz.yaml", "--model", "script:no-default.yaml", "-q", cwd=tmp_path)
     assert unanswered.returncode == 4  # too many requests got errors; nothing was scored as an empty answer
     bad = undrift("run", "quiz.yaml", "--model", "script:missing.jsonl", cwd=tmp_path)
     assert bad.returncode == 2 and "script 'missing.jsonl' does not exist" in bad.stderr

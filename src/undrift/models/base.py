@@ -7,7 +7,7 @@ A spec is a string so that it can travel through a command line, a database row 
     gguf:FILE                            a GGUF file, converted once to a safetensors cache
     openai:MODEL[@BASE_URL]              any OpenAI-compatible chat-completions server
     echo:[?text=TEXT]                    scripted: says the last user message back (or TEXT), for tests
-    script:FILE                          scripted: answers from a JSONL/YAML file of prompts and answers
+    script:FILE                          scripted: answers from a JSONL/YAML file, by prompt or sample id
 
 The part before the colon is a scheme registered in the `undrift.backends` entry-point group (see plugins.py): the
 built-ins above are declared there by undrift's own pyproject.toml, and an installed plugin adds its own schemes.
@@ -165,14 +165,19 @@ class Decoding:
 
 @dataclass(frozen=True)
 class Request:
-    """One chat request: messages (role/content dicts) and how to decode."""
+    """One chat request: messages (role/content dicts) and how to decode.
+
+    `sample_id` says which suite sample asked, where one did; it is not part of the request (equality, cache key),
+    since a model answers the messages, but a scripted model may answer by it (`script:` files with `ids`).
+    """
 
     messages: tuple[tuple[tuple[str, str], ...], ...]
     decoding: Decoding
+    sample_id: str | None = field(default=None, compare=False)
 
     @classmethod
-    def chat(cls, messages: list[dict[str, str]], decoding: Decoding) -> "Request":
-        return cls(tuple(tuple(sorted(m.items())) for m in messages), decoding)
+    def chat(cls, messages: list[dict[str, str]], decoding: Decoding, sample_id: str | None = None) -> "Request":
+        return cls(tuple(tuple(sorted(m.items())) for m in messages), decoding, sample_id)
 
     def message_dicts(self) -> list[dict[str, str]]:
         return [dict(m) for m in self.messages]

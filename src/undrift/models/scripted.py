@@ -5,12 +5,15 @@ registered through the same `undrift.backends` entry points as any plugin, so th
 
     echo:                 says each request's last user message back
     echo:?text=TEXT       says TEXT to everything (`echo:?text=` says nothing: an empty answer)
-    script:FILE           answers from FILE, by the request's last user message, else the file's default
+    script:FILE           answers from FILE: by the request's last user message, else by the sample's id, else
+                          the file's default
 
-A script is a JSON Lines file (`{"prompt": "...", "answer": "..."}` per line, and optionally one `{"default": "..."}`)
-or a YAML file (`answers:` a mapping from prompt to answer, and optionally `default:`).  A prompt the script does not
-answer and no default is an error for that request (never an empty answer that would be scored).  The fingerprint
-holds the script's SHA-256, so the response cache and comparisons treat two different scripts as two models.
+A script is a JSON Lines file (one `{"prompt": "...", "answer": "..."}` or `{"id": "...", "answer": "..."}` per line,
+and optionally one `{"default": "..."}`) or a YAML file (`prompts:` and `ids:`, each a mapping to answers, and
+optionally `default:`).  A request the script does not answer, without a default, is an error for that request
+(never an empty answer that would be scored).  The fingerprint holds the script's SHA-256, so the response cache and
+comparisons treat two different scripts as two models; a script that answers by sample id is not deterministic in the
+cache's sense (two samples may ask the same request), so its answers are not reused from the cache.
 Answers are cut to the request's `max_tokens` words, with `finish_reason` "length", as a real model stops.
 """
 
@@ -28,9 +31,10 @@ from .base import Backend, Fingerprint, Generation, Model, ModelSpec, ProgressCa
 
 @dataclass(frozen=True)
 class Script:
-    """What a `script:` model says: an answer per prompt (the last user message), and the answer to anything else."""
+    """What a `script:` model says: answers by prompt (the last user message) and by sample id, and a default."""
 
-    answers: dict[str, str]
+    prompts: dict[str, str]
+    ids: dict[str, str]
     default: str | None
     sha256: str
 
@@ -49,22 +53,30 @@ class Script:
             return cls(*_yaml_script(load_yaml(text, where), where), digest)
         return cls(*_jsonl_script(text, where), digest)
 
-    def answer(self, prompt: str) -> str | None:
-        return self.answers.get(prompt, self.default)
+    def answer(self, request: Request) -> str | None:
+        prompt = _last_user_message(request)
+        if prompt in self.prompts:
+            return self.prompts[prompt]
+        return self.ids.get(request.sample_id, self.default) if request.sample_id else self.default
 
 
-def _yaml_script(document: object, where: str) -> tuple[dict[str, str], str | None]:
-    if not isinstance(document, dict) or set(document) - {"answers", "default"}:
-        raise UndriftError(f"{where}: a YAML script is a mapping with `answers` (prompt: answer) and `default`")
-    answers = document.get("answers") or {}
-    if not isinstance(answers, dict):
-        raise UndriftError(f"{where}: `answers` must map each prompt to its answer")
+def _yaml_script(document: object, where: str) -> tuple[dict[str, str], dict[str, str], str | None]:
+    if not isinstance(document, dict) or set(document) - {"prompts", "ids", "default"}:
+        raise UndriftError(f"{where}: a YAML script is a mapping with `prompts` and `ids` (each a mapping to answers) "
+                           "and `default`")
+    mappings = []
+    for key in ("prompts", "ids"):
+        mapping = document.get(key) or {}
+        if not isinstance(mapping, dict):
+            raise UndriftError(f"{where}: `{key}` must map each {key[:-1]} to its answer")
+        mappings.append({str(k): str(v) for k, v in mapping.items()})
     default = document.get("default")
-    return {str(k): str(v) for k, v in answers.items()}, None if default is None else str(default)
+    return mappings[0], mappings[1], None if default is None else str(default)
 
 
-def _jsonl_script(text: str, where: str) -> tuple[dict[str, str], str | None]:
-    answers: dict[str, str] = {}
+def _jsonl_script(text: str, where: str) -> tuple[dict[str, str], dict[str, str], str | None]:
+    prompts: dict[str, str] = {}
+    ids: dict[str, str] = {}
     default = None
     for line, row_text in enumerate(text.splitlines(), start=1):
         if not row_text.strip():
@@ -74,12 +86,15 @@ def _jsonl_script(text: str, where: str) -> tuple[dict[str, str], str | None]:
         except json.JSONDecodeError as exc:
             raise UndriftError(f"{where} line {line}: not JSON ({exc.msg}); each line is one JSON object") from None
         if isinstance(row, dict) and set(row) == {"prompt", "answer"}:
-            answers[str(row["prompt"])] = str(row["answer"])
+            prompts[str(row["prompt"])] = str(row["answer"])
+        elif isinstance(row, dict) and set(row) == {"id", "answer"}:
+            ids[str(row["id"])] = str(row["answer"])
         elif isinstance(row, dict) and set(row) == {"default"}:
             default = str(row["default"])
         else:
-            raise UndriftError(f'{where} line {line}: write {{"prompt": ..., "answer": ...}} or {{"default": ...}}')
-    return answers, default
+            raise UndriftError(f'{where} line {line}: write {{"prompt": ..., "answer": ...}}, {{"id": ..., "answer": ...}}'
+                               ' or {"default": ...}')
+    return prompts, ids, default
 
 
 def _last_user_message(request: Request) -> str:
@@ -98,7 +113,7 @@ class ScriptedModel:
         return Fingerprint(
             backend=self.spec.backend,
             model=self.spec.target or self.spec.backend,
-            deterministic=True,
+            deterministic=not (self.script and self.script.ids),
             weights_sha256=self.script.sha256 if self.script else None,
             options={"text": self.text} if self.text is not None else {},
         )
@@ -116,14 +131,14 @@ class ScriptedModel:
         """Nothing to release."""
 
     def _answer(self, request: Request) -> Generation:
-        prompt = _last_user_message(request)
         if self.script is not None:
-            text = self.script.answer(prompt)
+            text = self.script.answer(request)
             if text is None:
-                return Generation(text="", error=f"the script {self.spec.target!r} has no answer to {prompt[:80]!r} "
+                asked = f"sample {request.sample_id!r}" if request.sample_id else repr(_last_user_message(request)[:80])
+                return Generation(text="", error=f"the script {self.spec.target!r} has no answer to {asked} "
                                                  "and no default")
         else:
-            text = prompt if self.text is None else self.text
+            text = _last_user_message(request) if self.text is None else self.text
         words = text.split()
         cut = len(words) > request.decoding.max_tokens
         return Generation(
@@ -140,5 +155,5 @@ def _load(spec: ModelSpec, lazy: bool) -> Model:
 
 ECHO = Backend("[?text=TEXT]", "scripted: says the last user message back, or TEXT (for tests)", _load,
                frozenset({"text"}), targets=("",))
-SCRIPT = Backend("FILE", "scripted: answers from a JSONL/YAML file of prompts and answers (for tests)", _load,
+SCRIPT = Backend("FILE", "scripted: answers from a JSONL/YAML file by prompt or sample id (for tests)", _load,
                  frozenset())
