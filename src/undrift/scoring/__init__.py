@@ -1,5 +1,9 @@
-"""Scorers: turn (sample, response) into an extracted answer, a value and a verdict."""
+"""Scorers: turn (sample, response) into an extracted answer, a value and a verdict.
 
-from .base import SCORERS, Score, Scorer, build_scorer, sample_problem
+Which scorer a task's `type` names is looked up in the `undrift.scorers` entry points (`undrift.plugins.SCORERS`),
+where undrift's own scorers are registered like any plugin's.
+"""
 
-__all__ = ["SCORERS", "Score", "Scorer", "build_scorer", "sample_problem"]
+from .base import Score, Scorer, build_scorer, sample_problem
+
+__all__ = ["Score", "Scorer", "build_scorer", "sample_problem"]

@@ -1,4 +1,4 @@
-"""The scorer protocol, the `Score` it returns, and the registry that builds scorers from suite files."""
+"""The scorer protocol, the `Score` it returns, and how a suite file's scorer config becomes a scorer."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from ..errors import UndriftError
+from ..plugins import SCORERS
 from ..suites.schema import Sample, ScorerConfig
 
 
@@ -26,32 +27,22 @@ class Score:
 
 
 class Scorer(Protocol):
-    name: str
+    """What a suite's task names by its scorer `type`: an `undrift.scorers` entry point is a class (or factory) that
+    takes the task's scorer parameters as keyword arguments and returns one of these (see docs/plugins.md)."""
 
     def score(self, sample: Sample, response: str, variants: list[str]) -> Score:
         """Score `response` to `sample`; `variants` are the responses to the sample's counterfactual twins."""
         ...
 
 
-SCORERS: dict[str, Callable[..., Scorer]] = {}
 SANDBOX_PARAMETER = "sandbox"
 
 
-def register(name: str):
-    def decorate(cls):
-        cls.name = name
-        SCORERS[name] = cls
-        return cls
-
-    return decorate
-
-
 def _factory(config: ScorerConfig) -> Callable[..., Scorer]:
-    from . import code, extract, formats, instructions, judge, match, recorded, refusal, replay, similarity  # noqa: F401
-
+    """The scorer registered as the task's `type` (built-in or plugin), through the `undrift.scorers` entry points."""
     factory = SCORERS.get(config.type)
     if factory is None:
-        raise UndriftError(f"unknown scorer {config.type!r}: choose one of {', '.join(sorted(SCORERS))}")
+        raise SCORERS.unknown(f"scorer {config.type!r}")
     return factory
 
 

@@ -18,7 +18,7 @@ from ..errors import UndriftError
 from ..sandbox import Sandbox, SandboxLimits, SandboxResult
 from ..suites.schema import Sample
 from . import code_tests, code_values
-from .base import Score, register
+from .base import Score
 
 _FENCE = re.compile(r"```[ \t]*(?:(?:python3|python|py)[ \t]*)?\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
 _CODEC = Path(code_values.__file__).read_text(encoding="utf-8")
@@ -95,7 +95,6 @@ def extract_code(response: str) -> str:
     return max(blocks, key=len) if blocks else response
 
 
-@register("code")
 class CodeScorer:
     """Runs `extract_code(response)` then each of the sample's `data.tests` (Python statements, usually asserts)."""
 

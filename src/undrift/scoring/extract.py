@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..suites.schema import Sample
-from .base import Score, register, targets
+from .base import Score, targets
 
 
 def llmdrift_yes_no(text: str) -> str:
@@ -32,7 +32,6 @@ def llmdrift_responded(text: str) -> bool:
     return re.search(r"\([A-Za-z]\)", text) is not None
 
 
-@register("label")
 class LabelScorer:
     """Finds which of a fixed set of labels the response gives.
 
@@ -76,7 +75,6 @@ class LabelScorer:
         return Score(float(bool(correct)), correct, extracted, {"determined": extracted != "undetermined"})
 
 
-@register("choice")
 class ChoiceScorer:
     """Multiple choice with lettered options `(A)`, `(B)`...: the first letter given is the answer.
 

@@ -6,7 +6,7 @@ import json
 import re
 
 from ..suites.schema import Sample
-from .base import Score, register
+from .base import Score
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 _TYPES = {"string": str, "number": (int, float), "integer": int, "boolean": bool, "array": list, "object": dict}
@@ -22,7 +22,6 @@ def parse_json_response(text: str) -> tuple[object | None, str | None]:
         return None, exc.msg
 
 
-@register("json")
 class JsonScorer:
     """The response is valid JSON, has the `required` keys, and their values have the `types` given."""
 

@@ -10,7 +10,7 @@ import re
 from typing import Any, Callable
 
 from ..suites.schema import Sample
-from .base import Score, register
+from .base import Score
 from .formats import parse_json_response
 from .refusal import is_refusal
 
@@ -46,7 +46,6 @@ def check(text: str, instruction: dict[str, Any]) -> bool:
     return bool(CHECKS[instruction["type"]](text, **arguments))
 
 
-@register("instructions")
 class InstructionsScorer:
     def __init__(self, instructions: list[dict[str, Any]] | None = None):
         self.shared = list(instructions or [])

@@ -10,7 +10,7 @@ import re
 
 from ..models.base import Decoding, Request
 from ..suites.schema import Sample
-from .base import Score, register, targets
+from .base import Score, targets
 
 DEFAULT_RUBRIC = (
     "You are grading an answer.\n\nQuestion:\n{question}\n\nReference answer (may be empty):\n{target}\n\n"
@@ -27,7 +27,6 @@ REFERENCE_RUBRIC = (
 )
 
 
-@register("judge")
 class JudgeScorer:
     """`model` is the judge's spec; the verdict is the first `[[N]]` (scaled to 0..1), correct when N >= `pass_at`.
 

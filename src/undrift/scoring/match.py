@@ -7,7 +7,7 @@ import re
 import string
 
 from ..suites.schema import Sample
-from .base import Score, register, targets
+from .base import Score, targets
 from .extract import llmdrift_boxed
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
@@ -26,7 +26,6 @@ def contains_phrase(text: str, phrase: str) -> bool:
     return bool(phrase) and re.search(rf"\b{re.escape(phrase)}\b", text) is not None
 
 
-@register("exact")
 class ExactScorer:
     """The whole response, stripped of surrounding whitespace, equals a target."""
 
@@ -36,7 +35,6 @@ class ExactScorer:
         return Score(float(correct), correct, answer)
 
 
-@register("normalized")
 class NormalizedScorer:
     """Equality after `normalise`; with `contains: true` the normalised target may appear anywhere."""
 
@@ -60,7 +58,6 @@ def parse_number(text: str) -> float | None:
         return None
 
 
-@register("numeric")
 class NumericScorer:
     """A number from the response equals the target within `tolerance` (relative) .
 
@@ -97,7 +94,6 @@ class NumericScorer:
         return Score(float(correct), correct, extracted)
 
 
-@register("regex")
 class RegexScorer:
     """The response matches `pattern` (searched, or matched whole with `full: true`).
 
@@ -146,7 +142,6 @@ def _shown(facts: list[Fact]) -> str:
     return ", ".join(" / ".join(fact) for fact in facts)
 
 
-@register("key_facts")
 class KeyFactsScorer:
     """Every key fact appears in the response and no forbidden one does: a verdict for free-text answers.
 

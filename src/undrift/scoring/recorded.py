@@ -8,10 +8,9 @@ sample's data under `field`; this scorer turns it into the score, so the compari
 from __future__ import annotations
 
 from ..suites.schema import Sample
-from .base import Score, register
+from .base import Score
 
 
-@register("recorded")
 class RecordedScorer:
     """`value` is the recorded number; with `verdict: true` it is also right/wrong; `detail` names it in details."""
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from ..models.base import Decoding, ModelSpec
 from ..suites.schema import Sample
-from .base import Score, register, targets
+from .base import Score, targets
 from .formats import parse_json_response
 from .judge import pairwise_requests, pairwise_verdict
 from .refusal import is_refusal
 from .similarity import METRICS
 
 
-@register("replay")
 class ReplayScorer:
     """Similarity to the recorded answer (`metric`: rouge_l or f1) as the value, no verdict; refusal and JSON details;
     an optional pairwise `judge`."""

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from ..suites.schema import Sample
-from .base import Score, register, targets
+from .base import Score, targets
 from .extract import LabelScorer
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -49,7 +49,6 @@ def token_f1(candidate: str, reference: str) -> float:
 METRICS = {"rouge_l": rouge_l, "f1": token_f1}
 
 
-@register("similarity")
 class SimilarityScorer:
     """The best `metric` (rouge_l or f1) against any target; correct when it reaches `threshold`."""
 
@@ -63,7 +62,6 @@ class SimilarityScorer:
         return Score(value, value >= self.threshold, None, {self.metric: value})
 
 
-@register("counterfactual")
 class CounterfactualScorer:
     """How much the answer changes when only a name, gender or group in the request is swapped.
 

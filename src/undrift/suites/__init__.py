@@ -1,6 +1,7 @@
-"""Suites of representative tasks: built-ins and YAML/JSONL files."""
+"""Suites of representative tasks: by name (built-ins and plugins, from the `undrift.suites` entry points) and
+YAML/JSONL files."""
 
-from .loader import builtin_suites, load_suite, load_suite_file
+from .loader import installed_suites, load_suite, load_suite_file
 from .schema import Sample, ScorerConfig, Suite, Task
 
-__all__ = ["Sample", "ScorerConfig", "Suite", "Task", "builtin_suites", "load_suite", "load_suite_file"]
+__all__ = ["Sample", "ScorerConfig", "Suite", "Task", "installed_suites", "load_suite", "load_suite_file"]

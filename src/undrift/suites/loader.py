@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from ..errors import UndriftError
 from ..models.base import Decoding
+from ..plugins import SUITES, Installed
 from ..userfiles import check_prompt_length, jsonl_rows, load_yaml, read_text
 from .schema import Sample, ScorerConfig, Suite, Task
 
@@ -18,26 +19,49 @@ TASK_KEYS = {"name", "description", "samples", "system", "template", "decoding",
 SUITE_KEYS = {"name", "version", "description", "tasks"}
 
 
-def builtin_suites() -> dict[str, Callable[[int], Suite]]:
-    from .builtin import bias, drift
-
-    return {"drift": drift.build, "bias": bias.build}
+def installed_suites(seed: int = 0) -> list[Installed[Suite]]:
+    """Every suite that loads by name (undrift's own and plugins'), built from `seed`, with the distribution that
+    provides it; one that fails to load or build carries its one-line problem instead, so the rest still list."""
+    listed = []
+    for entry in SUITES.installed():
+        if entry.value is None:
+            listed.append(Installed(entry.name, entry.plugin, None, entry.problem))
+            continue
+        try:
+            listed.append(Installed(entry.name, entry.plugin, _build(entry.name, entry.value, seed)))
+        except UndriftError as problem:
+            listed.append(Installed(entry.name, entry.plugin, None, str(problem)))
+    return listed
 
 
 def load_suite(name_or_path: str, seed: int = 0, allow_outside: bool = False) -> Suite:
-    """A built-in suite by name (generated deterministically from `seed`), or a suite file by path.
+    """A suite registered under that name (generated deterministically from `seed`), or a suite file by path.
 
+    Names come from the `undrift.suites` entry points, where undrift's own suites are registered like a plugin's.
     A suite file may name samples files only inside its own folder unless `allow_outside`: a suite from
     elsewhere must not read `~/.ssh/id_rsa` or `/etc/passwd` into prompts that go to a hosted model."""
-    builtins = builtin_suites()
-    if name_or_path in builtins:
-        return builtins[name_or_path](seed)
+    builder = SUITES.get(name_or_path)
+    if builder is not None:
+        return _build(name_or_path, builder, seed)
     path = Path(name_or_path)
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
         return load_suite_file(path, allow_outside)
-    raise UndriftError(
-        f"unknown suite {name_or_path!r}: use a built-in ({', '.join(sorted(builtins))}) or the path of a suite .yaml file"
-    )
+    raise SUITES.unknown(f"suite {name_or_path!r}", " (or give the path of a suite .yaml file)")
+
+
+def _build(name: str, builder: Callable[[int], Suite], seed: int) -> Suite:
+    """Call a suite builder, holding a plugin's to its contract: a `Suite` back, any failure one line."""
+    try:
+        suite = builder(seed)
+    except UndriftError:
+        raise
+    except Exception as exc:  # a plugin's builder can raise anything; say whose it is
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise UndriftError(f"the suite {name!r} of {SUITES.provider(name)} failed to build ({reason})") from None
+    if not isinstance(suite, Suite):
+        raise UndriftError(f"the suite {name!r} of {SUITES.provider(name)} built a {type(suite).__name__}, "
+                           "not a Suite")
+    return suite
 
 
 def load_suite_file(path: Path, allow_outside: bool = False) -> Suite:

@@ -61,9 +61,9 @@ class Task:
         decoding = sample.decoding or self.decoding
         if not decoding.greedy and decoding.seed is None and seed is not None:
             decoding = Decoding(decoding.max_tokens, decoding.temperature, decoding.top_p, decoding.stop, seed)
-        requests = [Request.chat(list(sample.messages), decoding)]
+        requests = [Request.chat(list(sample.messages), decoding, sample.id)]
         if sample.counterfactual:
-            requests.append(Request.chat(list(sample.counterfactual), decoding))
+            requests.append(Request.chat(list(sample.counterfactual), decoding, sample.id))
         return requests
 
     def to_dict(self) -> dict[str, Any]:
