@@ -156,7 +156,7 @@ def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = 
         return metrics_response(metrics.registry)
 
     guarded = Guard(proxy, token=options.token, max_body_bytes=options.max_body_bytes,
-                    token_headers=TOKEN_HEADERS, token_hint=TOKEN_HINT, body_option="--max-body",
+                    token_headers=TOKEN_HEADERS, credential="proxy token", token_hint=TOKEN_HINT, body_option="--max-body",
                     on_refuse=lambda status: metrics.requests.labels(str(status)).inc())
     app = Starlette(routes=[Route("/metrics", metrics_route, methods=["GET"]), Route("/{path:path}", guarded)],
                     lifespan=lifespan)

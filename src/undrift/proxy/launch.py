@@ -1,7 +1,10 @@
 """Starting `undrift proxy`: refuse an open address without a token and bad patterns before the store is touched,
-open a store that can be written, run uvicorn."""
+open a store that can be written, bind the port, run uvicorn."""
 
 from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
@@ -25,9 +28,33 @@ def prepare(options: ProxyOptions, host: str, db: str | None) -> Starlette:
     return create_app(options, store, redactor)
 
 
-def run(app: Starlette, host: str, port: int) -> None:
-    """uvicorn without its own Server and Date headers: the upstream's pass through instead."""
+@dataclass
+class Listening:
+    """The proxy's socket, bound before uvicorn starts so that the port it got (`--port 0`: any free one) can be
+    told; `run` serves on it until a signal stops it."""
+
+    server: object  # uvicorn.Server
+    sock: socket.socket
+
+    @property
+    def port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def run(self) -> None:
+        """As `uvicorn.run` does: Ctrl-C ends it quietly, a start-up that failed (the app's lifespan) exits 3."""
+        try:
+            self.server.run(sockets=[self.sock])
+        except KeyboardInterrupt:
+            pass
+        if not self.server.started:
+            raise SystemExit(3)
+
+
+def listen(app: Starlette, host: str, port: int) -> Listening:
+    """uvicorn without its own Server and Date headers (the upstream's pass through instead); its HTTP parser is
+    httptools where installed (a dependency), which costs a fraction of h11's CPU per request."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False, date_header=False,
-                timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", server_header=False, date_header=False,
+                            timeout_graceful_shutdown=5)
+    return Listening(uvicorn.Server(config), config.bind_socket())  # a port taken: uvicorn says so and exits 3
