@@ -410,6 +410,13 @@ def test_port_0_prints_the_port_bound(upstream, tmp_path):
         assert port != 0, line
         assert httpx.get(f"http://127.0.0.1:{port}/v1/models").json()["data"][0]["id"] == "m-served-2024"
         assert f"metrics at http://127.0.0.1:{port}/metrics" in line
+        with httpx.Client() as client:  # no answer waits for the client's delayed ACK (Nagle on: about 40 ms each)
+            times = []
+            for _ in range(15):
+                started = time.perf_counter()
+                assert client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "m"}).is_success
+                times.append(time.perf_counter() - started)
+        assert sorted(times)[7] < 0.025, times
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)

@@ -57,4 +57,22 @@ def listen(app: Starlette, host: str, port: int) -> Listening:
 
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", server_header=False, date_header=False,
                             timeout_graceful_shutdown=5)
-    return Listening(uvicorn.Server(config), config.bind_socket())  # a port taken: uvicorn says so and exits 3
+    return Listening(uvicorn.Server(config), _bind(host, port))
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket made as asyncio's own `create_server` makes it, from `getaddrinfo`, with the protocol
+    named (IPPROTO_TCP).  asyncio turns Nagle's algorithm off only on connections from such a socket: with a bare
+    `socket.socket()` (uvicorn's `bind_socket`), a response sent as a head and then a body waits for the client's
+    delayed ACK, about 40 ms each."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as problem:
+        sock.close()
+        raise UndriftError(f"cannot listen on {host}:{port}: {problem.strerror or problem}; give another --port "
+                           "(0: any free one)") from None
+    return sock
