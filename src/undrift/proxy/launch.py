@@ -3,6 +3,7 @@ open a store that can be written, bind the port, run uvicorn."""
 
 from __future__ import annotations
 
+import gc
 import socket
 from dataclasses import dataclass
 
@@ -41,7 +42,13 @@ class Listening:
         return self.sock.getsockname()[1]
 
     def run(self) -> None:
-        """As `uvicorn.run` does: Ctrl-C ends it quietly, a start-up that failed (the app's lifespan) exits 3."""
+        """As `uvicorn.run` does: Ctrl-C ends it quietly, a start-up that failed (the app's lifespan) exits 3.
+
+        Before serving, what start-up made (the imported modules, about 90,000 objects) is moved out of the garbage
+        collector's reach (`gc.freeze`): a full collection over it stalls every request in flight for tens of ms,
+        the proxy's worst p99 spikes; what requests make is still collected as before."""
+        gc.collect()
+        gc.freeze()
         try:
             self.server.run(sockets=[self.sock])
         except KeyboardInterrupt:
