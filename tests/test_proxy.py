@@ -422,6 +422,16 @@ def test_port_0_prints_the_port_bound(upstream, tmp_path):
         server.wait(timeout=10)
 
 
+def test_a_taken_port_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        result = undrift("proxy", "--upstream", "http://127.0.0.1:9/v1", "--port", str(taken.getsockname()[1]),
+                         "--db", f"sqlite:///{tmp_path / 't.db'}", cwd=tmp_path)
+    assert result.returncode == 2 and "cannot listen on 127.0.0.1:" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def writers() -> list:
     """The recording writer processes this test process started (the proxies here run in its threads)."""
     return [p for p in multiprocessing.active_children() if p.name == "undrift-proxy-writer"]

@@ -29,6 +29,9 @@ def prepare(options: ProxyOptions, host: str, db: str | None) -> Starlette:
     return create_app(options, store, redactor)
 
 
+BACKLOG = 2048  # uvicorn's default
+
+
 @dataclass
 class Listening:
     """The proxy's socket, bound before uvicorn starts so that the port it got (`--port 0`: any free one) can be
@@ -71,13 +74,14 @@ def _bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket made as asyncio's own `create_server` makes it, from `getaddrinfo`, with the protocol
     named (IPPROTO_TCP).  asyncio turns Nagle's algorithm off only on connections from such a socket: with a bare
     `socket.socket()` (uvicorn's `bind_socket`), a response sent as a head and then a body waits for the client's
-    delayed ACK, about 40 ms each."""
+    delayed ACK, about 40 ms each.  Listening already: callers told the port can connect before uvicorn runs."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                          flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
+        sock.listen(BACKLOG)  # connecting works from here on (they wait for uvicorn to accept), so the port is told now
     except OSError as problem:
         sock.close()
         raise UndriftError(f"cannot listen on {host}:{port}: {problem.strerror or problem}; give another --port "
