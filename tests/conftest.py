@@ -31,13 +31,14 @@ CORPUS = [
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_environment(tmp_path_factory):
-    """Keep the tests out of the user's world: a UNDRIFT_DB set for a team's database, API keys and caches.
+    """Keep the tests out of the user's world: a UNDRIFT_DB set for a team's database, API keys, a proxy token and
+    caches.
 
     Subprocesses the tests start (the CLI, the server) inherit os.environ, so they are isolated too.
     """
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as patch:
-        for variable in ("UNDRIFT_DB", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        for variable in ("UNDRIFT_DB", "OPENAI_API_KEY", "OPENAI_BASE_URL", "UNDRIFT_PROXY_TOKEN"):
             patch.delenv(variable, raising=False)
         patch.setenv("UNDRIFT_CACHE", str(TEST_CACHE))
         patch.setenv("HF_HOME", str(home / "huggingface"))

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from conftest import free_port, wait_for_port
+from test_cli import undrift
 from undrift.proxy import ProxyOptions, create_app, parse_size
 from undrift.store import Store
 from undrift.store.traffic import count_traffic, read_traffic
@@ -240,6 +241,10 @@ def test_credentials_and_personal_data_never_reach_the_store(upstream, tmp_path)
     assert not [s for s in secrets if s.encode() in stored]
 
 
+REFUSED = ("missing or wrong proxy token: send `Proxy-Authorization: Bearer TOKEN` (or `X-Undrift-Token: TOKEN`) "
+           "with the proxy's --token; your Authorization header goes on to the upstream")
+
+
 def test_proxy_token_is_required_and_not_the_callers_authorization(upstream, store):
     body = {"model": "m", "messages": [{"role": "user", "content": "q"}]}
     with proxy(store, upstream.url, token="pt") as base:
@@ -247,7 +252,7 @@ def test_proxy_token_is_required_and_not_the_callers_authorization(upstream, sto
                         {"X-Undrift-Token": "Bearer pt"}):
             refused = httpx.post(base + "/v1/chat/completions", json=body, headers=headers)
             assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
-            assert "Proxy-Authorization" in refused.json()["error"]["message"]
+            assert refused.json()["error"]["message"] == REFUSED
         with pytest.raises(openai.AuthenticationError, match="Proxy-Authorization"):
             openai.OpenAI(base_url=base + "/v1", api_key="pt").models.list()
         assert httpx.post(base + "/v1/chat/completions", json=body, headers={"X-Undrift-Token": "pt"}).status_code == 200
@@ -350,12 +355,6 @@ def test_metrics_in_prometheus_format(upstream, store):
         assert expected in text, expected
 
 
-def undrift(*args, cwd, env=None, timeout=60):
-    environment = {k: v for k, v in os.environ.items() if k != "UNDRIFT_PROXY_TOKEN"}
-    return subprocess.run([sys.executable, "-m", "undrift.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**environment, **(env or {})})
-
-
 @pytest.mark.parametrize("args, fragment", [
     (["--host", "0.0.0.0"], "--token"),
     (["--redact", "(unclosed"], "--redact '(unclosed' is not a valid regular expression"),
@@ -399,6 +398,38 @@ def test_proxy_command_end_to_end(upstream, tmp_path):
     assert f"http://0.0.0.0:{port}/v1" in server.stderr.read()
     records = read_traffic(Store.open(f"sqlite:///{db}"))
     assert [(r.tag, r.request["messages"][0]["content"]) for r in records] == [("e2e", "[REDACTED] status?")]
+
+
+def test_port_0_prints_the_port_bound(upstream, tmp_path):
+    command = [sys.executable, "-m", "undrift.cli", "proxy", "--upstream", upstream.url + "/v1", "--port", "0",
+               "--db", f"sqlite:///{tmp_path / 'p0.db'}"]
+    server = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline()
+        port = int(line.split("http://127.0.0.1:", 1)[1].split("/", 1)[0])
+        assert port != 0, line
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/models").json()["data"][0]["id"] == "m-served-2024"
+        assert f"metrics at http://127.0.0.1:{port}/metrics" in line
+        with httpx.Client() as client:  # no answer waits for the client's delayed ACK (Nagle on: about 40 ms each)
+            times = []
+            for _ in range(15):
+                started = time.perf_counter()
+                assert client.post(f"http://127.0.0.1:{port}/v1/chat/completions", json={"model": "m"}).is_success
+                times.append(time.perf_counter() - started)
+        assert sorted(times)[7] < 0.025, times
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+
+
+def test_a_taken_port_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        result = undrift("proxy", "--upstream", "http://127.0.0.1:9/v1", "--port", str(taken.getsockname()[1]),
+                         "--db", f"sqlite:///{tmp_path / 't.db'}", cwd=tmp_path)
+    assert result.returncode == 2 and "cannot listen on 127.0.0.1:" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def writers() -> list:

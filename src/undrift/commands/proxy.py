@@ -14,7 +14,7 @@ def proxy(
     upstream: str = typer.Option(..., help="base URL your clients use now, e.g. https://api.openai.com/v1; they "
                                            "use http://HOST:PORT/v1 instead"),
     host: str = typer.Option("127.0.0.1", help="address to listen on; beyond localhost --token is required"),
-    port: int = typer.Option(8080, help="port to listen on"),
+    port: int = typer.Option(8080, help="port to listen on (0: any free one, printed at start-up)"),
     sample: float = typer.Option(1.0, min=0.0, max=1.0, help="share of requests recorded, 0-1 (1: every one; 0.1 for a "
                                                              "busy service)"),
     redact: list[str] = typer.Option([], "--redact", help="regular expression masked in everything recorded "
@@ -27,11 +27,12 @@ def proxy(
     db: Optional[str] = typer.Option(None, help=DB_HELP + "; traffic is recorded there"),
 ) -> None:
     """Forward every request to --upstream unchanged and record a sample of the traffic into the store."""
-    from ..proxy import ProxyOptions, parse_size, prepare, run
+    from ..proxy import ProxyOptions, listen, parse_size, prepare
 
     options = ProxyOptions(upstream=upstream, sample=sample, redact=tuple(redact), token=token,
                            max_body_bytes=parse_size(max_body), timeout_s=timeout)
-    app = prepare(options, host, db)
-    err.print(literal(f"proxying http://{host}:{port}/v1 to {upstream}, recording {sample:.0%} of requests; "
-                      f"metrics at http://{host}:{port}/metrics; Ctrl-C stops"))
-    run(app, host=host, port=port)
+    listening = listen(prepare(options, host, db), host, port)
+    bound = listening.port  # the one given, or with --port 0 the free one the system chose
+    err.print(literal(f"proxying http://{host}:{bound}/v1 to {upstream}, recording {sample:.0%} of requests; "
+                      f"metrics at http://{host}:{bound}/metrics; Ctrl-C stops"))
+    listening.run()

@@ -1,5 +1,9 @@
-"""The proxy as an ASGI app: every method and path forwarded to the upstream through one shared `httpx.AsyncClient`,
-answers relayed as they come (a stream chunk by chunk), a sample recorded, and `/metrics` for Prometheus.
+"""The proxy as an ASGI app: every method and path forwarded to the upstream through one shared aiohttp
+`ClientSession`, answers relayed as they come (a stream chunk by chunk), a sample recorded, and `/metrics` for
+Prometheus.
+
+The forwarded path is a raw ASGI callable, and the client aiohttp (its HTTP parsing in C): on a plain answer this
+costs about half the CPU of Starlette's Request/Response with httpx (see docs/proxy.md, Overhead).
 
 The guard in front of every forwarded path (shared with `undrift serve`) checks the proxy's own token and the body
 size before anything is forwarded; `/metrics` (counts and timings, no content) stays open for Prometheus.  An upstream that refuses or breaks is a 502, one that hangs past `timeout_s` a 504, both in OpenAI's
@@ -9,18 +13,19 @@ whose writer works in a process of its own.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
-import anyio
-import httpx
+import aiohttp
+from yarl import URL
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route, request_response
+from starlette.routing import Route
 
 from ..serving.errors import error_body
 from ..serving.guard import Guard
@@ -33,9 +38,11 @@ from .recorder import Recorder, check_shared
 from .redact import Redactor
 from .sse import StreamAssembler
 
-# Connections to the upstream.  httpx's pool looks at every connection it holds on each request, so an idle pool much
-# larger than the load needs costs CPU on every request; beyond MAX_CONNECTIONS at once, requests wait for one.
-MAX_CONNECTIONS, MAX_IDLE = 500, 20
+# Connections to the upstream at once; beyond it, requests wait for one.
+MAX_CONNECTIONS = 500
+TAG_BYTES = TAG_HEADER.encode()
+# What an upstream that fails raises: refused, timed out (asyncio.TimeoutError), broken mid-answer.
+UPSTREAM_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 TOKEN_HEADERS = ((b"proxy-authorization", True), (b"x-undrift-token", False))
 TOKEN_HINT = ("send `Proxy-Authorization: Bearer TOKEN` (or `X-Undrift-Token: TOKEN`) with the proxy's --token; "
               "your Authorization header goes on to the upstream")
@@ -47,20 +54,23 @@ def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = 
     target = Target(options.upstream)
     metrics = ProxyMetrics()
     redactor = redactor or Redactor(options.redact)
-    timeout = httpx.Timeout(options.timeout_s)
 
     state = SimpleNamespace(client=None, recorder=None)  # made when the app starts, in its event loop
 
     @asynccontextmanager
     async def lifespan(_: Starlette):
-        state.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
-                                                                             max_keepalive_connections=MAX_IDLE))
+        # No cookie jar (one caller's cookies must never reach another), no redirects followed (the caller sees
+        # them), a timeout on each silence rather than on the whole answer (a long stream is fine).
+        state.client = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=options.timeout_s, sock_read=options.timeout_s),
+            cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True)
         state.recorder = Recorder(store, redactor, options.queue_size, options.batch_size)
         metrics.recording.totals = state.recorder.totals
         try:
             yield
         finally:
-            await state.client.aclose()
+            await state.client.close()
             await state.recorder.aclose()
 
     def done(exchange: Exchange | None, status: int, started: float, ttft_s: float | None = None,
@@ -75,53 +85,60 @@ def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = 
             exchange.error = exchange.error or error
             state.recorder.offer(exchange)
 
-    def failed(exchange: Exchange | None, started: float, problem: httpx.HTTPError) -> JSONResponse:
+    def failed(exchange: Exchange | None, started: float, problem: Exception) -> JSONResponse:
         status, kind, message, code = _failure(problem, options)
         metrics.upstream_errors.labels(kind).inc()
         done(exchange, status, started, error=message)
         return JSONResponse(error_body(status, message, code=code), status_code=status)
 
-    async def proxy(request: Request) -> Response:
+    async def proxy(scope, receive, send) -> None:
+        """A raw ASGI app: the guard in front has read the whole body and hands it over as one message."""
         started = time.perf_counter()
-        body = await request.body()
+        body = (await receive()).get("body", b"")
+        method, path = scope["method"], scope["path"]
         exchange = None
         if options.sample >= 1.0 or random.random() < options.sample:
-            exchange = Exchange(at=datetime.now(timezone.utc), method=request.method, path=request.url.path,
-                                upstream=options.upstream, request_body=body, tag=_tag(request))
-        client: httpx.AsyncClient = state.client
-        outgoing = client.build_request(request.method, target.url(request.url.path, request.scope["query_string"]),
-                                        headers=forwarded(request.headers.raw), content=body)
+            exchange = Exchange(at=datetime.now(timezone.utc), method=method, path=path, upstream=options.upstream,
+                                request_body=body, tag=_tag(scope["headers"]))
+        raw_path = scope.get("raw_path") or path.encode()
+        url = URL(target.url(raw_path.decode("latin-1"), scope["query_string"]), encoded=True)
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in forwarded(scope["headers"])]
+        client: aiohttp.ClientSession = state.client
         try:
-            upstream = await client.send(outgoing, stream=True)
-        except httpx.HTTPError as problem:
-            return failed(exchange, started, problem)
-        headers = returned(upstream.headers.raw)
+            upstream = await client.request(method, url, headers=headers, data=body, allow_redirects=False)
+        except UPSTREAM_ERRORS as problem:
+            await failed(exchange, started, problem)(scope, receive, send)
+            return
+        headers = returned(list(upstream.raw_headers))
         if upstream.headers.get("content-type", "").startswith("text/event-stream"):
-            response = StreamingResponse(relay(upstream, exchange, started), status_code=upstream.status_code)
-        else:
-            try:
-                content = await upstream.aread()
-            except httpx.HTTPError as problem:
-                return failed(exchange, started, problem)
-            finally:
-                await upstream.aclose()
-            if exchange is not None:
-                exchange.response_body = content
-            done(exchange, upstream.status_code, started)
-            response = Response(content, status_code=upstream.status_code)
-        response.raw_headers.extend(headers)
-        return response
+            response = StreamingResponse(relay(upstream, exchange, started), status_code=upstream.status)
+            response.raw_headers.extend(headers)
+            await response(scope, receive, send)
+            return
+        try:
+            content = await upstream.read()
+        except UPSTREAM_ERRORS as problem:
+            await failed(exchange, started, problem)(scope, receive, send)
+            return
+        finally:
+            upstream.release()
+        if exchange is not None:
+            exchange.response_body = content
+        done(exchange, upstream.status, started)
+        headers.append((b"content-length", str(len(content)).encode()))
+        await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
 
-    async def relay(upstream: httpx.Response, exchange: Exchange | None, started: float):
+    async def relay(upstream: aiohttp.ClientResponse, exchange: Exchange | None, started: float):
         """The stream passed on chunk by chunk as it arrives; assembled on the side for the record and the ttft."""
         assembler, error = StreamAssembler(), None
         try:
-            async for chunk in upstream.aiter_bytes():
+            async for chunk in upstream.content.iter_any():
                 assembler.feed(chunk)
                 if exchange is not None:
                     exchange.stream_bytes += len(chunk)
                 yield chunk
-        except httpx.HTTPError as problem:
+        except UPSTREAM_ERRORS as problem:
             status, kind, error, _ = _failure(problem, options)
             metrics.upstream_errors.labels(kind).inc()
             error = f"the stream was cut short: {error}"
@@ -129,18 +146,17 @@ def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = 
             error = "the client went away before the stream ended"
             raise
         finally:
-            with anyio.CancelScope(shield=True):
-                await upstream.aclose()
+            upstream.close()  # an answer left unfinished must not go back to the pool
             if exchange is not None:
                 exchange.stream, exchange.streamed = True, assembler.completion()
             ttft = assembler.first_token_at - started if assembler.first_token_at is not None else None
-            done(exchange, upstream.status_code, started, ttft, error)
+            done(exchange, upstream.status, started, ttft, error)
 
     async def metrics_route(_: Request) -> Response:
         return metrics_response(metrics.registry)
 
-    guarded = Guard(request_response(proxy), token=options.token, max_body_bytes=options.max_body_bytes,
-                    token_headers=TOKEN_HEADERS, token_hint=TOKEN_HINT, body_option="--max-body",
+    guarded = Guard(proxy, token=options.token, max_body_bytes=options.max_body_bytes,
+                    token_headers=TOKEN_HEADERS, credential="proxy token", token_hint=TOKEN_HINT, body_option="--max-body",
                     on_refuse=lambda status: metrics.requests.labels(str(status)).inc())
     app = Starlette(routes=[Route("/metrics", metrics_route, methods=["GET"]), Route("/{path:path}", guarded)],
                     lifespan=lifespan)
@@ -148,19 +164,21 @@ def create_app(options: ProxyOptions, store: Store, redactor: Redactor | None = 
     return app
 
 
-def _failure(problem: httpx.HTTPError, options: ProxyOptions) -> tuple[int, str, str, str]:
+def _failure(problem: Exception, options: ProxyOptions) -> tuple[int, str, str, str]:
     """(status, metric label, message, OpenAI error code) for an upstream that failed."""
-    if isinstance(problem, httpx.TimeoutException):
+    if isinstance(problem, asyncio.TimeoutError):
         return (504, "timeout", f"the upstream {options.upstream} did not answer within {options.timeout_s:g} s "
                                 "(--timeout)", "upstream_timeout")
-    if isinstance(problem, httpx.ConnectError):
+    if isinstance(problem, aiohttp.ClientConnectorError):
         return (502, "refused", f"cannot reach the upstream {options.upstream}: {problem or type(problem).__name__}",
                 "upstream_unreachable")
     return (502, "broken", f"the upstream {options.upstream} failed: {problem or type(problem).__name__}",
             "upstream_error")
 
 
-def _tag(request: Request) -> str | None:
-    """The caller's X-Undrift-Tag, read as UTF-8 (HTTP hands header bytes over as Latin-1)."""
-    raw = request.headers.get(TAG_HEADER)
-    return None if raw is None else raw.encode("latin-1").decode("utf-8", errors="replace")
+def _tag(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The caller's X-Undrift-Tag (the first one sent), read as UTF-8."""
+    for name, value in headers:
+        if name.lower() == TAG_BYTES:
+            return value.decode("utf-8", errors="replace")
+    return None

@@ -23,12 +23,16 @@ BEARER_AUTHORIZATION = ((b"authorization", True),)
 class Guard:
     def __init__(self, app, token: str | None, max_body_bytes: int, *,
                  token_headers: tuple[tuple[bytes, bool], ...] = BEARER_AUTHORIZATION,
+                 credential: str = "API key",
                  token_hint: str = "send `Authorization: Bearer TOKEN` with the server's --token",
                  body_option: str = "--max-body-bytes", on_refuse: Callable[[int], None] | None = None) -> None:
         self.app = app
         self.token = token
         self.max_body_bytes = max_body_bytes
-        self.token_headers, self.token_hint, self.body_option = token_headers, token_hint, body_option
+        # The 401 reads "missing or wrong {credential}: {token_hint}": serve's callers send its token as their API key;
+        # the proxy's send theirs as the API key too, for the upstream, and the proxy's own token beside it.
+        self.credential, self.token_hint = credential, token_hint
+        self.token_headers, self.body_option = token_headers, body_option
         self.on_refuse = on_refuse  # told the status of each request refused here (the proxy counts them)
 
     async def __call__(self, scope, receive, send) -> None:
@@ -37,7 +41,7 @@ class Guard:
             return
         headers = dict(scope["headers"])
         if self.token is not None and not self._authorized(headers):
-            error = ApiError(401, f"missing or wrong API key: {self.token_hint}", code="invalid_api_key")
+            error = ApiError(401, f"missing or wrong {self.credential}: {self.token_hint}", code="invalid_api_key")
             await self._refuse(error, scope, receive, send)
             return
         too_large = ApiError(413, f"the request body is over this server's limit of {self.max_body_bytes} bytes "
