@@ -10,12 +10,7 @@ import time
 
 import pytest
 
-from test_suites import EXAMPLE
-
-
-def undrift(*args, cwd, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "undrift.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+from helpers import EXAMPLE, cli_argv, result_row, store_run, undrift
 
 
 def test_run_runs_show_json(tmp_path, tiny_model_dir):
@@ -99,8 +94,8 @@ def _count(db, run_id=None):
 
 def test_kill_9_leaves_a_resumable_run(tmp_path, tiny_model_dir):
     db = tmp_path / "undrift.db"
-    command = [sys.executable, "-m", "undrift.cli", "run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4",
-               "--tasks", "primes,arithmetic,instructions", "-q"]
+    command = cli_argv("run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4", "--tasks",
+                       "primes,arithmetic,instructions", "-q")
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None:
@@ -125,8 +120,8 @@ def test_kill_9_leaves_a_resumable_run(tmp_path, tiny_model_dir):
 
 def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, tiny_model_dir):
     db = tmp_path / "undrift.db"
-    command = [sys.executable, "-m", "undrift.cli", "run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4",
-               "--tasks", "primes,arithmetic,instructions", "-q"]
+    command = cli_argv("run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4", "--tasks",
+                       "primes,arithmetic,instructions", "-q")
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None and not (db.exists() and _count(db) > 0):
@@ -162,19 +157,21 @@ def test_probe(tmp_path):
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "undrift.db").exists()
-    assert not {"UNDRIFT_DB", "OPENAI_API_KEY", "OPENAI_BASE_URL"} & set(os.environ)
+    leaked = {"UNDRIFT_DB", "OPENAI_API_KEY", "OPENAI_BASE_URL", "UNDRIFT_PROXY_TOKEN", "UNDRIFT_SERVE_TOKEN"}
+    assert not leaked & set(os.environ), leaked & set(os.environ)
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["UNDRIFT_CACHE"].endswith(".pytest-undrift-cache")
 '''
 
 
 def test_the_suite_keeps_out_of_the_users_store_and_keys(tmp_path):
-    """A user's UNDRIFT_DB (their team's database) and API keys never reach the tests or the CLI they start."""
+    """A user's UNDRIFT_DB (their team's database), API keys and tokens never reach the tests or the CLI they start."""
     sentinel = tmp_path / "team" / "team.db"
     sentinel.parent.mkdir()
     (tmp_path / "test_probe.py").write_text(ISOLATION_PROBE)
     tests = os.path.dirname(os.path.abspath(__file__))
     env = {**os.environ, "UNDRIFT_DB": f"sqlite:///{sentinel}", "OPENAI_API_KEY": "sk-user", "OPENAI_BASE_URL":
-           "http://127.0.0.1:1/v1", "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
+           "http://127.0.0.1:1/v1", "UNDRIFT_PROXY_TOKEN": "user-token", "UNDRIFT_SERVE_TOKEN": "user-token",
+           "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "conftest", "-p", "no:cacheprovider", "test_probe.py"]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -202,7 +199,6 @@ def test_version():
 def test_bracketed_and_hostile_text_prints_as_written_through_every_command(tmp_path, sqlite_url):
     """Rich markup used to eat `[refund]`, `[Yes]` and list literals; control characters must never reach the
     terminal as codes (a model can answer with escape sequences)."""
-    from conftest import result_row, store_run
 
     from undrift.registry import Registry
     from undrift.store import Store

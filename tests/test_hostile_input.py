@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cli import undrift
+from helpers import result_row, store_run, undrift
 
 SUITE = "name: s\ntasks:\n  - name: t\n    samples: {samples}\n    scorer: exact\n"
 GOOD_ROW = '{"id": "1", "prompt": "Say yes.", "target": "yes"}\n'
@@ -167,7 +167,6 @@ HOSTILE = ["=HYPERLINK(\"http://evil.example\",\"click\")", "+1+cmd|' /C calc'!A
 
 
 def test_review_export_csv_cannot_carry_a_live_formula_and_import_gets_the_answers_back(tmp_path, sqlite_url):
-    from conftest import result_row, store_run
 
     from undrift.store import Store
 
@@ -199,7 +198,6 @@ ANSWER = ("<img src=x onerror=alert(1)> <script>alert(2)</script> &lt;b&gt; a | 
 
 
 def test_model_text_is_shown_as_written_in_the_terminal_and_markdown(tmp_path, sqlite_url):
-    from conftest import result_row, store_run
     from markdown_it import MarkdownIt
 
     from undrift.store import Store
@@ -230,7 +228,6 @@ def test_a_name_with_markup_does_not_break_the_progress_bar(tmp_path, tiny_model
 
 
 def test_a_huge_target_or_extracted_answer_does_not_flood_the_flips_table(tmp_path, sqlite_url):
-    from conftest import result_row, store_run
 
     from undrift.store import Store
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from conftest import free_port, wait_for_port
+from helpers import free_port, undrift, wait_for_port
 from undrift.proxy import ProxyOptions, create_app, parse_size
 from undrift.store import Store
 from undrift.store.traffic import count_traffic, read_traffic
@@ -348,12 +348,6 @@ def test_metrics_in_prometheus_format(upstream, store):
                      "undrift_proxy_records_dropped_total 0.0", "undrift_proxy_queue_depth 0.0",
                      "undrift_proxy_upstream_errors_total"):
         assert expected in text, expected
-
-
-def undrift(*args, cwd, env=None, timeout=60):
-    environment = {k: v for k, v in os.environ.items() if k != "UNDRIFT_PROXY_TOKEN"}
-    return subprocess.run([sys.executable, "-m", "undrift.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**environment, **(env or {})})
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -3,7 +3,7 @@
 
 import json
 
-from test_cli import undrift
+from helpers import undrift
 
 
 def test_code_runs_only_in_a_sandbox_unless_allowed(tmp_path, tiny_model_dir):

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from test_cli import undrift
+from helpers import undrift
 
 from undrift.analysis.sequential import BettingConfidenceSequence, MixtureBettingTest, SequentialDriftCheck, own_churn
 from undrift.check import check_drift
