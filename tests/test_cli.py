@@ -39,9 +39,9 @@ def test_run_runs_show_json(tmp_path, tiny_model_dir):
     assert models.returncode == 0 and "tiny" in models.stdout
 
 
-def test_db_option_and_environment(tmp_path, tiny_model_dir):
+def test_db_option_and_environment(tmp_path):
     other = tmp_path / "team.db"
-    result = undrift("run", "drift", "--model", f"hf:{tiny_model_dir}", "--tasks", "primes", "--limit", "1", "-q",
+    result = undrift("run", "drift", "--model", "echo:", "--tasks", "primes", "--limit", "1", "-q",
                      cwd=tmp_path, env={"UNDRIFT_DB": f"sqlite:///{other}"})
     assert result.returncode == 0 and other.exists() and not (tmp_path / "undrift.db").exists()
     assert len(json.loads(undrift("runs", "--json", "--db", str(other), cwd=tmp_path).stdout)) == 1
@@ -50,15 +50,15 @@ def test_db_option_and_environment(tmp_path, tiny_model_dir):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["run", "drfit", "--model", "hf:{tiny}"], "unknown suite 'drfit'"),
-        (["run", "broken.yaml", "--model", "hf:{tiny}"], "not valid YAML"),
+        (["run", "drfit", "--model", "echo:"], "unknown suite 'drfit'"),
+        (["run", "broken.yaml", "--model", "echo:"], "not valid YAML"),
         (["run", "drift", "--model", "llama:7b"], "unknown model spec"),
         (["run", "drift", "--model", "hf:/no/such/model"], "does not exist"),
         (["run", "drift", "--model", "gguf:/no/such.gguf"], "does not exist"),
         (["run", "drift", "--model", "openai:m@http://127.0.0.1:1/v1"], "cannot reach"),
-        (["run", "drift", "--model", "hf:{tiny}", "--tasks", "nope"], "has no task 'nope'"),
-        (["run", "drift", "--model", "hf:{tiny}", "--db", "mysql+nodriver://x/y"], "bad database URL"),
-        (["run", "drift", "--model", "hf:{tiny}", "--repeats", "0"], "--repeats must be at least 1"),
+        (["run", "drift", "--model", "echo:", "--tasks", "nope"], "has no task 'nope'"),
+        (["run", "drift", "--model", "echo:", "--db", "mysql+nodriver://x/y"], "bad database URL"),
+        (["run", "drift", "--model", "echo:", "--repeats", "0"], "--repeats must be at least 1"),
         (["run", "drift"], "give a suite and --model"),
         (["runs"], "no undrift database"),
         (["show", "nothing"], "no undrift database"),
@@ -66,18 +66,18 @@ def test_db_option_and_environment(tmp_path, tiny_model_dir):
         (["serve", "openai:gpt-4o"], "serves a local model"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_model_dir, args, fragment):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, fragment):
     (tmp_path / "broken.yaml").write_text("name: [")
     before = set(os.listdir(tmp_path))
-    result = undrift(*[a.replace("{tiny}", str(tiny_model_dir)) for a in args], cwd=tmp_path)
+    result = undrift(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert fragment in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert set(os.listdir(tmp_path)) == before
 
 
-def test_missing_run_in_an_existing_store(tmp_path, tiny_model_dir):
-    assert undrift("run", "drift", "--model", f"hf:{tiny_model_dir}", "--tasks", "primes", "--limit", "1", "-q",
+def test_missing_run_in_an_existing_store(tmp_path):
+    assert undrift("run", "drift", "--model", "echo:", "--tasks", "primes", "--limit", "1", "-q",
                    cwd=tmp_path).returncode == 0
     result = undrift("show", "ghost", cwd=tmp_path)
     assert result.returncode == 2 and "no run or model name 'ghost'" in result.stderr
@@ -135,8 +135,8 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, tiny_
 
 
 @pytest.mark.postgres
-def test_run_into_postgresql_from_the_command_line(tmp_path, tiny_model_dir, postgres_url):
-    result = undrift("run", "drift", "--model", f"hf:{tiny_model_dir}", "--tasks", "primes", "--limit", "2",
+def test_run_into_postgresql_from_the_command_line(tmp_path, postgres_url):
+    result = undrift("run", "drift", "--model", "echo:", "--tasks", "primes", "--limit", "2",
                      "--as", "pg-run", "--db", postgres_url, "--json", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_id = json.loads(result.stdout)["run"]["id"]
@@ -178,12 +178,12 @@ def test_the_suite_keeps_out_of_the_users_store_and_keys(tmp_path):
     assert not sentinel.exists()
 
 
-def test_default_run_names_are_readable_specs(tmp_path, tiny_model_dir):
-    spec = f"hf:{tiny_model_dir}?system=Be brief."
+def test_default_run_names_are_readable_specs(tmp_path):
+    spec = "echo:?text=Be brief."
     result = undrift("run", "drift", "--model", spec, "--tasks", "primes", "--limit", "1", "--json", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run = json.loads(result.stdout)["run"]
-    assert run["name"] == spec and run["model_spec"] == f"hf:{tiny_model_dir}?system=Be%20brief."
+    assert run["name"] == spec and run["model_spec"] == "echo:?text=Be%20brief."
     versions = json.loads(undrift("registry", "list", "--json", cwd=tmp_path).stdout)
     assert [v["name"] for v in versions] == [spec]
     assert undrift("show", spec, cwd=tmp_path).returncode == 0
