@@ -97,14 +97,16 @@ def test_kill_9_leaves_a_resumable_run(tmp_path, tiny_model_dir):
     command = cli_argv("run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4", "--tasks",
                        "primes,arithmetic,instructions", "-q")
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-        if db.exists() and _count(db) > 0:
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, "the run finished before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None:
+            if db.exists() and _count(db) > 0:
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, "the run finished before it could be killed"
+    finally:  # killed here as the test means to, or because it failed: never left running
+        process.send_signal(signal.SIGKILL)
+        process.wait()
     with sqlite3.connect(db) as connection:
         run_id, status, expected = connection.execute("SELECT id, status, expected FROM runs").fetchone()
     done = _count(db, run_id)
@@ -123,11 +125,16 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, tiny_
     command = cli_argv("run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4", "--tasks",
                        "primes,arithmetic,instructions", "-q")
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None and not (db.exists() and _count(db) > 0):
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None and not (db.exists() and _count(db) > 0):
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:  # a run that ignored Ctrl-C must not outlive the test
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert process.returncode == 130, stderr
     with sqlite3.connect(db) as connection:
         run_id, status = connection.execute("SELECT id, status FROM runs").fetchone()
