@@ -95,7 +95,7 @@ def _count(db, run_id=None):
 def test_kill_9_leaves_a_resumable_run(tmp_path, tiny_model_dir):
     db = tmp_path / "undrift.db"
     command = cli_argv("run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4", "--tasks",
-                       "primes,arithmetic,instructions", "-q")
+                       "primes,arithmetic,instructions", "--limit", "12", "-q")  # 9 batches: one to kill, 8 to resume
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 240
@@ -123,7 +123,7 @@ def test_kill_9_leaves_a_resumable_run(tmp_path, tiny_model_dir):
 def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, tiny_model_dir):
     db = tmp_path / "undrift.db"
     command = cli_argv("run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4", "--tasks",
-                       "primes,arithmetic,instructions", "-q")
+                       "primes,arithmetic,instructions", "--limit", "12", "-q")  # 9 batches: one to kill, 8 to resume
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 240
