@@ -132,7 +132,8 @@ def test_a_plugin_package_adds_a_backend_a_scorer_and_a_suite(tmp_path, example_
     suites = undrift("suites", cwd=tmp_path, python_path=(example_plugin,))
     assert "example-suite" in suites.stdout and "same_words" in suites.stdout and "drift" in suites.stdout
 
-    run = undrift("run", "example-suite", "--model", "reverse:", "--json", "-q", cwd=tmp_path, python_path=(example_plugin,))
+    run = undrift("run", "example-suite", "--model", "reverse:", "--json", "-q", cwd=tmp_path,
+                  python_path=(example_plugin,))
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["run"]["suite"] == "example-suite"
@@ -164,7 +165,8 @@ def test_a_broken_or_clashing_plugin_is_one_line_and_breaks_nothing_else(tmp_pat
     suite = undrift("run", "broken-suite", "--model", "script:answers.jsonl", cwd=tmp_path, python_path=(broken,))
     assert suite.returncode == 2 and "the suite 'broken-suite' of undrift-broken 1.0" in suite.stderr
 
-    works = undrift("run", "quiz.yaml", "--model", "script:answers.jsonl", "--json", "-q", cwd=tmp_path, python_path=(broken,))
+    works = undrift("run", "quiz.yaml", "--model", "script:answers.jsonl", "--json", "-q", cwd=tmp_path,
+                    python_path=(broken,))
     assert works.returncode == 0, works.stderr
     models = undrift("models", cwd=tmp_path, python_path=(broken,))
     assert models.returncode == 0 and "broken:" in models.stdout and "hf:PATH" in models.stdout
