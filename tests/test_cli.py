@@ -124,7 +124,9 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, tiny_
     db = tmp_path / "undrift.db"
     command = cli_argv("run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4", "--tasks",
                        "primes,arithmetic,instructions", "--limit", "12", "-q")  # 9 batches: one to kill, 8 to resume
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal sends it, even when these tests run in a background job, where SIGINT starts ignored
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 240
         while time.time() < deadline and process.poll() is None and not (db.exists() and _count(db) > 0):
