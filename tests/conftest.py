@@ -1,18 +1,17 @@
-"""Shared fixtures: a tiny Llama built from a config (no hub), a LoRA adapter for it, stores, a PostgreSQL server."""
+"""Shared fixtures: a tiny Llama built from a config (no hub), a LoRA adapter for it, stores, a PostgreSQL server.
+
+Plain helpers (the CLI in a subprocess, ports, stored rows) are in helpers.py."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
+from helpers import free_port
 
 # The bundled model's one-time conversion (~20 s) is kept here between test sessions; .gitignore lists it.
 TEST_CACHE = Path(__file__).resolve().parent.parent / ".pytest-undrift-cache"
@@ -31,14 +30,14 @@ CORPUS = [
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_environment(tmp_path_factory):
-    """Keep the tests out of the user's world: a UNDRIFT_DB set for a team's database, API keys, a proxy token and
-    caches.
+    """Keep the tests out of the user's world: a UNDRIFT_DB set for a team's database, API keys, tokens and caches.
 
     Subprocesses the tests start (the CLI, the server) inherit os.environ, so they are isolated too.
     """
     home = tmp_path_factory.mktemp("home")
     with pytest.MonkeyPatch.context() as patch:
-        for variable in ("UNDRIFT_DB", "OPENAI_API_KEY", "OPENAI_BASE_URL", "UNDRIFT_PROXY_TOKEN"):
+        for variable in ("UNDRIFT_DB", "OPENAI_API_KEY", "OPENAI_BASE_URL", "UNDRIFT_PROXY_TOKEN",
+                         "UNDRIFT_SERVE_TOKEN"):
             patch.delenv(variable, raising=False)
         patch.setenv("UNDRIFT_CACHE", str(TEST_CACHE))
         patch.setenv("HF_HOME", str(home / "huggingface"))
@@ -98,12 +97,6 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'undrift.db'}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """A real PostgreSQL: $UNDRIFT_TEST_POSTGRES if set, else a throwaway cluster started from the local binaries."""
@@ -138,56 +131,3 @@ def _postgres_bindir() -> Path | None:
         if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
             return directory.resolve()
     return None
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on port {port}")
-
-
-def result_row(task: str, sample_id: str, correct: bool | None, *, value: float | None = None, extracted=None,
-               response: str = "", prompt: str | None = None, slices=(), details=None, repeat: int = 0,
-               target=None, latency_s: float = 0.1, tokens_out: int = 5) -> dict:
-    """A stored result row as the runner writes it, for tests of the analysis that need exact, known outcomes."""
-    return dict(
-        task=task, sample_id=sample_id, repeat=repeat, slices=list(slices),
-        messages=[{"role": "user", "content": prompt or f"question {task}/{sample_id}"}], target=target,
-        response=response, variants=[], extracted=extracted,
-        value=float(value if value is not None else bool(correct)), correct=correct, details=details or {},
-        latency_s=latency_s, tokens_in=3, tokens_out=tokens_out, finish_reason="stop", system_fingerprint=None,
-        cache_key=None, cached=False, error=None,
-    )
-
-
-def store_run(store, name: str, rows: list[dict], suite: str = "unit", created_at=None, fingerprint=None):
-    """Write a finished run straight into the store (the same call `undrift import` makes)."""
-    from datetime import datetime, timezone
-
-    fields = dict(name=name, suite=suite, suite_source="test", suite_digest="0" * 64, model_spec=f"test:{name}",
-                  fingerprint=fingerprint or {"backend": "test", "served_model": name},
-                  config={"tasks": sorted({r["task"] for r in rows}), "repeats": 1},
-                  created_at=created_at or datetime.now(timezone.utc))
-    return store.add_complete_runs([(fields, rows)])[0]
-
-
-class ServerThread:
-    """An ASGI app served by uvicorn on a free 127.0.0.1 port in a thread; entering gives its /v1 base URL."""
-
-    def __init__(self, app):
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        wait_for_port(self.port)
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(10)

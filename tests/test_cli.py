@@ -10,12 +10,7 @@ import time
 
 import pytest
 
-from test_suites import EXAMPLE
-
-
-def undrift(*args, cwd, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "undrift.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+from helpers import EXAMPLE, cli_argv, result_row, store_run, undrift
 
 
 def test_run_runs_show_json(tmp_path, tiny_model_dir):
@@ -44,9 +39,9 @@ def test_run_runs_show_json(tmp_path, tiny_model_dir):
     assert models.returncode == 0 and "tiny" in models.stdout
 
 
-def test_db_option_and_environment(tmp_path, tiny_model_dir):
+def test_db_option_and_environment(tmp_path):
     other = tmp_path / "team.db"
-    result = undrift("run", "drift", "--model", f"hf:{tiny_model_dir}", "--tasks", "primes", "--limit", "1", "-q",
+    result = undrift("run", "drift", "--model", "echo:", "--tasks", "primes", "--limit", "1", "-q",
                      cwd=tmp_path, env={"UNDRIFT_DB": f"sqlite:///{other}"})
     assert result.returncode == 0 and other.exists() and not (tmp_path / "undrift.db").exists()
     assert len(json.loads(undrift("runs", "--json", "--db", str(other), cwd=tmp_path).stdout)) == 1
@@ -55,15 +50,15 @@ def test_db_option_and_environment(tmp_path, tiny_model_dir):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["run", "drfit", "--model", "hf:{tiny}"], "unknown suite 'drfit'"),
-        (["run", "broken.yaml", "--model", "hf:{tiny}"], "not valid YAML"),
+        (["run", "drfit", "--model", "echo:"], "unknown suite 'drfit'"),
+        (["run", "broken.yaml", "--model", "echo:"], "not valid YAML"),
         (["run", "drift", "--model", "llama:7b"], "unknown model spec"),
         (["run", "drift", "--model", "hf:/no/such/model"], "does not exist"),
         (["run", "drift", "--model", "gguf:/no/such.gguf"], "does not exist"),
         (["run", "drift", "--model", "openai:m@http://127.0.0.1:1/v1"], "cannot reach"),
-        (["run", "drift", "--model", "hf:{tiny}", "--tasks", "nope"], "has no task 'nope'"),
-        (["run", "drift", "--model", "hf:{tiny}", "--db", "mysql+nodriver://x/y"], "bad database URL"),
-        (["run", "drift", "--model", "hf:{tiny}", "--repeats", "0"], "--repeats must be at least 1"),
+        (["run", "drift", "--model", "echo:", "--tasks", "nope"], "has no task 'nope'"),
+        (["run", "drift", "--model", "echo:", "--db", "mysql+nodriver://x/y"], "bad database URL"),
+        (["run", "drift", "--model", "echo:", "--repeats", "0"], "--repeats must be at least 1"),
         (["run", "drift"], "give a suite and --model"),
         (["runs"], "no undrift database"),
         (["show", "nothing"], "no undrift database"),
@@ -71,18 +66,18 @@ def test_db_option_and_environment(tmp_path, tiny_model_dir):
         (["serve", "openai:gpt-4o"], "serves a local model"),
     ],
 )
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, tiny_model_dir, args, fragment):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, fragment):
     (tmp_path / "broken.yaml").write_text("name: [")
     before = set(os.listdir(tmp_path))
-    result = undrift(*[a.replace("{tiny}", str(tiny_model_dir)) for a in args], cwd=tmp_path)
+    result = undrift(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert fragment in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert set(os.listdir(tmp_path)) == before
 
 
-def test_missing_run_in_an_existing_store(tmp_path, tiny_model_dir):
-    assert undrift("run", "drift", "--model", f"hf:{tiny_model_dir}", "--tasks", "primes", "--limit", "1", "-q",
+def test_missing_run_in_an_existing_store(tmp_path):
+    assert undrift("run", "drift", "--model", "echo:", "--tasks", "primes", "--limit", "1", "-q",
                    cwd=tmp_path).returncode == 0
     result = undrift("show", "ghost", cwd=tmp_path)
     assert result.returncode == 2 and "no run or model name 'ghost'" in result.stderr
@@ -99,17 +94,19 @@ def _count(db, run_id=None):
 
 def test_kill_9_leaves_a_resumable_run(tmp_path, tiny_model_dir):
     db = tmp_path / "undrift.db"
-    command = [sys.executable, "-m", "undrift.cli", "run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4",
-               "--tasks", "primes,arithmetic,instructions", "-q"]
+    command = cli_argv("run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4", "--tasks",
+                       "primes,arithmetic,instructions", "--limit", "12", "-q")  # 9 batches: one to kill, 8 to resume
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-        if db.exists() and _count(db) > 0:
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, "the run finished before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None:
+            if db.exists() and _count(db) > 0:
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, "the run finished before it could be killed"
+    finally:  # killed here as the test means to, or because it failed: never left running
+        process.send_signal(signal.SIGKILL)
+        process.wait()
     with sqlite3.connect(db) as connection:
         run_id, status, expected = connection.execute("SELECT id, status, expected FROM runs").fetchone()
     done = _count(db, run_id)
@@ -125,14 +122,21 @@ def test_kill_9_leaves_a_resumable_run(tmp_path, tiny_model_dir):
 
 def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, tiny_model_dir):
     db = tmp_path / "undrift.db"
-    command = [sys.executable, "-m", "undrift.cli", "run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4",
-               "--tasks", "primes,arithmetic,instructions", "-q"]
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None and not (db.exists() and _count(db) > 0):
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    command = cli_argv("run", "drift", "--model", f"hf:{tiny_model_dir}?batch_size=4", "--tasks",
+                       "primes,arithmetic,instructions", "--limit", "12", "-q")  # 9 batches: one to kill, 8 to resume
+    # Ctrl-C as a terminal sends it, even when these tests run in a background job, where SIGINT starts ignored
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None and not (db.exists() and _count(db) > 0):
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:  # a run that ignored Ctrl-C must not outlive the test
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert process.returncode == 130, stderr
     with sqlite3.connect(db) as connection:
         run_id, status = connection.execute("SELECT id, status FROM runs").fetchone()
@@ -140,8 +144,8 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path, tiny_
 
 
 @pytest.mark.postgres
-def test_run_into_postgresql_from_the_command_line(tmp_path, tiny_model_dir, postgres_url):
-    result = undrift("run", "drift", "--model", f"hf:{tiny_model_dir}", "--tasks", "primes", "--limit", "2",
+def test_run_into_postgresql_from_the_command_line(tmp_path, postgres_url):
+    result = undrift("run", "drift", "--model", "echo:", "--tasks", "primes", "--limit", "2",
                      "--as", "pg-run", "--db", postgres_url, "--json", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_id = json.loads(result.stdout)["run"]["id"]
@@ -162,31 +166,33 @@ def test_probe(tmp_path):
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "undrift.db").exists()
-    assert not {"UNDRIFT_DB", "OPENAI_API_KEY", "OPENAI_BASE_URL"} & set(os.environ)
+    leaked = {"UNDRIFT_DB", "OPENAI_API_KEY", "OPENAI_BASE_URL", "UNDRIFT_PROXY_TOKEN", "UNDRIFT_SERVE_TOKEN"}
+    assert not leaked & set(os.environ), leaked & set(os.environ)
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["UNDRIFT_CACHE"].endswith(".pytest-undrift-cache")
 '''
 
 
 def test_the_suite_keeps_out_of_the_users_store_and_keys(tmp_path):
-    """A user's UNDRIFT_DB (their team's database) and API keys never reach the tests or the CLI they start."""
+    """A user's UNDRIFT_DB (their team's database), API keys and tokens never reach the tests or the CLI they start."""
     sentinel = tmp_path / "team" / "team.db"
     sentinel.parent.mkdir()
     (tmp_path / "test_probe.py").write_text(ISOLATION_PROBE)
     tests = os.path.dirname(os.path.abspath(__file__))
     env = {**os.environ, "UNDRIFT_DB": f"sqlite:///{sentinel}", "OPENAI_API_KEY": "sk-user", "OPENAI_BASE_URL":
-           "http://127.0.0.1:1/v1", "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
+           "http://127.0.0.1:1/v1", "UNDRIFT_PROXY_TOKEN": "user-token", "UNDRIFT_SERVE_TOKEN": "user-token",
+           "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "pytest", "-q", "-p", "conftest", "-p", "no:cacheprovider", "test_probe.py"]
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert not sentinel.exists()
 
 
-def test_default_run_names_are_readable_specs(tmp_path, tiny_model_dir):
-    spec = f"hf:{tiny_model_dir}?system=Be brief."
+def test_default_run_names_are_readable_specs(tmp_path):
+    spec = "echo:?text=Be brief."
     result = undrift("run", "drift", "--model", spec, "--tasks", "primes", "--limit", "1", "--json", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run = json.loads(result.stdout)["run"]
-    assert run["name"] == spec and run["model_spec"] == f"hf:{tiny_model_dir}?system=Be%20brief."
+    assert run["name"] == spec and run["model_spec"] == "echo:?text=Be%20brief."
     versions = json.loads(undrift("registry", "list", "--json", cwd=tmp_path).stdout)
     assert [v["name"] for v in versions] == [spec]
     assert undrift("show", spec, cwd=tmp_path).returncode == 0
@@ -202,7 +208,6 @@ def test_version():
 def test_bracketed_and_hostile_text_prints_as_written_through_every_command(tmp_path, sqlite_url):
     """Rich markup used to eat `[refund]`, `[Yes]` and list literals; control characters must never reach the
     terminal as codes (a model can answer with escape sequences)."""
-    from conftest import result_row, store_run
 
     from undrift.registry import Registry
     from undrift.store import Store

@@ -9,10 +9,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-from conftest import result_row, store_run
+from helpers import GENERATION, result_row, store_run, undrift
 from scipy import stats
-from test_cli import undrift
-from test_scorers import DATA
 
 from undrift.analysis.compare import compare_runs
 from undrift.analysis.stats import paired_rate_p_value
@@ -128,9 +126,6 @@ def test_bad_comparisons_are_one_line_errors(store):
 
 
 # -- the LLMDrift study's recorded generations, end to end -------------------------------------------------------
-
-GENERATION = DATA
-
 
 def _study_rows():
     csv.field_size_limit(sys.maxsize)

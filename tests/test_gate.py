@@ -4,8 +4,7 @@ import json
 from xml.etree import ElementTree
 
 import pytest
-from conftest import result_row, store_run
-from test_cli import undrift
+from helpers import result_row, store_run, undrift
 
 from undrift.analysis.compare import compare_runs
 from undrift.errors import UndriftError

@@ -5,8 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
-from conftest import result_row, store_run
-from test_cli import undrift
+from helpers import result_row, store_run, undrift
 
 from undrift.analysis.history import change_points, model_history, spend
 from undrift.errors import UndriftError

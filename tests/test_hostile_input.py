@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cli import undrift
+from helpers import result_row, store_run, undrift
 
 SUITE = "name: s\ntasks:\n  - name: t\n    samples: {samples}\n    scorer: exact\n"
 GOOD_ROW = '{"id": "1", "prompt": "Say yes.", "target": "yes"}\n'
@@ -38,9 +38,9 @@ def files_under(folder: Path) -> set[str]:
 CASES = {
     "suite jsonl not UTF-8": (
         {"suite/s.yaml": SUITE.format(samples="s.jsonl"), "suite/s.jsonl": b'{"id": "1", "prompt": "caf\xe9"}\n'},
-        ["run", "suite/s.yaml", "--model", "hf:{tiny}"], "s.jsonl line 1 is not UTF-8"),
+        ["run", "suite/s.yaml", "--model", "echo:"], "s.jsonl line 1 is not UTF-8"),
     "suite yaml not UTF-8": (
-        {"suite/s.yaml": b"name: caf\xe9\ntasks: []\n"}, ["run", "suite/s.yaml", "--model", "hf:{tiny}"],
+        {"suite/s.yaml": b"name: caf\xe9\ntasks: []\n"}, ["run", "suite/s.yaml", "--model", "echo:"],
         "s.yaml line 1 is not UTF-8"),
     "policy not UTF-8": (
         {"policy.yaml": b"# caf\xe9\n" + POLICY.encode()}, ["gate", "a", "b", "--policy", "policy.yaml"],
@@ -75,7 +75,7 @@ CASES = {
         {"train.jsonl": '{"prompt": "hi", "completion": "ok"}\n'},
         ["train", "--base", "hf:/no/such/model", "--data", "train.jsonl", "--out", "v2"], "does not exist"),
     "suite alias bomb": (
-        {"suite/s.yaml": SUITE_BOMB}, ["run", "suite/s.yaml", "--model", "hf:{tiny}"], "aliases expand"),
+        {"suite/s.yaml": SUITE_BOMB}, ["run", "suite/s.yaml", "--model", "echo:"], "aliases expand"),
     "policy alias bomb": (
         {"policy.yaml": POLICY_BOMB}, ["gate", "a", "b", "--policy", "policy.yaml"], "aliases expand"),
     "suite with a recursive alias": (
@@ -85,13 +85,13 @@ CASES = {
     "50 MB prompt in a suite": (
         {"suite/s.yaml": SUITE.format(samples="s.jsonl"),
          "suite/s.jsonl": json.dumps({"id": "1", "prompt": "lol " * 12_500_000}) + "\n"},
-        ["run", "suite/s.yaml", "--model", "hf:{tiny}"], "at most 1,000,000 characters"),
+        ["run", "suite/s.yaml", "--model", "echo:"], "at most 1,000,000 characters"),
     "50 MB training example": (
         {"train.jsonl": json.dumps({"prompt": "lol " * 12_500_000, "completion": "ok"}) + "\n"},
         ["train", "--base", "hf:{tiny}", "--data", "train.jsonl", "--out", "v2"], "at most 1,000,000 characters"),
     "samples file above the suite's folder": (
         {"suite/s.yaml": SUITE.format(samples="../outside.jsonl"), "outside.jsonl": GOOD_ROW},
-        ["run", "suite/s.yaml", "--model", "hf:{tiny}"], "--allow-outside"),
+        ["run", "suite/s.yaml", "--model", "echo:"], "--allow-outside"),
     "samples file at an absolute path": (
         {"suite/s.yaml": SUITE.format(samples="{tmp}/outside.jsonl"), "outside.jsonl": GOOD_ROW},
         ["suites", "suite/s.yaml"], "--allow-outside"),
@@ -124,13 +124,12 @@ def test_bad_input_files_are_one_line_exit_2_and_write_nothing(tmp_path, tiny_mo
     assert time.monotonic() - started < 20  # refused, not expanded or tokenised first
 
 
-def test_allow_outside_lets_a_suite_read_samples_beyond_its_folder(tmp_path, tiny_model_dir):
+def test_allow_outside_lets_a_suite_read_samples_beyond_its_folder(tmp_path):
     (tmp_path / "suite").mkdir()
     (tmp_path / "shared.jsonl").write_text(GOOD_ROW)
     (tmp_path / "suite" / "s.yaml").write_text(SUITE.format(samples="../shared.jsonl"))
     assert undrift("suites", "suite/s.yaml", "--allow-outside", cwd=tmp_path).returncode == 0
-    ran = undrift("run", "suite/s.yaml", "--model", f"hf:{tiny_model_dir}", "--allow-outside", "--json", "-q",
-                  cwd=tmp_path)
+    ran = undrift("run", "suite/s.yaml", "--model", "echo:", "--allow-outside", "--json", "-q", cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["run"]["status"] == "complete"
 
@@ -167,7 +166,6 @@ HOSTILE = ["=HYPERLINK(\"http://evil.example\",\"click\")", "+1+cmd|' /C calc'!A
 
 
 def test_review_export_csv_cannot_carry_a_live_formula_and_import_gets_the_answers_back(tmp_path, sqlite_url):
-    from conftest import result_row, store_run
 
     from undrift.store import Store
 
@@ -199,7 +197,6 @@ ANSWER = ("<img src=x onerror=alert(1)> <script>alert(2)</script> &lt;b&gt; a | 
 
 
 def test_model_text_is_shown_as_written_in_the_terminal_and_markdown(tmp_path, sqlite_url):
-    from conftest import result_row, store_run
     from markdown_it import MarkdownIt
 
     from undrift.store import Store
@@ -222,15 +219,14 @@ def test_model_text_is_shown_as_written_in_the_terminal_and_markdown(tmp_path, s
     assert flipped.count("<tr>") == 4 and all(row.count("<td>") == 6 for row in flipped.split("<tr>")[2:])
 
 
-def test_a_name_with_markup_does_not_break_the_progress_bar(tmp_path, tiny_model_dir):
-    result = undrift("run", "drift", "--model", f"hf:{tiny_model_dir}", "--tasks", "primes", "--limit", "1",
+def test_a_name_with_markup_does_not_break_the_progress_bar(tmp_path):
+    result = undrift("run", "drift", "--model", "echo:", "--tasks", "primes", "--limit", "1",
                      "--as", "bot[/]", cwd=tmp_path, env={"COLUMNS": "120"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "MarkupError" not in result.stderr
 
 
 def test_a_huge_target_or_extracted_answer_does_not_flood_the_flips_table(tmp_path, sqlite_url):
-    from conftest import result_row, store_run
 
     from undrift.store import Store
 

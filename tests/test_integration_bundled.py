@@ -3,11 +3,9 @@
 import json
 import os
 import subprocess
-import sys
 
 import pytest
-from conftest import free_port, wait_for_port
-from test_cli import undrift
+from helpers import cli_argv, free_port, undrift, wait_for_port
 
 from undrift.models import Decoding, Request, load_model
 from undrift.models.gguf_cache import bundled_gguf
@@ -57,7 +55,7 @@ def test_undrift_serve_with_the_official_client(tmp_path):
     from openai import OpenAI
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "undrift.cli", "serve", "bundled:smollm2", "--port", str(port)],
+    server = subprocess.Popen(cli_argv("serve", "bundled:smollm2", "--port", str(port)),
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         wait_for_port(port, timeout=120)

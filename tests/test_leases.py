@@ -5,20 +5,18 @@ import json
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 
 from scripted_http import ScriptedServer
-from test_cli import undrift
+from helpers import cli_argv, undrift
 
 from undrift.store import Store
 
 
 def _start(server, tmp_path, limit=12):
-    command = [sys.executable, "-m", "undrift.cli", "run", "drift", "--model",
-               f"openai:m@{server.base_url}?concurrency=2&retries=0", "--tasks", "primes", "--limit", str(limit),
-               "--as", "slow", "-q"]
+    command = cli_argv("run", "drift", "--model", f"openai:m@{server.base_url}?concurrency=2&retries=0", "--tasks",
+                       "primes", "--limit", str(limit), "--as", "slow", "-q")
     return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from undrift.errors import UndriftError
 from undrift.models import Decoding, Request, load_model
+from helpers import EXAMPLE
 
 
 def ask(text, **decoding):
@@ -67,7 +68,6 @@ def test_hidden_system_prompt_goes_in_front_of_the_suites_own(tiny_model_dir, ti
     """Issue 8: `?system=` used to drop the suite's own system prompt without a word; now it prepends by default."""
     from undrift.suites import load_suite
 
-    from test_suites import EXAMPLE
 
     task = load_suite(str(EXAMPLE)).task("refunds")
     own = task.samples[0].messages[0]["content"]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 from scripted_http import OK_BODY, ScriptedServer
-from test_cli import undrift
+from helpers import cli_argv, undrift
 
 RUN_FAILED = 4
 
@@ -117,7 +117,6 @@ def test_a_full_disk_during_a_run_is_one_line_and_the_run_resumes_later(tmp_path
     """RLIMIT_FSIZE stands in for a full disk: the store cannot grow while the run writes its answers."""
     import resource
     import subprocess
-    import sys
 
     from undrift.store import Store
 
@@ -131,9 +130,9 @@ def test_a_full_disk_during_a_run_is_one_line_and_the_run_resumes_later(tmp_path
         resource.setrlimit(resource.RLIMIT_FSIZE, (size + 96 * 1024, size + 96 * 1024))
 
     with ScriptedServer(chat=(200, long_answer)) as server:
-        result = subprocess.run([sys.executable, "-m", "undrift.cli", "run", "drift", "--model",
-                                 f"openai:m@{server.base_url}?retries=0&concurrency=2", "--tasks", "primes",
-                                 "--limit", "40", "--as", "full", "--db", url, "-q"],
+        model = f"openai:m@{server.base_url}?retries=0&concurrency=2"
+        result = subprocess.run(cli_argv("run", "drift", "--model", model, "--tasks", "primes", "--limit", "40", "--as",
+                                         "full", "--db", url, "-q"),
                                 cwd=tmp_path, capture_output=True, text=True, timeout=120, preexec_fn=small_disk)
         assert result.returncode == 2, result.stdout + result.stderr
         line = _one_line(result)

@@ -8,7 +8,6 @@ real distributions too (a hand-written .dist-info), which is all importlib.metad
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -16,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from helpers import cli_env, undrift
 from undrift.plugins import BACKENDS, SCORERS, SUITES
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 EXAMPLE_PLUGIN = Path(__file__).resolve().parent / "plugins" / "undrift-example-plugin"
 
 SUITE = """\
@@ -31,13 +30,6 @@ tasks:
   - {id: capital, prompt: "What is the capital of France?", target: "Paris"}
   - {id: sky, prompt: "What colour is the sky?", target: "blue"}
 """
-
-
-def undrift(*args: str, cwd: Path, path: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess; `path` puts plugin folders on its PYTHONPATH, ahead of this checkout's src."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in (*path, SRC))}
-    return subprocess.run([sys.executable, "-m", "undrift.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +66,7 @@ def test_the_builtins_are_registered_through_the_entry_points_and_all_load():
 def test_cli_start_up_reads_no_entry_points():
     """Entry points are scanned at the first lookup, so `--help` does not pay for reading every distribution."""
     started = subprocess.run([sys.executable, "-X", "importtime", "-m", "undrift.cli", "--help"], capture_output=True,
-                             text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(SRC)})
+                             text=True, timeout=60, env=cli_env())
     assert started.returncode == 0
     assert "importlib.metadata" not in started.stderr and "undrift.plugins" not in started.stderr
 
@@ -86,7 +78,7 @@ def test_echo_runs_a_suite_without_importing_torch(tmp_path):
         "from undrift.cli import main\n"
         "try:\n    main()\n"
         "finally:\n    print('torch' in sys.modules, 'transformers' in sys.modules, file=sys.stderr)\n")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(SRC)})
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=cli_env())
     assert runs.returncode == 0, runs.stderr
     assert runs.stderr.split()[-2:] == ["False", "False"]
     report = json.loads(runs.stdout)
@@ -132,21 +124,22 @@ def test_script_answers_by_prompt_and_a_changed_script_is_another_model(tmp_path
 
 
 def test_a_plugin_package_adds_a_backend_a_scorer_and_a_suite(tmp_path, example_plugin):
-    models = undrift("models", cwd=tmp_path, path=(example_plugin,))
+    models = undrift("models", cwd=tmp_path, python_path=(example_plugin,))
     assert models.returncode == 0, models.stderr
     assert "reverse:" in models.stdout and "undrift-example-plugin 0.1.0" in models.stdout
     assert "bundled:smollm2" in models.stdout and "built-in" in models.stdout
 
-    suites = undrift("suites", cwd=tmp_path, path=(example_plugin,))
+    suites = undrift("suites", cwd=tmp_path, python_path=(example_plugin,))
     assert "example-suite" in suites.stdout and "same_words" in suites.stdout and "drift" in suites.stdout
 
-    run = undrift("run", "example-suite", "--model", "reverse:", "--json", "-q", cwd=tmp_path, path=(example_plugin,))
+    run = undrift("run", "example-suite", "--model", "reverse:", "--json", "-q", cwd=tmp_path,
+                  python_path=(example_plugin,))
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
     assert report["run"]["suite"] == "example-suite"
     assert report["tasks"][0]["accuracy"] == pytest.approx(2 / 3)  # scored by the plugin's same_words scorer
 
-    unknown = undrift("run", "drift", "--model", "nope:x", cwd=tmp_path, path=(example_plugin,))
+    unknown = undrift("run", "drift", "--model", "nope:x", cwd=tmp_path, python_path=(example_plugin,))
     assert unknown.returncode == 2
     assert "the installed backends are bundled, echo, gguf, hf, openai, reverse, script" in unknown.stderr
     without = undrift("run", "example-suite", "--model", "reverse:", cwd=tmp_path)
@@ -161,28 +154,29 @@ def test_a_broken_or_clashing_plugin_is_one_line_and_breaks_nothing_else(tmp_pat
         "[undrift.scorers]\nbad_scorer = undrift_missing_module:Scorer\n"
         "[undrift.suites]\nbroken-suite = undrift_missing_module:build\n"))
 
-    run = undrift("run", "drift", "--model", "broken:x", cwd=tmp_path, path=(broken,))
+    run = undrift("run", "drift", "--model", "broken:x", cwd=tmp_path, python_path=(broken,))
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
     assert ("the backend 'broken' of undrift-broken 1.0 (undrift_missing_module:BACKEND) does not load "
             "(ModuleNotFoundError: No module named 'undrift_missing_module')") in run.stderr
-    clash = undrift("run", "drift", "--model", "echo:", cwd=tmp_path, path=(broken,))
+    clash = undrift("run", "drift", "--model", "echo:", cwd=tmp_path, python_path=(broken,))
     assert clash.returncode == 2
     assert ("the backend 'echo' is registered twice, by undrift 0.1.0 (undrift.models.scripted:ECHO) and "
             "undrift-broken 1.0 (json:dumps): uninstall one of them") in clash.stderr
-    suite = undrift("run", "broken-suite", "--model", "script:answers.jsonl", cwd=tmp_path, path=(broken,))
+    suite = undrift("run", "broken-suite", "--model", "script:answers.jsonl", cwd=tmp_path, python_path=(broken,))
     assert suite.returncode == 2 and "the suite 'broken-suite' of undrift-broken 1.0" in suite.stderr
 
-    works = undrift("run", "quiz.yaml", "--model", "script:answers.jsonl", "--json", "-q", cwd=tmp_path, path=(broken,))
+    works = undrift("run", "quiz.yaml", "--model", "script:answers.jsonl", "--json", "-q", cwd=tmp_path,
+                    python_path=(broken,))
     assert works.returncode == 0, works.stderr
-    models = undrift("models", cwd=tmp_path, path=(broken,))
+    models = undrift("models", cwd=tmp_path, python_path=(broken,))
     assert models.returncode == 0 and "broken:" in models.stdout and "hf:PATH" in models.stdout
-    suites = undrift("suites", cwd=tmp_path, path=(broken,))
+    suites = undrift("suites", cwd=tmp_path, python_path=(broken,))
     assert suites.returncode == 0 and "broken-suite" in suites.stdout and "primes" in suites.stdout
 
 
 def test_a_plugin_object_of_the_wrong_kind_is_refused(tmp_path):
     wrong = fake_distribution(tmp_path / "site", "undrift-wrong", "[undrift.backends]\nwrong = json:dumps\n")
-    run = undrift("run", "drift", "--model", "wrong:x", cwd=tmp_path, path=(wrong,))
+    run = undrift("run", "drift", "--model", "wrong:x", cwd=tmp_path, python_path=(wrong,))
     assert run.returncode == 2
     assert "the backend 'wrong' of undrift-wrong 1.0 (json:dumps) is not a Backend" in run.stderr
 

@@ -22,8 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from conftest import free_port, wait_for_port
-from test_cli import undrift
+from helpers import free_port, undrift, wait_for_port
 from undrift.proxy import ProxyOptions, create_app, parse_size
 from undrift.store import Store
 from undrift.store.traffic import count_traffic, read_traffic

@@ -4,8 +4,7 @@ import csv
 import json
 
 import pytest
-from conftest import result_row, store_run
-from test_cli import undrift
+from helpers import result_row, store_run, undrift
 
 from undrift.analysis.forgetting import forgetting_report
 from undrift.errors import UndriftError

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from scripted_http import ScriptedServer
-from test_cli import undrift
+from helpers import undrift
 from undrift.errors import UndriftError
 from undrift.replay import Selection, select_traffic
 from undrift.scoring.judge import pairwise_verdict

@@ -8,7 +8,7 @@ from undrift.runner import RunInterrupted, RunOptions, Runner
 from undrift.store import Store
 from undrift.suites import load_suite
 
-from test_suites import EXAMPLE
+from helpers import EXAMPLE
 
 
 @pytest.fixture(scope="module")

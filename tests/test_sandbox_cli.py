@@ -3,11 +3,11 @@
 
 import json
 
-from test_cli import undrift
+from helpers import undrift
 
 
-def test_code_runs_only_in_a_sandbox_unless_allowed(tmp_path, tiny_model_dir):
-    model = f"hf:{tiny_model_dir}"
+def test_code_runs_only_in_a_sandbox_unless_allowed(tmp_path):
+    model = "echo:?text=def f(): return 1"
     args = ("run", "drift", "--model", model, "--tasks", "code", "--limit", "2", "-q")
     nowhere = {"UNDRIFT_BWRAP": str(tmp_path / "no-bwrap")}
 

@@ -1,7 +1,6 @@
 """Every scorer on hand-made cases, and the LLMDrift extraction rules on real recorded GPT-4 answers."""
 
 import csv
-from pathlib import Path
 
 import pytest
 
@@ -10,10 +9,8 @@ from undrift.scoring import build_scorer
 from undrift.scoring.extract import llmdrift_boxed, llmdrift_yes_no
 from undrift.scoring.similarity import rouge_l, token_f1
 from undrift.suites import Sample, ScorerConfig
+from helpers import GENERATION, ServerThread
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = next((root / "shared" / "data" / "llmdrift" / "generation" for root in (REPO, REPO.parent)
-             if (root / "shared" / "data" / "llmdrift").is_dir()), REPO.parent / "shared" / "data" / "llmdrift" / "generation")
 
 
 def sample(target=None, **data):
@@ -35,7 +32,7 @@ def test_llmdrift_yes_no_rules():
 
 def test_llmdrift_prime_accuracy_on_real_answers():
     """GPT-4's March-to-June prime drift, recomputed from the recorded answers with our extraction."""
-    rows = list(csv.DictReader((DATA / "PRIME_FULL_EVAL.csv").open()))
+    rows = list(csv.DictReader((GENERATION / "PRIME_FULL_EVAL.csv").open()))
     scorer = build_scorer(ScorerConfig("label", {"profile": "llmdrift"}))
 
     def accuracy(model):
@@ -103,7 +100,7 @@ def test_refusal_scorer():
 
 
 def test_refusal_detector_agrees_with_human_labels_on_real_data():
-    rows = list(csv.DictReader((DATA / "SENSITIVEQ_EVAL.csv").open()))
+    rows = list(csv.DictReader((GENERATION / "SENSITIVEQ_EVAL.csv").open()))
     scorer = build_scorer(ScorerConfig("refusal"))
     agree = sum((scorer.score(sample(), r["answer"], []).value == 1.0) == (r["Response Rate"] == "1") for r in rows)
     assert agree / len(rows) > 0.85
@@ -179,7 +176,6 @@ def test_reference_judge_through_the_runner(tmp_path, sqlite_url):
     """A scripted judge that follows the reference-guided rubric: the wrong refund window fails, a rewording passes."""
     from fastapi import FastAPI, Request as HttpRequest
 
-    from test_server import ServerThread
     from undrift.models import load_model
     from undrift.runner import RunOptions, Runner
     from undrift.store import Store

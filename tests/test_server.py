@@ -1,11 +1,9 @@
 """`undrift serve` speaks the OpenAI protocol: the official client works against it, and so does our openai: backend."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -15,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from conftest import ServerThread, free_port, wait_for_port
+from helpers import ServerThread, cli_argv, free_port, undrift, wait_for_port
 from undrift.errors import UndriftError
 from undrift.models import Decoding, Request, load_model
 from undrift.runner import RunOptions, Runner
@@ -248,8 +246,8 @@ def test_a_request_over_its_time_limit_ends_as_length(long_model_dir):
 
 def test_sigterm_stops_a_server_in_the_middle_of_a_generation(long_model_dir, tmp_path):
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "undrift.cli", "serve", f"hf:{long_model_dir}", "--port",
-                               str(port), "--name", "tiny", "--db", f"sqlite:///{tmp_path / 'u.db'}"],
+    server = subprocess.Popen(cli_argv("serve", f"hf:{long_model_dir}", "--port", str(port), "--name", "tiny", "--db",
+                                       f"sqlite:///{tmp_path / 'u.db'}"),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_port(port, timeout=60)
@@ -282,10 +280,8 @@ def test_sigterm_stops_a_server_in_the_middle_of_a_generation(long_model_dir, tm
 
 
 def test_serve_beyond_localhost_needs_a_token(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "UNDRIFT_SERVE_TOKEN"}
-    result = subprocess.run([sys.executable, "-m", "undrift.cli", "serve", "bundled:smollm2", "--host", "0.0.0.0",
-                             "--db", f"sqlite:///{tmp_path / 'u.db'}"], capture_output=True, text=True, timeout=60,
-                            cwd=tmp_path, env=env)
+    result = undrift("serve", "bundled:smollm2", "--host", "0.0.0.0", "--db", f"sqlite:///{tmp_path / 'u.db'}",
+                     cwd=tmp_path, timeout=60)  # conftest keeps a $UNDRIFT_SERVE_TOKEN of the user's out
     assert result.returncode == 2 and "--token" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "u.db").exists()
 

@@ -2,6 +2,7 @@ import pytest
 
 from undrift.errors import UndriftError
 from undrift.models import ModelSpec
+from helpers import ServerThread
 
 
 @pytest.mark.parametrize(
@@ -47,7 +48,6 @@ def test_bad_specs(text, fragment):
 def test_hidden_system_prompt_reaches_an_openai_server_in_front_of_the_suites_own():
     from fastapi import FastAPI, Request as HttpRequest
 
-    from test_server import ServerThread
     from undrift.models import Decoding, Request, load_model
 
     app, seen = FastAPI(), []
@@ -80,7 +80,6 @@ def test_served_latency_is_the_answering_attempt_not_undrifts_waiting():
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
-    from test_server import ServerThread
     from undrift.models import Decoding, Request, load_model
 
     app, attempts = FastAPI(), {}

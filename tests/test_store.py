@@ -5,10 +5,9 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import result_row, store_run
+from helpers import cli_argv, result_row, store_run, undrift
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
-from test_cli import undrift
 
 from undrift.errors import UndriftError
 from undrift.store import Store, resolve_url
@@ -244,7 +243,6 @@ def test_a_full_disk_during_import_is_one_line_and_writes_nothing(tmp_path):
     """RLIMIT_FSIZE stands in for a full disk: the database cannot grow, as when the disk has no room left."""
     import resource
     import subprocess
-    import sys
 
     url = f"sqlite:///{tmp_path / 'undrift.db'}"
     Store.open(url).close()
@@ -256,8 +254,7 @@ def test_a_full_disk_during_import_is_one_line_and_writes_nothing(tmp_path):
     def small_disk():
         resource.setrlimit(resource.RLIMIT_FSIZE, (size + 64 * 1024, size + 64 * 1024))
 
-    result = subprocess.run([sys.executable, "-m", "undrift.cli", "import", "big.jsonl", "--format", "jsonl",
-                             "--db", url, "-q"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                            preexec_fn=small_disk)
+    result = subprocess.run(cli_argv("import", "big.jsonl", "--format", "jsonl", "--db", url, "-q"), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, preexec_fn=small_disk)
     _one_line_exit_2(result, "cannot write")
     assert Store.open(url).list_runs() == []

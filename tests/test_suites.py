@@ -1,15 +1,14 @@
 """Built-in suites are deterministic by seed; suite files load, and every mistake in one is a one-line error."""
 
 import json
-from pathlib import Path
 
 import pytest
 
+from helpers import EXAMPLE
 from undrift.errors import UndriftError
 from undrift.suites import load_suite
 from undrift.suites.builtin.drift import is_happy, is_prime
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "support.yaml"
 
 
 def test_builtin_suites_are_deterministic_by_seed():

@@ -8,11 +8,11 @@ import random
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import GENERATION, cli_argv, cli_env, undrift
 from undrift.errors import UndriftError
 from undrift.store import Store
 from undrift.store.traffic import TrafficRecord, add_traffic
@@ -25,9 +25,6 @@ from undrift.traffic.windows import Reference, parse_duration, parse_moment, win
 
 UTC = timezone.utc
 MONDAY = datetime(2025, 3, 3, tzinfo=UTC)
-REPO = Path(__file__).resolve().parents[1]
-GENERATION = next((root / "shared" / "data" / "llmdrift" / "generation" for root in (REPO, REPO.parent)
-                   if (root / "shared" / "data" / "llmdrift").is_dir()), REPO / "missing")
 HAS_MODEL = model_dir() is not None
 LATENCY_P90 = float(np.exp(0.3 * 1.2815516))  # of the lognormal(0, 0.3) latencies of `day_of_traffic`
 WORDS = ("the refund policy allows returns within thirty days of purchase when the item is unused and the receipt "
@@ -312,12 +309,6 @@ def test_without_the_embeddings_extra_the_report_says_how_to_install_it(monkeypa
 
 # -- the command line --------------------------------------------------------------------------------------------
 
-def undrift(*args, cwd, prelude="pass"):
-    code = f"import sys; {prelude}; from undrift.cli import main; sys.argv = ['undrift'] + {list(args)!r}; main()"
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
-
-
 def test_cli_json_end_to_end(tmp_path):
     store_with(tmp_path, day_of_traffic(MONDAY, 1) + day_of_traffic(MONDAY + timedelta(days=1), 3, words=(60, 100),
                                                                      refusal=0.3, errors=0.2, fingerprint="fp_b"))
@@ -367,9 +358,8 @@ def in_terminal(*args, cwd, columns):
 
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "COLUMNS": str(columns), "TERM": "xterm"}
-    code = f"import sys; from undrift.cli import main; sys.argv = ['undrift'] + {list(args)!r}; main()"
-    process = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, stdout=follower, stderr=follower, env=env)
+    env = cli_env({"COLUMNS": str(columns), "TERM": "xterm"})
+    process = subprocess.Popen(cli_argv(*args), cwd=cwd, stdout=follower, stderr=follower, env=env)
     os.close(follower)
     chunks = []
     while True:

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from test_cli import undrift
+from helpers import undrift
 
 from undrift.errors import UndriftError
 from undrift.hashing import sha256_files

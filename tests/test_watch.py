@@ -12,9 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from conftest import free_port
+from helpers import cli_argv, ServerThread, free_port, undrift
 from scripted_http import OK_BODY, ScriptedServer, WebhookReceiver
-from test_cli import undrift
 
 from undrift.errors import UndriftError
 from undrift.monitor import Schedule
@@ -177,7 +176,7 @@ def test_unknown_watches_and_duplicates_are_one_line(tmp_path):
 
 
 def _race(url, cwd, processes=6):
-    commands = [[sys.executable, "-m", "undrift.cli", "watch", "run", "--due", "--json", "-q", "--db", url]
+    commands = [cli_argv("watch", "run", "--due", "--json", "-q", "--db", url)
                 for _ in range(processes)]
     started = [subprocess.Popen(c, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for c in commands]
@@ -213,9 +212,8 @@ def test_the_daemon_ticks_serves_metrics_stops_on_sigterm_and_resumes_the_schedu
     port = free_port()
     with ScriptedServer() as server:
         assert _add(server, tmp_path).returncode == 0
-        daemon = subprocess.Popen([sys.executable, "-m", "undrift.cli", "watch", "daemon", "--poll", "1",
-                                   "--metrics-port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        daemon = subprocess.Popen(cli_argv("watch", "daemon", "--poll", "1", "--metrics-port", str(port)),
+                                  cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.time() + 120
             history = []
@@ -235,7 +233,7 @@ def test_the_daemon_ticks_serves_metrics_stops_on_sigterm_and_resumes_the_schedu
         due = datetime.fromisoformat(shown["next_due_at"])
         assert due > datetime.now(timezone.utc) + timedelta(minutes=50) and shown["lease_owner"] is None
         calls = server.calls
-        restarted = subprocess.Popen([sys.executable, "-m", "undrift.cli", "watch", "daemon", "--poll", "1"],
+        restarted = subprocess.Popen(cli_argv("watch", "daemon", "--poll", "1"),
                                      cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(4)
         restarted.send_signal(signal.SIGTERM)
@@ -258,7 +256,6 @@ def test_schedules():
 def test_canaries_take_first_token_logprobs_where_the_server_offers_them(tiny_model_dir):
     from dataclasses import replace
 
-    from conftest import ServerThread
 
     from undrift.models import load_model
     from undrift.monitor.canaries import CANARIES, change, take
@@ -313,7 +310,7 @@ def test_a_delivery_cannot_hang_a_tick(tmp_path, sqlite_url):
 def test_a_killed_tick_reads_interrupted_and_frees_its_lease_at_once(tmp_path):
     with ScriptedServer(delay_s=0.5) as server:
         assert _add(server, tmp_path).returncode == 0
-        ticking = subprocess.Popen([sys.executable, "-m", "undrift.cli", "watch", "run", "w", "-q"], cwd=tmp_path,
+        ticking = subprocess.Popen(cli_argv("watch", "run", "w", "-q"), cwd=tmp_path,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 60
         while server.calls < 3 and time.time() < deadline:
@@ -330,7 +327,7 @@ def test_a_killed_tick_reads_interrupted_and_frees_its_lease_at_once(tmp_path):
 def test_sigterm_ends_a_tick_as_interrupted_and_leaves_the_watch_due(tmp_path):
     with ScriptedServer(delay_s=0.5) as server:
         assert _add(server, tmp_path).returncode == 0
-        ticking = subprocess.Popen([sys.executable, "-m", "undrift.cli", "watch", "run", "--due", "-q"],
+        ticking = subprocess.Popen(cli_argv("watch", "run", "--due", "-q"),
                                    cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 60
         while server.calls < 3 and time.time() < deadline:

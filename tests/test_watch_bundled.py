@@ -7,12 +7,10 @@ tick after resolves it.  The calls each tick spent are printed next to the suite
 
 import json
 import subprocess
-import sys
 
 import pytest
-from conftest import free_port, wait_for_port
+from helpers import cli_argv, free_port, undrift, wait_for_port
 from scripted_http import WebhookReceiver
-from test_cli import undrift
 
 pytestmark = pytest.mark.integration
 
@@ -26,8 +24,8 @@ class Served:
 
     def __init__(self, spec: str, port: int, cwd):
         self.log = open(cwd / f"serve-{port}.log", "ab")  # a file, not a pipe nobody reads: a full pipe blocks
-        self.process = subprocess.Popen([sys.executable, "-m", "undrift.cli", "serve", spec, "--name", "smollm2",
-                                         "--port", str(port), "--db", str(cwd / f"serve-{abs(hash(spec))}.db")],
+        self.process = subprocess.Popen(cli_argv("serve", spec, "--name", "smollm2", "--port", str(port), "--db",
+                                                 str(cwd / f"serve-{abs(hash(spec))}.db")),
                                         cwd=cwd, stdout=self.log, stderr=self.log)
         try:
             wait_for_port(port, timeout=300)
