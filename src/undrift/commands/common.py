@@ -34,6 +34,7 @@ AllowOutside = Annotated[bool, typer.Option("--allow-outside", help=OUTSIDE_HELP
 AllowUnsandboxed = Annotated[bool, typer.Option("--allow-unsandboxed", help=UNSANDBOXED_HELP)]
 
 RUN_FAILED_EXIT = 4
+DECISION_EXIT = {"unchanged": 0, "changed": 1, "undecided": 3}  # `check` and `history`: the exit status is the answer
 
 
 def to_json(value: Any) -> str:
