@@ -134,3 +134,61 @@ def test_registry_promote_and_rollback_from_python(tmp_path, tiny_model_dir):
 
     assert printed == json.loads(to_json(registry.detail("v2").to_dict()))
     assert "v2" in undrift.model_card("v2", db=db)
+
+
+def _recorded(tmp_path: Path) -> Path:
+    rows = []
+    for model, answers in (("v1", ["4", "6", "8", "9"]), ("v2", ["4", "6", "7", "9"])):
+        for i, answer in enumerate(answers):
+            rows.append({"id": f"q{i}", "prompt": f"What is {i} + {i + 4}?", "response": answer,
+                         "target": str(2 * i + 4), "model": model, "time": f"2026-11-0{1 + int(model[1])}T10:00:00"})
+    path = tmp_path / "recorded.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_import_forgetting_and_registry_from_python_match_the_cli(tmp_path):
+    from undrift.commands.common import to_json
+
+    db = f"sqlite:///{tmp_path / 'imp.db'}"
+    records = undrift.import_generations([_recorded(tmp_path)], "jsonl", suite="sums",
+                                         columns=undrift.Columns(target="target", time="time"), db=db)
+    assert sorted(r.name for r in records) == ["v1", "v2"] and all(r.status == "complete" for r in records)
+
+    def printed(*args):
+        result = cli(*args, "--db", db, "--json", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert printed("runs") == json.loads(to_json([r.to_dict() for r in undrift.runs(db=db)]))
+    assert printed("registry", "list") == json.loads(to_json([v.to_dict() for v in undrift.Registry(db).listing()]))
+    report = undrift.forgetting(["v1", "v2"], db=db)
+    assert report.matrix == [[1.0], [0.75]]
+    assert printed("forgetting", "v1", "v2") == json.loads(to_json(report.to_dict()))
+    assert printed("compare", "v1", "v2") == json.loads(to_json(undrift.compare("v1", "v2", db=db).to_dict()))
+
+
+def test_import_with_a_name_ignores_the_model_column(tmp_path):
+    db = f"sqlite:///{tmp_path / 'one.db'}"
+    records = undrift.import_generations([_recorded(tmp_path)], "jsonl", name="all", db=db,
+                                         columns=undrift.Columns(target="target"))
+    assert [r.name for r in records] == ["all"]
+
+
+def test_bad_input_is_one_error_and_writes_nothing(tmp_path):
+    db = tmp_path / "untouched.db"
+    with pytest.raises(UndriftError, match="unknown suite"):
+        undrift.run("no-such-suite", "hf:/nowhere", db=f"sqlite:///{db}")
+    with pytest.raises(UndriftError, match="--repeats must be at least 1"):
+        undrift.run("drift", "hf:/nowhere", repeats=0, db=f"sqlite:///{db}")
+    with pytest.raises(UndriftError, match="a policy is a mapping"):
+        undrift.gate("a", "b", {"rules": []}, db=f"sqlite:///{db}")
+    assert not db.exists()
+
+
+def test_resume_of_a_complete_run_is_refused(tmp_path):
+    db = f"sqlite:///{tmp_path / 'done.db'}"
+    (record,) = undrift.import_generations([_recorded(tmp_path)], "jsonl", name="all", db=db,
+                                           columns=undrift.Columns(target="target"))
+    with pytest.raises(UndriftError, match="already complete"):
+        undrift.resume(record.id, db=db)

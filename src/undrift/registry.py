@@ -34,6 +34,9 @@ class Version:
     data_hashes: dict[str, str]
     created_at: datetime
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class AliasEvent:
@@ -45,6 +48,9 @@ class AliasEvent:
     reason: str | None
     at: datetime
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class ListedVersion:
@@ -55,7 +61,7 @@ class ListedVersion:
     runs: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self.version), "aliases": self.aliases}
+        return {**self.version.to_dict(), "aliases": self.aliases}
 
 
 @dataclass(frozen=True)
@@ -68,8 +74,8 @@ class VersionDetail:
     events: list[AliasEvent]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": asdict(self.version), "lineage": [v.name for v in self.lineage],
-                "runs": [r.id for r in self.runs], "alias_events": [asdict(e) for e in self.events]}
+        return {"version": self.version.to_dict(), "lineage": [v.name for v in self.lineage],
+                "runs": [r.id for r in self.runs], "alias_events": [e.to_dict() for e in self.events]}
 
 
 @dataclass
@@ -79,6 +85,10 @@ class Promotion:
     previous: str | None
     gate: Any | None  # GateResult, when there was a version to gate against
     forced: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"alias": self.alias, "version": self.version, "previous": self.previous, "forced": self.forced,
+                "gate": self.gate.to_dict() if self.gate is not None else None}
 
 
 class Registry:

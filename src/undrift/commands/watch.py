@@ -58,8 +58,7 @@ def add(
 
 
 @watch_app.command("list")
-def list_(db: Db = None,
-          as_json: Json = False) -> None:
+def list_(db: Db = None, as_json: Json = False) -> None:
     """Every watch, when it is due next and how its last tick went."""
     from ..monitor import list_alerts, list_watches, ticks
     from ..report.monitor import watches_table
@@ -78,8 +77,7 @@ def list_(db: Db = None,
 
 
 @watch_app.command("show")
-def show(name: str = typer.Argument(..., help="watch name"), db: Db = None,
-         as_json: Json = False) -> None:
+def show(name: str = typer.Argument(..., help="watch name"), db: Db = None, as_json: Json = False) -> None:
     """One watch: its settings and its last ticks."""
     from ..monitor import get_watch, ticks
     from ..report.monitor import ticks_table, watch_detail
@@ -95,8 +93,7 @@ def show(name: str = typer.Argument(..., help="watch name"), db: Db = None,
 
 
 @watch_app.command("remove")
-def remove(name: str = typer.Argument(..., help="watch name"),
-           db: Db = None) -> None:
+def remove(name: str = typer.Argument(..., help="watch name"), db: Db = None) -> None:
     """Stop watching; the watch's ticks, runs and alerts stay in the store."""
     from ..monitor import remove_watch
 
@@ -107,8 +104,7 @@ def remove(name: str = typer.Argument(..., help="watch name"),
 @watch_app.command("history")
 def history(name: str = typer.Argument(..., help="watch name"),
             limit: int = typer.Option(50, min=1, help="most recent ticks to show"),
-            db: Db = None,
-            as_json: Json = False) -> None:
+            db: Db = None, as_json: Json = False) -> None:
     """Every tick of a watch: its verdict, what it cost (calls, tokens) and what it saw change.  A removed watch's
     ticks stay in the store and are shown too."""
     from ..monitor import history as watch_history
@@ -126,8 +122,7 @@ def run(name: Optional[str] = typer.Argument(None, help="tick this watch now, du
         due: bool = typer.Option(False, "--due", help="tick every watch that is due, once (for cron)"),
         allow_unsandboxed: AllowUnsandboxed = False,
         quiet: Quiet = False,
-        db: Db = None,
-        as_json: Json = False) -> None:
+        db: Db = None, as_json: Json = False) -> None:
     """Tick watches once. Exit status: 0 all passed, 1 a gate failed (an alert is open), 3 a tick erred."""
     from ..monitor import run_due, tick_watch
     from ..report.monitor import outcomes_summary

@@ -3,7 +3,7 @@ held-out suite (WiSE-FT), and register the version with its recipe and data hash
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ class TrainedVersion:
 
     def to_dict(self) -> dict[str, Any]:
         """What `undrift train --json` prints."""
-        return {"version": asdict(self.version), "steps": self.steps, "final_loss": self.final_loss,
+        return {"version": self.version.to_dict(), "steps": self.steps, "final_loss": self.final_loss,
                 "adapter_dir": str(self.adapter_dir)}
 
 
