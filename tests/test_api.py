@@ -46,8 +46,11 @@ def test_functions_keep_their_names_beside_modules_of_the_same_name():
     assert Policy is undrift.Policy
 
 
-def test_import_stays_light():
-    code = "import sys, undrift; print(sorted(m for m in ('sqlalchemy', 'numpy', 'torch', 'typer') if m in sys.modules))"
+@pytest.mark.parametrize("module, heavy", [("undrift", "'sqlalchemy', 'numpy', 'torch', 'typer'"),
+                                           ("undrift.cli", "'sqlalchemy', 'numpy', 'torch'")])
+def test_import_stays_light(module, heavy):
+    """`import undrift` and the CLI's start load no database, array or model library until a command needs one."""
+    code = f"import sys, {module}; print(sorted(m for m in ({heavy}) if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

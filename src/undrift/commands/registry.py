@@ -11,13 +11,15 @@ from rich.text import Text
 import undrift
 
 from ..report.text import clean, literal
-from ..store import as_store
 from .common import Db, Json, err, out, print_json
 
 registry_app = typer.Typer(no_args_is_help=True, help="Versions, aliases such as production, promotion, rollback.")
 
 
 def _registry(db: Optional[str], must_exist: bool = True) -> undrift.Registry:
+    """The registry of `--db`; commands that only read or move aliases refuse a store that is not there."""
+    from ..store import as_store
+
     return undrift.Registry(as_store(db, must_exist=must_exist))
 
 
