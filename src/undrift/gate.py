@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from .analysis.compare import Comparison, GroupComparison, MetricChange, error_note, unfit_for_gate
+from .analysis.compare import Comparison, GroupComparison, compare_runs, MetricChange, error_note, unfit_for_gate
 from .analysis.metrics import METRICS as MEASURED, REPEAT_METRICS, better_direction
 from .errors import UndriftError
-from .store import RunRecord
+from .store import RunRecord, Store
 from .report import numbers
 from .report.numbers import p_text
 from .userfiles import load_yaml, read_text
@@ -150,6 +150,39 @@ class GateResult:
         suites.append(suite)
         ElementTree.indent(suites)
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(suites, encoding="unicode") + "\n"
+
+
+@dataclass
+class GateReport:
+    """A gate's verdict on two runs: the comparison it read, the checks of the policy, and the policy itself."""
+
+    comparison: Comparison
+    result: GateResult
+    policy: Policy
+
+    @property
+    def passed(self) -> bool:
+        return self.result.passed
+
+    @property
+    def failures(self) -> list[Check]:
+        return self.result.failures
+
+    def junit_xml(self) -> str:
+        return self.result.junit_xml(f"{self.comparison.old.name} -> {self.comparison.new.name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `undrift gate --json` prints: the runs, how many samples they share, the verdict and its checks."""
+        c = self.comparison
+        return {"old": c.old.id, "new": c.new.id, "shared": c.shared, **self.result.to_dict()}
+
+
+def gate_runs(store: Store, old: str, new: str, policy: Policy, tolerance: float = 0.0,
+              allow_incomplete: bool = False) -> GateReport:
+    """Compare `old` and `new` (ids, prefixes or names) and apply `policy`; unfit runs are refused before comparing."""
+    refuse_unfit(store.get_run(old), store.get_run(new), allow_incomplete)
+    comparison = compare_runs(store, old, new, tolerance=tolerance)
+    return GateReport(comparison, evaluate(policy, comparison, allow_incomplete=allow_incomplete), policy)
 
 
 def refuse_unfit(old: RunRecord, new: RunRecord, allow_incomplete: bool = False) -> None:

@@ -9,7 +9,7 @@ going forward is a promotion, through the gate).  A version's `parent` is always
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import UndriftError
-from .store import RunRecord, Store
+from .store import RunRecord, Store, as_store
 from .store.schema import alias_events, aliases, versions
 
 KINDS = ("trained", "imported", "served", "run", "registered")
@@ -34,6 +34,9 @@ class Version:
     data_hashes: dict[str, str]
     created_at: datetime
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class AliasEvent:
@@ -45,6 +48,35 @@ class AliasEvent:
     reason: str | None
     at: datetime
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ListedVersion:
+    """A version as `undrift registry list` shows it: with the aliases that point at it and its finished runs."""
+
+    version: Version
+    aliases: list[str]
+    runs: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.version.to_dict(), "aliases": self.aliases}
+
+
+@dataclass(frozen=True)
+class VersionDetail:
+    """One version with its lineage (itself first), its finished runs and every move of an alias to or from it."""
+
+    version: Version
+    lineage: list[Version]
+    runs: list[RunRecord]
+    events: list[AliasEvent]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version.to_dict(), "lineage": [v.name for v in self.lineage],
+                "runs": [r.id for r in self.runs], "alias_events": [e.to_dict() for e in self.events]}
+
 
 @dataclass
 class Promotion:
@@ -54,10 +86,17 @@ class Promotion:
     gate: Any | None  # GateResult, when there was a version to gate against
     forced: bool
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"alias": self.alias, "version": self.version, "previous": self.previous, "forced": self.forced,
+                "gate": self.gate.to_dict() if self.gate is not None else None}
+
 
 class Registry:
-    def __init__(self, store: Store):
-        self.store = store
+    """The versions and aliases kept in a store: `Registry()` opens $UNDRIFT_DB (else ./undrift.db), `Registry(url)`
+    or `Registry(store)` another."""
+
+    def __init__(self, db: Store | str | None = None):
+        self.store = as_store(db)
 
     # -- versions ---------------------------------------------------------------------------------------------
 
@@ -120,6 +159,19 @@ class Registry:
         with self.store.engine.connect() as connection:
             rows = connection.execute(select(versions).order_by(versions.c.created_at)).mappings().all()
         return [Version(**row) for row in rows]
+
+    def listing(self) -> list[ListedVersion]:
+        """Every version, oldest first, with its aliases and how many finished runs it has."""
+        pointed: dict[str, list[str]] = {}
+        for alias, version in self.aliases().items():
+            pointed.setdefault(version, []).append(alias)
+        return [ListedVersion(v, pointed.get(v.name, []), len(self.runs_of(v.name))) for v in self.list()]
+
+    def detail(self, name: str) -> VersionDetail:
+        """A version (or the one an alias points at) with its lineage, runs and alias moves."""
+        version = self.get(name)
+        events = [e for e in self.events() if e.version == version.name or e.previous == version.name]
+        return VersionDetail(version, self.lineage(version.name), self.runs_of(version.name), events)
 
     def runs_of(self, name: str) -> list[RunRecord]:
         return [r for r in self.store.list_runs(name=name, limit=10_000) if r.status in ("complete", "stopped")]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,9 @@ class ImportedLabels:
     rejected_without_correction: int
     unlabelled: int
     written: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def export_for_review(store: Store, run_refs: list[str], path: Path, only: str = "all",

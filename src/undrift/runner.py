@@ -65,6 +65,11 @@ class RunReport:
     from_cache: int = 0
     elapsed_s: float = 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """What `undrift run --json` prints."""
+        return {"run": self.run.to_dict(), "tasks": [s.to_dict() for s in self.tasks], "generated": self.generated,
+                "from_cache": self.from_cache, "elapsed_s": self.elapsed_s}
+
 
 class RunInterrupted(Exception):
     """Raised after Ctrl-C (or SIGTERM, which the CLI turns into one), once the run is marked interrupted; carries
@@ -171,16 +176,18 @@ class Runner:
         )
         return record
 
-    def resume(self, run_ref: str, model: Model | None = None, allow_outside: bool = False) -> RunReport:
+    def resume(self, run_ref: str, model: Model | None = None, allow_outside: bool = False,
+               suite: Suite | None = None) -> RunReport:
         """Finish an interrupted, killed or failed run with the same suite, model and options (errored items are
-        asked again); a run that another process is still running is refused."""
+        asked again); a run that another process is still running is refused.  `suite`: the suite the run began
+        with, for a suite built in Python (one from a file or a built-in is loaded again)."""
         record = self.store.get_run(run_ref)
         if record.status == "complete":
             raise UndriftError(f"run {record.id} is already complete: nothing to resume")
         if record.status == "running":
             self.store.claim_run(record.id)  # refuses, naming the process that runs it
         config = record.config
-        suite = load_suite(config["suite_ref"], seed=config["seed"], allow_outside=allow_outside)
+        suite = suite or load_suite(config["suite_ref"], seed=config["seed"], allow_outside=allow_outside)
         if suite.digest() != record.suite_digest:
             raise UndriftError(f"suite {config['suite_ref']!r} changed since run {record.id} began: start a new run")
         model = model or load_model(ModelSpec.parse(record.model_spec))

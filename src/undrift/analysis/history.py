@@ -101,7 +101,7 @@ class TaskHistory:
 
 
 @dataclass
-class History:
+class ModelHistory:
     name: str
     window: int
     alpha: float
@@ -125,7 +125,7 @@ class History:
 
 
 def model_history(store: Store, name: str, metric: str | None = None, task: str | None = None,
-                  window: int = 1, alpha: float = ALPHA) -> History:
+                  window: int = 1, alpha: float = ALPHA) -> ModelHistory:
     """The series of `name`'s complete runs, oldest first, for `metric` (default: each task's headline)."""
     if metric is not None and metric not in METRICS:
         raise UndriftError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
@@ -149,7 +149,7 @@ def model_history(store: Store, name: str, metric: str | None = None, task: str 
                  for t, series in measured.items()]
     if not histories:
         raise UndriftError(f"no run of {name!r} measures {metric!r}")
-    return History(name=name, window=window, alpha=alpha, tasks=histories)
+    return ModelHistory(name=name, window=window, alpha=alpha, tasks=histories)
 
 
 SampleValues = dict[str, tuple[float, int]]  # sample id -> (value, answered repeats measuring it)

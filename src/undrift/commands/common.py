@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -23,13 +24,43 @@ JSON_HELP = "print the result as JSON on stdout"
 OUTSIDE_HELP = "let a suite file read samples files outside its own folder (only for suite files you trust)"
 
 
+UNSANDBOXED_HELP = "run model code (code tasks) even where no sandbox can start"
+
+# The options many commands share, defined once (`db: Db = None` in a command's signature).
+Db = Annotated[Optional[str], typer.Option("--db", help=DB_HELP)]
+Json = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+AllowOutside = Annotated[bool, typer.Option("--allow-outside", help=OUTSIDE_HELP)]
+AllowUnsandboxed = Annotated[bool, typer.Option("--allow-unsandboxed", help=UNSANDBOXED_HELP)]
+
 RUN_FAILED_EXIT = 4
+DECISION_EXIT = {"unchanged": 0, "changed": 1, "undecided": 3}  # `check` and `history`: the exit status is the answer
+
+
+def to_json(value: Any) -> str:
+    """What `--json` prints: indented JSON, times in ISO 8601 (`2026-11-24T19:00:00+00:00`), anything else that JSON
+    has no type for (paths, ids) as its text."""
+    return json.dumps(value, indent=2, default=_as_json)
 
 
 def print_json(value: Any) -> None:
-    """What `--json` prints: indented JSON, times in ISO 8601 (`2026-11-24T19:00:00+00:00`), anything else that JSON
-    has no type for (paths, ids) as its text."""
-    print(json.dumps(value, indent=2, default=_as_json))
+    """Print `to_json(value)`: every command's `--json` goes through here, with a result's `.to_dict()`."""
+    print(to_json(value))
+
+
+def writable(target: Optional[Path]) -> None:
+    """Refuse an output file whose folder does not exist before any work is done."""
+    from ..errors import UndriftError
+
+    if target is not None and not target.parent.exists():
+        raise UndriftError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist")
+
+
+def task_list(value: Optional[str]) -> Optional[tuple[str, ...]]:
+    """A comma-separated option (`--tasks a,b`) as names."""
+    from ..api.runs import task_names
+
+    return task_names(value)
 
 
 def _as_json(value: Any) -> str:

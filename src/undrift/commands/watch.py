@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ..errors import UndriftError
 from ..report.text import literal
-from .common import DB_HELP, JSON_HELP, err, out, print_json, terminate_as_interrupt
+from .common import AllowUnsandboxed, Db, Json, Quiet, err, out, print_json, terminate_as_interrupt
 
 watch_app = typer.Typer(no_args_is_help=True, help="Watch a model on a schedule: check, gate, alert.")
 
@@ -40,7 +40,7 @@ def add(
     direction: str = typer.Option("drop", help="the check's direction: drop, or any (also rises)"),
     alert_attempts: int = typer.Option(4, min=1, help="tries per alert delivery"),
     alert_backoff: float = typer.Option(2.0, min=0.0, help="seconds before the second try, doubling after"),
-    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    db: Db = None,
 ) -> None:
     """Add a watch; it is due at once, and its first tick sets the baseline when it is `first`."""
     from ..monitor import add_watch
@@ -58,8 +58,7 @@ def add(
 
 
 @watch_app.command("list")
-def list_(db: Optional[str] = typer.Option(None, help=DB_HELP),
-          as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+def list_(db: Db = None, as_json: Json = False) -> None:
     """Every watch, when it is due next and how its last tick went."""
     from ..monitor import list_alerts, list_watches, ticks
     from ..report.monitor import watches_table
@@ -78,8 +77,7 @@ def list_(db: Optional[str] = typer.Option(None, help=DB_HELP),
 
 
 @watch_app.command("show")
-def show(name: str = typer.Argument(..., help="watch name"), db: Optional[str] = typer.Option(None, help=DB_HELP),
-         as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+def show(name: str = typer.Argument(..., help="watch name"), db: Db = None, as_json: Json = False) -> None:
     """One watch: its settings and its last ticks."""
     from ..monitor import get_watch, ticks
     from ..report.monitor import ticks_table, watch_detail
@@ -95,8 +93,7 @@ def show(name: str = typer.Argument(..., help="watch name"), db: Optional[str] =
 
 
 @watch_app.command("remove")
-def remove(name: str = typer.Argument(..., help="watch name"),
-           db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
+def remove(name: str = typer.Argument(..., help="watch name"), db: Db = None) -> None:
     """Stop watching; the watch's ticks, runs and alerts stay in the store."""
     from ..monitor import remove_watch
 
@@ -107,8 +104,7 @@ def remove(name: str = typer.Argument(..., help="watch name"),
 @watch_app.command("history")
 def history(name: str = typer.Argument(..., help="watch name"),
             limit: int = typer.Option(50, min=1, help="most recent ticks to show"),
-            db: Optional[str] = typer.Option(None, help=DB_HELP),
-            as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+            db: Db = None, as_json: Json = False) -> None:
     """Every tick of a watch: its verdict, what it cost (calls, tokens) and what it saw change.  A removed watch's
     ticks stay in the store and are shown too."""
     from ..monitor import history as watch_history
@@ -124,11 +120,9 @@ def history(name: str = typer.Argument(..., help="watch name"),
 @watch_app.command("run")
 def run(name: Optional[str] = typer.Argument(None, help="tick this watch now, due or not"),
         due: bool = typer.Option(False, "--due", help="tick every watch that is due, once (for cron)"),
-        allow_unsandboxed: bool = typer.Option(False, "--allow-unsandboxed",
-                                               help="run model code (code tasks) even where no sandbox can start"),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
-        db: Optional[str] = typer.Option(None, help=DB_HELP),
-        as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+        allow_unsandboxed: AllowUnsandboxed = False,
+        quiet: Quiet = False,
+        db: Db = None, as_json: Json = False) -> None:
     """Tick watches once. Exit status: 0 all passed, 1 a gate failed (an alert is open), 3 a tick erred."""
     from ..monitor import run_due, tick_watch
     from ..report.monitor import outcomes_summary
@@ -183,9 +177,8 @@ def _stoppable(work):
 def daemon(poll: float = typer.Option(30.0, min=0.5, help="seconds between looks for new or changed watches"),
            metrics_port: Optional[int] = typer.Option(None, help="serve Prometheus /metrics on this port"),
            metrics_host: str = typer.Option("127.0.0.1", help="address for /metrics"),
-           allow_unsandboxed: bool = typer.Option(False, "--allow-unsandboxed",
-                                                  help="run model code (code tasks) even where no sandbox can start"),
-           db: Optional[str] = typer.Option(None, help=DB_HELP)) -> None:
+           allow_unsandboxed: AllowUnsandboxed = False,
+           db: Db = None) -> None:
     """Tick watches as they fall due, for ever; SIGTERM or Ctrl-C stops it (a tick in progress is recorded as
     interrupted). The schedule lives in the store, so a restarted daemon carries on where it was."""
     import signal
@@ -224,8 +217,8 @@ def daemon(poll: float = typer.Option(30.0, min=0.5, help="seconds between looks
 def alerts(open_only: bool = typer.Option(False, "--open", help="only alerts that are open"),
            watch: Optional[str] = typer.Option(None, help="only this watch's alerts"),
            limit: int = typer.Option(100, min=1, help="most recent alerts to show"),
-           db: Optional[str] = typer.Option(None, help=DB_HELP),
-           as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+           db: Db = None,
+           as_json: Json = False) -> None:
     """Alerts of watches: open while a gate keeps failing, resolved when it passes; fingerprint notices."""
     from ..monitor import deliveries, list_alerts
     from ..report.monitor import alerts_table

@@ -20,7 +20,7 @@ from .text import clean, literal
 
 if TYPE_CHECKING:  # only for annotations: `run` and `show` need not import the analysis modules
     from ..analysis.compare import Comparison, Flip, MetricChange
-    from ..analysis.history import History, TaskHistory
+    from ..analysis.history import ModelHistory, TaskHistory
     from ..check import CheckReport
     from ..gate import GateResult
 
@@ -293,7 +293,7 @@ def history_table(task: TaskHistory) -> Table:
     return table
 
 
-def history_summary(history: History) -> Text:
+def history_summary(history: ModelHistory) -> Text:
     colour = {"changed": "red", "unchanged": "green"}.get(history.decision, "yellow")
     flagged = sum(p.change_point for t in history.tasks for p in t.points)
     text = Text(history.decision.upper(), style=f"bold {colour}")

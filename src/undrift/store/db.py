@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,10 @@ class RunRecord:
     done: int = 0  # result rows, errors included
     errors: int = 0  # result rows that hold an error, not an answer
 
+    def to_dict(self) -> dict[str, Any]:
+        """The run as `undrift runs --json` prints it (times as datetimes; `print_json` writes them in ISO 8601)."""
+        return asdict(self)
+
     @property
     def answered(self) -> int:
         return self.done - self.errors
@@ -82,6 +86,13 @@ class RunRecord:
     def too_many_errors(self) -> bool:
         """More errors than the run allowed, or errors and no answer at all: the run is no evidence."""
         return bool(self.errors) and (not self.answered or self.errors > self.max_error_rate * self.done)
+
+
+def as_store(db: Store | str | None = None, must_exist: bool = False) -> Store:
+    """What every `db` parameter of the public API takes: an open `Store`, a SQLAlchemy URL (or a SQLite file path),
+    or None for $UNDRIFT_DB, else sqlite:///undrift.db.  `must_exist`: a SQLite file that is not there is an error
+    (reading commands must not leave an empty store behind)."""
+    return db if isinstance(db, Store) else Store.open(db, must_exist=must_exist)
 
 
 class Store:

@@ -76,21 +76,25 @@ def load_suite_file(path: Path, allow_outside: bool = False) -> Suite:
     if not isinstance(tasks_raw, list) or not tasks_raw:
         raise UndriftError(f"{where}: `tasks` must be a non-empty list of tasks")
     folder = None if allow_outside else path.parent.resolve()
-    tasks = tuple(_task(raw, path.parent, folder, f"{where}: task {i + 1}") for i, raw in enumerate(tasks_raw))
+    tasks = [task_from_mapping(raw, path.parent, folder, f"{where}: task {i + 1}") for i, raw in enumerate(tasks_raw)]
+    return assemble_suite(str(document.get("name") or path.stem), tasks, str(document.get("version", "1")),
+                          str(document.get("description", "")), str(path.resolve()), where)
+
+
+def assemble_suite(name: str, tasks: list[Task], version: str, description: str, source: str, where: str) -> Suite:
+    """A suite of checked tasks, from a file or from Python: at least one task, and task names unique."""
+    if not tasks:
+        raise UndriftError(f"{where}: `tasks` must be a non-empty list of tasks")
     names = [t.name for t in tasks]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise UndriftError(f"{where}: task name {duplicates[0]!r} is used twice; task names must be unique")
-    return Suite(
-        name=str(document.get("name") or path.stem),
-        version=str(document.get("version", "1")),
-        description=str(document.get("description", "")),
-        tasks=tasks,
-        source=str(path.resolve()),
-    )
+    return Suite(name=name, version=version, description=description, tasks=tuple(tasks), source=source)
 
 
-def _task(raw: Any, base_dir: Path, inside: Path | None, where: str) -> Task:
+def task_from_mapping(raw: Any, base_dir: Path, inside: Path | None, where: str) -> Task:
+    """One task as a suite file writes it (`name`, `samples`, `scorer`, optional `template`, `system`, `decoding`,
+    `description`), checked: the scorer exists, every sample expands and suits the scorer, ids are unique."""
     from ..scoring import build_scorer, sample_problem
 
     if not isinstance(raw, dict) or not raw.get("name"):

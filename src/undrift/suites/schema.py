@@ -8,7 +8,7 @@ groups samples with one prompt template, one set of decoding parameters and one 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from ..hashing import sha256_json
 from ..models.base import Decoding, Request
@@ -23,6 +23,16 @@ class Sample:
     data: dict[str, Any] = field(default_factory=dict)
     counterfactual: tuple[dict[str, str], ...] | None = None
     decoding: Decoding | None = None  # overrides the task's: a replayed request is decoded as it was asked
+
+    def row(self) -> dict[str, Any]:
+        """The sample as a row of a suite file's samples (its data as top-level fields), which reads back as it."""
+        row: dict[str, Any] = {**self.data, "id": self.id, "messages": list(self.messages), "target": self.target,
+                               "slices": list(self.slices)}
+        if self.counterfactual:
+            row["counterfactual"] = {"messages": list(self.counterfactual)}
+        if self.decoding is not None:
+            row["decoding"] = self.decoding.to_dict()
+        return row
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "messages": list(self.messages), "target": self.target}
@@ -56,6 +66,33 @@ class Task:
     decoding: Decoding = Decoding()
     description: str = ""
 
+    @classmethod
+    def build(cls, name: str, samples: Iterable[Mapping[str, Any] | Sample], scorer: str | Mapping[str, Any] |
+              ScorerConfig, *, template: str | None = None, system: str | None = None,
+              decoding: Mapping[str, Any] | Decoding | None = None, description: str = "") -> "Task":
+        """A task built in Python exactly as a suite file's task is read: `samples` are rows as in a suite file (`id`;
+        `messages`, `prompt` or the fields of `template`; `target`, `slices`, any data the scorer needs) or `Sample`s;
+        the same template expansion and system prompt, the same checks and the same one-line errors (`UndriftError`).
+        `scorer` is a type (`"exact"`) or a mapping with `type` and its parameters."""
+        from pathlib import Path
+
+        from .loader import task_from_mapping
+
+        raw: dict[str, Any] = {
+            "name": name,
+            "samples": [s.row() if isinstance(s, Sample) else dict(s) for s in samples],
+            "scorer": scorer.to_dict() if isinstance(scorer, ScorerConfig) else
+            (dict(scorer) if isinstance(scorer, Mapping) else scorer),
+            "description": description,
+        }
+        if template is not None:
+            raw["template"] = template
+        if system is not None:
+            raw["system"] = system
+        if decoding is not None:
+            raw["decoding"] = decoding.to_dict() if isinstance(decoding, Decoding) else dict(decoding)
+        return task_from_mapping(raw, Path.cwd(), None, "Task.build: task 1")
+
     def requests(self, sample: Sample, seed: int | None) -> list[Request]:
         """The requests one sample needs: its messages, then its counterfactual twin if it has one."""
         decoding = sample.decoding or self.decoding
@@ -83,6 +120,19 @@ class Suite:
     description: str = ""
     version: str = "1"
     source: str = ""
+
+    @classmethod
+    def build(cls, name: str, tasks: Iterable[Task | Mapping[str, Any]], *, description: str = "",
+              version: str = "1") -> "Suite":
+        """A suite built in Python: `tasks` are `Task`s (see `Task.build`) or mappings as a suite file writes them.
+        The same suite written as a YAML file has the same `digest()`, so runs of either compare with each other."""
+        from pathlib import Path
+
+        from .loader import assemble_suite, task_from_mapping
+
+        built = [t if isinstance(t, Task) else task_from_mapping(t, Path.cwd(), None, f"suite {name!r}: task {i + 1}")
+                 for i, t in enumerate(tasks)]
+        return assemble_suite(name, built, str(version), description, "", f"suite {name!r}")
 
     def task(self, name: str) -> Task:
         for task in self.tasks:

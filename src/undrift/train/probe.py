@@ -8,10 +8,12 @@ says an update moved the model far from where it was.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from ..errors import UndriftError
 from ..models import ModelSpec
+from ..store import Store
 from .data import IGNORE, Example, tokenise
 
 
@@ -48,3 +50,16 @@ def probe(specs: list[tuple[str, str]], anchors: list[Example], max_length: int 
         previous = first
         del model
     return results
+
+
+def probe_versions(store: Store, versions: list[str], anchors: str | Path) -> list[dict[str, Any]]:
+    """`probe` for registered versions or run names (a name that is no version is looked up as its latest run)."""
+    from ..registry import Registry
+    from .data import load_examples
+
+    registry = Registry(store)
+    specs = []
+    for name in versions:
+        version = registry.find(name)
+        specs.append((name, version.spec if version else store.get_run(name).model_spec))
+    return probe(specs, load_examples(anchors))

@@ -1,0 +1,96 @@
+"""Runs: a suite against a model (stored with every response and score), resuming one, listing and reading them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..store import RunRecord, Store, as_store
+
+if TYPE_CHECKING:
+    from ..models import Model, ModelSpec
+    from ..runner import RunReport
+    from ..suites import Suite
+    from ..summary import TaskSummary
+
+
+def task_names(tasks: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """Task names from a sequence or from comma-separated text (`"primes,code"`, as the CLI takes them)."""
+    if tasks is None:
+        return None
+    items = tasks.split(",") if isinstance(tasks, str) else tasks
+    return tuple(t.strip() for t in items if t.strip()) or None
+
+
+def run(suite: str | Suite, model: str | ModelSpec | Model, *, name: str | None = None,
+        tasks: str | Sequence[str] | None = None, limit: int | None = None, repeats: int = 1, seed: int = 0,
+        cache: bool | None = None, max_error_rate: float = 0.05, db: Store | str | None = None,
+        progress: bool = False, allow_unsandboxed: bool = False, allow_outside: bool = False) -> RunReport:
+    """Run `suite` (a built-in name, a suite file or a `Suite`) against `model` (a spec such as `bundled:smollm2`, a
+    `ModelSpec` or a loaded model) and store every response and score as one new run.
+
+    Everything a user can get wrong is checked before the store is opened.  `cache=None` reuses stored responses only
+    for deterministic local models.  Raises `RunFailed` when more than `max_error_rate` of the requests got errors
+    (an outage, not a regression) and `RunInterrupted` on Ctrl-C; either run can be `resume`d.
+    """
+    from ..models import ModelSpec, load_model
+    from ..runner import Runner, RunOptions, select_tasks
+    from ..suites import Suite, load_suite
+
+    spec = ModelSpec.parse(model) if isinstance(model, str) else model
+    options = RunOptions(name=name, tasks=task_names(tasks), limit=limit, repeats=repeats, seed=seed, use_cache=cache,
+                         max_error_rate=max_error_rate)
+    options.validate()
+    if isinstance(suite, Suite):
+        loaded_suite, suite_ref = suite, None
+    else:
+        loaded_suite, suite_ref = load_suite(str(suite), seed=seed, allow_outside=allow_outside), str(suite)
+    select_tasks(loaded_suite, options.tasks, options.limit)
+    loaded_model = load_model(spec, lazy=True) if isinstance(spec, ModelSpec) else spec
+    runner = Runner(as_store(db), progress, allow_unsandboxed)
+    return runner.run(loaded_suite, loaded_model, options, suite_ref)
+
+
+def resume(run_id: str, *, suite: Suite | None = None, model: Model | None = None, db: Store | str | None = None,
+           progress: bool = False, allow_unsandboxed: bool = False, allow_outside: bool = False) -> RunReport:
+    """Finish an interrupted or failed run with its suite, model and options.  A run of a suite built in Python needs
+    that `suite` again; `model` reuses a model already loaded (else its spec is loaded)."""
+    from ..runner import Runner
+
+    runner = Runner(as_store(db, must_exist=True), progress, allow_unsandboxed)
+    return runner.resume(run_id, model=model, allow_outside=allow_outside, suite=suite)
+
+
+def runs(*, name: str | None = None, limit: int = 50, db: Store | str | None = None) -> list[RunRecord]:
+    """Stored runs, newest first (only those filed under `name`, if given)."""
+    return as_store(db, must_exist=True).list_runs(name=name, limit=limit)
+
+
+@dataclass
+class RunResults:
+    """One stored run: its record, a summary per task and, if asked for, its first result rows."""
+
+    run: RunRecord
+    tasks: list[TaskSummary]
+    samples: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `undrift show --json` prints."""
+        data: dict[str, Any] = {"run": self.run.to_dict(), "tasks": [s.to_dict() for s in self.tasks]}
+        if self.samples is not None:
+            data["samples"] = self.samples
+        return data
+
+
+def show(run: str, *, task: str | None = None, samples: int = 0, db: Store | str | None = None) -> RunResults:
+    """A run (id, id prefix, or name for its latest run) with its per-task results and its first `samples` rows."""
+    from ..errors import UndriftError
+    from ..summary import summarise
+
+    store = as_store(db, must_exist=True)
+    record = store.get_run(run)
+    rows = store.results(record.id, task=task)
+    if task and not rows:
+        raise UndriftError(f"run {record.id} has no results for task {task!r}: its tasks are "
+                           f"{', '.join(record.config.get('tasks', []))}")
+    return RunResults(record, summarise(rows), rows[:samples] if samples else None)
