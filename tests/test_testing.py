@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
@@ -18,26 +19,33 @@ pytest_plugins = ["pytester"]
 WRONG = 8  # of 30 samples the regressing candidate gets wrong that the old version got right
 
 
+def team_store(folder: Path, wrong: dict[str, int], failed: str | None = None) -> str:
+    """A store where each version (in order) answered 30 sums, its first `wrong[version]` of them wrongly; the first
+    version is promoted to `production`; the run of `failed` is marked failed.  Returns the store's URL."""
+    records = []
+    for i in range(30):
+        asked = {"id": f"q{i}", "prompt": f"What is {i} + 1?", "target": str(i + 1)}
+        records += [{**asked, "model": name, "response": "x\x1b[31m" if i < count else str(i + 1)}
+                    for name, count in wrong.items()]
+    data = folder / "answers.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    url = f"sqlite:///{folder / 'team.db'}"
+    runs = undrift.import_generations([data], "jsonl", task="arith", columns=Columns(target="target"), db=url)
+    store = undrift.Store.open(url)
+    if failed:
+        store.finish_run(next(r.id for r in runs if r.name == failed), "failed")
+    undrift.Registry(store).promote(next(iter(wrong)), "production")
+    store.close()
+    return url
+
+
 @pytest.fixture
 def store_url(tmp_path) -> str:
     """old (production), same (compatible), worse (8 negative flips), broken (compatible answers, failed run).
 
     Tests ask for it before `pytester`, which forgets the modules imported after it starts (NumPy cannot load twice).
     """
-    records = []
-    for i in range(30):
-        right = {"id": f"q{i}", "prompt": f"What is {i} + 1?", "target": str(i + 1)}
-        records += [{**right, "model": model, "response": str(i + 1)} for model in ("old", "same", "broken")]
-        records.append({**right, "model": "worse", "response": "x\x1b[31m" if i < WRONG else str(i + 1)})
-    data = tmp_path / "answers.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    url = f"sqlite:///{tmp_path / 'team.db'}"
-    runs = undrift.import_generations([data], "jsonl", task="arith", columns=Columns(target="target"), db=url)
-    store = undrift.Store.open(url)
-    store.finish_run(next(r.id for r in runs if r.name == "broken"), "failed")
-    undrift.Registry(store).promote("old", "production")
-    store.close()
-    return url
+    return team_store(tmp_path, {"old": 0, "same": 0, "worse": WRONG, "broken": 0}, failed="broken")
 
 
 def plugin_args() -> list[str]:
@@ -180,3 +188,23 @@ def test_the_plugin_is_inert_until_used(pytester):
             assert heavy == []
     """, subprocess=True)
     result.assert_outcomes(passed=1)
+
+
+
+@pytest.fixture(params=[0, WRONG], ids=["compatible", "regressing"])
+def release_store(request, tmp_path) -> tuple[str, int]:
+    """support-v1 in production and a support-v2 that gets `wrong` of its answers wrong, as docs/testing.md has it."""
+    return team_store(tmp_path, {"support-v1": 0, "support-v2": request.param}), request.param
+
+
+def test_the_docs_example_passes_a_compatible_candidate_and_fails_a_regressing_one(release_store, pytester):
+    """docs/testing.md's test file, run with the command the page gives for CI."""
+    url, wrong = release_store
+    text = (Path(__file__).parents[1] / "docs" / "testing.md").read_text(encoding="utf-8")
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    result = run_user_tests(pytester, example, "--undrift-db", url)
+    if wrong:
+        result.assert_outcomes(failed=2)
+        assert "'support-v2' regresses against 'production' (alias of 'support-v1')" in result.stdout.str()
+    else:
+        result.assert_outcomes(passed=2)
