@@ -1,0 +1,177 @@
+"""Assertions for a team's own CI: a candidate model must not regress, written as a policy in a pytest test.
+
+    from undrift.testing import assert_no_regression
+
+    def test_candidate_is_compatible():
+        assert_no_regression("support-v2", against="production", max_nfr=0.02)
+
+Each assertion is the gate (`undrift gate`, `undrift registry promote`): the same comparison, the same rules, the
+same refusal of a run that is no evidence (incomplete, or with more errors than it allowed).  A failure raises
+`AssertionError` with a message that names the suite, the task, the metric with its interval, and the samples that
+flipped from right to wrong, so the CI log says what regressed without opening the store.
+
+A reference is a run id (or prefix), a run name (its latest run) or a registry alias (the version it points at).
+Where a side is a name, the gate pairs the two sides' newest runs of each suite they both ran, as promotion does; a
+candidate's newest run counts even when it failed, so a broken run fails the test rather than being skipped.
+
+The store is `db=`, else what `pytest --undrift-db URL` (or the `undrift_db` ini key) named, else $UNDRIFT_DB,
+else ./undrift.db.  The pytest plugin (`undrift.pytest_plugin`) adds that option and the `undrift_store` fixture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from .gate import GateReport, Policy
+    from .store import RunRecord, Store
+
+__all__ = ["assert_gate", "assert_nfr_at_most", "assert_no_regression", "assert_no_significant_drop"]
+
+DEFAULT_DB: str | None = None  # set by the pytest plugin from --undrift-db / the undrift_db ini key
+SHOWN_FLIPS = 10  # flipped samples named per task in a failure message
+
+
+@dataclass(frozen=True)
+class _Side:
+    """A reference resolved against the store: what it names, and its runs, newest first."""
+
+    ref: str
+    version: str | None  # the version an alias points at
+    runs: list[RunRecord]
+
+    @property
+    def label(self) -> str:
+        return f"{self.ref!r}" + (f" (alias of {self.version!r})" if self.version else "")
+
+
+def assert_no_regression(candidate: str, *, against: str, max_nfr: float = 0.02, metric: str = "accuracy",
+                         db: Store | str | None = None) -> list[GateReport]:
+    """No significant drop in `metric` on any task (paired test, BH-adjusted across tasks) and a negative flip rate
+    of at most `max_nfr` on every task: the policy `undrift registry promote` applies by default."""
+    __tracebackhide__ = True
+    policy = {"rules": [{"metric": "nfr", "max": max_nfr}, {"metric": metric, "no_significant_drop": True}]}
+    return assert_gate(against, candidate, policy, db=db)
+
+
+def assert_no_significant_drop(old: str, new: str, *, metric: str = "accuracy",
+                               db: Store | str | None = None) -> list[GateReport]:
+    """No task of `new` has a significantly worse `metric` than `old` (paired test, BH-adjusted across tasks)."""
+    __tracebackhide__ = True
+    return assert_gate(old, new, {"rules": [{"metric": metric, "no_significant_drop": True}]}, db=db)
+
+
+def assert_nfr_at_most(old: str, new: str, limit: float, *, db: Store | str | None = None) -> list[GateReport]:
+    """On every task, at most `limit` of the samples `old` got right are wrong in `new` (negative flip rate)."""
+    __tracebackhide__ = True
+    return assert_gate(old, new, {"rules": [{"metric": "nfr", "max": limit}]}, db=db)
+
+
+def assert_gate(old: str, new: str, policy: Policy | Mapping[str, Any] | str, *, tolerance: float = 0.0,
+                db: Store | str | None = None) -> list[GateReport]:
+    """`new` passes `policy` against `old` on every suite both ran (a policy as `undrift.gate` takes it).  Returns the
+    gate's reports, one per suite, for further checks; raises `AssertionError` with the reasons otherwise."""
+    __tracebackhide__ = True
+    from .api.analysis import as_policy
+    from .errors import UndriftError
+    from .store import as_store
+
+    try:
+        rules = as_policy(policy)
+        store = as_store(db if db is not None else DEFAULT_DB, must_exist=True)
+        try:
+            reports, problem = _gate(store, old, new, rules, tolerance)
+        finally:
+            if store is not db:
+                store.close()
+    except UndriftError as error:
+        raise AssertionError(f"undrift: {error}") from None
+    if problem:
+        raise AssertionError(problem)
+    return reports
+
+
+def _gate(store: Store, old: str, new: str, policy: Policy, tolerance: float) -> tuple[list[GateReport], str | None]:
+    from .errors import UndriftError
+    from .gate import gate_runs
+    from .registry import shared_suite_runs
+
+    baseline, candidate = _side(store, old, baseline=True), _side(store, new, baseline=False)
+    pairs = shared_suite_runs(baseline.runs, candidate.runs)
+    if not pairs:
+        suites = ", ".join(sorted({r.suite for r in candidate.runs}))
+        return [], (f"undrift: {candidate.label} and {baseline.label} have no runs of the same suite to compare "
+                    f"({candidate.ref} ran {suites}): run one suite on both")
+    reports, failed = [], []
+    for before, after in pairs:
+        try:
+            report = gate_runs(store, before.id, after.id, policy, tolerance=tolerance)
+        except UndriftError as refused:  # a run that is no evidence: the test fails, it does not pass
+            return reports, f"undrift: {candidate.label} against {baseline.label}, suite {after.suite!r}: {refused}"
+        reports.append(report)
+        if not report.passed:
+            failed.append(report)
+    if failed:
+        return reports, _message(baseline, candidate, failed)
+    return reports, None
+
+
+def _side(store: Store, ref: str, baseline: bool) -> _Side:
+    """Runs of an alias's version or of a name, newest first; else the one run an id or prefix names.  The
+    baseline keeps its finished runs, as promotion does; the candidate keeps every run, failed ones too."""
+    from .registry import Registry
+
+    registry = Registry(store)
+    version = registry.alias_target(ref)
+    name = version or ref
+    runs = registry.runs_of(name) if baseline else store.list_runs(name=name, limit=10_000)
+    if runs:
+        return _Side(ref, version, runs)
+    if version:
+        from .errors import UndriftError
+
+        raise UndriftError(f"alias {ref!r} points at version {version!r}, which has no finished runs")
+    return _Side(ref, None, [store.get_run(ref)])
+
+
+def _message(baseline: _Side, candidate: _Side, failed: list[GateReport]) -> str:
+    """What failed, where, by how much, and which samples flipped from right to wrong."""
+    lines = [f"undrift: {candidate.label} regresses against {baseline.label}"]
+    for report in failed:
+        c = report.comparison
+        lines.append(f"  suite {c.new.suite!r}: run {c.old.id} ({c.old.name}) -> run {c.new.id} ({c.new.name}), "
+                     f"{c.shared} shared samples")
+        groups = {g.task + (f"/{g.slice}" if g.slice else ""): g for g in c.tasks + c.slices}
+        tasks = []
+        for check in report.failures:
+            lines.append(f"    FAILED {check.rule}: {check.reason}{_nfr_detail(check, groups.get(check.task))}")
+            if check.task not in tasks:
+                tasks.append(check.task)
+        for task in tasks:
+            flips = [f for f in c.flips if f.kind == "negative" and f.task == task.split("/")[0]]
+            if flips:
+                shown = ", ".join(f"{f.sample_id} ({_short(f.old_extracted)} -> {_short(f.new_extracted)})"
+                                  for f in flips[:SHOWN_FLIPS])
+                more = f" and {len(flips) - SHOWN_FLIPS} more" if len(flips) > SHOWN_FLIPS else ""
+                lines.append(f"    {task}: {len(flips)} right before, wrong now: {shown}{more}")
+        lines += [f"    note: {note}" for note in report.result.notes]
+    return "\n".join(lines)
+
+
+def _nfr_detail(check, group) -> str:
+    """The interval and counts the gate's one-line NFR reason leaves out."""
+    compatibility = group.compatibility if group is not None else None
+    if not check.rule.startswith("nfr") or compatibility is None:
+        return ""
+    low, high = compatibility.nfr_ci
+    return (f", 95% CI {low:.1%} to {high:.1%}; {compatibility.negative_flips} of {compatibility.n} samples "
+            f"flipped from right to wrong")
+
+
+def _short(extracted: str | None) -> str:
+    """A model's answer as a message may show it: quoted and escaped (it is untrusted), and short."""
+    if extracted is None:
+        return "no answer"
+    text = repr(str(extracted))
+    return text if len(text) <= 40 else text[:37] + "..."
