@@ -53,3 +53,16 @@ def test_help_shows_every_text_as_written(path, monkeypatch):
         plain = render(text).plain  # a MarkupError here: the text has a closing tag such as [/x] that opens nothing
         assert plain == text.replace("\\[", "["), f"{name}: Rich markup eats part of {text!r}; write '[' as '\\['"
         assert _flat(plain) in shown, f"{name}: {plain!r} is not shown as written"
+
+
+@pytest.mark.parametrize("path", [p for p, c in COMMANDS.items() if "\n\n" in (c.help or "")],
+                         ids=lambda path: " ".join(path) or "undrift")
+def test_every_paragraph_of_a_commands_help_wraps_as_one(path, monkeypatch):
+    """Typer keeps the line breaks of a docstring's later paragraphs, so they came out ragged ("...moved with" / a
+    line of its own); each paragraph must reach the terminal as one line, for Rich to wrap."""
+    monkeypatch.setattr(typer.rich_utils, "MAX_WIDTH", 400)
+    lines = [" ".join(line.replace("│", " ").split())
+             for line in CliRunner().invoke(app, [*path, "--help"], prog_name="undrift").output.splitlines()]
+    for paragraph in COMMANDS[path].help.split("\f")[0].split("\n\n")[1:]:
+        for item in re.split(r"\n(?=\s*[-*] )", paragraph):  # list items may start lines of their own
+            assert " ".join(render(item).plain.split()) in lines, f"{item!r} is broken across lines"

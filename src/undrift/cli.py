@@ -12,7 +12,7 @@ from rich.text import Text
 from . import __version__
 from .commands.card import card
 from .commands.check import check
-from .commands.common import DB_HELP, OUTSIDE_HELP, err, out
+from .commands.common import DB_HELP, OUTSIDE_HELP, err, out, reflow_help
 from .commands.compare import compare
 from .commands.forgetting import forgetting
 from .commands.gate import gate
@@ -105,6 +105,7 @@ app.command()(proxy)
 traffic_app.command("export-suite")(export_suite)
 app.add_typer(traffic_app, name="traffic")
 app.command()(replay)
+reflow_help(app)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from datetime import datetime
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.models import DefaultPlaceholder
 from rich.console import Console
 from rich.text import Text
 
@@ -90,3 +92,31 @@ def interruptible(work):
 def terminate_as_interrupt(_signum, _frame) -> None:
     """A SIGTERM handler: stop as Ctrl-C would (a CronJob's deadline, systemd stopping the job)."""
     raise KeyboardInterrupt
+
+
+def reflow_help(app: typer.Typer) -> None:
+    """Give every command of `app` its docstring with each paragraph on one line.  Typer keeps the line breaks of
+    the paragraphs after a docstring's first, so text written at 120 columns breaks raggedly in a narrower
+    terminal; one line per paragraph lets Rich wrap it to the terminal.  Lines that start a list item stay apart."""
+    commands = list(app.registered_commands)
+    if app.registered_callback is not None:
+        commands.append(app.registered_callback)
+    for info in commands:
+        unset = info.help is None or isinstance(info.help, DefaultPlaceholder)  # a group's callback: a placeholder
+        if unset and info.callback is not None and info.callback.__doc__:
+            info.help = _one_line_paragraphs(inspect.getdoc(info.callback) or "")
+    for group in app.registered_groups:
+        reflow_help(group.typer_instance)
+
+
+def _one_line_paragraphs(text: str) -> str:
+    paragraphs = []
+    for paragraph in text.split("\n\n"):
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            if lines and not line.lstrip().startswith(("- ", "* ")):
+                lines[-1] += " " + line.strip()
+            else:
+                lines.append(line.strip())
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
