@@ -106,6 +106,8 @@ class TrainConfig:
         from ..models import load_model
 
         load_model(_base_spec(self.base), lazy=True)
+        if self.compat_from:
+            require(ModelSpec.parse(self.compat_from), "trainable", COMPAT_WHO)
         load_examples(self.data)
         if self.replay:
             replay_examples(self.replay, self.seed, self.allow_outside)
@@ -117,6 +119,9 @@ class TrainConfig:
 
     def recipe(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k not in ("out_dir", "resume", "store", "allow_outside")}
+
+
+COMPAT_WHO = "compatibility training (its old version)"  # how refusals name what needs --compat-from's weights
 
 
 def adapters_home(store: str | None) -> Path:
@@ -301,10 +306,9 @@ def _student(base: ModelSpec, config: TrainConfig):
 def _teacher(spec_text: str, base: ModelSpec, device: str):
     """A frozen earlier version; "self" when it is the base itself (the student with its adapter disabled)."""
     spec = ModelSpec.parse(spec_text)
-    require(spec, "trainable", "compatibility training (its old version)")
     if spec == base and not base.lora:
         return "self"
-    model, _ = load_weights(spec)
+    model, _ = load_weights(spec, COMPAT_WHO)
     model.to(device).eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
