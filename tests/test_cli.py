@@ -63,7 +63,7 @@ def test_db_option_and_environment(tmp_path):
         (["runs"], "no undrift database"),
         (["show", "nothing"], "no undrift database"),
         (["run", "--resume", "nothing"], "no undrift database"),
-        (["serve", "openai:gpt-4o"], "serves a local model"),
+        (["serve", "openai:gpt-4o"], "openai: is not one"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, fragment):

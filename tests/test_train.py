@@ -115,7 +115,7 @@ def test_train_command_registers_and_refuses_bad_input(tiny_model_dir, data, tmp
         (["--data", "last.jsonl"], "last message must be the assistant"),
         (["--data", str(new), "--out", "v2"], "already registered"),
         (["--data", str(new), "--base", f"hf:{tmp_path}"], "has no config.json"),
-        (["--data", str(new), "--base", "openai:gpt-4o"], "needs a local base model"),
+        (["--data", str(new), "--base", "openai:gpt-4o"], "needs a local model whose weights it can train"),
         (["--data", str(new), "--parent", "nope"], "no registered version or alias 'nope'"),
     ]
     for args, fragment in cases:

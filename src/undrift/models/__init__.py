@@ -1,9 +1,47 @@
-"""Model backends.  `load_model` turns a spec into a loaded `Model`; `installed_backends` lists the schemes."""
+"""Model backends.  `load_model` turns a spec into a loaded `Model`; `require` checks that a backend can do what a
+command needs of it (serve, train); `installed_backends` lists the schemes."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+from ..errors import UndriftError
 from ..plugins import BACKENDS, Installed
-from .base import Backend, Decoding, Fingerprint, Generation, Model, ModelSpec, Request
+from .base import (
+    Backend,
+    Decoding,
+    Fingerprint,
+    Generation,
+    Model,
+    ModelSpec,
+    Request,
+    ServableModel,
+    TrainableModel,
+)
+
+Capability = Literal["servable", "trainable"]
+NEEDS = {"servable": "a local model whose weights it can run", "trainable": "a local model whose weights it can train"}
+
+
+def backend_of(spec: ModelSpec) -> Backend:
+    """The backend a spec's scheme names (built-in or plugin)."""
+    backend = BACKENDS.get(spec.backend)
+    if backend is None:
+        raise BACKENDS.unknown(f"backend {spec.backend!r} in model spec {str(spec)!r}")
+    return backend
+
+
+def require(spec: ModelSpec, capability: Capability, who: str) -> Backend:
+    """The spec's backend, if it declares `capability` (a field of `Backend`); otherwise one line that says `who`
+    (e.g. "`undrift serve`") cannot use it and which installed backends it can use, before anything loads."""
+    backend = backend_of(spec)
+    if getattr(backend, capability):
+        return backend
+    able = sorted(f"{entry.name}:" for entry in BACKENDS.installed()
+                  if entry.value is not None and getattr(entry.value, capability))
+    among = ", ".join(able[:-1]) + f" or {able[-1]}" if len(able) > 1 else "".join(able) or "none is installed"
+    raise UndriftError(f"{who} needs {NEEDS[capability]}, from {among}; {spec.backend}: is not one "
+                       f"({backend.description})")
 
 
 def load_model(spec: ModelSpec | str, lazy: bool = False) -> Model:
@@ -14,10 +52,7 @@ def load_model(spec: ModelSpec | str, lazy: bool = False) -> Model:
     The spec's scheme picks the backend from the `undrift.backends` entry points (built-ins and plugins alike).
     """
     spec = ModelSpec.parse(spec) if isinstance(spec, str) else spec
-    backend = BACKENDS.get(spec.backend)
-    if backend is None:
-        raise BACKENDS.unknown(f"backend {spec.backend!r} in model spec {str(spec)!r}")
-    return backend.load(spec, lazy)
+    return backend_of(spec).load(spec, lazy)
 
 
 def installed_backends() -> list[Installed[Backend]]:
@@ -25,5 +60,5 @@ def installed_backends() -> list[Installed[Backend]]:
     return BACKENDS.installed()
 
 
-__all__ = ["Backend", "Decoding", "Fingerprint", "Generation", "Model", "ModelSpec", "Request", "installed_backends",
-           "load_model"]
+__all__ = ["Backend", "Capability", "Decoding", "Fingerprint", "Generation", "Model", "ModelSpec", "Request",
+           "ServableModel", "TrainableModel", "backend_of", "installed_backends", "load_model", "require"]

@@ -22,8 +22,10 @@ system prompt: what they answer does not depend on one.
 
 from __future__ import annotations
 
+import threading
 import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from ..errors import UndriftError
@@ -35,12 +37,19 @@ SYSTEM_OPTIONS = frozenset({"system", "system_mode"})
 EXAMPLE = " (write BACKEND:MODEL, e.g. bundled:smollm2; `undrift models` lists them)"
 
 
+def file_name(spec: "ModelSpec") -> str:
+    """A spec's model as clients of `undrift serve` name it by default: its folder's or file's name."""
+    return Path(spec.target).expanduser().name
+
+
 @dataclass(frozen=True)
 class Backend:
-    """What one spec scheme means: how its specs read and how a model is loaded from one.
+    """What one spec scheme means: how its specs read, how a model is loaded from one, and what its models can do.
 
     An `undrift.backends` entry point names one of these; its entry-point name is the scheme (`bundled`, `hf`, ...).
-    The parsing rules are data so that `ModelSpec.parse` can check any backend's specs before loading anything.
+    The parsing rules are data so that `ModelSpec.parse` can check any backend's specs before loading anything, and
+    the capabilities are data so that `undrift serve` and `undrift train` refuse a backend they cannot use in one
+    line, before loading it, rather than failing inside it (see `require` in models/__init__.py).
     """
 
     usage: str  # what follows `SCHEME:` in a spec, for help and errors: "PATH[+lora:PATH]"
@@ -50,6 +59,9 @@ class Backend:
     lora: bool = False  # takes `+lora:PATH`
     base_url: bool = False  # takes `@BASE_URL`
     targets: tuple[str, ...] | None = None  # the only models it has (None: any non-empty target)
+    servable: bool = False  # its models are `ServableModel`s: `undrift serve` runs them
+    trainable: bool = False  # its models are `TrainableModel`s: `undrift train` and `undrift probe` use their weights
+    model_id: Callable[["ModelSpec"], str] = file_name  # the id `undrift serve` gives its models by default
 
 
 @dataclass(frozen=True)
@@ -244,7 +256,7 @@ ProgressCallback = Callable[[int], None]
 
 
 class Model(Protocol):
-    """A loaded model.  Only the runner (and the OpenAI-compatible server) call `generate`."""
+    """A loaded model, as every backend gives one.  Only the runner calls `generate`."""
 
     spec: ModelSpec
 
@@ -259,6 +271,33 @@ class Model(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ServableModel(Model, Protocol):
+    """A model `undrift serve` can run (a backend with `servable=True`): the server does not call `generate` but
+    steps a transformers causal LM itself, token by token, so that it can batch requests as they arrive and stream.
+
+    The attributes are set by `prepare()`.
+    """
+
+    model: Any  # a transformers causal LM (`config`, `generation_config`, a forward taking a KV cache)
+    tokenizer: Any  # its transformers tokenizer (`__call__`, `decode`, `eos_token_id`, `model_max_length`)
+    device: str  # where `model` lives: "cpu" or "cuda"
+    batch_size: int  # how many requests to step together unless the server is told otherwise
+    lock: threading.Lock  # held around every forward pass, so the server and `generate` never share the model
+
+    def render(self, request: Request) -> str:
+        """The prompt text for a chat request (chat template, hidden system prompt); `UndriftError` if too long."""
+        ...
+
+
+class TrainableModel(Model, Protocol):
+    """A model whose weights `undrift train` fine-tunes and `undrift probe` reads logits from (`trainable=True`)."""
+
+    def trainable_weights(self) -> tuple[Any, Any]:
+        """A fresh float32 transformers causal LM (the spec's adapter merged in) and its tokenizer, with a pad
+        token; loaded anew each call, so training never changes a model that is serving or evaluating."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -24,20 +24,13 @@ from .base import (
     ProgressCallback,
     Request,
 )
-from .gguf_cache import bundled_gguf, converted_dir, weights_hash
+from .gguf_cache import weights_hash
 
 DEFAULT_BATCH_SIZE = 32  # beat 16 in bench/throughput.py on 2 CPU cores; 64 helps only larger suites
 
 
-def load_local_model(spec: ModelSpec, lazy: bool = False) -> "TransformersModel":
-    if spec.backend == "bundled":
-        model_dir = converted_dir(bundled_gguf())
-    elif spec.backend == "gguf":
-        model_dir = converted_dir(Path(spec.target).expanduser())
-    else:
-        model_dir = Path(spec.target).expanduser()
-        if not model_dir.is_dir():
-            raise UndriftError(f"model directory {spec.target!r} does not exist: give hf:PATH to a transformers model dir")
+def load_local_model(spec: ModelSpec, model_dir: Path, lazy: bool = False) -> "TransformersModel":
+    """The model in `model_dir` (which the spec's backend found: bundled:, hf: and gguf: each resolve their own)."""
     model = TransformersModel(spec, model_dir)
     if not lazy:
         model.prepare()
@@ -45,7 +38,11 @@ def load_local_model(spec: ModelSpec, lazy: bool = False) -> "TransformersModel"
 
 
 class TransformersModel:
-    """A causal LM loaded from a local directory, with optional LoRA adapter, hidden system prompt and int8."""
+    """A causal LM loaded from a local directory, with optional LoRA adapter, hidden system prompt and int8.
+
+    A `ServableModel` and a `TrainableModel` (models/base.py): `undrift serve` steps its `model` under its `lock`,
+    `undrift train` fine-tunes a float32 copy of its weights.
+    """
 
     # Answers generated together share the batch's clock: each one's latency is the time to its own last token,
     # but they rise and fall together, so comparisons show local latency without testing it sample by sample.
@@ -56,7 +53,7 @@ class TransformersModel:
         so a re-run that the cache answers entirely never pays for it."""
         self.spec = spec
         self.model_dir = model_dir
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._torch = None
         self.model = self.tokenizer = None
         self.context_tokens: int | None = None  # positions the model was trained for; known once loaded
@@ -102,7 +99,7 @@ class TransformersModel:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
         if self.adapter_dir:
-            model = self._attach_lora(model, self.adapter_dir)
+            model = self._attach_lora(model)
         if self.quant == "int8":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -112,16 +109,36 @@ class TransformersModel:
         self.longest_token = max((len(token) for token in tokenizer.get_vocab()), default=1)
         self.model = model.to(self.device).eval()
 
-    def _attach_lora(self, model, adapter_dir: Path):
+    def _attach_lora(self, model):
         from peft import PeftModel
 
         try:
-            model = PeftModel.from_pretrained(model, str(adapter_dir))
+            model = PeftModel.from_pretrained(model, str(self.adapter_dir))
         except (RuntimeError, ValueError, KeyError) as exc:
             raise UndriftError(
-                f"LoRA adapter {str(adapter_dir)!r} does not fit model {str(self.model_dir)!r}: {_first_line(exc)}"
+                f"LoRA adapter {str(self.adapter_dir)!r} does not fit model {str(self.model_dir)!r}: {_first_line(exc)}"
             ) from None
         return model
+
+    def trainable_weights(self):
+        """Base weights as a trainable float32 model, with the spec's adapter merged in if it has one."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+            model = AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype="float32")
+        except (OSError, ValueError) as exc:
+            raise UndriftError(f"cannot load base model {self.spec}: {_first_line(exc)}") from None
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if self.adapter_dir:
+            with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for a user to do
+                warnings.simplefilter("ignore", FutureWarning)
+                model = self._attach_lora(model).merge_and_unload()
+        return model, tokenizer
 
     def fingerprint(self) -> Fingerprint:
         options = {**{k: v for k, v in self.spec.options if k == "quant"}, **self.hidden_system.fingerprint_options()}
@@ -191,7 +208,7 @@ class TransformersModel:
             sampling = dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             sampling = dict(do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p, top_k=None)
-        with self._lock, torch.inference_mode():
+        with self.lock, torch.inference_mode():
             if not decoding.greedy:
                 torch.manual_seed(decoding.seed if decoding.seed is not None else 0)
             return self.model.generate(**encoded, max_new_tokens=decoding.max_tokens,

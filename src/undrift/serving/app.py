@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from starlette.requests import Request as HttpRequest
 
-from ..models.base import Decoding, Request
+from ..models.base import Decoding, Request, ServableModel
 from .batching import SHUTTING_DOWN, Engine, Sampling, Update
 from .errors import ApiError, install
 from .guard import Guard
@@ -42,8 +42,9 @@ class ServeOptions:
     max_batch: int | None = None
 
 
-def create_app(model, model_id: str, options: ServeOptions = ServeOptions(), aliases: tuple[str, ...] = ()) -> FastAPI:
-    """An app serving `model` (a loaded local model) as `model_id`; requests may also name it by one of `aliases`."""
+def create_app(model: ServableModel, model_id: str, options: ServeOptions = ServeOptions(),
+               aliases: tuple[str, ...] = ()) -> FastAPI:
+    """An app serving `model` as `model_id`; requests may also name it by one of `aliases`."""
     fingerprint = "fp_" + model.fingerprint().digest()[:12]
     context_length = _context_length(model)
     max_prompt_tokens = min(options.max_prompt_tokens or context_length - 1, context_length - 1)
@@ -240,7 +241,7 @@ def _streaming(events) -> StreamingResponse:
     return StreamingResponse(body(), media_type="text/event-stream")
 
 
-def _context_length(model) -> int:
+def _context_length(model: ServableModel) -> int:
     config = model.model.config
     for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
         value = getattr(config, name, None)

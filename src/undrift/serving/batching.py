@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..models.base import ServableModel
 from ..models.local import cut_at_stop
 
 SHUTTING_DOWN = "the server is shutting down"
@@ -83,9 +84,9 @@ class Sequence:
 
 
 class Engine:
-    """The batching loop around a loaded `TransformersModel` (its `model`, `tokenizer`, `device` and lock)."""
+    """The batching loop around a `ServableModel` (models/base.py: its `model`, `tokenizer`, `device` and `lock`)."""
 
-    def __init__(self, local_model, max_batch: int, context_length: int) -> None:
+    def __init__(self, local_model: ServableModel, max_batch: int, context_length: int) -> None:
         import torch
 
         local_model.prepare()
@@ -159,7 +160,7 @@ class Engine:
                 room = max(0, self.max_batch - len(self._active))
                 admitted, self._inbox = self._inbox[:room], self._inbox[room:]
             try:
-                with self.owner._lock, self.torch.inference_mode():
+                with self.owner.lock, self.torch.inference_mode():
                     if admitted:
                         self._prefill(admitted)
                     if self._active:
@@ -323,7 +324,7 @@ class Engine:
         return self.tokenizer.decode([token])
 
 
-def _eos_ids(local_model) -> set[int]:
+def _eos_ids(local_model: ServableModel) -> set[int]:
     ids = {local_model.tokenizer.eos_token_id}
     configured = getattr(getattr(local_model.model, "generation_config", None), "eos_token_id", None)
     ids.update(configured if isinstance(configured, list) else [configured])

@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from ..errors import UndriftError
-from ..models.base import ModelSpec
+from ..models import ModelSpec, backend_of, require
 from .app import ServeOptions, create_app
 from .guard import refuse_open_without_token
 
@@ -22,10 +22,9 @@ class Served:
 
 
 def default_model_id(spec: ModelSpec) -> str:
-    """The plain id clients send (`smollm2`, a model folder's name), as hosted APIs name their models."""
-    base = spec.target if spec.backend == "bundled" else Path(spec.target).expanduser().name
-    if spec.backend == "gguf":
-        base = Path(base).stem
+    """The plain id clients send (`smollm2`, a model folder's name), as hosted APIs name their models; the backend
+    says what it is (`Backend.model_id`)."""
+    base = backend_of(spec).model_id(spec)
     return f"{base}+{Path(spec.lora).name}" if spec.lora else base
 
 
@@ -38,8 +37,7 @@ def prepare(spec_text: str, host: str, name: str | None, db: str | None, options
     refuse_open_without_token(host, options.token, "give --token (or $UNDRIFT_SERVE_TOKEN) so that only clients "
                                                    "sending it as their API key are served")
     spec = ModelSpec.parse(spec_text)
-    if spec.backend == "openai":
-        raise UndriftError("`undrift serve` serves a local model: give bundled:, hf: or gguf:, not openai:")
+    require(spec, "servable", "`undrift serve`")
     model_id = name or default_model_id(spec)
     app = create_app(load_model(spec), model_id, options, aliases=(str(spec), spec.display()))
     registry = Registry(Store.open(db))  # only once the model has loaded: a bad spec leaves no store behind

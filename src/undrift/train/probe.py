@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..errors import UndriftError
 from ..models import ModelSpec
 from ..store import Store
 from .data import IGNORE, Example, tokenise
@@ -22,14 +21,11 @@ def probe(specs: list[tuple[str, str]], anchors: list[Example], max_length: int 
     import torch
     import torch.nn.functional as F
 
-    from .trainer import _load_weights
+    from .trainer import load_weights
 
     results, previous = [], None
     for name, text in specs:
-        spec = ModelSpec.parse(text)
-        if spec.backend == "openai":
-            raise UndriftError(f"the probe needs a local model's logits; {name} is served ({text})")
-        model, tokenizer = _load_weights(spec)
+        model, tokenizer = load_weights(ModelSpec.parse(text), f"the probe of {name}")
         model.eval()
         nll, tokens, first = 0.0, 0, []
         with torch.no_grad():

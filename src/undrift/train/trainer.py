@@ -29,7 +29,7 @@ from typing import Any
 from ..errors import UndriftError
 from ..files import replace_folder
 from ..hashing import sha256_files
-from ..models import ModelSpec
+from ..models import ModelSpec, require
 from ..paths import store_folder
 from ..progress import ProgressBar
 from .data import (
@@ -103,9 +103,11 @@ class TrainConfig:
         """Every input a user can get wrong (options, base model, data files), found before a store is opened or
         any weights load, so that a refused command leaves nothing behind."""
         self.validate()
-        from ..models.local import load_local_model
+        from ..models import load_model
 
-        load_local_model(_base_spec(self.base), lazy=True)
+        load_model(_base_spec(self.base), lazy=True)
+        if self.compat_from:
+            require(ModelSpec.parse(self.compat_from), "trainable", COMPAT_WHO)
         load_examples(self.data)
         if self.replay:
             replay_examples(self.replay, self.seed, self.allow_outside)
@@ -117,6 +119,9 @@ class TrainConfig:
 
     def recipe(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k not in ("out_dir", "resume", "store", "allow_outside")}
+
+
+COMPAT_WHO = "compatibility training (its old version)"  # how refusals name what needs --compat-from's weights
 
 
 def adapters_home(store: str | None) -> Path:
@@ -263,8 +268,7 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
 
 def _base_spec(base: str) -> ModelSpec:
     spec = ModelSpec.parse(base)
-    if spec.backend == "openai":
-        raise UndriftError("training needs a local base model (bundled:, hf: or gguf:), not a server")
+    require(spec, "trainable", "`undrift train`")
     if spec.lora:
         raise UndriftError(f"base {base} carries an adapter: merge it into a model directory and train on "
                            "hf:THAT_DIR, so the new version is one base plus one adapter")
@@ -279,34 +283,19 @@ def _plain_config(config: TrainConfig, out: Path) -> TrainConfig:
     return TrainConfig(**fields)
 
 
-def _load_weights(spec: ModelSpec):
-    """Base weights as a trainable float32 model, with the spec's adapter merged in if it has one."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
+def load_weights(spec: ModelSpec, who: str = "`undrift train`"):
+    """A trainable backend's float32 weights and tokenizer (`TrainableModel.trainable_weights`); `who` names what
+    needs them in the one-line refusal of a backend that has none (a server, a scripted model)."""
+    from ..models import load_model
 
-    from ..models.local import load_local_model
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    resolved = load_local_model(spec, lazy=True)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(resolved.model_dir))
-        model = AutoModelForCausalLM.from_pretrained(str(resolved.model_dir), dtype="float32")
-    except (OSError, ValueError) as exc:
-        raise UndriftError(f"cannot load base model {spec}: {str(exc).splitlines()[0]}") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if resolved.adapter_dir:
-        with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for a user to do
-            warnings.simplefilter("ignore", FutureWarning)
-            model = resolved._attach_lora(model, resolved.adapter_dir).merge_and_unload()
-    return model, tokenizer
+    require(spec, "trainable", who)
+    return load_model(spec, lazy=True).trainable_weights()
 
 
 def _student(base: ModelSpec, config: TrainConfig):
     from peft import LoraConfig, get_peft_model
 
-    model, tokenizer = _load_weights(base)
+    model, tokenizer = load_weights(base)
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
                       target_modules=list(LORA_TARGETS), task_type="CAUSAL_LM")
     with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for a user to do
@@ -317,11 +306,9 @@ def _student(base: ModelSpec, config: TrainConfig):
 def _teacher(spec_text: str, base: ModelSpec, device: str):
     """A frozen earlier version; "self" when it is the base itself (the student with its adapter disabled)."""
     spec = ModelSpec.parse(spec_text)
-    if spec.backend == "openai":
-        raise UndriftError("compatibility training needs the old version's logits: give a local spec, not openai:")
     if spec == base and not base.lora:
         return "self"
-    model, _ = _load_weights(spec)
+    model, _ = load_weights(spec, COMPAT_WHO)
     model.to(device).eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
