@@ -41,6 +41,9 @@ _EXPORTS: dict[str, str] = {
     # registry, card, review
     "Registry": ".api.registry", "Version": ".api.registry", "GateRefused": ".api.registry",
     "model_card": ".api.registry", "export_for_review": ".api.registry", "import_reviews": ".api.registry",
+    # what is installed, what the store has runs for
+    "installed_suites": ".api.catalog", "installed_backends": ".api.catalog", "models_in_store": ".api.catalog",
+    "model_catalog": ".api.catalog", "ModelCatalog": ".api.catalog", "StoredModel": ".api.catalog",
     # building blocks
     "Store": ".store", "RunRecord": ".store", "ModelSpec": ".models", "load_model": ".models",
     "Suite": ".suites", "Task": ".suites", "Sample": ".suites", "ScorerConfig": ".suites", "load_suite": ".suites",
@@ -64,6 +67,8 @@ if TYPE_CHECKING:
     from .analysis.forgetting import ForgettingReport  # noqa: F401
     from .analysis.history import ModelHistory  # noqa: F401
     from .api.analysis import check, compare, forgetting, gate, history  # noqa: F401
+    from .api.catalog import ModelCatalog, StoredModel, installed_backends, installed_suites  # noqa: F401
+    from .api.catalog import model_catalog, models_in_store  # noqa: F401
     from .api.importing import import_generations  # noqa: F401
     from .api.registry import GateRefused, Registry, Version, export_for_review, import_reviews, model_card  # noqa: F401
     from .api.runs import RunResults, resume, run, runs, show  # noqa: F401
