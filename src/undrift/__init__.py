@@ -55,7 +55,9 @@ _EXPORTS: dict[str, str] = {
     "analyse_traffic": ".api.traffic", "TrafficQuery": ".api.traffic", "TrafficReport": ".api.traffic",
     "replay": ".api.traffic", "Selection": ".api.traffic", "ReplayOptions": ".api.traffic",
     "ReplayReport": ".api.traffic", "select_traffic": ".api.traffic", "export_suite": ".api.traffic",
-    "ProxyOptions": ".api.traffic", "create_proxy_app": ".api.traffic",
+    "ProxyOptions": ".api.traffic", "create_proxy_app": ".api.traffic", "listen_proxy": ".api.traffic",
+    "selection": ".api.traffic", "Selected": ".api.traffic", "ExportReport": ".api.traffic",
+    "export_traffic_for_review": ".api.traffic",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -74,6 +76,7 @@ if TYPE_CHECKING:
     from .api.runs import RunResults, resume, run, runs, show  # noqa: F401
     from .api.traffic import ProxyOptions, ReplayOptions, ReplayReport, Selection, TrafficQuery, TrafficReport  # noqa: F401
     from .api.traffic import analyse_traffic, create_proxy_app, export_suite, replay, select_traffic  # noqa: F401
+    from .api.traffic import ExportReport, Selected, export_traffic_for_review, listen_proxy, selection  # noqa: F401
     from .api.training import train  # noqa: F401
     from .api.watching import add_watch, list_alerts, list_watches, run_due, tick_watch  # noqa: F401
     from .check import CheckReport  # noqa: F401
