@@ -50,7 +50,10 @@ _EXPORTS: dict[str, str] = {
     "UndriftError": ".errors",
     # watches
     "add_watch": ".api.watching", "list_watches": ".api.watching", "tick_watch": ".api.watching",
-    "run_due": ".api.watching", "list_alerts": ".api.watching",
+    "run_due": ".api.watching", "list_alerts": ".api.watching", "watch_summaries": ".api.watching",
+    "watch_status": ".api.watching", "remove_watch": ".api.watching", "watch_history": ".api.watching",
+    "alert_records": ".api.watching", "watch_daemon": ".api.watching", "WatchSummary": ".api.watching",
+    "WatchStatus": ".api.watching", "AlertRecord": ".api.watching", "WatchDaemon": ".api.watching",
     # live traffic
     "analyse_traffic": ".api.traffic", "TrafficQuery": ".api.traffic", "TrafficReport": ".api.traffic",
     "replay": ".api.traffic", "Selection": ".api.traffic", "ReplayOptions": ".api.traffic",
@@ -79,6 +82,8 @@ if TYPE_CHECKING:
     from .api.traffic import ExportReport, Selected, export_traffic_for_review, listen_proxy, selection  # noqa: F401
     from .api.training import train  # noqa: F401
     from .api.watching import add_watch, list_alerts, list_watches, run_due, tick_watch  # noqa: F401
+    from .api.watching import AlertRecord, WatchDaemon, WatchStatus, WatchSummary, alert_records  # noqa: F401
+    from .api.watching import remove_watch, watch_daemon, watch_history, watch_status, watch_summaries  # noqa: F401
     from .check import CheckReport  # noqa: F401
     from .errors import UndriftError  # noqa: F401
     from .gate import GateReport, Policy  # noqa: F401
