@@ -41,18 +41,26 @@ _EXPORTS: dict[str, str] = {
     # registry, card, review
     "Registry": ".api.registry", "Version": ".api.registry", "GateRefused": ".api.registry",
     "model_card": ".api.registry", "export_for_review": ".api.registry", "import_reviews": ".api.registry",
+    # what is installed, what the store has runs for
+    "installed_suites": ".api.catalog", "installed_backends": ".api.catalog", "models_in_store": ".api.catalog",
+    "model_catalog": ".api.catalog", "ModelCatalog": ".api.catalog", "StoredModel": ".api.catalog",
     # building blocks
     "Store": ".store", "RunRecord": ".store", "ModelSpec": ".models", "load_model": ".models",
     "Suite": ".suites", "Task": ".suites", "Sample": ".suites", "ScorerConfig": ".suites", "load_suite": ".suites",
     "UndriftError": ".errors",
     # watches
     "add_watch": ".api.watching", "list_watches": ".api.watching", "tick_watch": ".api.watching",
-    "run_due": ".api.watching", "list_alerts": ".api.watching",
+    "run_due": ".api.watching", "list_alerts": ".api.watching", "watch_summaries": ".api.watching",
+    "watch_status": ".api.watching", "remove_watch": ".api.watching", "watch_history": ".api.watching",
+    "alert_records": ".api.watching", "watch_daemon": ".api.watching", "WatchSummary": ".api.watching",
+    "WatchStatus": ".api.watching", "AlertRecord": ".api.watching", "WatchDaemon": ".api.watching",
     # live traffic
     "analyse_traffic": ".api.traffic", "TrafficQuery": ".api.traffic", "TrafficReport": ".api.traffic",
     "replay": ".api.traffic", "Selection": ".api.traffic", "ReplayOptions": ".api.traffic",
     "ReplayReport": ".api.traffic", "select_traffic": ".api.traffic", "export_suite": ".api.traffic",
-    "ProxyOptions": ".api.traffic", "create_proxy_app": ".api.traffic",
+    "ProxyOptions": ".api.traffic", "create_proxy_app": ".api.traffic", "listen_proxy": ".api.traffic",
+    "selection": ".api.traffic", "Selected": ".api.traffic", "ExportReport": ".api.traffic",
+    "export_traffic_for_review": ".api.traffic",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -64,13 +72,18 @@ if TYPE_CHECKING:
     from .analysis.forgetting import ForgettingReport  # noqa: F401
     from .analysis.history import ModelHistory  # noqa: F401
     from .api.analysis import check, compare, forgetting, gate, history  # noqa: F401
+    from .api.catalog import ModelCatalog, StoredModel, installed_backends, installed_suites  # noqa: F401
+    from .api.catalog import model_catalog, models_in_store  # noqa: F401
     from .api.importing import import_generations  # noqa: F401
     from .api.registry import GateRefused, Registry, Version, export_for_review, import_reviews, model_card  # noqa: F401
     from .api.runs import RunResults, resume, run, runs, show  # noqa: F401
     from .api.traffic import ProxyOptions, ReplayOptions, ReplayReport, Selection, TrafficQuery, TrafficReport  # noqa: F401
     from .api.traffic import analyse_traffic, create_proxy_app, export_suite, replay, select_traffic  # noqa: F401
+    from .api.traffic import ExportReport, Selected, export_traffic_for_review, listen_proxy, selection  # noqa: F401
     from .api.training import train  # noqa: F401
     from .api.watching import add_watch, list_alerts, list_watches, run_due, tick_watch  # noqa: F401
+    from .api.watching import AlertRecord, WatchDaemon, WatchStatus, WatchSummary, alert_records  # noqa: F401
+    from .api.watching import remove_watch, watch_daemon, watch_history, watch_status, watch_summaries  # noqa: F401
     from .check import CheckReport  # noqa: F401
     from .errors import UndriftError  # noqa: F401
     from .gate import GateReport, Policy  # noqa: F401

@@ -233,6 +233,19 @@ class ReplayReport:
     selected: Selected
     suite_path: Path
     judge: dict[str, int] | None  # preference -> samples
+    next: dict[str, str] = field(default_factory=dict)  # the `compare` and `gate` commands that read the two runs
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `undrift replay --json` prints."""
+        old, new, selected = self.recorded, self.candidate.run, self.selected
+        return {
+            "recorded": {"id": old.id, "name": old.name, "reused": self.recorded_reused},
+            "candidate": {"id": new.id, "name": new.name, "generated": self.candidate.generated,
+                          "from_cache": self.candidate.from_cache, "errors": new.errors},
+            "suite": str(self.suite_path), "replayed": len(selected.items), "distinct": selected.distinct,
+            "records": selected.records, "repeated": selected.repeated, "skipped": selected.skipped,
+            "judge": self.judge, "redacted": selected.redacted, "next": self.next,
+        }
 
 
 def replay_suite(selected: Selected, scorer: ScorerConfig) -> Suite:

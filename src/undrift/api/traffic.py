@@ -1,12 +1,106 @@
-"""Live traffic as it exists: the recording proxy, drift of recorded outputs between windows, and replay of recorded
-requests against a candidate.  Re-exported as they are (they take a `Store`; `undrift.Store.open(url)` gives one)."""
+"""Live traffic: the recording proxy, drift of what it recorded, replaying it against a candidate, and turning it
+into a suite.  Each function takes `db` as everywhere else (a `Store`, a URL, or None)."""
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from ..proxy import ProxyOptions
 from ..proxy import create_app as create_proxy_app
-from ..replay import ReplayOptions, ReplayReport, Selection, export_suite, replay, select_traffic
-from ..traffic import TrafficQuery, TrafficReport, analyse_traffic
+from ..replay import ExportReport, ReplayOptions, ReplayReport, Selected, Selection
+from ..store import Store, as_store
+from ..traffic import TrafficQuery, TrafficReport
 
-__all__ = ["ProxyOptions", "ReplayOptions", "ReplayReport", "Selection", "TrafficQuery", "TrafficReport",
-           "analyse_traffic", "create_proxy_app", "export_suite", "replay", "select_traffic"]
+if TYPE_CHECKING:
+    from ..models import ModelSpec
+    from ..proxy import Listening
+
+REPLAY_TOLERANCE = 0.3  # the tolerance the suggested next commands use: a flip is a similarity drop of > 0.3
+
+__all__ = ["ExportReport", "ProxyOptions", "ReplayOptions", "ReplayReport", "Selected", "Selection", "TrafficQuery",
+           "TrafficReport", "analyse_traffic", "create_proxy_app", "export_suite", "export_traffic_for_review",
+           "listen_proxy", "replay", "select_traffic", "selection"]
+
+
+def listen_proxy(options: ProxyOptions, host: str = "127.0.0.1", port: int = 8080, *,
+                 db: Store | str | None = None) -> Listening:
+    """The recording proxy bound to `host`:`port` (0: a free port, in `.port`), recording into `db`; `.run()` serves
+    until Ctrl-C.  An address beyond localhost without `options.token`, or a read-only store, is refused first."""
+    from ..proxy import listen, prepare
+
+    return listen(prepare(options, host, db), host, port)
+
+
+def analyse_traffic(query: TrafficQuery, *, db: Store | str | None = None) -> TrafficReport:
+    """Drift of the recorded live outputs: per window and between the reference window and the current one."""
+    from ..traffic import analyse_traffic as analyse
+
+    return analyse(as_store(db, must_exist=True), query)
+
+
+def selection(since: str | None = None, until: str | None = None, tag: str | None = None,
+              sample: int | str | None = None, seed: int = 0) -> Selection:
+    """Which recorded requests to take: `since`/`until` as ISO times or ages (6h, 1d), `sample` a count of distinct
+    requests drawn with `seed` (a share such as 0.5 is refused)."""
+    from datetime import datetime, timezone
+
+    from ..errors import UndriftError
+    from ..traffic.windows import parse_moment
+
+    now = datetime.now(timezone.utc)
+    start = parse_moment(since, "--since", now) if since else None
+    end = parse_moment(until, "--until", now) if until else None
+    if isinstance(sample, str):
+        try:
+            sample = int(sample.strip())
+        except ValueError:
+            raise UndriftError(f"--sample is a number of requests (e.g. --sample 200), not a share: got {sample!r}") \
+                from None
+    chosen = Selection(start, end, tag, sample, seed)
+    chosen.validate()
+    return chosen
+
+
+def select_traffic(chosen: Selection, *, db: Store | str | None = None) -> Selected:
+    """The recorded chat requests `chosen` picks, one per distinct request, with what was left out and why."""
+    from ..replay import select_traffic as select
+
+    return select(as_store(db, must_exist=True), chosen)
+
+
+def replay(chosen: Selection, candidate: str | ModelSpec, options: ReplayOptions | None = None, *,
+           db: Store | str | None = None, progress: bool = False) -> ReplayReport:
+    """Send the recorded requests `chosen` picks to `candidate` and store both sides as runs of one suite, for
+    `compare` and `gate` (`.next` holds those commands).  Raises `RunFailed` when the candidate's run fails and
+    `RunInterrupted` on Ctrl-C (resume it with `undrift.resume`)."""
+    from ..models import ModelSpec
+    from ..replay import replay as replay_traffic
+
+    spec = ModelSpec.parse(candidate) if isinstance(candidate, str) else candidate
+    report = replay_traffic(as_store(db, must_exist=True), chosen, spec, options or ReplayOptions(), progress)
+    old, new = report.recorded.id, report.candidate.run.id
+    report.next = {
+        "compare": f"undrift compare {old} {new} --tolerance {REPLAY_TOLERANCE}",
+        "gate": f"undrift gate {old} {new} --policy POLICY.yaml --tolerance {REPLAY_TOLERANCE}",
+    }
+    if isinstance(db, str) and db:
+        report.next = {k: f"{v} --db {shlex.quote(db)}" for k, v in report.next.items()}
+    return report
+
+
+def export_suite(chosen: Selection, path: str | Path, labels: str | Path | None = None, *,
+                 db: Store | str | None = None) -> ExportReport:
+    """Write the recorded requests `chosen` picks as a suite file (targets: the recorded answers, or with `labels`,
+    a reviewed `export_traffic_for_review` file, the approved or corrected ones)."""
+    from ..replay import export_suite as export
+
+    return export(as_store(db, must_exist=True), chosen, Path(path), Path(labels) if labels else None)
+
+
+def export_traffic_for_review(chosen: Selection, path: str | Path, *, db: Store | str | None = None) -> Selected:
+    """Write the recorded requests `chosen` picks and their answers to label (.csv or .jsonl), for `export_suite`."""
+    from ..replay import export_for_review
+
+    return export_for_review(as_store(db, must_exist=True), chosen, Path(path))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..report.text import literal
 from .common import DB_HELP, err
+
+RecordingDb = Annotated[Optional[str], typer.Option("--db", help=DB_HELP + "; traffic is recorded there")]
 
 
 def proxy(
@@ -24,14 +26,15 @@ def proxy(
                                              "X-Undrift-Token); $UNDRIFT_PROXY_TOKEN keeps it off the command line"),
     max_body: str = typer.Option("4MB", help="largest request body forwarded, e.g. 4MB, 512KB, 1000000 (413 beyond)"),
     timeout: float = typer.Option(300.0, min=0.1, help="seconds the upstream may stay silent; then 504"),
-    db: Optional[str] = typer.Option(None, help=DB_HELP + "; traffic is recorded there"),
+    db: RecordingDb = None,
 ) -> None:
     """Forward every request to --upstream unchanged and record a sample of the traffic into the store."""
-    from ..proxy import ProxyOptions, listen, parse_size, prepare
+    from ..api.traffic import ProxyOptions, listen_proxy
+    from ..proxy import parse_size
 
     options = ProxyOptions(upstream=upstream, sample=sample, redact=tuple(redact), token=token,
                            max_body_bytes=parse_size(max_body), timeout_s=timeout)
-    listening = listen(prepare(options, host, db), host, port)
+    listening = listen_proxy(options, host, port, db=db)
     bound = listening.port  # the one given, or with --port 0 the free one the system chose
     err.print(literal(f"proxying http://{host}:{bound}/v1 to {upstream}, recording {sample:.0%} of requests; "
                       f"metrics at http://{host}:{bound}/metrics; Ctrl-C stops"))

@@ -3,12 +3,11 @@ join it; with no subcommand it prints the report."""
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
 
-from .common import DB_HELP, JSON_HELP, out
+from .common import Db, Json, out, print_json
 
 traffic_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -27,8 +26,8 @@ def traffic(
     meaning: bool = typer.Option(True, "--meaning/--no-meaning",
                                  help="test the drift of the responses' meaning with embeddings (needs the "
                                       "embeddings extra; takes seconds)"),
-    db: Optional[str] = typer.Option(None, help=DB_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+    db: Db = None,
+    as_json: Json = False,
 ) -> None:
     """Drift of live outputs: per window, length, refusals, JSON validity, errors, latency, tokens and served
     models; between the reference and the current window, two-sample tests (Holm-adjusted) and drift of meaning.
@@ -39,15 +38,14 @@ def traffic(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from ..api.traffic import TrafficQuery, analyse_traffic
     from ..report.traffic import traffic_report
-    from ..store import Store
-    from ..traffic import TrafficQuery, analyse_traffic
 
     query = TrafficQuery.parse(since=since, until=until, tag=tag, window=window, reference=reference,
                                meaning=meaning)
-    report = analyse_traffic(Store.open(db, must_exist=True), query)
+    report = analyse_traffic(query, db=db)
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print_json(report.to_dict())
     else:
         out.print(traffic_report(report))
     if report.drifted:

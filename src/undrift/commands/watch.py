@@ -6,19 +6,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.text import Text
 
 from ..errors import UndriftError
 from ..report.text import literal
 from .common import AllowUnsandboxed, Db, Json, Quiet, err, out, print_json, terminate_as_interrupt
 
 watch_app = typer.Typer(no_args_is_help=True, help="Watch a model on a schedule: check, gate, alert.")
-
-
-def _store(db: Optional[str], must_exist: bool = True):
-    from ..store import Store
-
-    return Store.open(db, must_exist=must_exist)
 
 
 @watch_app.command("add")
@@ -43,61 +36,47 @@ def add(
     db: Db = None,
 ) -> None:
     """Add a watch; it is due at once, and its first tick sets the baseline when it is `first`."""
-    from ..monitor import add_watch
-    from ..monitor.define import define_watch
+    from ..api.watching import add_watch
+    from ..report.monitor import watch_added
 
-    store = _store(db, must_exist=False)
-    options = {"tasks": [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None, "limit": limit,
-               "tolerance": tolerance, "direction": direction, "alert_attempts": alert_attempts,
-               "alert_backoff_s": alert_backoff}
-    watch = define_watch(store, name, model, suite, every, baseline, policy, max_calls, tuple(alert_webhook),
-                         alert_command, options)
-    added = add_watch(store, watch)
-    out.print(literal(f"added watch {added.name}: {added.model_spec} on {added.suite}, every {added.schedule}; "
-              "tick it with `undrift watch run --due` from cron, or `undrift watch daemon`"))
+    out.print(watch_added(add_watch(name, model, suite, every, baseline=baseline, policy=policy, max_calls=max_calls,
+                                    webhooks=alert_webhook, alert_command=alert_command, tasks=tasks, limit=limit,
+                                    tolerance=tolerance, direction=direction, alert_attempts=alert_attempts,
+                                    alert_backoff_s=alert_backoff, db=db)))
 
 
 @watch_app.command("list")
 def list_(db: Db = None, as_json: Json = False) -> None:
     """Every watch, when it is due next and how its last tick went."""
-    from ..monitor import list_alerts, list_watches, ticks
+    from ..api.watching import watch_summaries
     from ..report.monitor import watches_table
 
-    store = _store(db)
-    watches = list_watches(store)
-    last = {w.name: next(iter(ticks(store, w, limit=1)), None) for w in watches}
-    open_alerts: dict[str, int] = {}
-    for alert in list_alerts(store, open_only=True):
-        open_alerts[alert.watch] = open_alerts.get(alert.watch, 0) + 1
+    summaries = watch_summaries(db=db)
     if as_json:
-        print_json([{**w.to_dict(), "last_tick": last[w.name].to_dict() if last[w.name] else None,
-                      "open_alerts": open_alerts.get(w.name, 0)} for w in watches])
+        print_json([s.to_dict() for s in summaries])
         return
-    out.print(watches_table(watches, last, open_alerts))
+    out.print(watches_table(summaries))
 
 
 @watch_app.command("show")
 def show(name: str = typer.Argument(..., help="watch name"), db: Db = None, as_json: Json = False) -> None:
     """One watch: its settings and its last ticks."""
-    from ..monitor import get_watch, ticks
-    from ..report.monitor import ticks_table, watch_detail
+    from ..api.watching import watch_status
+    from ..report.monitor import watch_status_view
 
-    store = _store(db)
-    watch = get_watch(store, name)
-    recent = ticks(store, watch, limit=5)
+    status = watch_status(name, db=db)
     if as_json:
-        print_json({**watch.to_dict(), "ticks": [t.to_dict() for t in recent]})
+        print_json(status.to_dict())
         return
-    out.print(watch_detail(watch))
-    out.print(ticks_table(recent, title="last ticks"))
+    out.print(watch_status_view(status))
 
 
 @watch_app.command("remove")
 def remove(name: str = typer.Argument(..., help="watch name"), db: Db = None) -> None:
     """Stop watching; the watch's ticks, runs and alerts stay in the store."""
-    from ..monitor import remove_watch
+    from ..api.watching import remove_watch
 
-    remove_watch(_store(db), name)
+    remove_watch(name, db=db)
     out.print(literal(f"removed watch {name}"))
 
 
@@ -107,10 +86,10 @@ def history(name: str = typer.Argument(..., help="watch name"),
             db: Db = None, as_json: Json = False) -> None:
     """Every tick of a watch: its verdict, what it cost (calls, tokens) and what it saw change.  A removed watch's
     ticks stay in the store and are shown too."""
-    from ..monitor import history as watch_history
+    from ..api.watching import watch_history
     from ..report.monitor import ticks_table
 
-    rows = watch_history(_store(db), name, limit=limit)
+    rows = watch_history(name, limit=limit, db=db)
     if as_json:
         print_json([t.to_dict() for t in rows])
         return
@@ -124,18 +103,17 @@ def run(name: Optional[str] = typer.Argument(None, help="tick this watch now, du
         quiet: Quiet = False,
         db: Db = None, as_json: Json = False) -> None:
     """Tick watches once. Exit status: 0 all passed, 1 a gate failed (an alert is open), 3 a tick erred."""
-    from ..monitor import run_due, tick_watch
+    from ..api.watching import run_due, tick_watch
     from ..report.monitor import outcomes_summary
 
     if bool(name) == due:
         raise UndriftError("give a watch name, or --due to tick every watch that is due")
-    store = _store(db)
 
     def tick() -> list:
         if due:
-            return [(o.tick.watch, o) for o in run_due(store, progress=not quiet, allow_unsandboxed=allow_unsandboxed,
-                                                        on_fault=_fault)]
-        outcome = tick_watch(store, name, progress=not quiet, allow_unsandboxed=allow_unsandboxed)
+            return [(o.tick.watch, o) for o in run_due(db=db, progress=not quiet,
+                                                        allow_unsandboxed=allow_unsandboxed, on_fault=_fault)]
+        outcome = tick_watch(name, db=db, progress=not quiet, allow_unsandboxed=allow_unsandboxed)
         if outcome is None:
             raise UndriftError(f"watch {name!r} is being ticked by another process now: `undrift watch show {name}`")
         return [(name, outcome)]
@@ -153,7 +131,9 @@ def run(name: Optional[str] = typer.Argument(None, help="tick this watch now, du
 
 
 def _fault(watch: str, fault: Exception) -> None:
-    err.print(Text("error: ", style="red").append_text(literal(f"watch {watch}: {fault}")))
+    from ..report.monitor import watch_fault
+
+    err.print(watch_fault(watch, fault))
 
 
 def _stoppable(work):
@@ -184,19 +164,14 @@ def daemon(poll: float = typer.Option(30.0, min=0.5, help="seconds between looks
     import signal
     import threading
 
-    from ..monitor import daemon as run_daemon
-    from ..runner import RunInterrupted
-    from ..monitor.metrics import DaemonMetrics
+    from ..api.watching import watch_daemon
     from ..report.monitor import tick_outcome
+    from ..runner import RunInterrupted
 
-    store = _store(db, must_exist=False)
-    metrics = DaemonMetrics(store)
-    if metrics_port is not None:
-        metrics.serve(metrics_host, metrics_port)
+    ticker = watch_daemon(metrics_port=metrics_port, metrics_host=metrics_host, db=db)
     stop = threading.Event()
 
     def on_tick(outcome) -> None:
-        metrics.observe(outcome)
         err.print(tick_outcome(outcome.tick.watch, outcome))
 
     def terminate(_signum, _frame) -> None:
@@ -206,9 +181,9 @@ def daemon(poll: float = typer.Option(30.0, min=0.5, help="seconds between looks
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
-    err.print(literal(f"watching {store.safe_url}: Ctrl-C or SIGTERM stops"))
+    err.print(literal(f"watching {ticker.store.safe_url}: Ctrl-C or SIGTERM stops"))
     try:
-        run_daemon(store, stop, poll_s=poll, allow_unsandboxed=allow_unsandboxed, on_tick=on_tick, on_fault=_fault)
+        ticker.run(stop, poll_s=poll, allow_unsandboxed=allow_unsandboxed, on_tick=on_tick, on_fault=_fault)
     except (KeyboardInterrupt, RunInterrupted):
         pass
     err.print(literal("stopped"))
@@ -220,13 +195,11 @@ def alerts(open_only: bool = typer.Option(False, "--open", help="only alerts tha
            db: Db = None,
            as_json: Json = False) -> None:
     """Alerts of watches: open while a gate keeps failing, resolved when it passes; fingerprint notices."""
-    from ..monitor import deliveries, list_alerts
+    from ..api.watching import alert_records
     from ..report.monitor import alerts_table
 
-    store = _store(db)
-    found = list_alerts(store, open_only=open_only, watch=watch, limit=limit)
-    sent = {a.id: deliveries(store, a.id) for a in found}
+    records = alert_records(open_only=open_only, watch=watch, limit=limit, db=db)
     if as_json:
-        print_json([{**a.to_dict(), "deliveries": [d.to_dict() for d in sent[a.id]]} for a in found])
+        print_json([r.to_dict() for r in records])
         return
-    out.print(alerts_table(found, sent))
+    out.print(alerts_table(records))

@@ -11,18 +11,19 @@ from starlette.applications import Starlette
 
 from ..errors import UndriftError
 from ..serving.guard import refuse_open_without_token
+from ..store import Store
 from .app import create_app
 from .options import ProxyOptions
 from .redact import Redactor
 
 
-def prepare(options: ProxyOptions, host: str, db: str | None) -> Starlette:
-    from ..store import Store
+def prepare(options: ProxyOptions, host: str, db: Store | str | None) -> Starlette:
+    from ..store import as_store
 
     refuse_open_without_token(host, options.token, "give --token (or $UNDRIFT_PROXY_TOKEN) so that only callers "
                                                    "sending it in Proxy-Authorization are let through")
     redactor = Redactor(options.redact)
-    store = Store.open(db)
+    store = as_store(db)
     if store.read_only:
         raise UndriftError(f"the store {store.safe_url} is read-only here, and the proxy writes traffic into it: "
                            "give --db where you can write")

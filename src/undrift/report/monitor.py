@@ -8,8 +8,13 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..monitor import Alert, Delivery, Tick, TickOutcome, Watch
+from typing import TYPE_CHECKING
+
+from ..monitor import Tick, TickOutcome, Watch
 from .text import literal
+
+if TYPE_CHECKING:
+    from ..api.watching import AlertRecord, WatchStatus, WatchSummary
 
 STATUS_STYLE = {"passed": "green", "baseline": "cyan", "failed": "red", "error": "yellow", "running": "",
                 "open": "red", "resolved": "green", "notice": "yellow"}
@@ -19,15 +24,15 @@ def when(moment: datetime | None) -> str:
     return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def watches_table(watches: list[Watch], last: dict[str, Tick | None], open_alerts: dict[str, int]) -> Table:
+def watches_table(summaries: list[WatchSummary]) -> Table:
     table = Table(title="watches", title_justify="left")
     for column in ("name", "model", "suite", "every", "next due (UTC)", "last tick", "open alert"):
         table.add_column(column)
-    for watch in watches:
-        tick = last.get(watch.name)
+    for summary in summaries:
+        watch, tick = summary.watch, summary.last_tick
         state = literal(tick.status, STATUS_STYLE.get(tick.status)) if tick else Text("never")
         table.add_row(literal(watch.name), literal(watch.model_spec), literal(watch.suite), literal(watch.schedule),
-                      when(watch.next_due_at), state, Text("yes", style="red") if open_alerts.get(watch.name) else "")
+                      when(watch.next_due_at), state, Text("yes", style="red") if summary.open_alerts else "")
     return table
 
 
@@ -96,12 +101,12 @@ def tick_outcome(watch: str, outcome: TickOutcome) -> Text:
     return text
 
 
-def alerts_table(alerts: list[Alert], deliveries: dict[int, list[Delivery]]) -> Table:
+def alerts_table(records: list[AlertRecord]) -> Table:
     table = Table(title="alerts", title_justify="left")
     for column in ("id", "watch", "kind", "status", "opened (UTC)", "ticks", "summary", "delivered"):
         table.add_column(column)
-    for alert in alerts:
-        done = deliveries.get(alert.id, [])
+    for record in records:
+        alert, done = record.alert, record.deliveries
         delivered = f"{sum(d.delivered for d in done)}/{len(done)}" if done else "—"
         ticks = f"{alert.opened_tick}–{alert.resolved_tick or alert.last_tick}"
         table.add_row(str(alert.id), literal(alert.watch), alert.kind,
@@ -114,3 +119,18 @@ def outcomes_summary(outcomes: list[tuple[str, TickOutcome]]) -> Group:
     if not outcomes:
         return Group(Text("no watch was due"))
     return Group(*(tick_outcome(name, outcome) for name, outcome in outcomes))
+
+
+def watch_status_view(status: WatchStatus) -> Group:
+    """`undrift watch show`: the watch's settings, then its last ticks."""
+    return Group(watch_detail(status.watch), ticks_table(status.ticks, title="last ticks"))
+
+
+def watch_added(watch: Watch) -> Text:
+    return literal(f"added watch {watch.name}: {watch.model_spec} on {watch.suite}, every {watch.schedule}; "
+                   "tick it with `undrift watch run --due` from cron, or `undrift watch daemon`")
+
+
+def watch_fault(watch: str, fault: Exception) -> Text:
+    """One watch's fault while ticking (`*`: the store's), for stderr; the other watches still tick."""
+    return Text("error: ", style="red").append_text(literal(f"watch {watch}: {fault}"))

@@ -1,4 +1,5 @@
-"""Tables of what is installed: the model backends (`undrift models`) and the suites by name (`undrift suites`).
+"""Tables of what is installed: the model backends and the models in the store (`undrift models`) and the suites
+by name (`undrift suites`).
 
 Names, descriptions and problems come from installed packages, so they are printed as literal text.
 """
@@ -9,10 +10,11 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..api.catalog import ModelCatalog
 from ..models.base import Backend
 from ..plugins import Installed, Plugin
 from ..suites.schema import Suite
-from .text import literal
+from .text import clean, literal
 
 OPTIONS_NOTE = ("options: …?system=TEXT (hidden system prompt before the suite's own; system_mode=replace drops that); "
                 "local models also quant=int8, batch_size, device; openai: concurrency, timeout, retries")
@@ -35,6 +37,24 @@ def backends_table(backends: list[Installed[Backend]]) -> Table:
             table.add_row(literal(f"{entry.name}:{entry.value.usage}"), literal(entry.value.description),
                           literal(provider(entry.plugin)))
     return table
+
+
+def model_catalog_view(catalog: ModelCatalog) -> Group:
+    """`undrift models`: the backends, the bundled model file (or, in red, why it is missing), and the models the
+    store has runs for, when it has any."""
+    parts: list[Table | Text] = [backends_table(catalog.backends)]
+    if catalog.bundled_problem is None:
+        parts.append(literal(f"bundled model file: {catalog.bundled}"))
+    else:
+        parts.append(Text("bundled model: ").append(clean(catalog.bundled_problem), style="red"))
+    if catalog.stored:
+        names = Table(title="models with runs in the store", title_justify="left", header_style="bold")
+        names.add_column("name")
+        names.add_column("spec")
+        for model in catalog.stored:
+            names.add_row(literal(model.name), literal(model.spec))
+        parts.append(names)
+    return Group(*parts)
 
 
 def suite_table(suite: Suite, plugin: Plugin | None = None) -> Table:
