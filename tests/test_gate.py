@@ -76,6 +76,12 @@ def test_cli_exit_codes_and_junit(tmp_path, store_with_versions, sqlite_url):
     ("rules:\n  - metric: nfr", "give a threshold"),
     ("rules:\n  - metric: nfr\n    max: lots", "max must be a number"),
     ("rules:\n  - metric: nfr\n    maximum: 0.1", "unknown key 'maximum'"),
+    # a share's limit given in percent would pass any regression (nfr 50% under "max: 5") or never pass
+    ("rules:\n  - metric: nfr\n    max: 5", "for 5% write 0.05"),
+    ("rules:\n  - metric: accuracy\n    min: 70", "accuracy is a share between 0 and 1"),
+    ("rules:\n  - metric: accuracy\n    max_drop: 2", "for 2% write 0.02"),
+    ("rules:\n  - metric: nfr\n    max: -0.01", "between 0 and 1"),
+    ("rules:\n  - metric: latency\n    max_rise: -1", "cannot be negative"),
 ])
 def test_malformed_policies_are_one_line_errors(tmp_path, store_with_versions, sqlite_url, text, fragment):
     (tmp_path / "policy.yaml").write_text(text)

@@ -38,6 +38,12 @@ METRICS = tuple(MEASURED) + REPEAT_METRICS + FLIP_METRICS
 THRESHOLDS = ("max", "min", "max_drop", "max_rise", "max_relative_change", "no_significant_drop",
               "no_significant_rise", "no_significant_change")
 RULE_KEYS = {"metric", "tasks", "bound", "slices", *THRESHOLDS}
+# Metrics that are shares in [0, 1]: a `max: 5` meant as 5% would pass any regression, so their limits are refused
+# outside [0, 1]; and no threshold on a size of change may be negative.
+RATE_METRICS = frozenset({name for name, m in MEASURED.items() if m.kind == "rate"} | set(REPEAT_METRICS)
+                         | set(FLIP_METRICS))
+SHARE_LIMITS = ("max", "min", "max_drop", "max_rise")
+CHANGE_LIMITS = ("max_drop", "max_rise", "max_relative_change")
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,11 @@ def _rule(raw: Any, where: str) -> Rule:
                 isinstance(value, bool) or not isinstance(value, (int, float))):
             kind = "true or false" if boolean else "a number"
             raise UndriftError(f"{where}: {key} must be {kind} (got {value!r})")
+        if key in SHARE_LIMITS and metric in RATE_METRICS and not 0 <= value <= 1:
+            raise UndriftError(f"{where}: {metric} is a share between 0 and 1, and so is {key} (got {value!r}; "
+                               f"for {value:g}% write {value / 100:g})")
+        if key in CHANGE_LIMITS and value < 0:
+            raise UndriftError(f"{where}: {key} is a size of change and cannot be negative (got {value!r})")
         if key.startswith("no_significant") and metric in FLIP_METRICS:
             raise UndriftError(f"{where}: {key} needs a metric with a paired test, not {metric!r}")
         if key in ("no_significant_drop", "no_significant_rise") and better_direction(metric) != (
