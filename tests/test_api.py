@@ -87,6 +87,9 @@ def test_db_takes_a_store_a_url_or_the_environment(tmp_path, monkeypatch):
         undrift.runs(db=str(tmp_path / "missing.db"))
     store = undrift.Store.open(f"sqlite:///{tmp_path / 'a.db'}")
     assert undrift.runs(db=store) == []
+    assert undrift.runs(db=tmp_path / "a.db") == []  # a Path, as a str path is taken
+    with pytest.raises(UndriftError, match="db must be a Store, a database URL or a SQLite file path"):
+        undrift.runs(db=5)
     monkeypatch.setenv("UNDRIFT_DB", f"sqlite:///{tmp_path / 'a.db'}")
     assert undrift.runs() == [] and undrift.Registry().list() == []
 

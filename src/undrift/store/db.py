@@ -88,11 +88,17 @@ class RunRecord:
         return bool(self.errors) and (not self.answered or self.errors > self.max_error_rate * self.done)
 
 
-def as_store(db: Store | str | None = None, must_exist: bool = False) -> Store:
-    """What every `db` parameter of the public API takes: an open `Store`, a SQLAlchemy URL (or a SQLite file path),
-    or None for $UNDRIFT_DB, else sqlite:///undrift.db.  `must_exist`: a SQLite file that is not there is an error
-    (reading commands must not leave an empty store behind)."""
-    return db if isinstance(db, Store) else Store.open(db, must_exist=must_exist)
+def as_store(db: Store | str | os.PathLike | None = None, must_exist: bool = False) -> Store:
+    """What every `db` parameter of the public API takes: an open `Store`, a SQLAlchemy URL or a SQLite file path
+    (a `str` or a `Path`), or None for $UNDRIFT_DB, else sqlite:///undrift.db.  `must_exist`: a SQLite file that is
+    not there is an error (reading commands must not leave an empty store behind)."""
+    if isinstance(db, Store):
+        return db
+    if isinstance(db, os.PathLike):
+        db = os.fspath(db)
+    if db is not None and not isinstance(db, str):
+        raise UndriftError(f"db must be a Store, a database URL or a SQLite file path (got {type(db).__name__})")
+    return Store.open(db, must_exist=must_exist)
 
 
 class Store:
