@@ -258,3 +258,28 @@ def test_a_full_disk_during_import_is_one_line_and_writes_nothing(tmp_path):
                             capture_output=True, text=True, timeout=120, preexec_fn=small_disk)
     _one_line_exit_2(result, "cannot write")
     assert Store.open(url).list_runs() == []
+
+
+def test_one_rule_for_finished_runs_and_no_cap_on_listing_all(tmp_path):
+    """`finished` (complete or stopped) is the one rule for a version's evidence: the registry counts those runs and
+    no other; listing with no limit returns every run, where the default shows the newest 50."""
+    import undrift
+    from undrift.store import FINISHED_STATUSES
+
+    store = Store.open(f"sqlite:///{tmp_path / 'u.db'}")
+    made = {}
+    for status in ("complete", "stopped", "failed", "interrupted", "running"):
+        run = store.create_run(name="v1", suite="s", suite_source="builtin:s", suite_digest="d" * 64,
+                               model_spec="hf:x", fingerprint={}, config={}, expected=1)
+        if status != "running":
+            store.finish_run(run.id, status)
+        made[run.id] = status
+    assert FINISHED_STATUSES == {"complete", "stopped"}
+    runs_of = undrift.Registry(store).runs_of("v1")
+    assert {made[r.id] for r in runs_of} == {"complete", "stopped"} and all(r.finished for r in runs_of)
+    for i in range(55):
+        store_run(store, f"n{i}", [result_row("t", "a", True)])
+    assert len(undrift.runs(db=store)) == 50
+    assert len(undrift.runs(limit=0, db=store)) == len(undrift.runs(limit=None, db=store)) == 60
+    with pytest.raises(UndriftError, match="limit must be 0"):
+        undrift.runs(limit=-1, db=store)

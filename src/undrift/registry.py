@@ -174,7 +174,8 @@ class Registry:
         return VersionDetail(version, self.lineage(version.name), self.runs_of(version.name), events)
 
     def runs_of(self, name: str) -> list[RunRecord]:
-        return [r for r in self.store.list_runs(name=name, limit=10_000) if r.status in ("complete", "stopped")]
+        """The finished runs filed under `name`, newest first: the version's evidence."""
+        return [r for r in self.store.list_runs(name=name, limit=None) if r.finished]
 
     def lineage(self, name: str) -> list[Version]:
         chain, seen = [], set()

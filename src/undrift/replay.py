@@ -296,7 +296,7 @@ def _recorded_run(store: Store, suite: Suite, selected: Selected, selection: Sel
                   options: ReplayOptions) -> tuple[RunRecord, bool]:
     """The run of the recorded answers: one already stored for this very suite under this name, else a new one."""
     name = options.recorded_name or recorded_name(selected)
-    for run in store.list_runs(name=name, limit=200):
+    for run in store.list_runs(name=name, limit=None):
         if run.suite_digest == suite.digest() and run.status == "complete" and run.config.get("imported") == "traffic":
             return run, True
     task = suite.tasks[0]

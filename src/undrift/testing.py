@@ -125,7 +125,7 @@ def _side(store: Store, ref: str, baseline: bool) -> _Side:
     registry = Registry(store)
     version = registry.alias_target(ref)
     name = version or ref
-    runs = registry.runs_of(name) if baseline else store.list_runs(name=name, limit=10_000)
+    runs = registry.runs_of(name) if baseline else store.list_runs(name=name, limit=None)
     if runs:
         return _Side(ref, version, runs)
     if version:

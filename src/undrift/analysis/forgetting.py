@@ -48,7 +48,7 @@ def forgetting_report(store: Store, versions: list[str], suites: list[str] | Non
     newest: dict[tuple[str, str], str] = {}
     order: list[str] = []
     for version in versions:
-        found = [r for r in store.list_runs(name=version, limit=10_000) if r.status in ("complete", "stopped")]
+        found = [r for r in store.list_runs(name=version, limit=None) if r.finished]
         if not found:
             raise UndriftError(f"version {version!r} has no runs: run its suites with `--as {version}`")
         for run in found:  # newest first

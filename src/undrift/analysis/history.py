@@ -133,7 +133,7 @@ def model_history(store: Store, name: str, metric: str | None = None, task: str 
         raise UndriftError(f"--window must be 1 or more (got {window})")
     if not 0 < alpha < 1:
         raise UndriftError(f"--alpha must lie between 0 and 1 (got {alpha})")
-    records = sorted((r for r in store.list_runs(name=name, limit=100_000) if r.status == "complete"),
+    records = sorted((r for r in store.list_runs(name=name, limit=None) if r.status == "complete"),
                      key=lambda r: (r.created_at, r.id))
     if not records:
         raise UndriftError(f"no complete runs named {name!r}: `undrift runs` lists the names")

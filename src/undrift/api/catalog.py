@@ -69,7 +69,7 @@ def models_in_store(db: Store | str | None = None) -> list[StoredModel]:
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
             return []
     seen: dict[str, str] = {}
-    for record in as_store(db).list_runs(limit=10_000):
+    for record in as_store(db).list_runs(limit=None):
         seen.setdefault(record.name, record.model_spec)
     return [StoredModel(name, spec) for name, spec in seen.items()]
 

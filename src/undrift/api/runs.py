@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
+from ..errors import UndriftError
 from ..store import RunRecord, Store, as_store
 
 if TYPE_CHECKING:
@@ -61,9 +62,11 @@ def resume(run_id: str, *, suite: Suite | None = None, model: Model | None = Non
     return runner.resume(run_id, model=model, allow_outside=allow_outside, suite=suite)
 
 
-def runs(*, name: str | None = None, limit: int = 50, db: Store | str | None = None) -> list[RunRecord]:
-    """Stored runs, newest first (only those filed under `name`, if given)."""
-    return as_store(db, must_exist=True).list_runs(name=name, limit=limit)
+def runs(*, name: str | None = None, limit: int | None = 50, db: Store | str | None = None) -> list[RunRecord]:
+    """Stored runs, newest first (only those filed under `name`, if given), at most `limit` (None or 0: all)."""
+    if limit is not None and limit < 0:
+        raise UndriftError(f"limit must be 0 (all) or more (got {limit})")
+    return as_store(db, must_exist=True).list_runs(name=name, limit=limit or None)
 
 
 @dataclass
@@ -84,7 +87,6 @@ class RunResults:
 
 def show(run: str, *, task: str | None = None, samples: int = 0, db: Store | str | None = None) -> RunResults:
     """A run (id, id prefix, or name for its latest run) with its per-task results and its first `samples` rows."""
-    from ..errors import UndriftError
     from ..summary import summarise
 
     store = as_store(db, must_exist=True)

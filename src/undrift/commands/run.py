@@ -59,7 +59,7 @@ def run(
 
 def runs(
     name: Optional[str] = typer.Option(None, help="only runs filed under this name"),
-    limit: int = typer.Option(50, help="at most this many, newest first"),
+    limit: int = typer.Option(50, help="at most this many, newest first (0: all)"),
     db: Db = None,
     as_json: Json = False,
 ) -> None:

@@ -50,6 +50,13 @@ def resolve_url(url: str | None) -> str:
     return url
 
 
+FINISHED_STATUSES = frozenset({"complete", "stopped"})
+"""The statuses of a run that ended on purpose, the evidence a version's runs are made of: `complete` (every item
+asked) and `stopped` (its own stopping rule ended it early, as a sequential check does).  A `running`,
+`interrupted` or `failed` run may still change or was cut short by a fault.  Where a verdict needs every sample
+(the gate, the history), only `complete` counts: see `analysis.compare.unfit_for_gate`."""
+
+
 @dataclass(frozen=True)
 class RunRecord:
     id: str
@@ -72,6 +79,11 @@ class RunRecord:
     def to_dict(self) -> dict[str, Any]:
         """The run as `undrift runs --json` prints it (times as datetimes; `print_json` writes them in ISO 8601)."""
         return asdict(self)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run ended on purpose, so its answers are final: see `FINISHED_STATUSES`."""
+        return self.status in FINISHED_STATUSES
 
     @property
     def answered(self) -> int:
@@ -298,7 +310,8 @@ class Store:
                 select(func.count(), func.count(results.c.error)).where(results.c.run_id == row["id"])).one()
         return _run_record(row, done, errors)
 
-    def list_runs(self, name: str | None = None, limit: int = 50) -> list[RunRecord]:
+    def list_runs(self, name: str | None = None, limit: int | None = 50) -> list[RunRecord]:
+        """Runs, newest first: only those filed under `name` if given, at most `limit` of them (None: all)."""
         counts = (
             select(results.c.run_id, func.count().label("done"), func.count(results.c.error).label("errors"))
             .group_by(results.c.run_id).subquery()
@@ -308,8 +321,9 @@ class Store:
                    func.coalesce(counts.c.errors, 0).label("errors"))
             .outerjoin(counts, counts.c.run_id == runs.c.id)
             .order_by(runs.c.created_at.desc(), runs.c.id.desc())
-            .limit(limit)
         )
+        if limit is not None:
+            query = query.limit(limit)
         if name:
             query = query.where(runs.c.name == name)
         with self.engine.connect() as connection:
@@ -420,4 +434,4 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-__all__ = ["Store", "RunRecord", "resolve_url", "as_utc"]
+__all__ = ["Store", "RunRecord", "FINISHED_STATUSES", "resolve_url", "as_utc"]
