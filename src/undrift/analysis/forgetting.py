@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import UndriftError
 from ..store import Store
+from .metrics import mean_outcome
 
 
 @dataclass
@@ -31,14 +32,6 @@ class ForgettingReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def suite_accuracy(rows: list[dict[str, Any]]) -> float:
-    """Share right where the scorer gives a verdict, else the mean score."""
-    verdicts = [r["correct"] for r in rows if r["correct"] is not None]
-    if verdicts:
-        return sum(verdicts) / len(verdicts)
-    return sum(r["value"] for r in rows) / len(rows)
 
 
 def forgetting_report(store: Store, versions: list[str], suites: list[str] | None = None,
@@ -62,7 +55,8 @@ def forgetting_report(store: Store, versions: list[str], suites: list[str] | Non
         raise UndriftError(f"no version ran suite {missing[0]!r}; the suites run are {', '.join(order)}")
     if trained_on is not None and len(trained_on) != len(versions):
         raise UndriftError("--trained-on names one suite per version (use '-' for a version trained on none)")
-    matrix = [[suite_accuracy(store.results(newest[(v, s)])) if (v, s) in newest else None for s in chosen]
+    # a version's accuracy on a suite: its answers' mean outcome (share right, else mean score); errors are no answers
+    matrix = [[mean_outcome(store.results(newest[(v, s)])) if (v, s) in newest else None for s in chosen]
               for v in versions]
     learned_at = {}
     for j, suite in enumerate(chosen):

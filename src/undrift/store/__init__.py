@@ -1,5 +1,6 @@
 """Persistence: schema, migrations and queries."""
 
 from .db import RunRecord, Store, as_store, resolve_url
+from .rows import ResultRow
 
-__all__ = ["RunRecord", "Store", "as_store", "resolve_url"]
+__all__ = ["ResultRow", "RunRecord", "Store", "as_store", "resolve_url"]
