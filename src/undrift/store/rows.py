@@ -14,6 +14,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ResultRow:
+    """One stored result of a run (`Store.results`, `undrift.show(..., samples=N).samples`)."""
+
     id: int
     run_id: str
     task: str
