@@ -1,8 +1,9 @@
 """Forgetting across a sequence of versions: the accuracy matrix R[i][j], average accuracy, BWT and forgetting.
 
-R[i][j] is version i's accuracy on suite j (its newest run of that suite).  Suite j counts as learned at the
-version that was trained for it (`trained_on`), else at the first version that ran it.  Then, for the last version
-L and every suite learned before it (Lopez-Paz & Ranzato 2017; Chaudhry et al. 2018):
+R[i][j] is version i's accuracy on suite j (its newest run of that suite): the share of its answers that are right,
+or their mean score where the suite gives no verdicts (`metrics.mean_outcome`; an error is no answer, not a 0).
+Suite j counts as learned at the version that was trained for it (`trained_on`), else at the first version that ran
+it.  Then, for the last version L and every suite learned before it (Lopez-Paz & Ranzato 2017; Chaudhry et al. 2018):
 
     BWT = mean_j (R[L][j] - R[learned_j][j])         backward transfer: negative means old skills were lost
     F   = mean_j (max_{l < L} R[l][j] - R[L][j])       forgetting: the drop from the best earlier accuracy
