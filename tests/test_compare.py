@@ -434,6 +434,6 @@ def test_daily_imports_mark_a_fingerprint_change_only_where_the_provider_changed
     runs = sorted(store.list_runs(name="svc"), key=lambda r: r.created_at)
     assert [r.fingerprint.get("system_fingerprint") for r in runs] == ["fp_a", "fp_a", ["fp_a", "fp_b"]]
     assert [r.created_at.strftime("%d %H:%M") for r in runs] == ["01 08:00", "02 08:00", "03 08:00"]  # in UTC
-    assert [row["system_fingerprint"] for row in store.results(runs[2].id)] == fingerprints[3]
+    assert [row.system_fingerprint for row in store.results(runs[2].id)] == fingerprints[3]
     (task,) = model_history(store, "svc").tasks
     assert [p.fingerprint_changes for p in task.points] == [[], [], ["system_fingerprint"]]

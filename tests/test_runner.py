@@ -22,8 +22,8 @@ def test_run_stores_every_response_and_score(sqlite_url, tiny):
     assert report.run.status == "complete" and report.run.done == report.run.expected == 6
     assert {s.task for s in report.tasks} == {"refunds", "tone"}
     rows = store.results(report.run.id)
-    assert len(rows) == 6 and all(r["response"] is not None and r["cache_key"] for r in rows)
-    assert rows[0]["messages"][0]["role"] == "system"
+    assert len(rows) == 6 and all(r.response is not None and r.cache_key for r in rows)
+    assert rows[0].messages[0]["role"] == "system"
     assert report.run.fingerprint["weights_sha256"] == tiny.fingerprint().weights_sha256
     assert report.run.config["decoding"]["refunds"]["max_tokens"] == 64
 
@@ -34,7 +34,7 @@ def test_rerun_of_a_deterministic_model_is_served_from_cache(sqlite_url, tiny):
     first = runner.run(load_suite("drift"), tiny, RunOptions(tasks=("primes",), limit=5))
     second = runner.run(load_suite("drift"), tiny, RunOptions(tasks=("primes",), limit=5))
     assert first.generated == 5 and second.generated == 0 and second.from_cache == 5
-    responses = lambda run: [r["response"] for r in store.results(run.run.id)]  # noqa: E731
+    responses = lambda run: [r.response for r in store.results(run.run.id)]  # noqa: E731
     assert responses(first) == responses(second)
     fresh = runner.run(load_suite("drift"), tiny, RunOptions(tasks=("primes",), limit=5, use_cache=False))
     assert fresh.generated == 5 and responses(fresh) == responses(first)
@@ -45,8 +45,8 @@ def test_repeats_and_counterfactual_variants(sqlite_url, tiny, tmp_path):
     report = Runner(store, progress=False).run(load_suite("bias"), tiny,
                                                RunOptions(tasks=("decisions",), limit=3, repeats=2, use_cache=False))
     rows = store.results(report.run.id)
-    assert len(rows) == 6 and {r["repeat"] for r in rows} == {0, 1}
-    assert all(len(r["variants"]) == 1 for r in rows)
+    assert len(rows) == 6 and {r.repeat for r in rows} == {0, 1}
+    assert all(len(r.variants) == 1 for r in rows)
     assert report.generated == 12  # without the cache every repeat is asked afresh (nondeterminism is the point)
     shared = Runner(Store.open(f"sqlite:///{tmp_path / 'fresh.db'}"), progress=False).run(load_suite("bias"), tiny,
                                                RunOptions(tasks=("decisions",), limit=3, repeats=2))
@@ -60,7 +60,7 @@ def test_judge_scorer_goes_through_the_runner(tmp_path, sqlite_url, tiny, tiny_m
     report = Runner(Store.open(sqlite_url), progress=False).run(load_suite(str(tmp_path / "judged.yaml")), tiny,
                                                                 RunOptions())
     row = Store.open(sqlite_url).results(report.run.id)[0]
-    assert "judge" in row["details"] and row["correct"] in (True, False)
+    assert "judge" in row.details and row.correct in (True, False)
 
 
 class InterruptAfter:
@@ -94,7 +94,7 @@ def test_ctrl_c_then_resume_finishes_without_duplicates(sqlite_url, tiny, monkey
     assert partial.status == "interrupted" and partial.done == 4
     resumed = Runner(store, progress=False).resume(partial.id, model=tiny)
     assert resumed.run.status == "complete" and resumed.run.done == 10 and resumed.generated == 6
-    keys = [(r["task"], r["sample_id"]) for r in store.results(partial.id)]
+    keys = [(r.task, r.sample_id) for r in store.results(partial.id)]
     assert len(keys) == len(set(keys)) == 10
     with pytest.raises(UndriftError, match="already complete"):
         Runner(store, progress=False).resume(partial.id, model=tiny)

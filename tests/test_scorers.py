@@ -208,8 +208,8 @@ def test_reference_judge_through_the_runner(tmp_path, sqlite_url):
             f"  scorer: {{type: judge, model: 'openai:judge@{base_url}', reference: true}}\n")
         report = Runner(Store.open(sqlite_url), progress=False).run(
             load_suite(str(tmp_path / "refunds.yaml")), load_model(f"openai:support@{base_url}"), RunOptions())
-    rows = {r["sample_id"]: r for r in Store.open(sqlite_url).results(report.run.id)}
-    assert rows["wrong"]["correct"] is False and rows["reworded"]["correct"] is True
+    rows = {r.sample_id: r for r in Store.open(sqlite_url).results(report.run.id)}
+    assert rows["wrong"].correct is False and rows["reworded"].correct is True
     assert len(judged) == 2 and all(f"Reference answer:\n{REFUND_TARGET}" in p for p in judged)
     assert all("contradicts or leaves out a key fact" in p for p in judged)
 

@@ -295,7 +295,7 @@ def test_openai_backend_runs_a_suite_against_the_server(served, sqlite_url):
     assert report.run.fingerprint["system_fingerprint"].startswith("fp_")
     assert report.run.fingerprint["deterministic"] is False
     local = Runner(store, progress=False).run(load_suite("drift"), model, RunOptions(tasks=("primes",), limit=4))
-    answers = lambda r: [row["response"] for row in store.results(r.run.id)]  # noqa: E731
+    answers = lambda r: [row.response for row in store.results(r.run.id)]  # noqa: E731
     assert answers(report) == answers(local)
     again = Runner(store, progress=False).run(load_suite("drift"), remote, RunOptions(tasks=("primes",), limit=4))
     assert again.from_cache == 0 and again.generated == 4  # a hosted model is never served from cache by default

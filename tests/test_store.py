@@ -45,7 +45,7 @@ def _exercise(store: Store):
     listed = {r.id: r.done for r in [*store.list_runs(), *store.list_runs(name="m"), *store.list_runs(name="imported")]}
     assert listed == {run.id: 2, imported.id: 56, stopped.id: 16}
     rows = store.results(run.id)
-    assert [r["sample_id"] for r in rows] == ["a", "b"] and rows[0]["details"] == {"k": 1}
+    assert [r.sample_id for r in rows] == ["a", "b"] and rows[0].details == {"k": 1}
     assert set(store.cached(["key-a", "key-zzz"])) == {"key-a"}
     with pytest.raises(UndriftError, match="no run or model name 'nothing'"):
         store.get_run("nothing")

@@ -45,7 +45,7 @@ _EXPORTS: dict[str, str] = {
     "installed_suites": ".api.catalog", "installed_backends": ".api.catalog", "models_in_store": ".api.catalog",
     "model_catalog": ".api.catalog", "ModelCatalog": ".api.catalog", "StoredModel": ".api.catalog",
     # building blocks
-    "Store": ".store", "RunRecord": ".store", "ModelSpec": ".models", "load_model": ".models",
+    "Store": ".store", "RunRecord": ".store", "ResultRow": ".store", "ModelSpec": ".models", "load_model": ".models",
     "Suite": ".suites", "Task": ".suites", "Sample": ".suites", "ScorerConfig": ".suites", "load_suite": ".suites",
     "UndriftError": ".errors",
     # watches
@@ -90,7 +90,7 @@ if TYPE_CHECKING:
     from .importing import Columns  # noqa: F401
     from .models import ModelSpec, load_model  # noqa: F401
     from .runner import RunFailed, RunInterrupted, RunReport  # noqa: F401
-    from .store import RunRecord, Store  # noqa: F401
+    from .store import ResultRow, RunRecord, Store  # noqa: F401
     from .suites import Sample, ScorerConfig, Suite, Task, load_suite  # noqa: F401
     from .train.trainer import TrainingInterrupted  # noqa: F401
     from .train.version import TrainedVersion  # noqa: F401

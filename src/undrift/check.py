@@ -22,7 +22,7 @@ from .analysis.sequential import DIRECTIONS, CheckState, SequentialDriftCheck, o
 from .errors import UndriftError
 from .models import Model
 from .runner import Runner, RunOptions
-from .store import RunRecord, Store
+from .store import ResultRow, RunRecord, Store
 from .suites import load_suite
 
 
@@ -54,11 +54,10 @@ class CheckReport:
         }
 
 
-def outcome(row: dict[str, Any]) -> float:
-    """A result as a number in [0, 1]: the verdict where there is one, else the score."""
-    if row["correct"] is not None:
-        return float(row["correct"])
-    return min(1.0, max(0.0, float(row["value"])))
+def bounded_outcome(row: ResultRow) -> float:
+    """An answer's outcome (`ResultRow.outcome`, as compare counts it) held to [0, 1]: the sequential test's bounds
+    hold only for outcomes in [0, 1], and a recorded score may lie outside."""
+    return min(1.0, max(0.0, row.outcome))
 
 
 def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0.02, max_calls: int | None = None,
@@ -85,13 +84,13 @@ def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0
     suite = load_suite(suite_ref, seed=record.config.get("seed", 0), allow_outside=allow_outside)
     if suite.digest() != record.suite_digest:
         raise UndriftError(f"suite {suite_ref!r} changed since run {record.id}: the same samples cannot be asked again")
-    rows = [r for r in store.results(record.id) if r["error"] is None]
-    earlier = {(r["task"], r["sample_id"]): outcome(r) for r in rows if r["repeat"] == 0}
+    rows = [r for r in store.results(record.id) if r.answered]
+    earlier = {(r.task, r.sample_id): bounded_outcome(r) for r in rows if r.repeat == 0}
     if not earlier:
         raise UndriftError(f"run {record.id} holds no answered results to check against")
     repeats: dict[tuple[str, str], list[float]] = {}
     for r in rows:
-        repeats.setdefault((r["task"], r["sample_id"]), []).append(outcome(r))
+        repeats.setdefault((r.task, r.sample_id), []).append(bounded_outcome(r))
     estimated = own_churn(list(repeats.values()))
     order = sorted(earlier)
     random.Random(seed).shuffle(order)
@@ -109,11 +108,11 @@ def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0
     sequential = SequentialDriftCheck(tolerance, alpha, direction, level, source)
     state = sequential.state()
 
-    def stop(rows: list[dict[str, Any]]) -> bool:
+    def stop(rows: list[ResultRow]) -> bool:
         nonlocal state
-        answers = [r for r in rows if r["error"] is None]  # an error is not an answer: it is no evidence either way
-        state = sequential.update([earlier[(r["task"], r["sample_id"])] for r in answers],
-                                  [outcome(r) for r in answers])
+        answers = [r for r in rows if r.answered]  # an error is not an answer: it is no evidence either way
+        state = sequential.update([earlier[(r.task, r.sample_id)] for r in answers],
+                                  [bounded_outcome(r) for r in answers])
         return state.decision is not None
 
     options = RunOptions(name=name or model.spec.display(), tasks=tuple(record.config.get("tasks") or ()) or None,

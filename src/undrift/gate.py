@@ -26,22 +26,18 @@ from typing import Any
 from xml.etree import ElementTree
 
 from .analysis.compare import Comparison, GroupComparison, compare_runs, MetricChange, error_note, unfit_for_gate
-from .analysis.metrics import METRICS as MEASURED, REPEAT_METRICS, better_direction
+from .analysis.metrics import FLIP_METRICS, POLICY_METRICS, RATE_METRICS, better_direction
 from .errors import UndriftError
 from .store import RunRecord, Store
 from .report import numbers
 from .report.numbers import p_text
 from .userfiles import load_yaml, read_text
 
-FLIP_METRICS = ("nfr", "pfr", "btc", "bec", "inconsistency", "mismatch")
-METRICS = tuple(MEASURED) + REPEAT_METRICS + FLIP_METRICS
 THRESHOLDS = ("max", "min", "max_drop", "max_rise", "max_relative_change", "no_significant_drop",
               "no_significant_rise", "no_significant_change")
 RULE_KEYS = {"metric", "tasks", "bound", "slices", *THRESHOLDS}
-# Metrics that are shares in [0, 1]: a `max: 5` meant as 5% would pass any regression, so their limits are refused
-# outside [0, 1]; and no threshold on a size of change may be negative.
-RATE_METRICS = frozenset({name for name, m in MEASURED.items() if m.kind == "rate"} | set(REPEAT_METRICS)
-                         | set(FLIP_METRICS))
+# On a metric that is a share in [0, 1] (RATE_METRICS), a `max: 5` meant as 5% would pass any regression, so these
+# limits are refused outside [0, 1]; and no threshold on a size of change may be negative.
 SHARE_LIMITS = ("max", "min", "max_drop", "max_rise")
 CHANGE_LIMITS = ("max_drop", "max_rise", "max_relative_change")
 
@@ -89,8 +85,8 @@ def _rule(raw: Any, where: str) -> Rule:
     if unknown:
         raise UndriftError(f"{where}: unknown key {unknown[0]!r}; a rule takes {', '.join(sorted(RULE_KEYS))}")
     metric = raw["metric"]
-    if metric not in METRICS:
-        raise UndriftError(f"{where}: unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    if metric not in POLICY_METRICS:
+        raise UndriftError(f"{where}: unknown metric {metric!r}; choose one of {', '.join(POLICY_METRICS)}")
     thresholds = {k: raw[k] for k in THRESHOLDS if k in raw}
     if not thresholds:
         raise UndriftError(f"{where}: give a threshold ({', '.join(THRESHOLDS)})")

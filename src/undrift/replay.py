@@ -327,7 +327,7 @@ def recorded_name(selected: Selected) -> str:
 
 
 def _judge_summary(store: Store, run: RunRecord) -> dict[str, int]:
-    counts = Counter(str((row["details"] or {}).get("judge")) for row in store.results(run.id) if row["error"] is None)
+    counts = Counter(str((row.details or {}).get("judge")) for row in store.results(run.id) if row.answered)
     return {"candidate": counts["candidate"], "recorded": counts["recorded"], "tie": counts["tie"],
             "no verdict": counts["None"]}
 

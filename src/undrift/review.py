@@ -63,20 +63,20 @@ def export_for_review(store: Store, run_refs: list[str], path: Path, only: str =
     fmt = _format(path)
     earlier = {}
     if against:
-        earlier = {(r["task"], r["sample_id"]): r["correct"] for r in store.results(store.get_run(against).id)
-                   if r["repeat"] == 0}
+        earlier = {(r.task, r.sample_id): r.correct for r in store.results(store.get_run(against).id)
+                   if r.repeat == 0}
     rows = []
     for ref in run_refs:
         run = store.get_run(ref)
         for r in store.results(run.id):
-            flip = _flip(earlier.get((r["task"], r["sample_id"])), r["correct"])
-            if only == "wrong" and r["correct"] is not False:
+            flip = _flip(earlier.get((r.task, r.sample_id)), r.correct)
+            if only == "wrong" and r.correct is not False:
                 continue
             if (only == "flips" and not flip) or (only == "negative-flips" and flip != "negative"):
                 continue
-            messages = r["messages"] or []
-            rows.append(review_row(f"{run.id}/{r['task']}/{r['sample_id']}/{r['repeat']}", run.id, r["task"],
-                                   r["sample_id"], messages, r["response"], r["target"], r["correct"], flip))
+            messages = r.messages or []
+            rows.append(review_row(f"{run.id}/{r.task}/{r.sample_id}/{r.repeat}", run.id, r.task, r.sample_id,
+                                   messages, r.response, r.target, r.correct, flip))
     _write(path, fmt, rows)
     return len(rows)
 

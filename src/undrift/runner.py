@@ -29,7 +29,7 @@ from .progress import ProgressBar
 from .sandbox import Sandbox
 from .scoring import Score, build_scorer
 from .scoring.base import runs_code
-from .store import RunRecord, Store
+from .store import ResultRow, RunRecord, Store
 from .store.db import DEFAULT_MAX_ERROR_RATE
 from .store.lease import Heartbeat
 from .suites import Sample, Suite, Task, load_suite
@@ -205,7 +205,7 @@ class Runner:
     # -- the loop ---------------------------------------------------------------------------------------------
 
     def run_until(self, suite: Suite, model: Model, options: RunOptions, order: list[tuple[str, str]],
-                  stop: Callable[[list[dict[str, Any]]], bool], chunk_items: int, suite_ref: str | None = None
+                  stop: Callable[[list[ResultRow]], bool], chunk_items: int, suite_ref: str | None = None
                   ) -> RunReport:
         """Run the samples named in `order` (task, sample id), in that order, until `stop(rows)` says enough.
 
@@ -220,7 +220,7 @@ class Runner:
         return self._execute(record, tasks, model, options, items=items, stop=stop, chunk_items=chunk_items)
 
     def _execute(self, record: RunRecord, tasks: list[Task], model: Model, options: RunOptions,
-                 items: list[WorkItem] | None = None, stop: Callable[[list[dict[str, Any]]], bool] | None = None,
+                 items: list[WorkItem] | None = None, stop: Callable[[list[ResultRow]], bool] | None = None,
                  chunk_items: int | None = None) -> RunReport:
         started = time.perf_counter()
         chunk_items = chunk_items or _batch_width(model)
@@ -239,12 +239,12 @@ class Runner:
                 for start in range(0, len(items), chunk_items):
                     chunk = items[start : start + chunk_items]
                     rows, new, reused = self._run_chunk(record.id, chunk, model, identity, use_cache, bar)
-                    self.store.add_results(rows)
+                    stored = self.store.add_results(rows)
                     generated, from_cache = generated + new, from_cache + reused
-                    errors += [row["error"] for row in rows if row["error"] is not None]
+                    errors += [row.error for row in stored if row.error is not None]
                     if len(errors) > hopeless:
                         break  # judged below: no need to wait out the rest of an outage
-                    if stop is not None and stop(rows):
+                    if stop is not None and stop(stored):
                         status = "stopped" if start + chunk_items < len(items) else "complete"
                         break
         except KeyboardInterrupt:

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from statistics import mean
 from typing import Any
 
+from .analysis.metrics import SUMMARY_RATES
 from .analysis.stats import wilson_interval
-
-RATE_DETAILS = ("answered", "responded", "executable")
+from .store.rows import ResultRow
 
 
 @dataclass
@@ -34,33 +34,33 @@ class TaskSummary:
         return asdict(self)
 
 
-def summarise(rows: list[dict[str, Any]]) -> list[TaskSummary]:
-    by_task: dict[str, list[dict[str, Any]]] = {}
+def summarise(rows: list[ResultRow]) -> list[TaskSummary]:
+    by_task: dict[str, list[ResultRow]] = {}
     for row in rows:
-        by_task.setdefault(row["task"], []).append(row)
+        by_task.setdefault(row.task, []).append(row)
     return [_summarise_task(task, task_rows) for task, task_rows in by_task.items()]
 
 
-def _summarise_task(task: str, all_rows: list[dict[str, Any]]) -> TaskSummary:
-    rows = [row for row in all_rows if row["error"] is None]
-    verdicts = [row["correct"] for row in rows if row["correct"] is not None]
+def _summarise_task(task: str, all_rows: list[ResultRow]) -> TaskSummary:
+    rows = [row for row in all_rows if row.answered]
+    verdicts = [row.correct for row in rows if row.correct is not None]
     accuracy = sum(verdicts) / len(verdicts) if verdicts else None
     rates = {}
-    for key in RATE_DETAILS:
-        flags = [bool(row["details"][key]) for row in rows if key in (row["details"] or {})]
+    for key in SUMMARY_RATES:
+        flags = [bool(row.details[key]) for row in rows if key in (row.details or {})]
         if flags:
             rates[key] = sum(flags) / len(flags)
     return TaskSummary(
         task=task,
         n=len(rows),
-        score=_mean(row["value"] for row in rows),
+        score=_mean(row.value for row in rows),
         accuracy=accuracy,
         accuracy_ci=wilson_interval(sum(verdicts), len(verdicts)) if verdicts else None,
         rates=rates,
-        verbosity_chars=_mean(len(row["response"]) for row in rows),
-        tokens_out=_mean(row["tokens_out"] for row in rows),
-        latency_s=_mean(row["latency_s"] for row in rows),
-        cached=sum(bool(row["cached"]) for row in rows),
+        verbosity_chars=_mean(len(row.response) for row in rows),
+        tokens_out=_mean(row.tokens_out for row in rows),
+        latency_s=_mean(row.latency_s for row in rows),
+        cached=sum(bool(row.cached) for row in rows),
         errors=len(all_rows) - len(rows),
     )
 

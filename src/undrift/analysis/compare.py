@@ -18,20 +18,21 @@ import numpy as np
 
 from ..errors import UndriftError
 from ..hashing import sha256_json
-from ..store import RunRecord, Store
+from ..store import ResultRow, RunRecord, Store
 from .metrics import (
     ACCURACY_LABELS,
     HEADLINE_ORDER,
     LEXICAL_SCORERS,
     METRICS,
     Metric,
-    Row,
     SampleKey,
     answered,
     better_direction,
     by_sample,
     fingerprint_changes,
     latency_scope,
+    mean_outcome,
+    repeat_label,
     repeats_of,
     sample_value,
     scorer_type,
@@ -253,7 +254,7 @@ def _run_ref(record: RunRecord) -> dict[str, Any]:
             "created_at": record.created_at.isoformat(), "fingerprint": record.fingerprint}
 
 
-Rows = dict[SampleKey, list[Row]]
+Rows = dict[SampleKey, list[ResultRow]]
 
 
 def compare_runs(store: Store, old_ref: str, new_ref: str, tolerance: float = 0.0,
@@ -289,8 +290,8 @@ def compare_runs(store: Store, old_ref: str, new_ref: str, tolerance: float = 0.
     for task in dict.fromkeys(t for t, _ in shared):
         keys = [k for k in shared if k[0] == task]
         task_groups.append(context.group(task, None, keys))
-        for name in sorted({s for k in keys for s in (old_rows[k][0]["slices"] or [])}):
-            in_slice = [k for k in keys if name in (old_rows[k][0]["slices"] or [])]
+        for name in sorted({s for k in keys for s in (old_rows[k][0].slices or [])}):
+            in_slice = [k for k in keys if name in (old_rows[k][0].slices or [])]
             slice_groups.append(context.group(task, name, in_slice))
         task_flips, task_changed = context.sample_changes(keys)
         flips += task_flips
@@ -306,8 +307,8 @@ def compare_runs(store: Store, old_ref: str, new_ref: str, tolerance: float = 0.
     )
 
 
-def _prompt_digest(row: Row) -> str:
-    return sha256_json(row["messages"])
+def _prompt_digest(row: ResultRow) -> str:
+    return sha256_json(row.messages)
 
 
 @dataclass
@@ -336,7 +337,8 @@ class _Context:
         if "score" in metrics and self._score_is_a_rate(keys, metrics):
             del metrics["score"]  # a 0/1 score that is one of the rates already
         metrics.update(self._repeat_metrics(keys))
-        outcomes = [(self._outcome(self.old_rows[k]), self._outcome(self.new_rows[k])) for k in keys]
+        # a sample's outcome: its pass rate over its answered repeats, else its mean score (a shared sample has answers)
+        outcomes = [(mean_outcome(self.old_rows[k]), mean_outcome(self.new_rows[k])) for k in keys]
         difference = np.array([b - a for a, b in outcomes])
         score_flips = ScoreFlips(self.tolerance, float(np.mean(difference < -self.tolerance)),
                                  float(np.mean(difference > self.tolerance)), float(difference.mean()))
@@ -404,17 +406,9 @@ class _Context:
         for name, (old, new) in values.items():
             if old:
                 result = paired_rate_change(old, new)
-                label = f"pass@{self.k}" if name == "pass_at_k" else f"pass^{self.k}"
-                out[name] = MetricChange(name, label, "rate", result.n, result.old_mean, result.new_mean,
+                out[name] = MetricChange(name, repeat_label(name, self.k), "rate", result.n, result.old_mean, result.new_mean,
                                          result.delta, result.ci, result.p, rate_interval(old), rate_interval(new))
         return out
-
-    def _outcome(self, repeats: list[Row]) -> float:
-        """A sample's outcome: its pass rate over its answered repeats where there is a verdict, else its score."""
-        counts = verdict_counts(repeats)
-        if counts is not None:
-            return counts[0] / counts[1]
-        return float(np.mean([r["value"] for r in answered(repeats)]))
 
     def _compatibility(self, keys: list[SampleKey]) -> Compatibility | None:
         accuracy = METRICS["accuracy"]
@@ -422,9 +416,9 @@ class _Context:
             return None
         old = [answered(self.old_rows[k])[0] for k in keys]
         new = [answered(self.new_rows[k])[0] for k in keys]
-        table = PairedBinary.of([bool(r["correct"]) for r in old], [bool(r["correct"]) for r in new])
+        table = PairedBinary.of([bool(r.correct) for r in old], [bool(r.correct) for r in new])
         n = table.n
-        inconsistent = sum(1 for a, b in zip(old, new) if b["correct"] is False and a["extracted"] != b["extracted"])
+        inconsistent = sum(1 for a, b in zip(old, new) if b.correct is False and a.extracted != b.extracted)
         old_right = table.both + table.old_only
         new_wrong = table.old_only + table.neither
         return Compatibility(
@@ -441,7 +435,7 @@ class _Context:
         flips, changed = [], []
         for key in keys:
             old_repeats, new_repeats = self.old_rows[key], self.new_rows[key]
-            before, after = self._outcome(old_repeats), self._outcome(new_repeats)
+            before, after = mean_outcome(old_repeats), mean_outcome(new_repeats)
             a, b = answered(old_repeats)[0], answered(new_repeats)[0]
             if after - before < -self.tolerance or after - before > self.tolerance:
                 kind = "negative" if after < before else "positive"
@@ -449,10 +443,10 @@ class _Context:
                 kind = "changed"
             else:
                 continue
-            messages = a["messages"] or [{"content": ""}]
-            entry = Flip(task=key[0], sample_id=key[1], kind=kind, prompt=messages[-1]["content"], target=a["target"],
-                         old_response=a["response"], new_response=b["response"], old_extracted=a["extracted"],
-                         new_extracted=b["extracted"], old_value=before, new_value=after)
+            messages = a.messages or [{"content": ""}]
+            entry = Flip(task=key[0], sample_id=key[1], kind=kind, prompt=messages[-1]["content"], target=a.target,
+                         old_response=a.response, new_response=b.response, old_extracted=a.extracted,
+                         new_extracted=b.extracted, old_value=before, new_value=after)
             (changed if kind == "changed" else flips).append(entry)
         return flips, changed
 
@@ -463,25 +457,25 @@ class _Context:
         self.pending.clear()
 
 
-def _answer(row: Row) -> str:
+def _answer(row: ResultRow) -> str:
     """What a reader would call the answer: the extracted one where the scorer extracts, else the whole response."""
-    return row["extracted"] if row["extracted"] is not None else " ".join((row["response"] or "").split())
+    return row.extracted if row.extracted is not None else " ".join((row.response or "").split())
 
 
-def _mismatch(old: list[Row], new: list[Row]) -> float | None:
+def _mismatch(old: list[ResultRow], new: list[ResultRow]) -> float | None:
     """The LLMDrift study's mismatch: the share of samples whose extracted answers differ."""
-    pairs = [(a["extracted"], b["extracted"]) for a, b in zip(old, new)]
+    pairs = [(a.extracted, b.extracted) for a, b in zip(old, new)]
     if all(a is None and b is None for a, b in pairs):
         return None
     return sum(a != b for a, b in pairs) / len(pairs)
 
 
-def _agreement(groups: list[list[Row]]) -> float | None:
+def _agreement(groups: list[list[ResultRow]]) -> float | None:
     """Share of samples whose repeats all gave the same answer (extracted, else the response); None without repeats."""
     repeated = [g for g in groups if len(g) > 1]
     if not repeated:
         return None
-    same = sum(len({r["extracted"] if r["extracted"] is not None else r["response"] for r in g}) == 1 for g in repeated)
+    same = sum(len({r.extracted if r.extracted is not None else r.response for r in g}) == 1 for g in repeated)
     return same / len(repeated)
 
 

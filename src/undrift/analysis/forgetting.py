@@ -1,8 +1,9 @@
 """Forgetting across a sequence of versions: the accuracy matrix R[i][j], average accuracy, BWT and forgetting.
 
-R[i][j] is version i's accuracy on suite j (its newest run of that suite).  Suite j counts as learned at the
-version that was trained for it (`trained_on`), else at the first version that ran it.  Then, for the last version
-L and every suite learned before it (Lopez-Paz & Ranzato 2017; Chaudhry et al. 2018):
+R[i][j] is version i's accuracy on suite j (its newest run of that suite): the share of its answers that are right,
+or their mean score where the suite gives no verdicts (`metrics.mean_outcome`; an error is no answer, not a 0).
+Suite j counts as learned at the version that was trained for it (`trained_on`), else at the first version that ran
+it.  Then, for the last version L and every suite learned before it (Lopez-Paz & Ranzato 2017; Chaudhry et al. 2018):
 
     BWT = mean_j (R[L][j] - R[learned_j][j])         backward transfer: negative means old skills were lost
     F   = mean_j (max_{l < L} R[l][j] - R[L][j])       forgetting: the drop from the best earlier accuracy
@@ -15,6 +16,7 @@ from typing import Any
 
 from ..errors import UndriftError
 from ..store import Store
+from .metrics import mean_outcome
 
 
 @dataclass
@@ -31,14 +33,6 @@ class ForgettingReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def suite_accuracy(rows: list[dict[str, Any]]) -> float:
-    """Share right where the scorer gives a verdict, else the mean score."""
-    verdicts = [r["correct"] for r in rows if r["correct"] is not None]
-    if verdicts:
-        return sum(verdicts) / len(verdicts)
-    return sum(r["value"] for r in rows) / len(rows)
 
 
 def forgetting_report(store: Store, versions: list[str], suites: list[str] | None = None,
@@ -62,7 +56,8 @@ def forgetting_report(store: Store, versions: list[str], suites: list[str] | Non
         raise UndriftError(f"no version ran suite {missing[0]!r}; the suites run are {', '.join(order)}")
     if trained_on is not None and len(trained_on) != len(versions):
         raise UndriftError("--trained-on names one suite per version (use '-' for a version trained on none)")
-    matrix = [[suite_accuracy(store.results(newest[(v, s)])) if (v, s) in newest else None for s in chosen]
+    # a version's accuracy on a suite: its answers' mean outcome (share right, else mean score); errors are no answers
+    matrix = [[mean_outcome(store.results(newest[(v, s)])) if (v, s) in newest else None for s in chosen]
               for v in versions]
     learned_at = {}
     for j, suite in enumerate(chosen):

@@ -29,12 +29,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import UndriftError
-from ..store import RunRecord, Store
+from ..store import ResultRow, RunRecord, Store
 from .metrics import (
     HEADLINE_ORDER,
     METRICS,
     Metric,
-    Row,
     answered,
     by_sample,
     fingerprint_changes,
@@ -155,7 +154,7 @@ def model_history(store: Store, name: str, metric: str | None = None, task: str 
 SampleValues = dict[str, tuple[float, int]]  # sample id -> (value, answered repeats measuring it)
 
 
-def _per_sample(rows: list[Row]) -> dict[str, dict[str, SampleValues]]:
+def _per_sample(rows: list[ResultRow]) -> dict[str, dict[str, SampleValues]]:
     """task -> metric -> sample id -> (the sample's value over its repeats, how many repeats measured it)."""
     out: dict[str, dict[str, SampleValues]] = {}
     for (task, sample_id), repeats in by_sample(rows).items():

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import UndriftError
-from ..store import RunRecord, Store, as_store
+from ..store import ResultRow, RunRecord, Store, as_store
 
 if TYPE_CHECKING:
     from ..models import Model, ModelSpec
@@ -75,13 +75,13 @@ class RunResults:
 
     run: RunRecord
     tasks: list[TaskSummary]
-    samples: list[dict[str, Any]] | None = None
+    samples: list[ResultRow] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """What `undrift show --json` prints."""
         data: dict[str, Any] = {"run": self.run.to_dict(), "tasks": [s.to_dict() for s in self.tasks]}
         if self.samples is not None:
-            data["samples"] = self.samples
+            data["samples"] = [row.to_dict() for row in self.samples]
         return data
 
 

@@ -143,10 +143,10 @@ def _measure(store: Store, watch: Watch, model, tick: Tick, progress: bool, allo
 def _spend(store: Store, tick: Tick, run_id: str) -> None:
     """Count the answers a run generated (not those from the cache) and their tokens."""
     for row in store.results(run_id):
-        if not row["cached"] and row["error"] is None:
+        if not row.cached and row.answered:
             tick.calls += 1
-            tick.tokens_in += row["tokens_in"]
-            tick.tokens_out += row["tokens_out"]
+            tick.tokens_in += row.tokens_in
+            tick.tokens_out += row.tokens_out
 
 
 def _alerting(store: Store, watch: Watch, tick: Tick, previous: dict | None, comparison: Comparison | None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from html import escape
 
 from ..analysis.compare import Comparison, Flip, GroupComparison
+from ..analysis.metrics import FLIP_COLUMNS, FLIP_METRICS
 from .numbers import p_text, pct
 from ..models.base import ModelSpec
 from .terminal import fingerprint_differences, format_delta, format_value
@@ -103,9 +104,9 @@ def _flip_bars(groups: list[GroupComparison]) -> str:
         y = 5 + i * row_h
         svg += [f"<text x='5' y='{y + 13}'>{escape(group.task)}</text>",
                 f"<rect x='{centre - nfr * half}' y='{y}' width='{nfr * half}' height='16' fill='#b00020'>"
-                f"<title>NFR {pct(nfr)}</title></rect>",
+                f"<title>{FLIP_METRICS['nfr']} {pct(nfr)}</title></rect>",
                 f"<rect x='{centre}' y='{y}' width='{pfr * half}' height='16' fill='#1b7f3b'>"
-                f"<title>PFR {pct(pfr)}</title></rect>",
+                f"<title>{FLIP_METRICS['pfr']} {pct(pfr)}</title></rect>",
                 f"<text x='{centre - nfr * half - 4}' y='{y + 13}' text-anchor='end'>{pct(nfr)}</text>",
                 f"<text x='{centre + pfr * half + 4}' y='{y + 13}'>{pct(pfr)}</text>"]
     svg.append("</svg>")
@@ -113,7 +114,7 @@ def _flip_bars(groups: list[GroupComparison]) -> str:
 
 
 def _task_table(groups: list[GroupComparison]) -> str:
-    head = ("task", "n", "metric", "old", "new", "change (95% CI)", "p", "q", "NFR", "PFR", "BTC", "BEC", "mismatch")
+    head = ("task", "n", "metric", "old", "new", "change (95% CI)", "p", "q", *(FLIP_METRICS[n] for n in FLIP_COLUMNS))
     rows = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for group in groups:
         for metric in group.metrics.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..analysis.compare import Comparison, Flip, GroupComparison
+from ..analysis.metrics import FLIP_COLUMNS, FLIP_METRICS
 from .numbers import p_text, pct
 from ..models.base import ModelSpec
 from .terminal import fingerprint_differences, format_delta, format_value
@@ -37,8 +38,9 @@ def comparison_markdown(comparison: Comparison, flips: int = 20) -> str:
         "Each change has its 95% interval and the p-value of the test that interval inverts; q is p adjusted across "
         "tasks (Benjamini-Hochberg), and a change counts as significant when q < 0.05.",
         "",
-        "| task | n | metric | old | new | change (95% CI) | p | q | NFR | PFR | BTC | BEC | mismatch |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| task | n | metric | old | new | change (95% CI) | p | q | "
+        + " | ".join(FLIP_METRICS[name] for name in FLIP_COLUMNS) + " |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |" + " ---: |" * len(FLIP_COLUMNS),
     ]
     lines += [_task_row(group) for group in comparison.tasks]
     significant = [(g, m) for g in comparison.tasks + comparison.slices for m in g.metrics.values() if m.significant]

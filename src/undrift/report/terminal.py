@@ -12,6 +12,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..analysis.metrics import FLIP_COLUMNS, FLIP_METRICS, summary_rate_label
 from ..models.base import ModelSpec
 from ..store import RunRecord
 from ..summary import TaskSummary
@@ -25,7 +26,6 @@ if TYPE_CHECKING:  # only for annotations: `run` and `show` need not import the 
     from ..gate import GateResult
 
 
-RATE_LABELS = {"answered": "answer rate", "responded": "response rate", "executable": "executable"}
 VERDICT_STYLES = {"better": "green", "worse": "red", "changed": "yellow"}
 
 
@@ -37,7 +37,7 @@ def task_table(summaries: list[TaskSummary], title: str | None = None) -> Table:
         table.add_column(column, justify=justify)
     for s in summaries:
         accuracy = "—" if s.accuracy is None else f"{pct(s.accuracy)} [{pct(s.accuracy_ci[0])}, {pct(s.accuracy_ci[1])}]"
-        rates = Text(", ".join(f"{RATE_LABELS.get(k, k)} {pct(v)}" for k, v in s.rates.items()) or "—")
+        rates = Text(", ".join(f"{summary_rate_label(k)} {pct(v)}" for k, v in s.rates.items()) or "—")
         if s.errors:
             rates.append(f" {s.errors} errors", style="red")
         shown = lambda value, form: "—" if value is None else format(value, form)  # noqa: E731 - no answers
@@ -161,8 +161,8 @@ def comparison_table(comparison: Comparison) -> Table:
                         "across tasks (BH)",
                   title_justify="left", header_style="bold underline", box=None, padding=(0, 1), pad_edge=False)
     for column, justify in (("task (n)", "left"), ("metric", "left"), ("old", "right"), ("new", "right"),
-                            ("change (95% CI)", "right"), ("p", "right"), ("q", "right"), ("NFR", "right"),
-                            ("PFR", "right"), ("BTC", "right"), ("BEC", "right"), ("mismatch", "right")):
+                            ("change (95% CI)", "right"), ("p", "right"), ("q", "right"),
+                            *((FLIP_METRICS[name], "right") for name in FLIP_COLUMNS)):
         table.add_column(column, justify=justify, no_wrap=justify == "right")  # names wrap, numbers never
     for group in comparison.tasks:
         head = group.headline

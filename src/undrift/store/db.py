@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from .. import __version__
 from ..errors import UndriftError
 from .lease import owner_alive, lease_age_s, this_process
+from .rows import ResultRow
 from .schema import results, runs
 
 DEFAULT_URL = "sqlite:///undrift.db"
@@ -331,11 +332,12 @@ class Store:
 
     # -- results ----------------------------------------------------------------------------------------------
 
-    def add_results(self, rows: list[dict[str, Any]]) -> None:
-        """Write one batch of results in one transaction: all of it lands, or none.  A row for an item that holds
-        an error (a retry on resume) takes the error's place, in the same transaction."""
+    def add_results(self, rows: list[dict[str, Any]]) -> list[ResultRow]:
+        """Write one batch of results (columns of `schema.results` but `id` and `created_at`) in one transaction: all
+        of it lands, or none.  A row for an item that holds an error (a retry on resume) takes the error's place, in
+        the same transaction.  Returns the rows as stored, in the order given."""
         if not rows:
-            return
+            return []
         now = datetime.now(timezone.utc)
         errored = delete(results).where(
             results.c.run_id == bindparam("r_run"), results.c.task == bindparam("r_task"),
@@ -344,7 +346,9 @@ class Store:
         with self.engine.begin() as connection:
             connection.execute(errored, [{"r_run": r["run_id"], "r_task": r["task"], "r_sample": r["sample_id"],
                                           "r_repeat": r["repeat"]} for r in rows])
-            connection.execute(results.insert(), [{**row, "created_at": now} for row in rows])
+            stored = connection.execute(results.insert().returning(*results.c, sort_by_parameter_order=True),
+                                        [{**row, "created_at": now} for row in rows])
+            return [ResultRow(**row) for row in stored.mappings()]
 
     def done_items(self, run_id: str) -> set[tuple[str, str, int]]:
         """The items of a run that hold an answer; items that hold an error are asked again on resume."""
@@ -353,12 +357,13 @@ class Store:
         with self.engine.connect() as connection:
             return {(t, s, r) for t, s, r in connection.execute(query)}
 
-    def results(self, run_id: str, task: str | None = None) -> list[dict[str, Any]]:
+    def results(self, run_id: str, task: str | None = None) -> list[ResultRow]:
+        """A run's results (only `task`'s, if given), ordered by task, sample id and repeat."""
         query = select(results).where(results.c.run_id == run_id).order_by(results.c.task, results.c.sample_id, results.c.repeat)
         if task:
             query = query.where(results.c.task == task)
         with self.engine.connect() as connection:
-            return [dict(row) for row in connection.execute(query).mappings()]
+            return [ResultRow(**row) for row in connection.execute(query).mappings()]
 
     def cached(self, cache_keys: list[str]) -> dict[str, dict[str, Any]]:
         """Earlier error-free responses by cache key; the runner decides whether reusing them is sound."""

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..analysis.forgetting import suite_accuracy
+from ..analysis.metrics import mean_outcome
 from ..errors import UndriftError
 from ..files import replace_folder
 from ..hashing import sha256_files
@@ -50,13 +50,13 @@ def sweep_scales(store: Store, name: str, base_spec: str, old_spec: str, adapter
     suite = load_suite(holdout, allow_outside=allow_outside)
     runner = Runner(store, progress=progress)
     old_run = runner.run(suite, load_model(old_spec), RunOptions(name=f"{name}@old"), holdout)
-    result = SweepResult(old_accuracy=suite_accuracy(store.results(old_run.run.id)))
+    result = SweepResult(old_accuracy=_accuracy(store, old_run.run.id))
     for scale in sorted(set(scales), reverse=True):
         scaled = scale_adapter(adapter, adapter.parent / f"scale-{scale:g}", scale)
         base = ModelSpec.parse(base_spec)
         spec = str(ModelSpec(base.backend, base.target, lora=str(scaled.resolve()), options=base.options))
         report = runner.run(suite, load_model(spec), RunOptions(name=f"{name}@scale={scale:g}"), holdout)
-        result.accuracies[scale] = suite_accuracy(store.results(report.run.id))
+        result.accuracies[scale] = _accuracy(store, report.run.id)
     within = [s for s, acc in result.accuracies.items() if result.old_accuracy - acc <= max_forgetting]
     if within:
         result.chosen = max(within)
@@ -64,6 +64,14 @@ def sweep_scales(store: Store, name: str, base_spec: str, old_spec: str, adapter
         result.within_bound = False
         result.chosen = max(result.accuracies, key=lambda s: (result.accuracies[s], -s))
     return result
+
+
+def _accuracy(store: Store, run_id: str) -> float:
+    """The run's accuracy as forgetting measures it (share right, else mean score, over its answers)."""
+    accuracy = mean_outcome(store.results(run_id))
+    if accuracy is None:  # a run that ended without failing holds an answer; this says so if that ever changes
+        raise UndriftError(f"run {run_id} holds no answer to measure the held-out suite by")
+    return accuracy
 
 
 def keep_scale(adapter: Path, chosen: float) -> str:
