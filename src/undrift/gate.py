@@ -32,6 +32,7 @@ from .store import RunRecord, Store
 from .report import numbers
 from .report.numbers import p_text
 from .userfiles import load_yaml, read_text
+from .jsonable import jsonable
 
 FLIP_METRICS = ("nfr", "pfr", "btc", "bec", "inconsistency", "mismatch")
 METRICS = tuple(MEASURED) + REPEAT_METRICS + FLIP_METRICS
@@ -143,7 +144,7 @@ class GateResult:
         return [c for c in self.checks if not c.passed]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "checks": [asdict(c) for c in self.checks], "notes": self.notes}
+        return jsonable({"passed": self.passed, "checks": [asdict(c) for c in self.checks], "notes": self.notes})
 
     def junit_xml(self, name: str) -> str:
         """JUnit XML: one test case per check, so a CI system lists each threshold and why it failed."""
@@ -185,7 +186,7 @@ class GateReport:
     def to_dict(self) -> dict[str, Any]:
         """What `undrift gate --json` prints: the runs, how many samples they share, the verdict and its checks."""
         c = self.comparison
-        return {"old": c.old.id, "new": c.new.id, "shared": c.shared, **self.result.to_dict()}
+        return jsonable({"old": c.old.id, "new": c.new.id, "shared": c.shared, **self.result.to_dict()})
 
 
 def gate_runs(store: Store, old: str, new: str, policy: Policy, tolerance: float = 0.0,

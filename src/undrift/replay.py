@@ -32,6 +32,7 @@ from .store.traffic import TrafficRecord, read_traffic
 from .suites.loader import load_suite_file
 from .suites.schema import Sample, ScorerConfig, Suite, Task
 from .suites.writer import write_suite
+from .jsonable import jsonable
 
 TASK = "traffic"
 MAX_TOKENS_CAP = 4096  # a replayed request never asks for more, whatever the caller asked
@@ -238,14 +239,14 @@ class ReplayReport:
     def to_dict(self) -> dict[str, Any]:
         """What `undrift replay --json` prints."""
         old, new, selected = self.recorded, self.candidate.run, self.selected
-        return {
+        return jsonable({
             "recorded": {"id": old.id, "name": old.name, "reused": self.recorded_reused},
             "candidate": {"id": new.id, "name": new.name, "generated": self.candidate.generated,
                           "from_cache": self.candidate.from_cache, "errors": new.errors},
             "suite": str(self.suite_path), "replayed": len(selected.items), "distinct": selected.distinct,
             "records": selected.records, "repeated": selected.repeated, "skipped": selected.skipped,
             "judge": self.judge, "redacted": selected.redacted, "next": self.next,
-        }
+        })
 
 
 def replay_suite(selected: Selected, scorer: ScorerConfig) -> Suite:

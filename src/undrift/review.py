@@ -21,6 +21,7 @@ from .errors import UndriftError
 from .files import write_text_atomic
 from .store import Store
 from .userfiles import csv_rows, jsonl_rows
+from .jsonable import jsonable
 
 GOOD = {"good", "right", "correct", "accept", "accepted", "yes", "1", "true", "ok"}
 BAD = {"bad", "wrong", "incorrect", "unsafe", "reject", "rejected", "no", "0", "false"}
@@ -49,7 +50,7 @@ class ImportedLabels:
     written: int
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return jsonable(asdict(self))
 
 
 def export_for_review(store: Store, run_refs: list[str], path: Path, only: str = "all",

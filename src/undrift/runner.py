@@ -34,6 +34,7 @@ from .store.db import DEFAULT_MAX_ERROR_RATE
 from .store.lease import Heartbeat
 from .suites import Sample, Suite, Task, load_suite
 from .summary import TaskSummary, summarise
+from .jsonable import jsonable
 
 CHUNK_ITEMS = 64  # the most items written in one transaction; a model that generates fewer at once sets less
 
@@ -67,8 +68,8 @@ class RunReport:
 
     def to_dict(self) -> dict[str, Any]:
         """What `undrift run --json` prints."""
-        return {"run": self.run.to_dict(), "tasks": [s.to_dict() for s in self.tasks], "generated": self.generated,
-                "from_cache": self.from_cache, "elapsed_s": self.elapsed_s}
+        return jsonable({"run": self.run.to_dict(), "tasks": [s.to_dict() for s in self.tasks],
+                         "generated": self.generated, "from_cache": self.from_cache, "elapsed_s": self.elapsed_s})
 
 
 class RunInterrupted(Exception):

@@ -12,6 +12,7 @@ from statistics import mean
 from typing import Any
 
 from .analysis.stats import wilson_interval
+from .jsonable import jsonable
 
 RATE_DETAILS = ("answered", "responded", "executable")
 
@@ -31,7 +32,7 @@ class TaskSummary:
     errors: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return jsonable(asdict(self))
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[TaskSummary]:

@@ -48,6 +48,7 @@ from .stats import (
     rate_interval,
     wilson_interval,
 )
+from ..jsonable import jsonable
 
 SIGNIFICANCE = 0.05
 
@@ -98,7 +99,7 @@ class MetricChange:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(significant=self.significant, verdict=self.verdict)
-        return data
+        return jsonable(data)
 
 
 @dataclass
@@ -173,7 +174,7 @@ class GroupComparison:
         data["score_flips"] = asdict(self.score_flips)
         data["mismatch"] = self.mismatch
         data["agreement_across_repeats"] = self.agreement
-        return data
+        return jsonable(data)
 
 
 @dataclass
@@ -229,7 +230,7 @@ class Comparison:
         slices: dict[str, dict[str, Any]] = {}
         for group in self.slices:
             slices.setdefault(group.task, {})[group.slice] = group.to_dict()
-        return {
+        return jsonable({
             "old": _run_ref(self.old),
             "new": _run_ref(self.new),
             "shared": self.shared,
@@ -245,7 +246,7 @@ class Comparison:
             "tasks": {g.task: {**g.to_dict(), "slices": slices.get(g.task, {})} for g in self.tasks},
             "flips": [asdict(f) for f in self.flips],
             "changed_answers": [asdict(f) for f in self.changed],
-        }
+        })
 
 
 def _run_ref(record: RunRecord) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import UndriftError
 from ..store import Store
+from ..jsonable import jsonable
 
 
 @dataclass
@@ -30,7 +31,7 @@ class ForgettingReport:
     probe: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return jsonable(asdict(self))
 
 
 def suite_accuracy(rows: list[dict[str, Any]]) -> float:

@@ -50,6 +50,7 @@ from .stats import (
     rate_interval,
     wilson_interval,
 )
+from ..jsonable import jsonable
 
 ALPHA = 0.05
 EVEN_TESTS = 50  # the first 50 tests of a series share 90% of alpha evenly; later ones share the rest
@@ -119,9 +120,9 @@ class ModelHistory:
         return "unchanged" if later and all(p.tested for p in later) else "undecided"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "window": self.window, "alpha": self.alpha, "decision": self.decision,
-                "tasks": {t.task: {"metric": t.metric, "kind": t.kind, "note": t.note,
-                                   "points": [asdict(p) for p in t.points]} for t in self.tasks}}
+        return jsonable({"name": self.name, "window": self.window, "alpha": self.alpha, "decision": self.decision,
+                         "tasks": {t.task: {"metric": t.metric, "kind": t.kind, "note": t.note,
+                                            "points": [asdict(p) for p in t.points]} for t in self.tasks}})
 
 
 def model_history(store: Store, name: str, metric: str | None = None, task: str | None = None,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..store import RunRecord, Store, as_store
+from ..jsonable import jsonable
 
 if TYPE_CHECKING:
     from ..models import Model, ModelSpec
@@ -79,7 +80,7 @@ class RunResults:
         data: dict[str, Any] = {"run": self.run.to_dict(), "tasks": [s.to_dict() for s in self.tasks]}
         if self.samples is not None:
             data["samples"] = self.samples
-        return data
+        return jsonable(data)
 
 
 def show(run: str, *, task: str | None = None, samples: int = 0, db: Store | str | None = None) -> RunResults:

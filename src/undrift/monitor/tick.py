@@ -32,6 +32,7 @@ from .canaries import BehaviouralFingerprint, change, take
 from .delivery import RetryPolicy, deliver
 from .ticks import Tick, finish_tick, last_fingerprint, start_tick
 from .watches import Watch, set_baseline, watch_exists
+from ..jsonable import jsonable
 
 # Without --policy a watch fails on what any user would call a regression: a significant accuracy drop on a task,
 # or more than 5% of the samples going from right to wrong.
@@ -49,9 +50,10 @@ class TickOutcome:
     deliveries: list[Delivery] = field(default_factory=list)  # what this tick sent, and whether it arrived
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tick": self.tick.to_dict(), "alert": self.alert.to_dict(payload=False) if self.alert else None,
-                "alert_event": self.alert_event, "notices": [n.to_dict(payload=False) for n in self.notices],
-                "deliveries": [d.to_dict() for d in self.deliveries]}
+        return jsonable({"tick": self.tick.to_dict(),
+                         "alert": self.alert.to_dict(payload=False) if self.alert else None,
+                         "alert_event": self.alert_event, "notices": [n.to_dict(payload=False) for n in self.notices],
+                         "deliveries": [d.to_dict() for d in self.deliveries]})
 
 
 def policy_of(watch: Watch) -> Policy:

@@ -28,6 +28,7 @@ from .. import __version__
 from ..errors import UndriftError
 from .lease import owner_alive, lease_age_s, this_process
 from .schema import results, runs
+from ..jsonable import jsonable
 
 DEFAULT_URL = "sqlite:///undrift.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -70,8 +71,8 @@ class RunRecord:
     errors: int = 0  # result rows that hold an error, not an answer
 
     def to_dict(self) -> dict[str, Any]:
-        """The run as `undrift runs --json` prints it (times as datetimes; `print_json` writes them in ISO 8601)."""
-        return asdict(self)
+        """The run as `undrift runs --json` prints it (times in ISO 8601)."""
+        return jsonable(asdict(self))
 
     @property
     def answered(self) -> int:

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 
 from ..hashing import sha256_json
 from ..models.base import Decoding, Request
+from ..jsonable import jsonable
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Sample:
             out["data"] = self.data
         if self.counterfactual:
             out["counterfactual"] = list(self.counterfactual)
-        return out
+        return jsonable(out)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class ScorerConfig:
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, **self.params}
+        return jsonable({"type": self.type, **self.params})
 
 
 @dataclass(frozen=True)
@@ -104,13 +105,13 @@ class Task:
         return requests
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return jsonable({
             "name": self.name,
             "description": self.description,
             "decoding": self.decoding.to_dict(),
             "scorer": self.scorer.to_dict(),
             "samples": [s.to_dict() for s in self.samples],
-        }
+        })
 
 
 @dataclass(frozen=True)
