@@ -20,11 +20,11 @@ from typing import Any
 
 from .analysis.sequential import DIRECTIONS, CheckState, SequentialDriftCheck, own_churn
 from .errors import UndriftError
+from .jsonable import jsonable
 from .models import Model
 from .runner import Runner, RunOptions
 from .store import RunRecord, Store
 from .suites import load_suite
-from .jsonable import jsonable
 
 
 @dataclass

@@ -28,11 +28,11 @@ from xml.etree import ElementTree
 from .analysis.compare import Comparison, GroupComparison, compare_runs, MetricChange, error_note, unfit_for_gate
 from .analysis.metrics import METRICS as MEASURED, REPEAT_METRICS, better_direction
 from .errors import UndriftError
+from .jsonable import jsonable
 from .store import RunRecord, Store
 from .report import numbers
 from .report.numbers import p_text
 from .userfiles import load_yaml, read_text
-from .jsonable import jsonable
 
 FLIP_METRICS = ("nfr", "pfr", "btc", "bec", "inconsistency", "mismatch")
 METRICS = tuple(MEASURED) + REPEAT_METRICS + FLIP_METRICS

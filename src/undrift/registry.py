@@ -17,9 +17,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import UndriftError
+from .jsonable import jsonable
 from .store import RunRecord, Store, as_store
 from .store.schema import alias_events, aliases, versions
-from .jsonable import jsonable
 
 KINDS = ("trained", "imported", "served", "run", "registered")
 DEFAULT_POLICY = {"rules": [{"metric": "nfr", "max": 0.02}, {"metric": "accuracy", "no_significant_drop": True}]}

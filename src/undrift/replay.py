@@ -23,6 +23,7 @@ from typing import Any
 from .errors import UndriftError
 from .hashing import sha256_json
 from .importing import Record, prepare_records
+from .jsonable import jsonable
 from .models import load_model
 from .models.base import Decoding, ModelSpec
 from .paths import store_folder
@@ -32,7 +33,6 @@ from .store.traffic import TrafficRecord, read_traffic
 from .suites.loader import load_suite_file
 from .suites.schema import Sample, ScorerConfig, Suite, Task
 from .suites.writer import write_suite
-from .jsonable import jsonable
 
 TASK = "traffic"
 MAX_TOKENS_CAP = 4096  # a replayed request never asks for more, whatever the caller asked

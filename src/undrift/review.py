@@ -19,9 +19,9 @@ from typing import Any
 
 from .errors import UndriftError
 from .files import write_text_atomic
+from .jsonable import jsonable
 from .store import Store
 from .userfiles import csv_rows, jsonl_rows
-from .jsonable import jsonable
 
 GOOD = {"good", "right", "correct", "accept", "accepted", "yes", "1", "true", "ok"}
 BAD = {"bad", "wrong", "incorrect", "unsafe", "reject", "rejected", "no", "0", "false"}

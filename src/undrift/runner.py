@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from .errors import UndriftError
 from .hashing import sha256_json
+from .jsonable import jsonable
 from .models import Generation, Model, ModelSpec, Request, load_model
 from .progress import ProgressBar
 from .sandbox import Sandbox
@@ -34,7 +35,6 @@ from .store.db import DEFAULT_MAX_ERROR_RATE
 from .store.lease import Heartbeat
 from .suites import Sample, Suite, Task, load_suite
 from .summary import TaskSummary, summarise
-from .jsonable import jsonable
 
 CHUNK_ITEMS = 64  # the most items written in one transaction; a model that generates fewer at once sets less
 

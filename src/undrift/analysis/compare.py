@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import UndriftError
 from ..hashing import sha256_json
+from ..jsonable import jsonable
 from ..store import RunRecord, Store
 from .metrics import (
     ACCURACY_LABELS,
@@ -48,7 +49,6 @@ from .stats import (
     rate_interval,
     wilson_interval,
 )
-from ..jsonable import jsonable
 
 SIGNIFICANCE = 0.05
 

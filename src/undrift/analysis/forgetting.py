@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import UndriftError
-from ..store import Store
 from ..jsonable import jsonable
+from ..store import Store
 
 
 @dataclass

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from ..store import RunRecord, Store
 from .metrics import (
     HEADLINE_ORDER,
@@ -50,7 +51,6 @@ from .stats import (
     rate_interval,
     wilson_interval,
 )
-from ..jsonable import jsonable
 
 ALPHA = 0.05
 EVEN_TESTS = 50  # the first 50 tests of a series share 90% of alpha evenly; later ones share the rest

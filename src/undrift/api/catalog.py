@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..store import Store, as_store, resolve_url
 from ..jsonable import jsonable
+from ..store import Store, as_store, resolve_url
 
 if TYPE_CHECKING:
     from ..models.base import Backend

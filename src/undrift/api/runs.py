@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..store import RunRecord, Store, as_store
 from ..jsonable import jsonable
+from ..store import RunRecord, Store, as_store
 
 if TYPE_CHECKING:
     from ..models import Model, ModelSpec

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from ..jsonable import jsonable
 from ..store import Store, as_store
 from .runs import task_names
-from ..jsonable import jsonable
 
 if TYPE_CHECKING:
     from ..monitor import Alert, Delivery, Tick, TickOutcome, Watch

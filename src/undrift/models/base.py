@@ -30,8 +30,8 @@ from typing import Any, Callable, Protocol
 
 from ..errors import UndriftError
 from ..hashing import sha256_json
-from ..plugins import BACKENDS
 from ..jsonable import jsonable
+from ..plugins import BACKENDS
 
 SYSTEM_MODES = ("prepend", "replace")
 SYSTEM_OPTIONS = frozenset({"system", "system_mode"})

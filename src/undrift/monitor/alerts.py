@@ -15,11 +15,11 @@ from sqlalchemy import func, select, update
 
 from ..errors import UndriftError
 
+from ..jsonable import jsonable
 from ..store import Store
 from ..store.db import as_utc
 from ..store.schema import alert_deliveries, alerts
 from .watches import watch_exists
-from ..jsonable import jsonable
 
 REGRESSION, FINGERPRINT = "regression", "fingerprint"
 OPEN, RESOLVED, NOTICE = "open", "resolved", "notice"

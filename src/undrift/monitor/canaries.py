@@ -22,9 +22,9 @@ from typing import Any
 
 from ..errors import UndriftError
 from ..hashing import sha256_json
+from ..jsonable import jsonable
 from ..models.base import Decoding, Model, Request
 from ..models.openai_api import OpenAIModel
-from ..jsonable import jsonable
 
 CANARIES: dict[str, str] = {
     "arithmetic": "What is 17 times 23? Answer with the number only.",

@@ -21,6 +21,7 @@ from ..analysis.compare import Comparison, compare_runs
 from ..check import check_drift
 from ..errors import UndriftError
 from ..gate import GateResult, Policy, evaluate, refuse_unfit
+from ..jsonable import jsonable
 from ..models import ModelSpec, load_model
 from ..runner import RunFailed, RunInterrupted, Runner, RunOptions
 from ..store import Store
@@ -32,7 +33,6 @@ from .canaries import BehaviouralFingerprint, change, take
 from .delivery import RetryPolicy, deliver
 from .ticks import Tick, finish_tick, last_fingerprint, start_tick
 from .watches import Watch, set_baseline, watch_exists
-from ..jsonable import jsonable
 
 # Without --policy a watch fails on what any user would call a regression: a significant accuracy drop on a task,
 # or more than 5% of the samples going from right to wrong.

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from ..jsonable import jsonable
 from ..store import Store
 from ..store.db import as_utc
 from ..store.schema import watch_ticks
 from .watches import Watch, get_watch, lease_alive, watch_exists
-from ..jsonable import jsonable
 
 # baseline: the first full run, now the reference; passed / failed: the gate's verdict (or the check's "unchanged");
 # error: no verdict (the model unreachable, too many errors, a SIGTERM); running: in progress; interrupted (as read,

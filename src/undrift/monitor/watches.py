@@ -15,12 +15,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from ..store import Store
 from ..store.db import as_utc
 from ..store.lease import owner_alive, this_process
 from ..store.schema import watches
 from .schedule import Schedule
-from ..jsonable import jsonable
 
 LEASE_S = 60.0  # twelve missed heartbeats
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")

@@ -26,9 +26,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .. import __version__
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from .lease import owner_alive, lease_age_s, this_process
 from .schema import results, runs
-from ..jsonable import jsonable
 
 DEFAULT_URL = "sqlite:///undrift.db"
 MIGRATIONS = Path(__file__).parent / "migrations"

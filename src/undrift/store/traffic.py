@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ..jsonable import jsonable
 from .db import Store, as_utc
 from .schema import traffic
-from ..jsonable import jsonable
 
 
 @dataclass(frozen=True)

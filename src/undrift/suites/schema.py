@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ..hashing import sha256_json
-from ..models.base import Decoding, Request
 from ..jsonable import jsonable
+from ..models.base import Decoding, Request
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from ..store.db import Store
 from ..store.traffic import TrafficRecord, read_traffic
 from .meaning import MeaningDrift, meaning_drift
 from .metrics import Samples, WindowMetrics
 from .twosample import MetricTest, adjust, rate_test, shift_test, tail_test
 from .windows import Reference, parse_duration, parse_moment, pick_reference, split_windows
-from ..jsonable import jsonable
 
 ALPHA = 0.05
 MEANING = "meaning (embeddings)"

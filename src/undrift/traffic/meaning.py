@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from ..jsonable import jsonable
 from ..store.traffic import TrafficRecord
 from .embed import INSTALL_HINT, embed, model_dir
 from .mmd import mmd_test
-from ..jsonable import jsonable
 
 EXCERPT = 400  # characters of a response kept in the report
 

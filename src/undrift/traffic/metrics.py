@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from ..jsonable import jsonable
 from ..scoring.formats import parse_json_response
 from ..scoring.refusal import is_refusal
 from ..store.traffic import TrafficRecord
 from .windows import Window
-from ..jsonable import jsonable
 
 _JSON_FORMATS = ("json_object", "json_schema")
 _JSON_FENCE = "```json"

@@ -13,8 +13,8 @@ from typing import Any
 
 from ..errors import UndriftError
 from ..hashing import sha256_file
-from ..userfiles import check_prompt_length, jsonl_rows
 from ..jsonable import jsonable
+from ..userfiles import check_prompt_length, jsonl_rows
 
 IGNORE = -100  # label value that cross-entropy skips
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from ..registry import Registry, Version
 from ..store import Store, as_store
 from .sweep import SweepResult
 from .trainer import TrainConfig
-from ..jsonable import jsonable
 
 
 @dataclass
