@@ -82,6 +82,43 @@ def test_python_suite_is_checked_like_a_file():
         undrift.Suite.build("s", [task, task])
 
 
+def _ask(sample_id: str, text: str = "hi") -> undrift.Sample:
+    return undrift.Sample(sample_id, ({"role": "user", "content": text},), target=text)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: undrift.Suite("s", (undrift.Task("t", (_ask("a"), _ask("a", "again")), undrift.ScorerConfig("exact")),)),
+     "task 't': sample id 'a' is used twice; ids must be unique per task"),
+    (lambda: undrift.Suite("s", (undrift.Task("t", (_ask("a"),), undrift.ScorerConfig("exact")),
+                                 undrift.Task("t", (_ask("b"),), undrift.ScorerConfig("exact")))),
+     "suite 's': task name 't' is used twice; task names must be unique"),
+    (lambda: undrift.Suite("s", (undrift.Task("t", (), undrift.ScorerConfig("exact")),)),
+     "task 't': the task has no samples"),
+    (lambda: undrift.Suite("s", ()), "suite 's': `tasks` must be a non-empty list of tasks"),
+    (lambda: undrift.Suite("s", (undrift.Task("t", (_ask("a"),), undrift.ScorerConfig("exactt")),)),
+     "task 't': unknown scorer 'exactt'"),
+    (lambda: undrift.Suite("s", (undrift.Task("t", (undrift.Sample("a", ({"role": "user", "content": "hi"},)),),
+                                              undrift.ScorerConfig("key_facts")),)),
+     "task 't': sample 'a' has neither `facts` nor `target`"),
+    (lambda: undrift.Suite("s", (undrift.Task("t", (undrift.Sample(1, ({"role": "user", "content": "hi"},)),),
+                                              undrift.ScorerConfig("exact")),)),
+     "sample 1: a sample's id is a string: give '1'"),
+    (lambda: undrift.Suite("s", (undrift.Task("t", (undrift.Sample("a", "hi"),), undrift.ScorerConfig("exact")),)),
+     "sample 'a': `messages` must be a list of {role, content} mappings"),
+    (lambda: undrift.Suite("s", (undrift.Task("t", (_ask("a"),), "exact"),)),
+     "task 't': the scorer is a ScorerConfig, e.g. ScorerConfig('exact')"),
+], ids=["duplicate sample id", "duplicate task name", "empty task", "no tasks", "bad scorer", "sample unfit for scorer",
+        "sample id not text", "messages not a list", "scorer not a ScorerConfig"])
+def test_suites_built_with_their_constructors_are_checked(tmp_path, make, message):
+    """A suite made with `Suite(...)`/`Task(...)`/`Sample(...)` rather than `.build` is held to the rules a suite
+    file is: one line, before anything reaches the store (a duplicate id was an IntegrityError traceback)."""
+    db = tmp_path / "untouched.db"
+    with pytest.raises(UndriftError) as error:
+        undrift.run(make(), "echo:", db=f"sqlite:///{db}")
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert not db.exists()
+
+
 def test_db_takes_a_store_a_url_or_the_environment(tmp_path, monkeypatch):
     with pytest.raises(UndriftError, match="no undrift database"):
         undrift.runs(db=str(tmp_path / "missing.db"))
