@@ -208,3 +208,41 @@ def test_the_docs_example_passes_a_compatible_candidate_and_fails_a_regressing_o
         assert "'support-v2' regresses against 'production' (alias of 'support-v1')" in result.stdout.str()
     else:
         result.assert_outcomes(passed=2)
+
+
+def test_the_gate_and_the_assertions_choose_the_same_runs(tmp_path):
+    """`undrift.gate` and `undrift.testing` pick runs by one rule: a name (or an alias) stands for its newest run of
+    each suite, paired with the other side's run of the same suite.  Where the two share one suite, both gate it,
+    whichever suite each name ran last; where they share several, the assertions gate each and `undrift.gate`, whose
+    answer is one comparison, asks which (`suite=`) rather than picking one."""
+    from undrift.testing import assert_gate
+
+    for suite in ("sums", "more"):
+        (tmp_path / f"{suite}.yaml").write_text(
+            f"name: {suite}\ntasks:\n  - name: add\n    scorer: exact\n    samples:\n"
+            "      - {id: a, prompt: '1 + 1?', target: '2'}\n      - {id: b, prompt: '2 + 2?', target: '4'}\n",
+            encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'pairs.db'}"
+    nfr = {"rules": [{"metric": "nfr", "max": 0.02}]}
+    for name, suites in (("v1", ("sums", "more")), ("v2", ("sums",)), ("v3", ("sums", "more"))):
+        for suite in suites:
+            undrift.run(str(tmp_path / f"{suite}.yaml"), "echo:?text=2", name=name, db=db)
+    # v1 ran `more` last, v2 only `sums`: both gate the `sums` runs
+    (asserted,) = assert_gate("v1", "v2", nfr, db=db)
+    gated = undrift.gate("v1", "v2", nfr, db=db)
+    assert (gated.comparison.old.id, gated.comparison.new.id) == (asserted.comparison.old.id,
+                                                                  asserted.comparison.new.id)
+    assert gated.comparison.new.suite == "sums" and gated.to_dict() == asserted.to_dict()
+    undrift.Registry(db).promote("v1", "production")
+    assert undrift.gate("production", "v2", nfr, db=db).to_dict() == gated.to_dict()  # an alias, as testing takes
+    # v1 and v3 share two suites: the assertions gate each, the gate asks which
+    assert [r.comparison.new.suite for r in assert_gate("v1", "v3", nfr, db=db)] == ["more", "sums"]
+    with pytest.raises(undrift.UndriftError, match="'v3' and 'v1' both ran the suites 'more' and 'sums': say which "
+                                                   "to gate with suite="):
+        undrift.gate("v1", "v3", nfr, db=db)
+    for suite in ("more", "sums"):
+        one = undrift.gate("v1", "v3", nfr, suite=suite, db=db)
+        (same,) = assert_gate("v1", "v3", nfr, suite=suite, db=db)
+        assert one.comparison.new.suite == suite and one.to_dict() == same.to_dict()
+    with pytest.raises(undrift.UndriftError, match="'v2' and 'v1' have no runs of the suite 'more'"):
+        undrift.gate("v1", "v2", nfr, suite="more", db=db)

@@ -76,6 +76,8 @@ def test_an_interrupted_run_resumes_to_the_same_adapter(tiny_model_dir, data, tm
     with pytest.raises(TrainingInterrupted) as stopped:
         train(config, progress=False)
     assert stopped.value.step == 4 and not (tmp_path / "cut" / "adapter").exists()  # the 4th update was applied
+    assert str(stopped.value) == (f"interrupted at step 4: the checkpoint in {stopped.value.out_dir} is kept; continue "
+                                  "with the same command and --resume (resume=True from Python)")
     assert any((tmp_path / "cut" / "checkpoints").glob("step-000004"))
     monkeypatch.setattr(trainer.ProgressBar, "advance", original)
     config.resume = True
@@ -233,3 +235,13 @@ def test_forgetting_command_with_the_probe(tiny_model_dir, data, tmp_path):
     assert second["perplexity"] < first["perplexity"]  # v2 was trained on exactly these answers
     table = undrift("forgetting", "v1", "v2", cwd=tmp_path)
     assert "backward transfer" in table.stdout and "learned at v1" in table.stdout
+
+
+def test_a_sweep_that_kept_no_scale_within_bound_says_so():
+    """The warning is the library's: `undrift train` prints it, and a Python caller reads it on the result."""
+    from undrift.train.sweep import SweepResult
+
+    assert SweepResult(old_accuracy=0.9, accuracies={1.0: 0.5}, max_forgetting=0.02).warning is None
+    kept = SweepResult(old_accuracy=0.9, accuracies={0.5: 0.8, 1.0: 0.5}, chosen=0.5, within_bound=False,
+                       max_forgetting=0.02)
+    assert kept.warning == "no scale kept forgetting within 2.0%; kept 0.5, the least forgetful"

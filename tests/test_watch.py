@@ -359,3 +359,23 @@ def test_a_new_watch_of_a_removed_name_starts_afresh(tmp_path):
         assert json.loads(undrift("watch", "history", "w", "--json", cwd=tmp_path).stdout) == []
         first, outcomes = _tick(tmp_path, "w")
         assert outcomes[0]["tick"]["status"] == "baseline" and outcomes[0]["tick"]["events"] == []
+
+
+def test_a_watch_another_process_is_ticking_is_one_line(tmp_path):
+    """`watch run NAME` while another process holds the watch's lease: the library's sentence, exit 2."""
+    import undrift as api
+    from undrift.monitor.watches import claim, release
+
+    (tmp_path / "s.yaml").write_text("name: s\ntasks:\n  - {name: t, scorer: exact, samples: [{id: a, prompt: hi, "
+                                     "target: hi}]}\n", encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'busy.db'}"
+    api.add_watch("w", "echo:", str(tmp_path / "s.yaml"), "1d", db=db)
+    store = api.Store.open(db)
+    held = claim(store, "w", due_only=False)
+    try:
+        busy = undrift("watch", "run", "w", "--db", db, cwd=tmp_path)
+    finally:
+        release(store, "w", held.next_due_at)
+        store.close()
+    assert busy.returncode == 2
+    assert busy.stderr.strip() == "error: watch 'w' is being ticked by another process now: `undrift watch show w`"

@@ -20,6 +20,7 @@ from typing import Any
 
 from .analysis.sequential import DIRECTIONS, CheckState, SequentialDriftCheck, own_churn
 from .errors import UndriftError
+from .jsonable import jsonable
 from .models import Model
 from .runner import Runner, RunOptions
 from .store import ResultRow, RunRecord, Store
@@ -43,7 +44,7 @@ class CheckReport:
 
     def to_dict(self) -> dict[str, Any]:
         s = self.state
-        return {
+        return jsonable({
             "decision": self.decision, "reason": s.reason, "direction": s.direction, "samples": self.samples,
             "calls": self.calls, "suite_size": self.suite_size, "tolerance": self.tolerance,
             "confidence": 1 - self.alpha, "difference": s.difference, "difference_ci": list(s.difference_ci),
@@ -51,7 +52,7 @@ class CheckReport:
             "churn": s.churn, "churn_source": s.churn_source, "churn_decision": s.churn_decision or "undecided",
             "decided_at": s.decided_at,
             "reference_run": self.reference.id, "run": self.run.id,
-        }
+        })
 
 
 def bounded_outcome(row: ResultRow) -> float:

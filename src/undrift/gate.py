@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 from xml.etree import ElementTree
 
 from .analysis.compare import Comparison, GroupComparison, compare_runs, MetricChange, error_note, unfit_for_gate
 from .analysis.metrics import FLIP_METRICS, POLICY_METRICS, RATE_METRICS, better_direction
 from .errors import UndriftError
+from .jsonable import jsonable
 from .store import RunRecord, Store
 from .report import numbers
 from .report.numbers import p_text
@@ -139,7 +140,7 @@ class GateResult:
         return [c for c in self.checks if not c.passed]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "checks": [asdict(c) for c in self.checks], "notes": self.notes}
+        return jsonable({"passed": self.passed, "checks": [asdict(c) for c in self.checks], "notes": self.notes})
 
     def junit_xml(self, name: str) -> str:
         """JUnit XML: one test case per check, so a CI system lists each threshold and why it failed."""
@@ -181,14 +182,86 @@ class GateReport:
     def to_dict(self) -> dict[str, Any]:
         """What `undrift gate --json` prints: the runs, how many samples they share, the verdict and its checks."""
         c = self.comparison
-        return {"old": c.old.id, "new": c.new.id, "shared": c.shared, **self.result.to_dict()}
+        return jsonable({"old": c.old.id, "new": c.new.id, "shared": c.shared, **self.result.to_dict()})
+
+
+@dataclass(frozen=True)
+class GateSide:
+    """One side of a gate resolved against the store: the reference as given, the version it names when it is a
+    registry alias, and the runs it stands for, newest first."""
+
+    ref: str
+    version: str | None
+    runs: list[RunRecord]
+
+    @property
+    def label(self) -> str:
+        return f"{self.ref!r}" + (f" (alias of {self.version!r})" if self.version else "")
+
+
+def gate_side(store: Store, ref: str, baseline: bool) -> GateSide:
+    """Runs of an alias's version or of a name, newest first; else the one run an id or prefix names.  The
+    baseline keeps its finished runs, as promotion does; the candidate keeps every run, failed ones too, so a broken
+    candidate is refused rather than passed over for an older run."""
+    from .registry import Registry
+
+    registry = Registry(store)
+    version = registry.alias_target(ref)
+    name = version or ref
+    runs = registry.runs_of(name) if baseline else store.list_runs(name=name, limit=None)
+    if runs:
+        return GateSide(ref, version, runs)
+    if version:
+        raise UndriftError(f"alias {ref!r} points at version {version!r}, which has no finished runs")
+    return GateSide(ref, None, [store.get_run(ref)])
+
+
+def gate_pairs(store: Store, old: str, new: str, suite: str | None = None
+               ) -> tuple[GateSide, GateSide, list[tuple[RunRecord, RunRecord]]]:
+    """The runs a gate compares, by the one rule `undrift.gate`, `undrift.testing` and promotion share: each side
+    (a run id or prefix, a run name, or a registry alias) stands for its newest run of each suite, and the pairs are
+    the suites both sides ran (only `suite`, if given), ordered by the candidate's newest run."""
+    from .registry import shared_suite_runs
+
+    baseline, candidate = gate_side(store, old, baseline=True), gate_side(store, new, baseline=False)
+    pairs = shared_suite_runs(baseline.runs, candidate.runs)
+    if suite is not None:
+        shared = pairs
+        pairs = [(before, after) for before, after in pairs if after.suite == suite]
+        if not pairs:
+            raise UndriftError(f"{candidate.label} and {baseline.label} have no runs of the suite {suite!r} to compare "
+                               f"(they share {_suites(n.suite for _, n in shared) or 'no suite'}): name a suite "
+                               "both ran")
+    if not pairs:
+        raise UndriftError(f"{candidate.label} and {baseline.label} have no runs of the same suite to compare "
+                           f"({candidate.ref} ran {_suites(r.suite for r in candidate.runs)}; {baseline.ref} ran "
+                           f"{_suites(r.suite for r in baseline.runs)}): run one suite on both")
+    return baseline, candidate, pairs
+
+
+def _suites(names: Iterable[str]) -> str:
+    """'a', 'b' and 'c'."""
+    quoted = [repr(n) for n in sorted(set(names))]
+    return " and ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
 
 
 def gate_runs(store: Store, old: str, new: str, policy: Policy, tolerance: float = 0.0,
+              allow_incomplete: bool = False, suite: str | None = None) -> GateReport:
+    """Gate `new` against `old` (see `gate_pairs`) on the one suite both ran, or on `suite`.  Its answer is one
+    comparison, so where the two share several suites it asks which rather than choosing one."""
+    baseline, candidate, pairs = gate_pairs(store, old, new, suite)
+    if len(pairs) > 1:
+        raise UndriftError(f"{candidate.label} and {baseline.label} both ran the suites {_suites(n.suite for _, n in pairs)}: say which "
+                           "to gate with suite= (--suite); promotion and undrift.testing gate every suite")
+    (before, after), = pairs
+    return gate_pair(store, before, after, policy, tolerance, allow_incomplete)
+
+
+def gate_pair(store: Store, old: RunRecord, new: RunRecord, policy: Policy, tolerance: float = 0.0,
               allow_incomplete: bool = False) -> GateReport:
-    """Compare `old` and `new` (ids, prefixes or names) and apply `policy`; unfit runs are refused before comparing."""
-    refuse_unfit(store.get_run(old), store.get_run(new), allow_incomplete)
-    comparison = compare_runs(store, old, new, tolerance=tolerance)
+    """Compare two runs of one suite and apply `policy`; unfit runs are refused before comparing."""
+    refuse_unfit(old, new, allow_incomplete)
+    comparison = compare_runs(store, old.id, new.id, tolerance=tolerance)
     return GateReport(comparison, evaluate(policy, comparison, allow_incomplete=allow_incomplete), policy)
 
 

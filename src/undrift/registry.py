@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import UndriftError
+from .jsonable import jsonable
 from .store import RunRecord, Store, as_store
 from .store.schema import alias_events, aliases, versions
 
@@ -35,7 +36,7 @@ class Version:
     created_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return jsonable(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class AliasEvent:
     at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return jsonable(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class ListedVersion:
     runs: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.version.to_dict(), "aliases": self.aliases}
+        return jsonable({**self.version.to_dict(), "aliases": self.aliases})
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,8 @@ class VersionDetail:
     events: list[AliasEvent]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version.to_dict(), "lineage": [v.name for v in self.lineage],
-                "runs": [r.id for r in self.runs], "alias_events": [e.to_dict() for e in self.events]}
+        return jsonable({"version": self.version.to_dict(), "lineage": [v.name for v in self.lineage],
+                         "runs": [r.id for r in self.runs], "alias_events": [e.to_dict() for e in self.events]})
 
 
 @dataclass
@@ -87,8 +88,8 @@ class Promotion:
     forced: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"alias": self.alias, "version": self.version, "previous": self.previous, "forced": self.forced,
-                "gate": self.gate.to_dict() if self.gate is not None else None}
+        return jsonable({"alias": self.alias, "version": self.version, "previous": self.previous, "forced": self.forced,
+                         "gate": self.gate.to_dict() if self.gate is not None else None})
 
 
 class Registry:

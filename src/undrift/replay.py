@@ -23,6 +23,7 @@ from typing import Any
 from .errors import UndriftError
 from .hashing import sha256_json
 from .importing import Record, prepare_records
+from .jsonable import jsonable
 from .models import load_model
 from .models.base import Decoding, ModelSpec
 from .paths import store_folder
@@ -238,14 +239,14 @@ class ReplayReport:
     def to_dict(self) -> dict[str, Any]:
         """What `undrift replay --json` prints."""
         old, new, selected = self.recorded, self.candidate.run, self.selected
-        return {
+        return jsonable({
             "recorded": {"id": old.id, "name": old.name, "reused": self.recorded_reused},
             "candidate": {"id": new.id, "name": new.name, "generated": self.candidate.generated,
                           "from_cache": self.candidate.from_cache, "errors": new.errors},
             "suite": str(self.suite_path), "replayed": len(selected.items), "distinct": selected.distinct,
             "records": selected.records, "repeated": selected.repeated, "skipped": selected.skipped,
             "judge": self.judge, "redacted": selected.redacted, "next": self.next,
-        }
+        })
 
 
 def replay_suite(selected: Selected, scorer: ScorerConfig) -> Suite:

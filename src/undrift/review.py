@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import UndriftError
 from .files import write_text_atomic
+from .jsonable import jsonable
 from .store import Store
 from .userfiles import csv_rows, jsonl_rows
 
@@ -49,7 +50,7 @@ class ImportedLabels:
     written: int
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return jsonable(asdict(self))
 
 
 def export_for_review(store: Store, run_refs: list[str], path: Path, only: str = "all",

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from .errors import UndriftError
 from .hashing import sha256_json
+from .jsonable import jsonable
 from .models import Generation, Model, ModelSpec, Request, load_model
 from .progress import ProgressBar
 from .sandbox import Sandbox
@@ -67,8 +68,8 @@ class RunReport:
 
     def to_dict(self) -> dict[str, Any]:
         """What `undrift run --json` prints."""
-        return {"run": self.run.to_dict(), "tasks": [s.to_dict() for s in self.tasks], "generated": self.generated,
-                "from_cache": self.from_cache, "elapsed_s": self.elapsed_s}
+        return jsonable({"run": self.run.to_dict(), "tasks": [s.to_dict() for s in self.tasks],
+                         "generated": self.generated, "from_cache": self.from_cache, "elapsed_s": self.elapsed_s})
 
 
 class RunInterrupted(Exception):

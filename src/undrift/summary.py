@@ -13,6 +13,7 @@ from typing import Any
 
 from .analysis.metrics import SUMMARY_RATES
 from .analysis.stats import wilson_interval
+from .jsonable import jsonable
 from .store.rows import ResultRow
 
 
@@ -31,7 +32,7 @@ class TaskSummary:
     errors: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return jsonable(asdict(self))
 
 
 def summarise(rows: list[ResultRow]) -> list[TaskSummary]:

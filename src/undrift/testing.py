@@ -11,8 +11,10 @@ same refusal of a run that is no evidence (incomplete, or with more errors than 
 flipped from right to wrong, so the CI log says what regressed without opening the store.
 
 A reference is a run id (or prefix), a run name (its latest run) or a registry alias (the version it points at).
-Where a side is a name, the gate pairs the two sides' newest runs of each suite they both ran, as promotion does; a
-candidate's newest run counts even when it failed, so a broken run fails the test rather than being skipped.
+The runs are chosen as `undrift.gate` chooses them (`undrift.gate.gate_pairs`, one rule): where a side is a name, its
+newest run of each suite both sides ran, as promotion does; a candidate's newest run counts even when it failed, so a
+broken run fails the test rather than being skipped.  Where the two share several suites the assertions gate every
+one (`suite=` picks one), as promotion does; `undrift.gate`, whose answer is one comparison, asks for `suite=`.
 
 The store is `db=`, else what `pytest --undrift-db URL` (or the `undrift_db` ini key) named, else $UNDRIFT_DB,
 else ./undrift.db.  The pytest plugin (`undrift.pytest_plugin`) adds that option and the `undrift_store` fixture.
@@ -20,12 +22,11 @@ else ./undrift.db.  The pytest plugin (`undrift.pytest_plugin`) adds that option
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:
-    from .gate import GateReport, Policy
-    from .store import RunRecord, Store
+    from .gate import GateReport, GateSide, Policy
+    from .store import Store
 
 __all__ = ["assert_gate", "assert_nfr_at_most", "assert_no_regression", "assert_no_significant_drop"]
 
@@ -33,45 +34,34 @@ DEFAULT_DB: str | None = None  # set by the pytest plugin from --undrift-db / th
 SHOWN_FLIPS = 10  # flipped samples named per task in a failure message
 
 
-@dataclass(frozen=True)
-class _Side:
-    """A reference resolved against the store: what it names, and its runs, newest first."""
-
-    ref: str
-    version: str | None  # the version an alias points at
-    runs: list[RunRecord]
-
-    @property
-    def label(self) -> str:
-        return f"{self.ref!r}" + (f" (alias of {self.version!r})" if self.version else "")
-
-
 def assert_no_regression(candidate: str, *, against: str, max_nfr: float = 0.02, metric: str = "accuracy",
-                         db: Store | str | None = None) -> list[GateReport]:
+                         suite: str | None = None, db: Store | str | None = None) -> list[GateReport]:
     """No significant drop in `metric` on any task (paired test, BH-adjusted across tasks) and a negative flip rate
     of at most `max_nfr` on every task: the policy `undrift registry promote` applies by default."""
     __tracebackhide__ = True
     policy = {"rules": [{"metric": "nfr", "max": max_nfr}, {"metric": metric, "no_significant_drop": True}]}
-    return assert_gate(against, candidate, policy, db=db)
+    return assert_gate(against, candidate, policy, suite=suite, db=db)
 
 
-def assert_no_significant_drop(old: str, new: str, *, metric: str = "accuracy",
+def assert_no_significant_drop(old: str, new: str, *, metric: str = "accuracy", suite: str | None = None,
                                db: Store | str | None = None) -> list[GateReport]:
     """No task of `new` has a significantly worse `metric` than `old` (paired test, BH-adjusted across tasks)."""
     __tracebackhide__ = True
-    return assert_gate(old, new, {"rules": [{"metric": metric, "no_significant_drop": True}]}, db=db)
+    return assert_gate(old, new, {"rules": [{"metric": metric, "no_significant_drop": True}]}, suite=suite, db=db)
 
 
-def assert_nfr_at_most(old: str, new: str, limit: float, *, db: Store | str | None = None) -> list[GateReport]:
+def assert_nfr_at_most(old: str, new: str, limit: float, *, suite: str | None = None,
+                       db: Store | str | None = None) -> list[GateReport]:
     """On every task, at most `limit` of the samples `old` got right are wrong in `new` (negative flip rate)."""
     __tracebackhide__ = True
-    return assert_gate(old, new, {"rules": [{"metric": "nfr", "max": limit}]}, db=db)
+    return assert_gate(old, new, {"rules": [{"metric": "nfr", "max": limit}]}, suite=suite, db=db)
 
 
 def assert_gate(old: str, new: str, policy: Policy | Mapping[str, Any] | str, *, tolerance: float = 0.0,
-                db: Store | str | None = None) -> list[GateReport]:
-    """`new` passes `policy` against `old` on every suite both ran (a policy as `undrift.gate` takes it).  Returns the
-    gate's reports, one per suite, for further checks; raises `AssertionError` with the reasons otherwise."""
+                suite: str | None = None, db: Store | str | None = None) -> list[GateReport]:
+    """`new` passes `policy` against `old` on every suite both ran, or on `suite` (a policy as `undrift.gate` takes
+    it; the runs as `undrift.gate` chooses them).  Returns the gate's reports, one per suite, for further checks;
+    raises `AssertionError` with the reasons otherwise."""
     __tracebackhide__ = True
     from .api.analysis import as_policy
     from .errors import UndriftError
@@ -81,7 +71,7 @@ def assert_gate(old: str, new: str, policy: Policy | Mapping[str, Any] | str, *,
         rules = as_policy(policy)
         store = as_store(db if db is not None else DEFAULT_DB, must_exist=True)
         try:
-            reports, problem = _gate(store, old, new, rules, tolerance)
+            reports, problem = _gate(store, old, new, rules, tolerance, suite)
         finally:
             if store is not db:
                 store.close()
@@ -92,21 +82,16 @@ def assert_gate(old: str, new: str, policy: Policy | Mapping[str, Any] | str, *,
     return reports
 
 
-def _gate(store: Store, old: str, new: str, policy: Policy, tolerance: float) -> tuple[list[GateReport], str | None]:
+def _gate(store: Store, old: str, new: str, policy: Policy, tolerance: float,
+          suite: str | None) -> tuple[list[GateReport], str | None]:
     from .errors import UndriftError
-    from .gate import gate_runs
-    from .registry import shared_suite_runs
+    from .gate import gate_pair, gate_pairs
 
-    baseline, candidate = _side(store, old, baseline=True), _side(store, new, baseline=False)
-    pairs = shared_suite_runs(baseline.runs, candidate.runs)
-    if not pairs:
-        suites = ", ".join(sorted({r.suite for r in candidate.runs}))
-        return [], (f"undrift: {candidate.label} and {baseline.label} have no runs of the same suite to compare "
-                    f"({candidate.ref} ran {suites}): run one suite on both")
+    baseline, candidate, pairs = gate_pairs(store, old, new, suite)
     reports, failed = [], []
     for before, after in pairs:
         try:
-            report = gate_runs(store, before.id, after.id, policy, tolerance=tolerance)
+            report = gate_pair(store, before, after, policy, tolerance=tolerance)
         except UndriftError as refused:  # a run that is no evidence: the test fails, it does not pass
             return reports, f"undrift: {candidate.label} against {baseline.label}, suite {after.suite!r}: {refused}"
         reports.append(report)
@@ -117,25 +102,7 @@ def _gate(store: Store, old: str, new: str, policy: Policy, tolerance: float) ->
     return reports, None
 
 
-def _side(store: Store, ref: str, baseline: bool) -> _Side:
-    """Runs of an alias's version or of a name, newest first; else the one run an id or prefix names.  The
-    baseline keeps its finished runs, as promotion does; the candidate keeps every run, failed ones too."""
-    from .registry import Registry
-
-    registry = Registry(store)
-    version = registry.alias_target(ref)
-    name = version or ref
-    runs = registry.runs_of(name) if baseline else store.list_runs(name=name, limit=None)
-    if runs:
-        return _Side(ref, version, runs)
-    if version:
-        from .errors import UndriftError
-
-        raise UndriftError(f"alias {ref!r} points at version {version!r}, which has no finished runs")
-    return _Side(ref, None, [store.get_run(ref)])
-
-
-def _message(baseline: _Side, candidate: _Side, failed: list[GateReport]) -> str:
+def _message(baseline: GateSide, candidate: GateSide, failed: list[GateReport]) -> str:
     """What failed, where, by how much, and which samples flipped from right to wrong."""
     lines = [f"undrift: {candidate.label} regresses against {baseline.label}"]
     for report in failed:

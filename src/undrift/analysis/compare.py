@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import UndriftError
 from ..hashing import sha256_json
+from ..jsonable import jsonable
 from ..store import ResultRow, RunRecord, Store
 from .metrics import (
     ACCURACY_LABELS,
@@ -99,7 +100,7 @@ class MetricChange:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.update(significant=self.significant, verdict=self.verdict)
-        return data
+        return jsonable(data)
 
 
 @dataclass
@@ -174,7 +175,7 @@ class GroupComparison:
         data["score_flips"] = asdict(self.score_flips)
         data["mismatch"] = self.mismatch
         data["agreement_across_repeats"] = self.agreement
-        return data
+        return jsonable(data)
 
 
 @dataclass
@@ -230,7 +231,7 @@ class Comparison:
         slices: dict[str, dict[str, Any]] = {}
         for group in self.slices:
             slices.setdefault(group.task, {})[group.slice] = group.to_dict()
-        return {
+        return jsonable({
             "old": _run_ref(self.old),
             "new": _run_ref(self.new),
             "shared": self.shared,
@@ -246,7 +247,7 @@ class Comparison:
             "tasks": {g.task: {**g.to_dict(), "slices": slices.get(g.task, {})} for g in self.tasks},
             "flips": [asdict(f) for f in self.flips],
             "changed_answers": [asdict(f) for f in self.changed],
-        }
+        })
 
 
 def _run_ref(record: RunRecord) -> dict[str, Any]:

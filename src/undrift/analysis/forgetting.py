@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from ..store import Store
 from .metrics import mean_outcome
 
@@ -32,7 +33,7 @@ class ForgettingReport:
     probe: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return jsonable(asdict(self))
 
 
 def forgetting_report(store: Store, versions: list[str], suites: list[str] | None = None,

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from ..store import ResultRow, RunRecord, Store
 from .metrics import (
     HEADLINE_ORDER,
@@ -118,9 +119,9 @@ class ModelHistory:
         return "unchanged" if later and all(p.tested for p in later) else "undecided"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "window": self.window, "alpha": self.alpha, "decision": self.decision,
-                "tasks": {t.task: {"metric": t.metric, "kind": t.kind, "note": t.note,
-                                   "points": [asdict(p) for p in t.points]} for t in self.tasks}}
+        return jsonable({"name": self.name, "window": self.window, "alpha": self.alpha, "decision": self.decision,
+                         "tasks": {t.task: {"metric": t.metric, "kind": t.kind, "note": t.note,
+                                            "points": [asdict(p) for p in t.points]} for t in self.tasks}})
 
 
 def model_history(store: Store, name: str, metric: str | None = None, task: str | None = None,

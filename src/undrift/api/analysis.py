@@ -40,14 +40,16 @@ def as_policy(policy: Policy | Mapping[str, Any] | str | Path) -> Policy:
 
 
 def gate(old: str, new: str, policy: Policy | Mapping[str, Any] | str | Path, *, tolerance: float = 0.0,
-         allow_incomplete: bool = False, db: Store | str | None = None) -> GateReport:
-    """Pass or fail `new` against `old` under `policy`.  A run that did not complete, or has too many errors, is
-    no evidence and is refused (`UndriftError`) unless `allow_incomplete`."""
+         allow_incomplete: bool = False, suite: str | None = None, db: Store | str | None = None) -> GateReport:
+    """Pass or fail `new` against `old` under `policy`.  Each is a run id or prefix, a run name or a registry alias;
+    a name stands for its newest run of the suite both sides ran (`suite` says which where they share several), as
+    in `undrift.testing`.  A run that did not complete, or has too many errors, is no evidence and is refused
+    (`UndriftError`) unless `allow_incomplete`."""
     from ..gate import gate_runs
 
     rules = as_policy(policy)
     return gate_runs(as_store(db, must_exist=True), old, new, rules, tolerance=tolerance,
-                     allow_incomplete=allow_incomplete)
+                     allow_incomplete=allow_incomplete, suite=suite)
 
 
 def check(reference: str, model: str | ModelSpec | Model, *, direction: str = "drop", tolerance: float = 0.02,

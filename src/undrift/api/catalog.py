@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..jsonable import jsonable
 from ..store import Store, as_store, resolve_url
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ class StoredModel:
     spec: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "spec": self.spec}
+        return jsonable({"name": self.name, "spec": self.spec})
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,13 @@ class ModelCatalog:
     stored: list[StoredModel] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return jsonable({
             "backends": [{"scheme": b.name, "usage": b.value.usage if b.value else None,
                           "description": b.value.description if b.value else None, "problem": b.problem,
                           "distribution": b.plugin.distribution, "version": b.plugin.version} for b in self.backends],
             "bundled": self.bundled, "bundled_problem": self.bundled_problem,
             "stored": [m.to_dict() for m in self.stored],
-        }
+        })
 
 
 def installed_backends() -> list[Installed[Backend]]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from ..store import ResultRow, RunRecord, Store, as_store
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class RunResults:
         data: dict[str, Any] = {"run": self.run.to_dict(), "tasks": [s.to_dict() for s in self.tasks]}
         if self.samples is not None:
             data["samples"] = [row.to_dict() for row in self.samples]
-        return data
+        return jsonable(data)
 
 
 def show(run: str, *, task: str | None = None, samples: int = 0, db: Store | str | None = None) -> RunResults:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from ..jsonable import jsonable
 from ..store import Store, as_store
 from .runs import task_names
 
@@ -27,8 +28,8 @@ class WatchSummary:
     open_alerts: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.watch.to_dict(), "last_tick": self.last_tick.to_dict() if self.last_tick else None,
-                "open_alerts": self.open_alerts}
+        return jsonable({**self.watch.to_dict(), "last_tick": self.last_tick.to_dict() if self.last_tick else None,
+                         "open_alerts": self.open_alerts})
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class WatchStatus:
     ticks: list[Tick] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.watch.to_dict(), "ticks": [t.to_dict() for t in self.ticks]}
+        return jsonable({**self.watch.to_dict(), "ticks": [t.to_dict() for t in self.ticks]})
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class AlertRecord:
     deliveries: list[Delivery] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.alert.to_dict(), "deliveries": [d.to_dict() for d in self.deliveries]}
+        return jsonable({**self.alert.to_dict(), "deliveries": [d.to_dict() for d in self.deliveries]})
 
 
 def add_watch(name: str, model: str, suite: str, every: str, *, baseline: str = "first",

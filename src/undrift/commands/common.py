@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -39,15 +38,10 @@ RUN_FAILED_EXIT = 4
 DECISION_EXIT = {"unchanged": 0, "changed": 1, "undecided": 3}  # `check` and `history`: the exit status is the answer
 
 
-def to_json(value: Any) -> str:
-    """What `--json` prints: indented JSON, times in ISO 8601 (`2026-11-24T19:00:00+00:00`), anything else that JSON
-    has no type for (paths, ids) as its text."""
-    return json.dumps(value, indent=2, default=_as_json)
-
-
 def print_json(value: Any) -> None:
-    """Print `to_json(value)`: every command's `--json` goes through here, with a result's `.to_dict()`."""
-    print(to_json(value))
+    """Print a result's `.to_dict()` (or a list of them) as indented JSON: every command's `--json` goes through
+    here.  `.to_dict()` already holds only JSON's types (`undrift.jsonable`), so this only dumps it."""
+    print(json.dumps(value, indent=2))
 
 
 def writable(target: Optional[Path]) -> None:
@@ -63,10 +57,6 @@ def task_list(value: Optional[str]) -> Optional[tuple[str, ...]]:
     from ..api.runs import task_names
 
     return task_names(value)
-
-
-def _as_json(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def interruptible(work):

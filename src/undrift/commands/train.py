@@ -62,12 +62,10 @@ def train(
             resume=resume, sweep_scales=scales, holdout=holdout, max_forgetting=max_forgetting, db=db,
             progress=not quiet, allow_outside=allow_outside)
     except TrainingInterrupted as stop:
-        err.print(literal(f"interrupted at step {stop.step}: the checkpoint in {stop.out_dir} is kept; continue with "
-                          "the same command and --resume"))
+        err.print(literal(str(stop)))
         raise typer.Exit(130)
-    if trained.sweep is not None and not trained.sweep.within_bound:
-        err.print(Text(f"no scale kept forgetting within {max_forgetting:.1%}; kept {trained.sweep.chosen:g}, the "
-                       "least forgetful", style="yellow"))
+    if trained.sweep is not None and trained.sweep.warning:
+        err.print(Text(trained.sweep.warning, style="yellow"))
     if as_json:
         print_json(trained.to_dict())
         return

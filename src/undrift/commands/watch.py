@@ -104,6 +104,7 @@ def run(name: Optional[str] = typer.Argument(None, help="tick this watch now, du
         db: Db = None, as_json: Json = False) -> None:
     """Tick watches once. Exit status: 0 all passed, 1 a gate failed (an alert is open), 3 a tick erred."""
     from ..api.watching import run_due, tick_watch
+    from ..monitor.scheduler import ticked_elsewhere
     from ..report.monitor import outcomes_summary
 
     if bool(name) == due:
@@ -115,7 +116,7 @@ def run(name: Optional[str] = typer.Argument(None, help="tick this watch now, du
                                                         allow_unsandboxed=allow_unsandboxed, on_fault=_fault)]
         outcome = tick_watch(name, db=db, progress=not quiet, allow_unsandboxed=allow_unsandboxed)
         if outcome is None:
-            raise UndriftError(f"watch {name!r} is being ticked by another process now: `undrift watch show {name}`")
+            raise ticked_elsewhere(name)
         return [(name, outcome)]
 
     outcomes = _stoppable(tick)
@@ -141,13 +142,14 @@ def _stoppable(work):
     progress is recorded as interrupted and the watch stays due; exit 130."""
     import signal
 
+    from ..monitor.scheduler import INTERRUPTED
     from ..runner import RunInterrupted
 
     previous = signal.signal(signal.SIGTERM, terminate_as_interrupt)
     try:
         return work()
     except (KeyboardInterrupt, RunInterrupted):
-        err.print(literal("interrupted: the tick is recorded as interrupted and the watch stays due"))
+        err.print(literal(INTERRUPTED))
         raise typer.Exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -30,6 +30,7 @@ from typing import Any, Callable, Protocol
 
 from ..errors import UndriftError
 from ..hashing import sha256_json
+from ..jsonable import jsonable
 from ..plugins import BACKENDS
 
 SYSTEM_MODES = ("prepend", "replace")
@@ -151,13 +152,13 @@ class Decoding:
         return self.temperature == 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return jsonable({
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "stop": list(self.stop),
             "seed": self.seed,
-        }
+        })
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Decoding":
@@ -232,7 +233,7 @@ class Fingerprint:
     system_fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return jsonable({
             "backend": self.backend,
             "model": self.model,
             "deterministic": self.deterministic,
@@ -241,7 +242,7 @@ class Fingerprint:
             "options": dict(self.options),
             "served_model": self.served_model,
             "system_fingerprint": self.system_fingerprint,
-        }
+        })
 
     def digest(self) -> str:
         return sha256_json(self.to_dict())

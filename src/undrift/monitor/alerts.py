@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from ..errors import UndriftError
 
+from ..jsonable import jsonable
 from ..store import Store
 from ..store.db import as_utc
 from ..store.schema import alert_deliveries, alerts
@@ -42,7 +43,7 @@ class Alert:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "payload"}
         if payload:
             data["payload"] = self.payload
-        return data
+        return jsonable(data)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Delivery:
     at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
 
 
 def open_alert(store: Store, watch: str) -> Alert | None:
@@ -127,7 +128,7 @@ def count_open_alerts(store: Store) -> int:
 
 def record_delivery(store: Store, delivery: Delivery) -> None:
     with store.engine.begin() as connection:
-        connection.execute(alert_deliveries.insert().values(**delivery.to_dict()))
+        connection.execute(alert_deliveries.insert().values(**vars(delivery)))  # times as datetimes
 
 
 def deliveries(store: Store, alert_id: int) -> list[Delivery]:

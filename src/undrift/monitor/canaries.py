@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import UndriftError
 from ..hashing import sha256_json
+from ..jsonable import jsonable
 from ..models.base import Decoding, Model, Request
 from ..models.openai_api import OpenAIModel
 
@@ -49,8 +50,8 @@ class BehaviouralFingerprint:
         return sha256_json(self.answers)[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"digest": self.digest, "answers": dict(self.answers), "errors": dict(self.errors),
-                "served": dict(self.served), "logprobs": dict(self.logprobs)}
+        return jsonable({"digest": self.digest, "answers": dict(self.answers), "errors": dict(self.errors),
+                         "served": dict(self.served), "logprobs": dict(self.logprobs)})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BehaviouralFingerprint":
@@ -71,8 +72,8 @@ class FingerprintChange:
                    if self.served_before.get(k) is not None and self.served_after.get(k) is not None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"moved": list(self.moved), "compared": self.compared, "served_changed": self.served_changed,
-                "served_before": dict(self.served_before), "served_after": dict(self.served_after)}
+        return jsonable({"moved": list(self.moved), "compared": self.compared, "served_changed": self.served_changed,
+                         "served_before": dict(self.served_before), "served_after": dict(self.served_after)})
 
 
 def take(model: Model) -> tuple[BehaviouralFingerprint, int, int, int]:

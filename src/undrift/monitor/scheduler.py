@@ -11,6 +11,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
+from ..errors import UndriftError
 from ..store import Store
 from ..store.lease import Heartbeat
 from .schedule import Schedule
@@ -19,6 +20,12 @@ from ..runner import RunInterrupted
 from .watches import Watch, claim, due_watches, lease_alive, list_watches, release, renew
 
 POLL_S = 30.0  # the daemon looks for new or changed watches at least this often
+INTERRUPTED = "interrupted: the tick is recorded as interrupted and the watch stays due"  # what SIGTERM/Ctrl-C leaves
+
+
+def ticked_elsewhere(name: str) -> UndriftError:
+    """Why `tick_watch` gave None for `name`: another process holds the watch's lease."""
+    return UndriftError(f"watch {name!r} is being ticked by another process now: `undrift watch show {name}`")
 
 
 def tick_watch(store: Store, name: str, due_only: bool = False, progress: bool = False,

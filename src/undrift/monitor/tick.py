@@ -21,6 +21,7 @@ from ..analysis.compare import Comparison, compare_runs
 from ..check import check_drift
 from ..errors import UndriftError
 from ..gate import GateResult, Policy, evaluate, refuse_unfit
+from ..jsonable import jsonable
 from ..models import ModelSpec, load_model
 from ..runner import RunFailed, RunInterrupted, Runner, RunOptions
 from ..store import Store
@@ -49,9 +50,10 @@ class TickOutcome:
     deliveries: list[Delivery] = field(default_factory=list)  # what this tick sent, and whether it arrived
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tick": self.tick.to_dict(), "alert": self.alert.to_dict(payload=False) if self.alert else None,
-                "alert_event": self.alert_event, "notices": [n.to_dict(payload=False) for n in self.notices],
-                "deliveries": [d.to_dict() for d in self.deliveries]}
+        return jsonable({"tick": self.tick.to_dict(),
+                         "alert": self.alert.to_dict(payload=False) if self.alert else None,
+                         "alert_event": self.alert_event, "notices": [n.to_dict(payload=False) for n in self.notices],
+                         "deliveries": [d.to_dict() for d in self.deliveries]})
 
 
 def policy_of(watch: Watch) -> Policy:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from ..jsonable import jsonable
 from ..store import Store
 from ..store.db import as_utc
 from ..store.schema import watch_ticks
@@ -39,7 +40,7 @@ class Tick:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return jsonable({k: getattr(self, k) for k in self.__dataclass_fields__})
 
 
 def start_tick(store: Store, watch: str) -> Tick:
@@ -54,7 +55,7 @@ def start_tick(store: Store, watch: str) -> Tick:
 def finish_tick(store: Store, tick: Tick) -> Tick:
     tick.finished_at = datetime.now(timezone.utc)
     # a JSON column given None stores JSON null, not SQL NULL: leave unset ones out, so `is_not(None)` finds them
-    values = {k: v for k, v in tick.to_dict().items()
+    values = {k: v for k, v in vars(tick).items()  # the fields as they are: to_dict() writes times as text
               if k not in ("id", "watch", "started_at") and not (k in ("gate", "fingerprint") and v is None)}
     with store.engine.begin() as connection:
         connection.execute(update(watch_ticks).where(watch_ticks.c.id == tick.id).values(**values))

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from ..store import Store
 from ..store.db import as_utc
 from ..store.lease import owner_alive, this_process
@@ -43,13 +44,13 @@ class Watch:
     lease_until: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return jsonable({
             "name": self.name, "model": self.model_spec, "suite": self.suite, "schedule": self.schedule,
             "baseline": self.baseline, "policy": self.policy, "max_calls": self.max_calls,
             "webhooks": list(self.webhooks), "alert_command": self.alert_command, "options": dict(self.options),
             "created_at": self.created_at, "next_due_at": self.next_due_at, "lease_owner": self.lease_owner,
             "lease_until": self.lease_until,
-        }
+        })
 
 
 def check_name(name: str) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .. import __version__
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from .lease import owner_alive, lease_age_s, this_process
 from .rows import ResultRow
 from .schema import results, runs
@@ -78,8 +79,8 @@ class RunRecord:
     errors: int = 0  # result rows that hold an error, not an answer
 
     def to_dict(self) -> dict[str, Any]:
-        """The run as `undrift runs --json` prints it (times as datetimes; `print_json` writes them in ISO 8601)."""
-        return asdict(self)
+        """The run as `undrift runs --json` prints it (times in ISO 8601)."""
+        return jsonable(asdict(self))
 
     @property
     def finished(self) -> bool:

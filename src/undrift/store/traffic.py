@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ..jsonable import jsonable
 from .db import Store, as_utc
 from .schema import traffic
 
@@ -41,7 +42,7 @@ class TrafficRecord:
     id: int | None = None  # set once stored
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return jsonable({f.name: getattr(self, f.name) for f in fields(self)})
 
 
 _COLUMNS = [f.name for f in fields(TrafficRecord) if f.name != "id"]

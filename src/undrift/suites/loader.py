@@ -13,7 +13,7 @@ from ..errors import UndriftError
 from ..models.base import Decoding
 from ..plugins import SUITES, Installed
 from ..userfiles import check_prompt_length, jsonl_rows, load_yaml, read_text
-from .schema import Sample, ScorerConfig, Suite, Task
+from .schema import Sample, ScorerConfig, Suite, SuiteProblem, Task
 
 TASK_KEYS = {"name", "description", "samples", "system", "template", "decoding", "scorer"}
 SUITE_KEYS = {"name", "version", "description", "tasks"}
@@ -73,7 +73,7 @@ def load_suite_file(path: Path, allow_outside: bool = False) -> Suite:
         raise UndriftError(f"{where}: a suite file is a mapping with `name` and `tasks`; see docs/suite-format.md")
     _no_unknown_keys(document, SUITE_KEYS, where)
     tasks_raw = document.get("tasks")
-    if not isinstance(tasks_raw, list) or not tasks_raw:
+    if not isinstance(tasks_raw, list):
         raise UndriftError(f"{where}: `tasks` must be a non-empty list of tasks")
     folder = None if allow_outside else path.parent.resolve()
     tasks = [task_from_mapping(raw, path.parent, folder, f"{where}: task {i + 1}") for i, raw in enumerate(tasks_raw)]
@@ -82,21 +82,17 @@ def load_suite_file(path: Path, allow_outside: bool = False) -> Suite:
 
 
 def assemble_suite(name: str, tasks: list[Task], version: str, description: str, source: str, where: str) -> Suite:
-    """A suite of checked tasks, from a file or from Python: at least one task, and task names unique."""
-    if not tasks:
-        raise UndriftError(f"{where}: `tasks` must be a non-empty list of tasks")
-    names = [t.name for t in tasks]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise UndriftError(f"{where}: task name {duplicates[0]!r} is used twice; task names must be unique")
-    return Suite(name=name, version=version, description=description, tasks=tuple(tasks), source=source)
+    """A suite of checked tasks, from a file or from Python, held to `Suite`'s rules; a problem names `where`."""
+    try:
+        return Suite(name=name, version=version, description=description, tasks=tuple(tasks), source=source)
+    except SuiteProblem as problem:
+        raise UndriftError(f"{where}: {problem.detail}") from None
 
 
 def task_from_mapping(raw: Any, base_dir: Path, inside: Path | None, where: str) -> Task:
     """One task as a suite file writes it (`name`, `samples`, `scorer`, optional `template`, `system`, `decoding`,
-    `description`), checked: the scorer exists, every sample expands and suits the scorer, ids are unique."""
-    from ..scoring import build_scorer, sample_problem
-
+    `description`), checked: every sample expands, then `Task`'s rules (the scorer exists and suits every sample,
+    ids are unique), with the row at fault named by its place in the file."""
     if not isinstance(raw, dict) or not raw.get("name"):
         raise UndriftError(f"{where}: each task is a mapping with at least `name`, `samples` and `scorer`")
     where = f"{where.rsplit(': task', 1)[0]}: task {raw['name']!r}"
@@ -108,31 +104,19 @@ def task_from_mapping(raw: Any, base_dir: Path, inside: Path | None, where: str)
         raise UndriftError(f"{where}: `scorer` must name a type, e.g. `scorer: {{type: exact}}`")
     scorer = ScorerConfig(type=str(scorer_raw["type"]), params={k: v for k, v in scorer_raw.items() if k != "type"})
     try:
-        built = build_scorer(scorer)
         decoding = Decoding.from_dict(raw.get("decoding") or {})
     except UndriftError as exc:
         raise UndriftError(f"{where}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise UndriftError(f"{where}: bad `decoding`: {_one_line(exc)}") from None
     rows = _sample_rows(raw.get("samples"), base_dir, inside, where)
-    samples = []
-    seen: set[str] = set()
-    for label, row in rows:
-        sample = sample_from_row(row, raw.get("template"), raw.get("system"), f"{where}: {label}")
-        if sample.id in seen:
-            raise UndriftError(f"{where}: {label}: sample id {sample.id!r} is used twice; ids must be unique per task")
-        problem = sample_problem(built, sample)
-        if problem:
-            raise UndriftError(f"{where}: {label}: sample {sample.id!r} {problem}")
-        seen.add(sample.id)
-        samples.append(sample)
-    return Task(
-        name=str(raw["name"]),
-        samples=tuple(samples),
-        scorer=scorer,
-        decoding=decoding,
-        description=str(raw.get("description", "")),
-    )
+    samples = [sample_from_row(row, raw.get("template"), raw.get("system"), f"{where}: {label}") for label, row in rows]
+    try:
+        return Task(name=str(raw["name"]), samples=tuple(samples), scorer=scorer, decoding=decoding,
+                    description=str(raw.get("description", "")))
+    except SuiteProblem as problem:
+        at = f"{rows[problem.sample][0]}: " if problem.sample is not None else ""
+        raise UndriftError(f"{where}: {at}{problem.detail}") from None
 
 
 def _sample_rows(value: Any, base_dir: Path, inside: Path | None, where: str) -> list[tuple[str, dict]]:
@@ -152,8 +136,6 @@ def _sample_rows(value: Any, base_dir: Path, inside: Path | None, where: str) ->
             raise UndriftError(f"{where}: {exc}") from None
     else:
         raise UndriftError(f"{where}: `samples` must be a list or the name of a .jsonl file")
-    if not rows:
-        raise UndriftError(f"{where}: the task has no samples")
     for label, row in rows:
         if not isinstance(row, dict):
             raise UndriftError(f"{where}: {label} must be a JSON object")

@@ -3,6 +3,11 @@
 A sample is one thing to ask (messages, or a prompt, or template fields), what a right answer is (`target`), the
 slices it belongs to (for per-slice breakdowns), and any data its scorer needs (unit tests, instructions).  A task
 groups samples with one prompt template, one set of decoding parameters and one scorer.
+
+The rules a suite keeps (a known scorer that suits every sample, sample ids unique per task, task names unique per
+suite, nothing empty) are checked here, when a `Sample`, `Task` or `Suite` is made, so a suite from a YAML file, from
+`.build`, from a plugin or from the plain constructors is held to the same rules before any of it reaches a model or
+the store.  The loader says the same problems with the file and line (`SuiteProblem.sample`).
 """
 
 from __future__ import annotations
@@ -10,8 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from ..errors import UndriftError
 from ..hashing import sha256_json
+from ..jsonable import jsonable
 from ..models.base import Decoding, Request
+
+
+class SuiteProblem(UndriftError):
+    """A suite, task or sample that breaks a rule: `detail` says what and how to mend it, `sample` is the position of
+    the sample at fault in its task (None when the fault is the task's or the suite's)."""
+
+    def __init__(self, owner: str, detail: str, sample: int | None = None):
+        super().__init__(f"{owner}: {detail}")
+        self.detail, self.sample = detail, sample
 
 
 @dataclass(frozen=True)
@@ -23,6 +39,14 @@ class Sample:
     data: dict[str, Any] = field(default_factory=dict)
     counterfactual: tuple[dict[str, str], ...] | None = None
     decoding: Decoding | None = None  # overrides the task's: a replayed request is decoded as it was asked
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str):
+            raise SuiteProblem(f"sample {self.id!r}", f"a sample's id is a string: give {str(self.id)!r}")
+        if isinstance(self.messages, (str, bytes)) or not isinstance(self.messages, (list, tuple)) or \
+                not self.messages or not all(isinstance(m, Mapping) for m in self.messages):
+            raise SuiteProblem(f"sample {self.id!r}", "`messages` must be a list of {role, content} mappings, e.g. "
+                                                      "({'role': 'user', 'content': 'Hi'},)")
 
     def row(self) -> dict[str, Any]:
         """The sample as a row of a suite file's samples (its data as top-level fields), which reads back as it."""
@@ -44,7 +68,7 @@ class Sample:
             out["data"] = self.data
         if self.counterfactual:
             out["counterfactual"] = list(self.counterfactual)
-        return out
+        return jsonable(out)
 
 
 @dataclass(frozen=True)
@@ -55,7 +79,7 @@ class ScorerConfig:
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, **self.params}
+        return jsonable({"type": self.type, **self.params})
 
 
 @dataclass(frozen=True)
@@ -65,6 +89,30 @@ class Task:
     scorer: ScorerConfig
     decoding: Decoding = Decoding()
     description: str = ""
+
+    def __post_init__(self) -> None:
+        from ..scoring import build_scorer, sample_problem
+
+        owner = f"task {self.name!r}"
+        if not isinstance(self.scorer, ScorerConfig):
+            raise SuiteProblem(owner, f"the scorer is a ScorerConfig, e.g. ScorerConfig({str(self.scorer)!r}), not "
+                                      f"a {type(self.scorer).__name__}")
+        try:
+            scorer = build_scorer(self.scorer)
+        except SuiteProblem:
+            raise
+        except UndriftError as problem:
+            raise SuiteProblem(owner, str(problem)) from None
+        if not self.samples:
+            raise SuiteProblem(owner, "the task has no samples")
+        seen: set[str] = set()
+        for index, sample in enumerate(self.samples):
+            if sample.id in seen:
+                raise SuiteProblem(owner, f"sample id {sample.id!r} is used twice; ids must be unique per task", index)
+            problem = sample_problem(scorer, sample)
+            if problem:
+                raise SuiteProblem(owner, f"sample {sample.id!r} {problem}", index)
+            seen.add(sample.id)
 
     @classmethod
     def build(cls, name: str, samples: Iterable[Mapping[str, Any] | Sample], scorer: str | Mapping[str, Any] |
@@ -104,13 +152,13 @@ class Task:
         return requests
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return jsonable({
             "name": self.name,
             "description": self.description,
             "decoding": self.decoding.to_dict(),
             "scorer": self.scorer.to_dict(),
             "samples": [s.to_dict() for s in self.samples],
-        }
+        })
 
 
 @dataclass(frozen=True)
@@ -120,6 +168,15 @@ class Suite:
     description: str = ""
     version: str = "1"
     source: str = ""
+
+    def __post_init__(self) -> None:
+        owner = f"suite {self.name!r}"
+        if not self.tasks:
+            raise SuiteProblem(owner, "`tasks` must be a non-empty list of tasks")
+        names = [t.name for t in self.tasks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise SuiteProblem(owner, f"task name {duplicates[0]!r} is used twice; task names must be unique")
 
     @classmethod
     def build(cls, name: str, tasks: Iterable[Task | Mapping[str, Any]], *, description: str = "",

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from ..store.db import Store
 from ..store.traffic import TrafficRecord, read_traffic
 from .meaning import MeaningDrift, meaning_drift
@@ -67,8 +68,8 @@ class TrafficReport:
 
     def to_dict(self) -> dict[str, Any]:
         q = self.query
-        return {
-            "since": q.since.isoformat() if q.since else None, "until": q.until.isoformat() if q.until else None,
+        return jsonable({
+            "since": q.since, "until": q.until,
             "tag": q.tag, "window": q.window_text, "reference_option": q.reference.text, "alpha": q.alpha,
             "multiplicity": "holm",
             "windows": [w.to_dict() for w in self.windows],
@@ -76,7 +77,7 @@ class TrafficReport:
             "tests": [t.to_dict() for t in self.tests],
             "meaning": self.meaning.to_dict() if self.meaning else None,
             "changes": self.changes, "drifted": self.drifted, "skipped_requests": self.skipped,
-        }
+        })
 
 
 def is_completion(record: TrafficRecord) -> bool:

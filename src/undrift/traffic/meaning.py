@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..jsonable import jsonable
 from ..store.traffic import TrafficRecord
 from .embed import INSTALL_HINT, embed, model_dir
 from .mmd import mmd_test
@@ -30,7 +31,7 @@ class Example:
     witness: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"record_id": self.record_id, "at": self.at.isoformat(), "text": self.text, "witness": self.witness}
+        return jsonable({"record_id": self.record_id, "at": self.at, "text": self.text, "witness": self.witness})
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class MeaningDrift:
         data = dict(self.__dict__)
         data["reference_examples"] = [e.to_dict() for e in self.reference_examples]
         data["current_examples"] = [e.to_dict() for e in self.current_examples]
-        return data
+        return jsonable(data)
 
 
 def meaning_drift(reference: list[TrafficRecord], current: list[TrafficRecord], cap: int = 500,

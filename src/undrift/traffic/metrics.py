@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..jsonable import jsonable
 from ..scoring.formats import parse_json_response
 from ..scoring.refusal import is_refusal
 from ..store.traffic import TrafficRecord
@@ -104,7 +105,7 @@ class Percentiles:
         return cls(p50, p90, p99, len(values))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"p50": self.p50, "p90": self.p90, "p99": self.p99, "n": self.n}
+        return jsonable({"p50": self.p50, "p90": self.p90, "p99": self.p99, "n": self.n})
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class Rate:
         return cls(sum(flags), len(flags))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "n": self.n, "rate": self.value}
+        return jsonable({"count": self.count, "n": self.n, "rate": self.value})
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,8 @@ class WindowMetrics:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "start": self.start.isoformat(), "end": self.end.isoformat(), "requests": self.requests,
+        return jsonable({
+            "start": self.start, "end": self.end, "requests": self.requests,
             "errors": self.errors.to_dict(), "refusals": self.refusals.to_dict(),
             "json_valid": self.json_valid.to_dict(),
             "chars_mean": self.chars_mean, "chars_median": self.chars_median,
@@ -170,7 +171,7 @@ class WindowMetrics:
             "ttft_s": self.ttft.to_dict() if self.ttft else None,
             "served_models": self.served_models, "fingerprints": self.fingerprints,
             "served_model_changed": self.served_model_changed, "fingerprint_changed": self.fingerprint_changed,
-        }
+        })
 
 
 def _mean(values: list[float]) -> float | None:

@@ -33,6 +33,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..analysis.stats import CONFIDENCE, wilson_interval, z_quantile
+from ..jsonable import jsonable
 
 TAIL_PERCENTILE = 95  # the tail tests' threshold, of both windows pooled
 _PAIRS_CAP = 1_000_000  # pairwise differences for the Hodges-Lehmann interval; larger windows are subsampled
@@ -58,7 +59,7 @@ class MetricTest:
     threshold: float | None = None  # a tail test's: the pooled p95 the shares are above
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return jsonable(dict(self.__dict__))
 
 
 def rate_test(metric: str, reference: Sequence[bool], current: Sequence[bool]) -> MetricTest:

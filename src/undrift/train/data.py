@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import UndriftError
 from ..hashing import sha256_file
+from ..jsonable import jsonable
 from ..userfiles import check_prompt_length, jsonl_rows
 
 IGNORE = -100  # label value that cross-entropy skips
@@ -24,7 +25,7 @@ class Example:
     completion: str  # the answer to learn
 
     def to_dict(self) -> dict[str, Any]:
-        return {"messages": [*self.messages, {"role": "assistant", "content": self.completion}]}
+        return jsonable({"messages": [*self.messages, {"role": "assistant", "content": self.completion}]})
 
 
 def load_examples(path: str | Path) -> list[Example]:

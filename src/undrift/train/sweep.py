@@ -28,6 +28,14 @@ class SweepResult:
     accuracies: dict[float, float] = field(default_factory=dict)
     chosen: float = 1.0
     within_bound: bool = True
+    max_forgetting: float = 0.0
+
+    @property
+    def warning(self) -> str | None:
+        """What to tell the user when no scale forgot within the bound, so the least forgetful one was kept."""
+        if self.within_bound:
+            return None
+        return f"no scale kept forgetting within {self.max_forgetting:.1%}; kept {self.chosen:g}, the least forgetful"
 
 
 def scale_adapter(source: Path, target: Path, scale: float) -> Path:
@@ -50,7 +58,7 @@ def sweep_scales(store: Store, name: str, base_spec: str, old_spec: str, adapter
     suite = load_suite(holdout, allow_outside=allow_outside)
     runner = Runner(store, progress=progress)
     old_run = runner.run(suite, load_model(old_spec), RunOptions(name=f"{name}@old"), holdout)
-    result = SweepResult(old_accuracy=_accuracy(store, old_run.run.id))
+    result = SweepResult(old_accuracy=_accuracy(store, old_run.run.id), max_forgetting=max_forgetting)
     for scale in sorted(set(scales), reverse=True):
         scaled = scale_adapter(adapter, adapter.parent / f"scale-{scale:g}", scale)
         base = ModelSpec.parse(base_spec)

@@ -47,8 +47,11 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
 class TrainingInterrupted(Exception):
+    """Raised after Ctrl-C (or SIGTERM) once the checkpoint is saved; says where it is and how to continue."""
+
     def __init__(self, out_dir: Path, step: int):
-        super().__init__(str(out_dir))
+        super().__init__(f"interrupted at step {step}: the checkpoint in {out_dir} is kept; continue with the same "
+                         "command and --resume (resume=True from Python)")
         self.out_dir, self.step = out_dir, step
 
 

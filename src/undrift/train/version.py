@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UndriftError
+from ..jsonable import jsonable
 from ..registry import Registry, Version
 from ..store import Store, as_store
 from .sweep import SweepResult
@@ -30,8 +31,8 @@ class TrainedVersion:
 
     def to_dict(self) -> dict[str, Any]:
         """What `undrift train --json` prints."""
-        return {"version": self.version.to_dict(), "steps": self.steps, "final_loss": self.final_loss,
-                "adapter_dir": str(self.adapter_dir)}
+        return jsonable({"version": self.version.to_dict(), "steps": self.steps, "final_loss": self.final_loss,
+                         "adapter_dir": str(self.adapter_dir)})
 
 
 def train_version(config: TrainConfig, db: Store | str | None = None, parent: str | None = None,
