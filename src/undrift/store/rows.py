@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from ..jsonable import jsonable
+
 
 @dataclass(frozen=True)
 class ResultRow:
@@ -58,8 +60,8 @@ class ResultRow:
         return float(self.value)
 
     def to_dict(self) -> dict[str, Any]:
-        """The row as `undrift show --json --samples N` prints it: every column."""
-        return asdict(self)
+        """The row as `undrift show --json --samples N` prints it: every column, times in ISO 8601."""
+        return jsonable(asdict(self))
 
 
 __all__ = ["ResultRow"]
