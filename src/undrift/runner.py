@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import UndriftError
+from .errors import UndriftError, option
 from .hashing import sha256_json
 from .models import Generation, Model, ModelSpec, Request, load_model
 from .progress import ProgressBar
@@ -50,11 +50,12 @@ class RunOptions:
 
     def validate(self) -> None:
         if self.repeats < 1:
-            raise UndriftError(f"--repeats must be at least 1, got {self.repeats}")
+            raise UndriftError(f"{option('repeats')} must be at least 1, got {self.repeats}")
         if self.limit is not None and self.limit < 1:
-            raise UndriftError(f"--limit must be at least 1, got {self.limit}")
+            raise UndriftError(f"{option('limit')} must be at least 1, got {self.limit}")
         if not 0 <= self.max_error_rate <= 1:
-            raise UndriftError(f"--max-error-rate is a share between 0 and 1, e.g. 0.05 (got {self.max_error_rate})")
+            raise UndriftError(f"{option('max_error_rate')} is a share between 0 and 1, e.g. 0.05 "
+                               f"(got {self.max_error_rate})")
 
 
 @dataclass
@@ -71,18 +72,23 @@ class RunReport:
                 "from_cache": self.from_cache, "elapsed_s": self.elapsed_s}
 
 
-class RunInterrupted(Exception):
+class RunInterrupted(UndriftError):
     """Raised after Ctrl-C (or SIGTERM, which the CLI turns into one), once the run is marked interrupted; carries
     the id to resume."""
 
+    exit_code = 130
+
     def __init__(self, run_id: str):
-        super().__init__(run_id)
+        super().__init__(f"run {run_id} was interrupted and keeps what finished: continue it with "
+                         f"undrift.resume({run_id!r}) (`undrift run --resume {run_id}`)")
         self.run_id = run_id
 
 
-class RunFailed(Exception):
+class RunFailed(UndriftError):
     """Raised once a run is marked failed because too many of its requests got errors; the message says how many
-    and what to do.  Not an `UndriftError`: the input was fine, the model (or its server) was not."""
+    and what to do.  The input was fine, the model (or its server) was not: the CLI exits 4, not 2."""
+
+    exit_code = 4
 
     def __init__(self, run_id: str, message: str):
         super().__init__(message)
@@ -379,8 +385,8 @@ def _failure(record: RunRecord, seen: list[str]) -> str | None:
         return None
     example = f"; the first: {seen[0][:120]}" if seen else ""
     return (f"run {record.id} failed: {record.errors} of {record.done} requests got errors, more than "
-            f"--max-error-rate {record.max_error_rate:.0%} allows{example}. Errors are not scored; once the model answers "
-            f"again, `undrift run --resume {record.id}` asks them again")
+            f"{option('max_error_rate')} {record.max_error_rate:.0%} allows{example}. Errors are not scored; once the "
+            f"model answers again, undrift.resume({record.id!r}) (`undrift run --resume {record.id}`) asks them again")
 
 
 def _reuse_allowed(deterministic: bool, options: RunOptions) -> bool:

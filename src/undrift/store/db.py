@@ -102,10 +102,22 @@ def as_store(db: Store | str | os.PathLike | None = None, must_exist: bool = Fal
 
 
 class Store:
+    """An open store: `Store.open(url)`, or what `as_store` makes of a `db` argument.  Use it in a `with` block, or
+    call `close()`, to release its connections."""
+
     def __init__(self, engine: Engine, url: str, read_only: bool = False):
         self.engine = engine
         self.url = url
         self.read_only = read_only
+
+    def __repr__(self) -> str:
+        return f"Store({self.safe_url!r}{', read_only=True' if self.read_only else ''})"
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     @classmethod
     def open(cls, url: str | None = None, must_exist: bool = False) -> "Store":
@@ -206,9 +218,11 @@ class Store:
 
     @property
     def safe_url(self) -> str:
+        """The URL with any password masked, for messages and `repr`."""
         return make_url(self.url).render_as_string(hide_password=True)
 
     def close(self) -> None:
+        """Release the engine's connections (the store can still be used: the pool opens new ones)."""
         self.engine.dispose()
 
     # -- runs -------------------------------------------------------------------------------------------------

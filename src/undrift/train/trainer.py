@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..files import replace_folder
 from ..hashing import sha256_files
 from ..models import ModelSpec, require
@@ -46,9 +46,15 @@ COMPAT_LOSSES = ("muscle", "focal", "kl")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
-class TrainingInterrupted(Exception):
+class TrainingInterrupted(UndriftError):
+    """Raised after Ctrl-C during training, once the checkpoint is saved: `out_dir` holds it, `resume=True` (the
+    CLI's `--resume`) continues from `step`."""
+
+    exit_code = 130
+
     def __init__(self, out_dir: Path, step: int):
-        super().__init__(str(out_dir))
+        super().__init__(f"training was interrupted at step {step}: the checkpoint in {out_dir} is kept; continue "
+                         f"with the same call and {option('resume', True)}")
         self.out_dir, self.step = out_dir, step
 
 
