@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..store import Store, as_store, resolve_url
+from .arguments import checked
 
 if TYPE_CHECKING:
     from ..models.base import Backend
@@ -53,6 +54,7 @@ def installed_backends() -> list[Installed[Backend]]:
     return installed()
 
 
+@checked
 def installed_suites(seed: int = 0) -> list[Installed[Suite]]:
     """Every suite that loads by name, built from `seed`, with the package that provides it; one that fails to load
     carries its one-line problem instead."""
@@ -61,7 +63,8 @@ def installed_suites(seed: int = 0) -> list[Installed[Suite]]:
     return installed(seed)
 
 
-def models_in_store(db: Store | str | None = None) -> list[StoredModel]:
+@checked
+def models_in_store(db: Store | str | Path | None = None) -> list[StoredModel]:
     """Each run name in the store with its latest run's spec; none (and no store file made) where a SQLite store
     does not exist yet."""
     if not isinstance(db, Store):
@@ -74,7 +77,8 @@ def models_in_store(db: Store | str | None = None) -> list[StoredModel]:
     return [StoredModel(name, spec) for name, spec in seen.items()]
 
 
-def model_catalog(db: Store | str | None = None) -> ModelCatalog:
+@checked
+def model_catalog(db: Store | str | Path | None = None) -> ModelCatalog:
     """What `undrift models` shows: the backends, the bundled model's state, the models with runs in the store."""
     from ..errors import UndriftError
     from ..models.gguf_cache import bundled_gguf
