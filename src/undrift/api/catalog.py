@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..store import Store, as_store, resolve_url
+from ..store import Store, as_store, store_exists
 from .arguments import checked
 
 if TYPE_CHECKING:
@@ -67,10 +67,8 @@ def installed_suites(seed: int = 0) -> list[Installed[Suite]]:
 def models_in_store(db: Store | str | Path | None = None) -> list[StoredModel]:
     """Each run name in the store with its latest run's spec; none (and no store file made) where a SQLite store
     does not exist yet."""
-    if not isinstance(db, Store):
-        url = resolve_url(db)
-        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-            return []
+    if not store_exists(db):
+        return []
     seen: dict[str, str] = {}
     for record in as_store(db).list_runs(limit=10_000):
         seen.setdefault(record.name, record.model_spec)

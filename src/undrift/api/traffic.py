@@ -50,18 +50,18 @@ def selection(since: str | None = None, until: str | None = None, tag: str | Non
     requests drawn with `seed` (a share such as 0.5 is refused)."""
     from datetime import datetime, timezone
 
-    from ..errors import UndriftError
+    from ..errors import UndriftError, option
     from ..traffic.windows import parse_moment
 
     now = datetime.now(timezone.utc)
-    start = parse_moment(since, "--since", now) if since else None
-    end = parse_moment(until, "--until", now) if until else None
+    start = parse_moment(since, option("since"), now) if since else None
+    end = parse_moment(until, option("until"), now) if until else None
     if isinstance(sample, str):
         try:
             sample = int(sample.strip())
         except ValueError:
-            raise UndriftError(f"--sample is a number of requests (e.g. --sample 200), not a share: got {sample!r}") \
-                from None
+            raise UndriftError(f"{option('sample')} is a number of requests (e.g. 200), not a share: got "
+                               f"{sample!r}") from None
     chosen = Selection(start, end, tag, sample, seed)
     chosen.validate()
     return chosen

@@ -1,5 +1,5 @@
 """Persistence: schema, migrations and queries."""
 
-from .db import RunRecord, Store, as_store, resolve_url
+from .db import RunRecord, Store, as_store, resolve_url, store_exists
 
-__all__ = ["RunRecord", "Store", "as_store", "resolve_url"]
+__all__ = ["RunRecord", "Store", "as_store", "resolve_url", "store_exists"]
