@@ -9,7 +9,8 @@ Everything the command line does, from Python (docs/python.md walks through it):
     verdict = undrift.gate("v1", "v2", {"rules": [{"metric": "nfr", "max": 0.02}]}, db="sqlite:///undrift.db")
 
 Every result has `.to_dict()`, which is what the command's `--json` prints.  Every `db` parameter takes a `Store`, a
-database URL or None ($UNDRIFT_DB, else sqlite:///undrift.db).  Bad input raises `UndriftError` with one sentence.
+database URL or None ($UNDRIFT_DB, else sqlite:///undrift.db).  Bad input raises `UndriftError` with one sentence;
+every error undrift raises on purpose is one (`RunFailed`, `RunInterrupted`, `TrainingInterrupted` included).
 
 The names load on first use, so `import undrift` stays fast: the library pulls in SQLAlchemy, NumPy and torch only
 when a function needs them.

@@ -101,7 +101,7 @@ class Registry:
 
     def __init__(self, db: Store | str | os.PathLike | None = None):
         self._db = db
-        self._store: Store | None = as_store(db) if isinstance(db, Store) or store_exists(db) else None
+        self._store: Store | None = as_store(db) if store_exists(db) else None
 
     @property
     def store(self) -> Store:

@@ -91,8 +91,8 @@ class RunRecord:
 def store_exists(db: Store | str | os.PathLike | None = None) -> bool:
     """Whether `db` names a store that is there to read: an open `Store` or any server URL is; a SQLite file is if
     the file exists (opening one that does not would create it)."""
-    if isinstance(db, Store):
-        return True
+    if not (db is None or isinstance(db, (str, os.PathLike))):
+        return True  # a Store; anything else is for `as_store` to refuse
     url = resolve_url(os.fspath(db) if isinstance(db, os.PathLike) else db)
     return not url.startswith("sqlite:///") or url == "sqlite:///" or url.endswith(":memory:") \
         or Path(url[len("sqlite:///"):]).exists()
