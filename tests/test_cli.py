@@ -58,7 +58,7 @@ def test_db_option_and_environment(tmp_path):
         (["run", "drift", "--model", "openai:m@http://127.0.0.1:1/v1"], "cannot reach"),
         (["run", "drift", "--model", "echo:", "--tasks", "nope"], "has no task 'nope'"),
         (["run", "drift", "--model", "echo:", "--db", "mysql+nodriver://x/y"], "bad database URL"),
-        (["run", "drift", "--model", "echo:", "--repeats", "0"], "--repeats must be at least 1"),
+        (["run", "drift", "--model", "echo:", "--repeats", "0"], "repeats (--repeats) must be at least 1"),
         (["run", "drift"], "give a suite and --model"),
         (["runs"], "no undrift database"),
         (["show", "nothing"], "no undrift database"),

@@ -234,7 +234,7 @@ def test_generic_jsonl_and_csv_import(tmp_path):
     ("", ["--format", "xml"], "unknown import format 'xml'"),
     ('{"prompt": "x"}\n', ["--format", "jsonl"], "has no field 'response'"),
     ("{not json\n", ["--format", "jsonl"], "line 1: not JSON"),
-    ('{"prompt": "x", "response": "y", "id": 1}\n', ["--format", "jsonl", "--model-column", ""], "--name NAME"),
+    ('{"prompt": "x", "response": "y", "id": 1}\n', ["--format", "jsonl", "--model-column", ""], "or name (--name)"),
     ('{"prompt": "x", "response": "y", "id": 1, "model": "m"}\n', ["--format", "jsonl", "--scorer", "nope"],
      "unknown scorer 'nope'"),
 ])

@@ -186,3 +186,135 @@ def test_the_plugins_page_shows_the_example_plugin_exactly():
     for name, language in (("pyproject.toml", "toml"), ("undrift_example.py", "python")):
         shown = page.split(f"`{name}`:\n\n```{language}\n", 1)[1].split("\n```\n", 1)[0] + "\n"
         assert shown == (EXAMPLE_PLUGIN / name).read_text(), f"docs/plugins.md shows an old {name}"
+
+
+FAULTY = '''\
+"""A throwaway plugin that misbehaves as its spec's target says (`faulty:raises`, `faulty:short`, ...)."""
+from undrift.models import Backend, Fingerprint, Generation
+
+
+class Faulty:
+    def __init__(self, spec):
+        self.spec, self.how = spec, spec.target
+
+    def fingerprint(self):
+        return Fingerprint(backend="faulty", model=self.how, deterministic=False)
+
+    def prepare(self):
+        if self.how == "unpreparable":
+            raise MemoryError("no room for the weights")
+
+    def generate(self, requests, on_done=None):
+        if self.how == "raises":
+            raise RuntimeError("the server melted")
+        if self.how == "short":
+            return [Generation(text="4")]
+        if self.how == "number":
+            return [Generation(text=4) for _ in requests]
+        return [Generation(text="4") for _ in requests]
+
+    def close(self):
+        pass
+
+
+def load(spec, lazy):
+    if spec.target == "unloadable":
+        raise OSError("weights.bin is missing")
+    return Faulty(spec)
+
+
+FAULTY = Backend("HOW", "misbehaves as told", load)
+
+
+class Raising:
+    def score(self, sample, response, variants):
+        return 1 / 0
+
+
+class Wrong:
+    def score(self, sample, response, variants):
+        return 1.0
+'''
+
+
+def faulty_plugin(tmp_path: Path) -> Path:
+    site = fake_distribution(tmp_path / "site", "undrift-faulty", (
+        "[undrift.backends]\nfaulty = undrift_faulty:FAULTY\n"
+        "[undrift.scorers]\nraising = undrift_faulty:Raising\nwrong = undrift_faulty:Wrong\n"))
+    (site / "undrift_faulty.py").write_text(FAULTY)
+    return site
+
+
+def one_line(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_a_backend_that_raises_gives_error_rows_never_answers(tmp_path):
+    (tmp_path / "quiz.yaml").write_text(SUITE)
+    site = faulty_plugin(tmp_path)
+    run = undrift("run", "quiz.yaml", "--model", "faulty:raises", "-q", cwd=tmp_path, python_path=(site,))
+    assert run.returncode == 4  # a failed run, as for an outage
+    line = one_line(run)
+    assert "3 of 3 requests got errors" in line and "RuntimeError: the server melted" in line
+    assert "the backend 'faulty' of undrift-faulty 1.0" in line
+    shown = json.loads(undrift("show", "faulty:raises", "--samples", "3", "--json", cwd=tmp_path,
+                               python_path=(site,)).stdout)
+    assert all(row["error"] and row["correct"] is None for row in shown["samples"])
+
+
+@pytest.mark.parametrize("how, words", [
+    ("unloadable", ["could not load 'faulty:unloadable'", "OSError: weights.bin is missing"]),
+    ("unpreparable", ["could not load 'faulty:unpreparable'", "MemoryError: no room for the weights"]),
+    ("short", ["returned 1 answers for 3 requests"]),
+    ("number", ["returned a Generation whose text is a int (4)"]),
+])
+def test_a_backend_that_cannot_load_or_answers_in_the_wrong_shape_is_one_line(tmp_path, how, words):
+    (tmp_path / "quiz.yaml").write_text(SUITE)
+    site = faulty_plugin(tmp_path)
+    run = undrift("run", "quiz.yaml", "--model", f"faulty:{how}", "-q", cwd=tmp_path, python_path=(site,))
+    assert run.returncode == 2
+    line = one_line(run)
+    assert "the backend 'faulty' of undrift-faulty 1.0 (undrift_faulty:FAULTY)" in line
+    assert all(w in line for w in words), line
+
+
+@pytest.mark.parametrize("scorer, words", [
+    ("raising", ["failed on sample 'sum' of task 'facts'", "ZeroDivisionError: division by zero"]),
+    ("wrong", ["returned 1.0 for sample 'sum' of task 'facts', where a Score"]),
+])
+def test_a_scorer_that_raises_or_returns_the_wrong_type_is_one_line(tmp_path, scorer, words):
+    (tmp_path / "quiz.yaml").write_text(SUITE.replace("scorer: exact", f"scorer: {scorer}"))
+    site = faulty_plugin(tmp_path)
+    run = undrift("run", "quiz.yaml", "--model", "echo:", "-q", cwd=tmp_path, python_path=(site,))
+    assert run.returncode == 2
+    line = one_line(run)
+    assert f"the scorer '{scorer}' of undrift-faulty 1.0 (undrift_faulty:" in line
+    assert all(w in line for w in words), line
+
+
+def test_a_clashing_plugin_is_listed_once_as_refused(tmp_path):
+    clash = fake_distribution(tmp_path / "site", "undrift-clash", (
+        "[undrift.backends]\necho = json:dumps\n[undrift.suites]\ndrift = json:dumps\n"))
+    models = undrift("models", cwd=tmp_path, python_path=(clash,))
+    assert models.stdout.count("│ echo:") == 1 and "'echo' is registered twice" in models.stdout, models.stdout
+    suites = undrift("suites", cwd=tmp_path, python_path=(clash,))
+    assert suites.stdout.count("'drift' is registered twice") == 1, suites.stdout
+
+
+@pytest.mark.parametrize("script, words", [
+    ('{"prompt": "What is 2+2?", "answer": 4}\n', ["line 1: the answer to prompt 'What is 2+2?' is int (4)"]),
+    ('{"id": "sky", "answer": null}\n', ["line 1: the answer to sample 'sky' is null (None)"]),
+    ('{"default": ["blue"]}\n', ["line 1: `default` is list (['blue'])"]),
+    ("ids:\n  sky: [blue]\n", ["the answer to id 'sky' is list"]),
+    ("prompts:\n  What is 2+2?: 4\n", ["the answer to prompt 'What is 2+2?' is int (4)"]),
+])
+def test_a_script_refuses_answers_that_are_not_text(tmp_path, script, words):
+    (tmp_path / "quiz.yaml").write_text(SUITE)
+    name = "answers.yaml" if script.startswith(("ids", "prompts")) else "answers.jsonl"
+    (tmp_path / name).write_text(script)
+    run = undrift("run", "quiz.yaml", "--model", f"script:{name}", "-q", cwd=tmp_path)
+    assert run.returncode == 2
+    line = one_line(run)
+    assert all(w in line for w in words) and "not text" in line, line

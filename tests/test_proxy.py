@@ -356,7 +356,7 @@ def test_metrics_in_prometheus_format(upstream, store):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--host", "0.0.0.0"], "--token"),
-    (["--redact", "(unclosed"], "--redact '(unclosed' is not a valid regular expression"),
+    (["--redact", "(unclosed"], "redact (--redact) '(unclosed' is not a valid regular expression"),
     (["--redact", "x*"], "matches empty text"),
     (["--max-body", "lots"], "--max-body 'lots' is not a size"),
     (["--upstream", "ftp://host/v1"], "is not an http(s) URL"),

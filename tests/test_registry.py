@@ -31,7 +31,7 @@ def test_promote_gates_refuses_records_force_and_rolls_back(sqlite_url):
     with pytest.raises(GateRefused, match="nfr 5.0%"):
         registry.promote("v2", "production")
     assert registry.alias_target("production") == "v1"  # nothing moved
-    with pytest.raises(UndriftError, match="--force needs --reason"):
+    with pytest.raises(UndriftError, match=r"force=True \(--force\) needs reason \(--reason\)"):
         registry.promote("v2", "production", force=True)
     forced = registry.promote("v2", "production", force=True, reason="hotfix for a security issue")
     assert forced.forced and registry.alias_target("production") == "v2"

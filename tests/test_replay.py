@@ -204,7 +204,7 @@ def test_export_suite_loads_runs_and_takes_reviewed_answers(tmp_path, traffic_db
 
 @pytest.mark.parametrize("args, fragment", [
     (["--since", "2027-01-01"], "no recorded traffic since 2027-01-01"),
-    (["--since", "yesterday-ish"], "bad --since"),
+    (["--since", "yesterday-ish"], "bad since (--since)"),
     (["--sample", "0"], "--sample must be at least 1"),
     (["--since", SINCE, "--tag", "nobody"], "no recorded traffic"),
     (["--model", "llama:7b"], "unknown model spec"),
@@ -346,7 +346,7 @@ def test_sample_says_whether_it_is_a_share_or_a_count(tmp_path, traffic_db):
                            (["traffic", "export-suite"], ["-o", str(tmp_path / "s.yaml")])):
         result = undrift(*command, "--since", SINCE, "--sample", "0.5", *extra, "--db", traffic_db, cwd=tmp_path)
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert "--sample is a number of requests (e.g. --sample 200), not a share: got '0.5'" in result.stderr
+        assert "sample (--sample) is a number of requests (e.g. 200), not a share: got '0.5'" in result.stderr
     assert not (tmp_path / "s.yaml").exists()
 
 

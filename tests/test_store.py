@@ -281,5 +281,5 @@ def test_one_rule_for_finished_runs_and_no_cap_on_listing_all(tmp_path):
         store_run(store, f"n{i}", [result_row("t", "a", True)])
     assert len(undrift.runs(db=store)) == 50
     assert len(undrift.runs(limit=0, db=store)) == len(undrift.runs(limit=None, db=store)) == 60
-    with pytest.raises(UndriftError, match="limit must be 0"):
+    with pytest.raises(UndriftError, match=r"limit \(--limit\) must be 0 \(all\)"):
         undrift.runs(limit=-1, db=store)

@@ -412,14 +412,14 @@ def test_cli_without_the_embeddings_extra(tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--since", "yesterday"], "bad --since 'yesterday'"),
-    (["--window", "1x"], "bad --window '1x'"),
+    (["--since", "yesterday"], "bad since (--since) 'yesterday'"),
+    (["--window", "1x"], "bad window (--window) '1x'"),
     (["--window", "99999999999999d"], "at most 100 years"),
     (["--since", "99999999999d"], "at most 100 years"),
-    (["--since", "2025-03-05", "--until", "2025-03-01"], "is not before --until"),
+    (["--since", "2025-03-05", "--until", "2025-03-01"], "is not before until (--until)"),
     (["--since", "2030-01-01"], "no completions recorded in the range"),
     (["--reference", "2025-02-01"], "has no recorded traffic"),
-    (["--reference", "soon"], "bad --reference 'soon'"),
+    (["--reference", "soon"], "bad reference (--reference) 'soon'"),
 ])
 def test_cli_bad_input(tmp_path, args, fragment):
     store_with(tmp_path, day_of_traffic(MONDAY, 1, n=5) + day_of_traffic(MONDAY + timedelta(days=1), 2, n=5))

@@ -76,8 +76,8 @@ def test_an_interrupted_run_resumes_to_the_same_adapter(tiny_model_dir, data, tm
     with pytest.raises(TrainingInterrupted) as stopped:
         train(config, progress=False)
     assert stopped.value.step == 4 and not (tmp_path / "cut" / "adapter").exists()  # the 4th update was applied
-    assert str(stopped.value) == (f"interrupted at step 4: the checkpoint in {stopped.value.out_dir} is kept; continue "
-                                  "with the same command and --resume (resume=True from Python)")
+    assert str(stopped.value) == (f"training was interrupted at step 4: the checkpoint in {stopped.value.out_dir} is "
+                                  "kept; continue with the same call and resume=True (--resume)")
     assert any((tmp_path / "cut" / "checkpoints").glob("step-000004"))
     monkeypatch.setattr(trainer.ProgressBar, "advance", original)
     config.resume = True
@@ -86,9 +86,9 @@ def test_an_interrupted_run_resumes_to_the_same_adapter(tiny_model_dir, data, tm
 
 
 def test_bad_recipes_are_refused_before_training(tiny_model_dir, data, tmp_path):
-    with pytest.raises(UndriftError, match="needs --compat-from"):
+    with pytest.raises(UndriftError, match=r"needs compat_from \(--compat-from\)"):
         train(_config(tiny_model_dir, data, tmp_path, "x", compat_loss="muscle"), progress=False)
-    with pytest.raises(UndriftError, match="unknown --compat-loss 'l2'"):
+    with pytest.raises(UndriftError, match=r"unknown compat_loss \(--compat-loss\) 'l2'"):
         train(_config(tiny_model_dir, data, tmp_path, "x", compat_loss="l2", compat_from="bundled:smollm2"))
     with pytest.raises(UndriftError, match="needs anchor prompts"):
         train(_config(tiny_model_dir, data, tmp_path, "x", compat_loss="kl", compat_from="bundled:smollm2"))
@@ -194,7 +194,7 @@ def test_adapter_scale_sweep_keeps_a_scale_and_records_it(tiny_model_dir, data, 
     runs = json.loads(undrift("runs", "--json", cwd=tmp_path).stdout)
     assert {r["name"] for r in runs} == {"swept@old", "swept@scale=0.5", "swept@scale=1"}
     bad = undrift("train", "--base", base, "--data", str(new), "--out", "x", "--sweep-scales", "0.5", cwd=tmp_path)
-    assert bad.returncode == 2 and "needs --holdout" in bad.stderr
+    assert bad.returncode == 2 and "needs holdout (--holdout)" in bad.stderr
 
 
 def test_an_old_version_whose_adapter_does_not_fit_is_refused(tiny_model_dir, tiny_lora_dir, data, tmp_path):

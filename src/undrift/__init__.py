@@ -9,7 +9,8 @@ Everything the command line does, from Python (docs/python.md walks through it):
     verdict = undrift.gate("v1", "v2", {"rules": [{"metric": "nfr", "max": 0.02}]}, db="sqlite:///undrift.db")
 
 Every result has `.to_dict()`, which is what the command's `--json` prints.  Every `db` parameter takes a `Store`, a
-database URL or None ($UNDRIFT_DB, else sqlite:///undrift.db).  Bad input raises `UndriftError` with one sentence.
+database URL or None ($UNDRIFT_DB, else sqlite:///undrift.db).  Bad input raises `UndriftError` with one sentence;
+every error undrift raises on purpose is one (`RunFailed`, `RunInterrupted`, `TrainingInterrupted` included).
 
 The names load on first use, so `import undrift` stays fast: the library pulls in SQLAlchemy, NumPy and torch only
 when a function needs them.
@@ -107,7 +108,8 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    """The public API (and the module's dunders), not the machinery that loads it."""
+    return sorted({*__all__, *(n for n in globals() if n.startswith("__") and n.endswith("__"))})
 
 
 class _Package(types.ModuleType):

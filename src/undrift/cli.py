@@ -64,12 +64,13 @@ reflow_help(app)
 
 
 def main() -> None:
-    """Entry point: usage errors and --help are Typer's; an `UndriftError` is one line on stderr and exit 2."""
+    """Entry point: usage errors and --help are Typer's; an `UndriftError` is one line on stderr and its exit code
+    (2; a failed run 4, an interrupted one 130, where the command does not word them itself)."""
     try:
         app()
     except UndriftError as problem:
         err.print(Text("error: ", style="red").append(clean(problem)))
-        sys.exit(2)
+        sys.exit(problem.exit_code)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from xml.etree import ElementTree
 
 from .analysis.compare import Comparison, GroupComparison, compare_runs, MetricChange, error_note, unfit_for_gate
 from .analysis.metrics import FLIP_METRICS, POLICY_METRICS, RATE_METRICS, better_direction
-from .errors import UndriftError
+from .errors import UndriftError, option
 from .jsonable import jsonable
 from .store import RunRecord, Store
 from .report import numbers
@@ -272,7 +272,8 @@ def refuse_unfit(old: RunRecord, new: RunRecord, allow_incomplete: bool = False)
         unfit = unfit_for_gate(run)
         if unfit and not allow_incomplete:
             raise UndriftError(f"will not gate on the {label} run {run.id} ({run.name}): it {unfit}; resume it "
-                               f"(`undrift run --resume {run.id}`) or pass --allow-incomplete to gate on what it holds")
+                               f"(undrift.resume({run.id!r}), `undrift run --resume {run.id}`) or pass "
+                               f"{option('allow_incomplete', True)} to gate on what it holds")
 
 
 def evaluate(policy: Policy, comparison: Comparison, allow_incomplete: bool = False) -> GateResult:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import UndriftError
+from .errors import UndriftError, option
 from .hashing import sha256_file, sha256_json
 from .progress import ProgressBar
 from .scoring.base import build_scorer
@@ -220,7 +220,8 @@ def _read_llmdrift(path: Path) -> Iterator[Record]:
         dataset = row["dataset"]
         if dataset not in LLMDRIFT_TASKS:
             raise UndriftError(f"{path.name} line {line}: unknown LLMDrift dataset {dataset!r} "
-                               f"(known: {', '.join(LLMDRIFT_TASKS)}); use --format csv for other files")
+                               f"(known: {', '.join(LLMDRIFT_TASKS)}); use {option('format', repr('csv'))} for other "
+                               "files")
         task, _ = LLMDRIFT_TASKS[dataset]
         data = {k: row[k] for k in ("Response Rate", "Directly Usable") if row.get(k) not in (None, "")}
         yield Record(
@@ -246,7 +247,8 @@ def _llmdrift_time(text: str | None) -> datetime | None:
 def _read_table(path: Path, options: ImportOptions) -> Iterator[Record]:
     c = options.columns
     if not c.model and not options.name:
-        raise UndriftError("say which model the records come from: --model-column COLUMN or --name NAME")
+        raise UndriftError(f"say which model the records come from: {option('columns.model', flag='--model-column')} "
+                           f"or {option('name')}")
     named = (c.id, c.target, c.model, c.task, c.slice, c.system_fingerprint)
     required = [c.prompt, c.response] + [x for x in named if x]
     rows = csv_rows(path, required) if options.format == "csv" else _jsonl_rows(path, required)
@@ -277,8 +279,8 @@ def _jsonl_rows(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict
             raise UndriftError(f"{path.name} line {line}: each line must be a JSON object")
         missing = [c for c in required if c not in row]
         if missing:
-            raise UndriftError(f"{path.name} line {line} has no field {missing[0]!r}; name the field with an option "
-                               "such as --prompt-column")
+            raise UndriftError(f"{path.name} line {line} has no field {missing[0]!r}; say where each field is, "
+                               f"e.g. {option('columns.prompt', flag='--prompt-column')}")
         yield line, row
 
 

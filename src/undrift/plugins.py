@@ -97,8 +97,8 @@ class Registry(Generic[T]):
         try:
             value = entry_point.load()
         except Exception as exc:  # a plugin's import can raise anything; it must not take other commands down
-            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-            raise UndriftError(f"the {self.noun} {name!r} of {plugin.describe()} does not load ({reason}): {remedy}")
+            raise UndriftError(f"the {self.noun} {name!r} of {plugin.describe()} does not load ({reason(exc)}): "
+                               f"{remedy}")
         if not self._accepts(value):
             raise UndriftError(f"the {self.noun} {name!r} of {plugin.describe()} is not {self._expected} "
                                f"(it is {type(value).__name__}): {remedy}")
@@ -108,6 +108,12 @@ class Registry(Generic[T]):
     def provider(self, name: str) -> str:
         """Who provides `name`, for messages about what its object did: `dist version (module:attr)`."""
         return " and ".join(plugin.describe() for plugin, _ in self._scan().get(name, ())) or "no package"
+
+    def culprit(self, name: str) -> str:
+        """How a message names the code behind `name` when it misbehaves at run time (raises, returns the wrong
+        thing): `the backend 'x' of dist 1.0 (module:attr)`, so the user knows which package to fix or report."""
+        claimed = self._scan().get(name)
+        return f"the {self.noun} {name!r}" + (f" of {self.provider(name)}" if claimed else "")
 
     def unknown(self, subject: str, hint: str = "") -> UndriftError:
         """The error for a name nobody registered (`subject`, e.g. "scorer 'x'"): it lists what is installed, and
@@ -120,17 +126,24 @@ class Registry(Generic[T]):
         return UndriftError(message)
 
     def installed(self) -> list[Installed[T]]:
-        """Every entry loaded (for listings), a broken one carrying its one-line problem instead of raising."""
+        """Every name loaded (for listings), once each: a broken one, or one that two packages claim (refused),
+        carries its one-line problem instead of raising."""
         listed = []
-        for plugin in self.plugins():
+        for name in self.names():
+            plugin = self._scan()[name][0][0]
             try:
-                listed.append(Installed(plugin.name, plugin, self.get(plugin.name)))
+                listed.append(Installed(name, plugin, self.get(name)))
             except UndriftError as problem:
-                listed.append(Installed(plugin.name, plugin, None, str(problem)))
+                listed.append(Installed(name, plugin, None, str(problem)))
         return listed
 
     def _scan(self) -> dict[str, list[tuple[Plugin, EntryPoint]]]:
         return _scan_all().get(self.group, {})
+
+
+def reason(exc: BaseException) -> str:
+    """An exception from a plugin's code as one line: `TypeError: what it said`."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 @cache

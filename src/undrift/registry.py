@@ -9,6 +9,7 @@ going forward is a promotion, through the gate).  A version's `parent` is always
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -16,9 +17,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .errors import UndriftError
+from .errors import UndriftError, option
 from .jsonable import jsonable
-from .store import RunRecord, Store, as_store
+from .store import RunRecord, Store, as_store, store_exists
 from .store.schema import alias_events, aliases, versions
 
 KINDS = ("trained", "imported", "served", "run", "registered")
@@ -94,10 +95,27 @@ class Promotion:
 
 class Registry:
     """The versions and aliases kept in a store: `Registry()` opens $UNDRIFT_DB (else ./undrift.db), `Registry(url)`
-    or `Registry(store)` another."""
+    or `Registry(store)` another.
 
-    def __init__(self, db: Store | str | None = None):
-        self.store = as_store(db)
+    A SQLite store that does not exist yet is made by the first registration, never by a read: reading a mistyped
+    path says there is no undrift database there rather than leaving an empty one behind."""
+
+    def __init__(self, db: Store | str | os.PathLike | None = None):
+        self._db = db
+        self._store: Store | None = as_store(db) if store_exists(db) else None
+
+    @property
+    def store(self) -> Store:
+        """The store, which must exist (reading from one that does not is an `UndriftError`)."""
+        if self._store is None:
+            self._store = as_store(self._db, must_exist=True)
+        return self._store
+
+    def _writable(self) -> Store:
+        """The store, made if it does not exist yet (what a registration may do)."""
+        if self._store is None:
+            self._store = as_store(self._db)
+        return self._store
 
     # -- versions ---------------------------------------------------------------------------------------------
 
@@ -116,7 +134,7 @@ class Registry:
         row = dict(name=name, spec=spec, kind=kind, parent=parent, recipe=recipe or {}, data_hashes=data_hashes or {},
                    created_at=datetime.now(timezone.utc))
         try:
-            with self.store.engine.begin() as connection:
+            with self._writable().engine.begin() as connection:
                 connection.execute(insert(versions).values(**row))
         except IntegrityError:
             raise UndriftError(f"a version named {name!r} is already registered: choose another name") from None
@@ -153,7 +171,7 @@ class Registry:
         same = sorted(v.name for v in self.list() if v.spec == base_spec)
         if len(same) > 1:
             raise UndriftError(f"versions {', '.join(same)} all have spec {base_spec}: name the one trained from "
-                               "with --parent NAME")
+                               f"with {option('parent')}")
         return same[0] if same else None
 
     def list(self) -> list[Version]:
@@ -228,10 +246,12 @@ class Registry:
 
         self.get(name)
         if force and not reason:
-            raise UndriftError("--force needs --reason TEXT: overriding the gate is recorded with why")
+            raise UndriftError(f"{option('force', True)} needs {option('reason')}: overriding the gate is recorded "
+                               "with why")
         candidate_runs = self.runs_of(name)
         if not candidate_runs:
-            raise UndriftError(f"version {name!r} has no runs: run a suite with `--as {name}` before promoting it")
+            raise UndriftError(f"version {name!r} has no runs: run a suite under that name "
+                               f"({option('name', repr(name), '--as')}) before promoting it")
         current = self.alias_target(to)
         result = None
         if current is not None and current != name:
@@ -239,7 +259,7 @@ class Registry:
             if not pairs:
                 if not force:
                     raise UndriftError(f"{to} ({current}) and {name} have no runs of the same suite to gate on: run "
-                                       f"one suite on both, or --force --reason TEXT")
+                                       f"one suite on both, or pass {option('force', True)} with {option('reason')}")
             else:
                 result = _gate_every_suite(self.store, policy or Policy.parse(DEFAULT_POLICY, "default policy"), pairs)
                 if not result.passed and not force:
@@ -261,8 +281,9 @@ class Registry:
             if not stack or stack[-1] != event.version:
                 stack.append(event.version)
         if len(stack) < 2:
-            raise UndriftError(f"{alias} has no earlier version to roll back to: `undrift registry promote NAME "
-                               f"--to {alias}` moves it forward")
+            raise UndriftError(f"{alias} has no earlier version to roll back to: promoting a version to it moves it "
+                               f"forward (Registry.promote(NAME, to={alias!r}), `undrift registry promote NAME "
+                               f"--to {alias}`)")
         return self.set_alias(alias, stack[-2], action="rollback", reason=reason)
 
 

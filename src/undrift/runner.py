@@ -22,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import UndriftError
+from .errors import UndriftError, option
 from .hashing import sha256_json
 from .jsonable import jsonable
-from .models import Generation, Model, ModelSpec, Request, load_model
+from .models import Generation, Model, ModelSpec, Request, cannot_load, load_model
+from .plugins import BACKENDS, SCORERS, reason
 from .progress import ProgressBar
 from .sandbox import Sandbox
 from .scoring import Score, build_scorer
@@ -51,11 +52,12 @@ class RunOptions:
 
     def validate(self) -> None:
         if self.repeats < 1:
-            raise UndriftError(f"--repeats must be at least 1, got {self.repeats}")
+            raise UndriftError(f"{option('repeats')} must be at least 1, got {self.repeats}")
         if self.limit is not None and self.limit < 1:
-            raise UndriftError(f"--limit must be at least 1, got {self.limit}")
+            raise UndriftError(f"{option('limit')} must be at least 1, got {self.limit}")
         if not 0 <= self.max_error_rate <= 1:
-            raise UndriftError(f"--max-error-rate is a share between 0 and 1, e.g. 0.05 (got {self.max_error_rate})")
+            raise UndriftError(f"{option('max_error_rate')} is a share between 0 and 1, e.g. 0.05 "
+                               f"(got {self.max_error_rate})")
 
 
 @dataclass
@@ -72,18 +74,23 @@ class RunReport:
                          "generated": self.generated, "from_cache": self.from_cache, "elapsed_s": self.elapsed_s})
 
 
-class RunInterrupted(Exception):
+class RunInterrupted(UndriftError):
     """Raised after Ctrl-C (or SIGTERM, which the CLI turns into one), once the run is marked interrupted; carries
     the id to resume."""
 
+    exit_code = 130
+
     def __init__(self, run_id: str):
-        super().__init__(run_id)
+        super().__init__(f"run {run_id} was interrupted and keeps what finished: continue it with "
+                         f"undrift.resume({run_id!r}) (`undrift run --resume {run_id}`)")
         self.run_id = run_id
 
 
-class RunFailed(Exception):
+class RunFailed(UndriftError):
     """Raised once a run is marked failed because too many of its requests got errors; the message says how many
-    and what to do.  Not an `UndriftError`: the input was fine, the model (or its server) was not."""
+    and what to do.  The input was fine, the model (or its server) was not: the CLI exits 4, not 2."""
+
+    exit_code = 4
 
     def __init__(self, run_id: str, message: str):
         super().__init__(message)
@@ -149,7 +156,7 @@ class Runner:
         use_cache = _reuse_allowed(fingerprint.deterministic, options)
         keys = {_cache_key(fingerprint.identity(), item) for item in _work_items(tasks, options, set())}
         if not (use_cache and None not in keys and len(self.store.cached(sorted(keys))) == len(keys)):
-            model.prepare()  # load weights now, so a model that cannot load leaves no run behind
+            _prepare(model)  # load weights now, so a model that cannot load leaves no run behind
         config = {
             "suite_ref": suite_ref or suite.source or suite.name,
             "seed": options.seed,
@@ -306,7 +313,7 @@ class Runner:
                 positions.append(len(flat))
                 flat.append(request)
             slots.append(positions)
-        generations = model.generate(flat, on_done=bar.advance) if flat else []
+        generations = _generate(model, flat, on_done=bar.advance) if flat else []
         bar.advance(sum(len(p) for p in slots) - len(flat))
         for i, positions in zip(pending, slots):
             outputs[i] = [generations[p] for p in positions]
@@ -343,17 +350,19 @@ class Runner:
                 by_judge.setdefault(scorers[chunk[i].task.name].judge_model, []).append(i)
             for spec, indices in by_judge.items():
                 asks = [scorers[chunk[i].task.name].judge_requests(chunk[i].sample, outputs[i][0].text) for i in indices]
-                answers = iter(self._judge(spec).generate([r for requests in asks for r in requests]))
+                answers = iter(_generate(self._judge(spec), [r for requests in asks for r in requests]))
                 for i, requests in zip(indices, asks):
                     verdicts = [g.text if g.error is None else None for g in (next(answers) for _ in requests)]
-                    scores[i] = scorers[chunk[i].task.name].score_with_verdicts(chunk[i].sample, outputs[i][0].text,
-                                                                                verdicts)
+                    judge = scorers[chunk[i].task.name]
+                    scores[i] = _checked_score(chunk[i], lambda: judge.score_with_verdicts(
+                        chunk[i].sample, outputs[i][0].text, verdicts))
 
         def score_one(i: int) -> Score:
             item, (main, *variants) = chunk[i], outputs[i]
             if main.error is not None:  # an error is not an answer: no verdict (the row's error says why)
                 return Score(0.0, None, None, {"error": main.error})
-            return scorers[item.task.name].score(item.sample, main.text, [v.text for v in variants])
+            return _checked_score(item, lambda: scorers[item.task.name].score(item.sample, main.text,
+                                                                               [v.text for v in variants]))
 
         rest = [i for i in range(len(chunk)) if scores[i] is None]
         with ThreadPoolExecutor(max_workers=4) as pool:
@@ -365,6 +374,62 @@ class Runner:
         if spec not in self._judges:
             self._judges[spec] = load_model(spec)
         return self._judges[spec]
+
+
+def _prepare(model: Model) -> None:
+    """`model.prepare()`, where a lazy backend loads its weights: its own fault is one line naming its package."""
+    try:
+        model.prepare()
+    except UndriftError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        raise cannot_load(model.spec, exc) from None
+
+
+def _generate(model: Model, requests: list[Request], on_done: Callable[[int], None] | None = None
+              ) -> list[Generation]:
+    """`model.generate`, held to its contract, since a backend may come from any package.  One that raises (other
+    than an `UndriftError`) gives each request of the batch an error, never an answer; one that answers in the
+    wrong shape (not one `Generation` with text per request) is a one-line error naming its package."""
+    try:
+        generations = model.generate(requests, on_done=on_done)
+    except UndriftError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any fault of the backend's code is an error for these requests
+        error = f"{reason(exc)} (raised by {BACKENDS.culprit(model.spec.backend)})"
+        return [Generation(text="", error=error) for _ in requests]
+    culprit = BACKENDS.culprit(model.spec.backend)
+    if not isinstance(generations, (list, tuple)) or len(generations) != len(requests):
+        got = f"{len(generations)} answers" if isinstance(generations, (list, tuple)) else \
+            f"a {type(generations).__name__}"
+        raise UndriftError(f"{culprit} returned {got} for {len(requests)} requests from generate(), not one "
+                           "Generation per request: a bug in that package")
+    for generation in generations:
+        if not isinstance(generation, Generation) or not isinstance(generation.text, str):
+            what = (f"a Generation whose text is a {type(generation.text).__name__} ({generation.text!r:.60})"
+                    if isinstance(generation, Generation) else f"a {type(generation).__name__} ({generation!r:.60})")
+            raise UndriftError(f"{culprit} returned {what} from generate(), where a Generation with text (a str) "
+                               "belongs: a bug in that package")
+    return list(generations)
+
+
+def _checked_score(item: WorkItem, score: Callable[[], Score]) -> Score:
+    """A scorer's verdict on one item, held to its contract as `_generate` holds a backend: a scorer that raises
+    (other than an `UndriftError`) or returns anything but a `Score` is a one-line error naming its package."""
+    name = item.task.scorer.type
+    where = f"sample {item.sample.id!r} of task {item.task.name!r}"
+    try:
+        verdict = score()
+    except UndriftError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a scorer's fault is reported as its package's, in one line
+        raise UndriftError(f"{SCORERS.culprit(name)} failed on {where} ({reason(exc)}): a bug in that package, or "
+                           "a parameter it cannot take") from None
+    numeric = isinstance(getattr(verdict, "value", None), (int, float)) and not isinstance(verdict.value, bool)
+    if not isinstance(verdict, Score) or not numeric or verdict.correct not in (True, False, None):
+        raise UndriftError(f"{SCORERS.culprit(name)} returned {verdict!r:.80} for {where}, where a Score with a "
+                           "numeric value and correct True, False or None belongs: a bug in that package")
+    return verdict
 
 
 def _batch_width(model: Model) -> int:
@@ -380,8 +445,8 @@ def _failure(record: RunRecord, seen: list[str]) -> str | None:
         return None
     example = f"; the first: {seen[0][:120]}" if seen else ""
     return (f"run {record.id} failed: {record.errors} of {record.done} requests got errors, more than "
-            f"--max-error-rate {record.max_error_rate:.0%} allows{example}. Errors are not scored; once the model answers "
-            f"again, `undrift run --resume {record.id}` asks them again")
+            f"{option('max_error_rate')} {record.max_error_rate:.0%} allows{example}. Errors are not scored; once the "
+            f"model answers again, undrift.resume({record.id!r}) (`undrift run --resume {record.id}`) asks them again")
 
 
 def _reuse_allowed(deterministic: bool, options: RunOptions) -> bool:

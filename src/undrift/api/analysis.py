@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ..store import Store, as_store
+from ..store import RunRecord, Store, as_store
+from .arguments import checked
 from .runs import task_names
 
 if TYPE_CHECKING:
@@ -18,11 +19,12 @@ if TYPE_CHECKING:
     from ..models import Model, ModelSpec
 
 
-def compare(old: str, new: str, *, tasks: str | Sequence[str] | None = None, tolerance: float = 0.0,
-            db: Store | str | None = None) -> Comparison:
-    """Two runs (ids, id prefixes, or names for their latest runs) sample by sample: each metric old/new with
-    intervals and paired tests, flips, compatibility.  `tolerance`: the score difference beyond which a sample
-    without a right/wrong verdict counts as flipped."""
+@checked
+def compare(old: str | RunRecord, new: str | RunRecord, *, tasks: str | Sequence[str] | None = None,
+            tolerance: float = 0.0, db: Store | str | Path | None = None) -> Comparison:
+    """Two runs (`RunRecord`s, ids, id prefixes, or names for their latest runs) sample by sample: each metric
+    old/new with intervals and paired tests, flips, compatibility.  `tolerance`: the score difference beyond which a
+    sample without a right/wrong verdict counts as flipped."""
     from ..analysis.compare import compare_runs
 
     return compare_runs(as_store(db, must_exist=True), old, new, tolerance=tolerance, tasks=task_names(tasks))
@@ -39,8 +41,10 @@ def as_policy(policy: Policy | Mapping[str, Any] | str | Path) -> Policy:
     return Policy.load(policy)
 
 
-def gate(old: str, new: str, policy: Policy | Mapping[str, Any] | str | Path, *, tolerance: float = 0.0,
-         allow_incomplete: bool = False, suite: str | None = None, db: Store | str | None = None) -> GateReport:
+@checked
+def gate(old: str | RunRecord, new: str | RunRecord, policy: Policy | Mapping[str, Any] | str | Path, *,
+         tolerance: float = 0.0, allow_incomplete: bool = False, suite: str | None = None,
+         db: Store | str | Path | None = None) -> GateReport:
     """Pass or fail `new` against `old` under `policy`.  Each is a run id or prefix, a run name or a registry alias;
     a name stands for its newest run of the suite both sides ran (`suite` says which where they share several), as
     in `undrift.testing`.  A run that did not complete, or has too many errors, is no evidence and is refused
@@ -52,9 +56,10 @@ def gate(old: str, new: str, policy: Policy | Mapping[str, Any] | str | Path, *,
                      allow_incomplete=allow_incomplete, suite=suite)
 
 
-def check(reference: str, model: str | ModelSpec | Model, *, direction: str = "drop", tolerance: float = 0.02,
-          churn: float | None = None, max_calls: int | None = None, alpha: float = 0.05, seed: int = 0,
-          chunk: int = 16, name: str | None = None, db: Store | str | None = None, progress: bool = False,
+@checked
+def check(reference: str | RunRecord, model: str | ModelSpec | Model, *, direction: str = "drop",
+          tolerance: float = 0.02, churn: float | None = None, max_calls: int | None = None, alpha: float = 0.05, seed: int = 0,
+          chunk: int = 16, name: str | None = None, db: Store | str | Path | None = None, progress: bool = False,
           allow_unsandboxed: bool = False, allow_outside: bool = False) -> CheckReport:
     """Has `model` drifted from the earlier run `reference`?  Asks the reference's samples again in a random order
     and stops as soon as an anytime-valid test decides (`.decision`: unchanged, changed or undecided)."""
@@ -70,8 +75,9 @@ def check(reference: str, model: str | ModelSpec | Model, *, direction: str = "d
                        allow_outside=allow_outside, allow_unsandboxed=allow_unsandboxed)
 
 
+@checked
 def history(name: str, *, metric: str | None = None, task: str | None = None, window: int = 1, alpha: float = 0.05,
-            db: Store | str | None = None) -> ModelHistory:
+            db: Store | str | Path | None = None) -> ModelHistory:
     """The runs filed under `name` over time: a metric series per task, change points, fingerprint changes
     (`.decision`: unchanged, changed or undecided)."""
     from ..analysis.history import model_history
@@ -79,9 +85,10 @@ def history(name: str, *, metric: str | None = None, task: str | None = None, wi
     return model_history(as_store(db, must_exist=True), name, metric=metric, task=task, window=window, alpha=alpha)
 
 
+@checked
 def forgetting(versions: Sequence[str], *, suites: str | Sequence[str] | None = None,
                trained_on: str | Sequence[str] | None = None, probe: str | Path | None = None,
-               db: Store | str | None = None) -> ForgettingReport:
+               db: Store | str | Path | None = None) -> ForgettingReport:
     """The accuracy of each version (oldest first) on each suite, backward transfer and forgetting; `trained_on`
     names the suite each version was trained for (`-` for none); `probe`, a JSONL of anchor prompts, adds each
     version's perplexity and KL to the previous version (local models only)."""

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..jsonable import jsonable
-from ..store import Store, as_store, resolve_url
+from ..store import Store, as_store, store_exists
+from .arguments import checked
 
 if TYPE_CHECKING:
     from ..models.base import Backend
@@ -54,6 +55,7 @@ def installed_backends() -> list[Installed[Backend]]:
     return installed()
 
 
+@checked
 def installed_suites(seed: int = 0) -> list[Installed[Suite]]:
     """Every suite that loads by name, built from `seed`, with the package that provides it; one that fails to load
     carries its one-line problem instead."""
@@ -62,20 +64,20 @@ def installed_suites(seed: int = 0) -> list[Installed[Suite]]:
     return installed(seed)
 
 
-def models_in_store(db: Store | str | None = None) -> list[StoredModel]:
+@checked
+def models_in_store(db: Store | str | Path | None = None) -> list[StoredModel]:
     """Each run name in the store with its latest run's spec; none (and no store file made) where a SQLite store
     does not exist yet."""
-    if not isinstance(db, Store):
-        url = resolve_url(db)
-        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).exists():
-            return []
+    if not store_exists(db):
+        return []
     seen: dict[str, str] = {}
     for record in as_store(db).list_runs(limit=None):
         seen.setdefault(record.name, record.model_spec)
     return [StoredModel(name, spec) for name, spec in seen.items()]
 
 
-def model_catalog(db: Store | str | None = None) -> ModelCatalog:
+@checked
+def model_catalog(db: Store | str | Path | None = None) -> ModelCatalog:
     """What `undrift models` shows: the backends, the bundled model's state, the models with runs in the store."""
     from ..errors import UndriftError
     from ..models.gguf_cache import bundled_gguf

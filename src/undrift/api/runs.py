@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..jsonable import jsonable
 from ..store import ResultRow, RunRecord, Store, as_store
+from .arguments import checked
 
 if TYPE_CHECKING:
     from ..models import Model, ModelSpec
@@ -24,9 +26,10 @@ def task_names(tasks: str | Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(t.strip() for t in items if t.strip()) or None
 
 
-def run(suite: str | Suite, model: str | ModelSpec | Model, *, name: str | None = None,
+@checked
+def run(suite: str | Path | Suite, model: str | ModelSpec | Model, *, name: str | None = None,
         tasks: str | Sequence[str] | None = None, limit: int | None = None, repeats: int = 1, seed: int = 0,
-        cache: bool | None = None, max_error_rate: float = 0.05, db: Store | str | None = None,
+        cache: bool | None = None, max_error_rate: float = 0.05, db: Store | str | Path | None = None,
         progress: bool = False, allow_unsandboxed: bool = False, allow_outside: bool = False) -> RunReport:
     """Run `suite` (a built-in name, a suite file or a `Suite`) against `model` (a spec such as `bundled:smollm2`, a
     `ModelSpec` or a loaded model) and store every response and score as one new run.
@@ -53,8 +56,10 @@ def run(suite: str | Suite, model: str | ModelSpec | Model, *, name: str | None 
     return runner.run(loaded_suite, loaded_model, options, suite_ref)
 
 
-def resume(run_id: str, *, suite: Suite | None = None, model: Model | None = None, db: Store | str | None = None,
-           progress: bool = False, allow_unsandboxed: bool = False, allow_outside: bool = False) -> RunReport:
+@checked
+def resume(run_id: str | RunRecord, *, suite: Suite | None = None, model: Model | None = None,
+           db: Store | str | Path | None = None, progress: bool = False, allow_unsandboxed: bool = False,
+           allow_outside: bool = False) -> RunReport:
     """Finish an interrupted or failed run with its suite, model and options.  A run of a suite built in Python needs
     that `suite` again; `model` reuses a model already loaded (else its spec is loaded)."""
     from ..runner import Runner
@@ -63,10 +68,12 @@ def resume(run_id: str, *, suite: Suite | None = None, model: Model | None = Non
     return runner.resume(run_id, model=model, allow_outside=allow_outside, suite=suite)
 
 
-def runs(*, name: str | None = None, limit: int | None = 50, db: Store | str | None = None) -> list[RunRecord]:
+@checked
+def runs(*, name: str | None = None, limit: int | None = 50, db: Store | str | Path | None = None
+         ) -> list[RunRecord]:
     """Stored runs, newest first (only those filed under `name`, if given), at most `limit` (None or 0: all)."""
     if limit is not None and limit < 0:
-        raise UndriftError(f"limit must be 0 (all) or more (got {limit})")
+        raise UndriftError(f"{option('limit')} must be 0 (all) or more (got {limit})")
     return as_store(db, must_exist=True).list_runs(name=name, limit=limit or None)
 
 
@@ -86,7 +93,9 @@ class RunResults:
         return jsonable(data)
 
 
-def show(run: str, *, task: str | None = None, samples: int = 0, db: Store | str | None = None) -> RunResults:
+@checked
+def show(run: str | RunRecord, *, task: str | None = None, samples: int = 0,
+         db: Store | str | Path | None = None) -> RunResults:
     """A run (id, id prefix, or name for its latest run) with its per-task results and its first `samples` rows."""
     from ..summary import summarise
 

@@ -12,6 +12,7 @@ from ..proxy import create_app as create_proxy_app
 from ..replay import ExportReport, ReplayOptions, ReplayReport, Selected, Selection
 from ..store import Store, as_store
 from ..traffic import TrafficQuery, TrafficReport
+from .arguments import checked
 
 if TYPE_CHECKING:
     from ..models import ModelSpec
@@ -24,8 +25,9 @@ __all__ = ["ExportReport", "ProxyOptions", "ReplayOptions", "ReplayReport", "Sel
            "listen_proxy", "replay", "select_traffic", "selection"]
 
 
+@checked
 def listen_proxy(options: ProxyOptions, host: str = "127.0.0.1", port: int = 8080, *,
-                 db: Store | str | None = None) -> Listening:
+                 db: Store | str | Path | None = None) -> Listening:
     """The recording proxy bound to `host`:`port` (0: a free port, in `.port`), recording into `db`; `.run()` serves
     until Ctrl-C.  An address beyond localhost without `options.token`, or a read-only store, is refused first."""
     from ..proxy import listen, prepare
@@ -33,45 +35,49 @@ def listen_proxy(options: ProxyOptions, host: str = "127.0.0.1", port: int = 808
     return listen(prepare(options, host, db), host, port)
 
 
-def analyse_traffic(query: TrafficQuery, *, db: Store | str | None = None) -> TrafficReport:
+@checked
+def analyse_traffic(query: TrafficQuery, *, db: Store | str | Path | None = None) -> TrafficReport:
     """Drift of the recorded live outputs: per window and between the reference window and the current one."""
     from ..traffic import analyse_traffic as analyse
 
     return analyse(as_store(db, must_exist=True), query)
 
 
+@checked
 def selection(since: str | None = None, until: str | None = None, tag: str | None = None,
               sample: int | str | None = None, seed: int = 0) -> Selection:
     """Which recorded requests to take: `since`/`until` as ISO times or ages (6h, 1d), `sample` a count of distinct
     requests drawn with `seed` (a share such as 0.5 is refused)."""
     from datetime import datetime, timezone
 
-    from ..errors import UndriftError
+    from ..errors import UndriftError, option
     from ..traffic.windows import parse_moment
 
     now = datetime.now(timezone.utc)
-    start = parse_moment(since, "--since", now) if since else None
-    end = parse_moment(until, "--until", now) if until else None
+    start = parse_moment(since, option("since"), now) if since else None
+    end = parse_moment(until, option("until"), now) if until else None
     if isinstance(sample, str):
         try:
             sample = int(sample.strip())
         except ValueError:
-            raise UndriftError(f"--sample is a number of requests (e.g. --sample 200), not a share: got {sample!r}") \
-                from None
+            raise UndriftError(f"{option('sample')} is a number of requests (e.g. 200), not a share: got "
+                               f"{sample!r}") from None
     chosen = Selection(start, end, tag, sample, seed)
     chosen.validate()
     return chosen
 
 
-def select_traffic(chosen: Selection, *, db: Store | str | None = None) -> Selected:
+@checked
+def select_traffic(chosen: Selection, *, db: Store | str | Path | None = None) -> Selected:
     """The recorded chat requests `chosen` picks, one per distinct request, with what was left out and why."""
     from ..replay import select_traffic as select
 
     return select(as_store(db, must_exist=True), chosen)
 
 
+@checked
 def replay(chosen: Selection, candidate: str | ModelSpec, options: ReplayOptions | None = None, *,
-           db: Store | str | None = None, progress: bool = False) -> ReplayReport:
+           db: Store | str | Path | None = None, progress: bool = False) -> ReplayReport:
     """Send the recorded requests `chosen` picks to `candidate` and store both sides as runs of one suite, for
     `compare` and `gate` (`.next` holds those commands).  Raises `RunFailed` when the candidate's run fails and
     `RunInterrupted` on Ctrl-C (resume it with `undrift.resume`)."""
@@ -90,8 +96,9 @@ def replay(chosen: Selection, candidate: str | ModelSpec, options: ReplayOptions
     return report
 
 
+@checked
 def export_suite(chosen: Selection, path: str | Path, labels: str | Path | None = None, *,
-                 db: Store | str | None = None) -> ExportReport:
+                 db: Store | str | Path | None = None) -> ExportReport:
     """Write the recorded requests `chosen` picks as a suite file (targets: the recorded answers, or with `labels`,
     a reviewed `export_traffic_for_review` file, the approved or corrected ones)."""
     from ..replay import export_suite as export
@@ -99,7 +106,8 @@ def export_suite(chosen: Selection, path: str | Path, labels: str | Path | None 
     return export(as_store(db, must_exist=True), chosen, Path(path), Path(labels) if labels else None)
 
 
-def export_traffic_for_review(chosen: Selection, path: str | Path, *, db: Store | str | None = None) -> Selected:
+@checked
+def export_traffic_for_review(chosen: Selection, path: str | Path, *, db: Store | str | Path | None = None) -> Selected:
     """Write the recorded requests `chosen` picks and their answers to label (.csv or .jsonl), for `export_suite`."""
     from ..replay import export_for_review
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..jsonable import jsonable
 from ..store import Store, as_store
+from .arguments import checked
 from .runs import task_names
 
 if TYPE_CHECKING:
@@ -54,11 +55,12 @@ class AlertRecord:
         return jsonable({**self.alert.to_dict(), "deliveries": [d.to_dict() for d in self.deliveries]})
 
 
+@checked
 def add_watch(name: str, model: str, suite: str, every: str, *, baseline: str = "first",
               policy: str | Path | None = None, max_calls: int | None = None, webhooks: Sequence[str] = (),
               alert_command: str | None = None, tasks: str | Sequence[str] | None = None, limit: int | None = None,
               tolerance: float = 0.02, direction: str = "drop", alert_attempts: int = 4,
-              alert_backoff_s: float = 2.0, db: Store | str | None = None) -> Watch:
+              alert_backoff_s: float = 2.0, db: Store | str | Path | None = None) -> Watch:
     """Watch `model` on `suite` `every` 30m, 6h, 1d or `cron: 0 6 * * *`; due at once.  `baseline`: a run to compare
     against, or `first` (the watch's first full run).  `policy`: a gate policy YAML (default: no significant
     accuracy drop, NFR <= 5%).  Alerts go to `webhooks` (POSTed JSON) and `alert_command` (JSON on stdin)."""
@@ -74,14 +76,16 @@ def add_watch(name: str, model: str, suite: str, every: str, *, baseline: str = 
     return add(store, watch)
 
 
-def list_watches(*, db: Store | str | None = None) -> list[Watch]:
+@checked
+def list_watches(*, db: Store | str | Path | None = None) -> list[Watch]:
     """Every watch in the store."""
     from ..monitor import list_watches as listed
 
     return listed(as_store(db, must_exist=True))
 
 
-def tick_watch(name: str, *, db: Store | str | None = None, progress: bool = False,
+@checked
+def tick_watch(name: str, *, db: Store | str | Path | None = None, progress: bool = False,
                allow_unsandboxed: bool = False) -> TickOutcome | None:
     """Tick one watch now, due or not; None when another process is ticking it."""
     from ..monitor import tick_watch as tick
@@ -89,7 +93,8 @@ def tick_watch(name: str, *, db: Store | str | None = None, progress: bool = Fal
     return tick(as_store(db, must_exist=True), name, progress=progress, allow_unsandboxed=allow_unsandboxed)
 
 
-def run_due(*, db: Store | str | None = None, progress: bool = False, allow_unsandboxed: bool = False,
+@checked
+def run_due(*, db: Store | str | Path | None = None, progress: bool = False, allow_unsandboxed: bool = False,
             on_fault: OnFault | None = None) -> list[TickOutcome]:
     """Tick every watch that is due, once each (what cron runs).  One watch's fault is reported through `on_fault`
     and the others still tick; without `on_fault` it is raised."""
@@ -99,17 +104,21 @@ def run_due(*, db: Store | str | None = None, progress: bool = False, allow_unsa
                on_fault=on_fault)
 
 
+@checked
 def list_alerts(*, open_only: bool = False, watch: str | None = None, limit: int = 100,
-                db: Store | str | None = None) -> list[Alert]:
+                db: Store | str | Path | None = None) -> list[Alert]:
     """Alerts of watches, newest first: open while a gate keeps failing, resolved when it passes."""
     from ..monitor import list_alerts as alerts
 
     return alerts(as_store(db, must_exist=True), open_only=open_only, watch=watch, limit=limit)
 
 
-def watch_summaries(*, db: Store | str | None = None) -> list[WatchSummary]:
+@checked
+def watch_summaries(*, db: Store | str | Path | None = None) -> list[WatchSummary]:
     """Every watch with its last tick and its number of open alerts (`undrift watch list`)."""
-    from ..monitor import list_alerts as alerts, list_watches as listed, ticks
+    from ..monitor import list_alerts as alerts
+    from ..monitor import list_watches as listed
+    from ..monitor import ticks
 
     store = as_store(db, must_exist=True)
     open_alerts: dict[str, int] = {}
@@ -119,33 +128,39 @@ def watch_summaries(*, db: Store | str | None = None) -> list[WatchSummary]:
             for w in listed(store)]
 
 
-def watch_status(name: str, *, ticks: int = 5, db: Store | str | None = None) -> WatchStatus:
+@checked
+def watch_status(name: str, *, ticks: int = 5, db: Store | str | Path | None = None) -> WatchStatus:
     """One watch's settings and its last `ticks` ticks."""
-    from ..monitor import get_watch, ticks as recent
+    from ..monitor import get_watch
+    from ..monitor import ticks as recent
 
     store = as_store(db, must_exist=True)
     watch = get_watch(store, name)
     return WatchStatus(watch, recent(store, watch, limit=ticks))
 
 
-def remove_watch(name: str, *, db: Store | str | None = None) -> None:
+@checked
+def remove_watch(name: str, *, db: Store | str | Path | None = None) -> None:
     """Stop watching; the watch's ticks, runs and alerts stay in the store."""
     from ..monitor import remove_watch as remove
 
     remove(as_store(db, must_exist=True), name)
 
 
-def watch_history(name: str, *, limit: int = 50, db: Store | str | None = None) -> list[Tick]:
+@checked
+def watch_history(name: str, *, limit: int = 50, db: Store | str | Path | None = None) -> list[Tick]:
     """Every tick of a watch, newest first, a removed watch's included."""
     from ..monitor import history
 
     return history(as_store(db, must_exist=True), name, limit=limit)
 
 
+@checked
 def alert_records(*, open_only: bool = False, watch: str | None = None, limit: int = 100,
-                  db: Store | str | None = None) -> list[AlertRecord]:
+                  db: Store | str | Path | None = None) -> list[AlertRecord]:
     """Alerts of watches, newest first, each with its delivery attempts (`undrift alerts`)."""
-    from ..monitor import deliveries, list_alerts as alerts
+    from ..monitor import deliveries
+    from ..monitor import list_alerts as alerts
 
     store = as_store(db, must_exist=True)
     return [AlertRecord(a, deliveries(store, a.id)) for a in alerts(store, open_only=open_only, watch=watch,
@@ -173,8 +188,9 @@ class WatchDaemon:
                on_fault=on_fault)
 
 
+@checked
 def watch_daemon(*, metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
-                 db: Store | str | None = None) -> WatchDaemon:
+                 db: Store | str | Path | None = None) -> WatchDaemon:
     """The daemon over `db` (made if missing: watches can be added while it runs), serving Prometheus /metrics on
     `metrics_host`:`metrics_port` when a port is given; `.run(stop)` ticks."""
     from ..monitor.metrics import DaemonMetrics

@@ -16,17 +16,15 @@ from .common import Db, Json, err, out, print_json
 registry_app = typer.Typer(no_args_is_help=True, help="Versions, aliases such as production, promotion, rollback.")
 
 
-def _registry(db: Optional[str], must_exist: bool = True) -> undrift.Registry:
-    """The registry of `--db`; commands that only read or move aliases refuse a store that is not there."""
-    from ..store import as_store
-
-    return undrift.Registry(as_store(db, must_exist=must_exist))
+def _registry(db: Optional[str]) -> undrift.Registry:
+    """The registry of `--db`: reading or moving aliases refuses a store that is not there; registering makes it."""
+    return undrift.Registry(db)
 
 
 @registry_app.command("list")
 def registry_list(db: Db = None, as_json: Json = False):
     """Every registered version with its kind, parent and aliases."""
-    listed = _registry(db, must_exist=False).listing()
+    listed = _registry(db).listing()
     if as_json:
         print_json([entry.to_dict() for entry in listed])
         return
@@ -56,7 +54,7 @@ def registry_register(name: str = typer.Argument(..., help="name of the new vers
                       db: Db = None):
     """Register a version by hand (a served endpoint, a model trained elsewhere)."""
     undrift.ModelSpec.parse(spec)  # a bad spec is reported before a store is created
-    version = _registry(db, must_exist=False).register(name, spec, kind="registered", parent=parent)
+    version = _registry(db).register(name, spec, kind="registered", parent=parent)
     out.print(literal(f"registered {version.name}: {version.spec}"))
 
 

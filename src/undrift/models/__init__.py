@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ..errors import UndriftError
-from ..plugins import BACKENDS, Installed
+from ..plugins import BACKENDS, Installed, reason
 from .base import (
     Backend,
     Decoding,
@@ -52,7 +52,19 @@ def load_model(spec: ModelSpec | str, lazy: bool = False) -> Model:
     The spec's scheme picks the backend from the `undrift.backends` entry points (built-ins and plugins alike).
     """
     spec = ModelSpec.parse(spec) if isinstance(spec, str) else spec
-    return backend_of(spec).load(spec, lazy)
+    backend = backend_of(spec)
+    try:
+        return backend.load(spec, lazy)
+    except UndriftError:
+        raise
+    except Exception as exc:  # a backend's own fault (a plugin's bug, a broken install): one line naming it
+        raise cannot_load(spec, exc) from None
+
+
+def cannot_load(spec: ModelSpec, exc: Exception) -> UndriftError:
+    """The error for a backend whose own code failed to load a model (in `load` or, lazily, in `prepare`)."""
+    return UndriftError(f"{BACKENDS.culprit(spec.backend)} could not load {str(spec)!r} ({reason(exc)}): check the "
+                        "spec and the model's files, else report it to that package's authors")
 
 
 def installed_backends() -> list[Installed[Backend]]:
@@ -61,4 +73,5 @@ def installed_backends() -> list[Installed[Backend]]:
 
 
 __all__ = ["Backend", "Capability", "Decoding", "Fingerprint", "Generation", "Model", "ModelSpec", "Request",
-           "ServableModel", "TrainableModel", "backend_of", "installed_backends", "load_model", "require"]
+           "ServableModel", "TrainableModel", "backend_of", "cannot_load", "installed_backends", "load_model",
+           "require"]

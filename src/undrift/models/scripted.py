@@ -69,9 +69,9 @@ def _yaml_script(document: object, where: str) -> tuple[dict[str, str], dict[str
         mapping = document.get(key) or {}
         if not isinstance(mapping, dict):
             raise UndriftError(f"{where}: `{key}` must map each {key[:-1]} to its answer")
-        mappings.append({str(k): str(v) for k, v in mapping.items()})
-    default = document.get("default")
-    return mappings[0], mappings[1], None if default is None else str(default)
+        mappings.append({str(k): _text(v, f"{where}: the answer to {key[:-1]} {str(k)!r}") for k, v in mapping.items()})
+    default = _text(document["default"], f"{where}: `default`") if "default" in document else None
+    return mappings[0], mappings[1], default
 
 
 def _jsonl_script(text: str, where: str) -> tuple[dict[str, str], dict[str, str], str | None]:
@@ -86,15 +86,25 @@ def _jsonl_script(text: str, where: str) -> tuple[dict[str, str], dict[str, str]
         except json.JSONDecodeError as exc:
             raise UndriftError(f"{where} line {line}: not JSON ({exc.msg}); each line is one JSON object") from None
         if isinstance(row, dict) and set(row) == {"prompt", "answer"}:
-            prompts[str(row["prompt"])] = str(row["answer"])
+            prompts[str(row["prompt"])] = _text(row["answer"], f"{where} line {line}: the answer to prompt "
+                                                               f"{str(row['prompt'])[:80]!r}")
         elif isinstance(row, dict) and set(row) == {"id", "answer"}:
-            ids[str(row["id"])] = str(row["answer"])
+            ids[str(row["id"])] = _text(row["answer"], f"{where} line {line}: the answer to sample {str(row['id'])!r}")
         elif isinstance(row, dict) and set(row) == {"default"}:
-            default = str(row["default"])
+            default = _text(row["default"], f"{where} line {line}: `default`")
         else:
             raise UndriftError(f'{where} line {line}: write {{"prompt": ..., "answer": ...}}, {{"id": ..., "answer": ...}}'
                                ' or {"default": ...}')
     return prompts, ids, default
+
+
+def _text(answer: object, what: str) -> str:
+    """An answer as the script wrote it, which must be text: a number, null or list would reach the scorer as
+    something no model says (`4` for "4", "None" for nothing)."""
+    if not isinstance(answer, str):
+        kind = "null" if answer is None else type(answer).__name__
+        raise UndriftError(f"{what} is {kind} ({answer!r}), not text: write it as a string in quotes")
+    return answer
 
 
 def _last_user_message(request: Request) -> str:

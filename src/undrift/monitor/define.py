@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.sequential import DIRECTIONS
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..gate import Policy
 from ..models import ModelSpec
 from ..store import Store
@@ -38,26 +38,26 @@ def define_watch(store: Store, name: str, model: str, suite: str, every: str, ba
         Policy.load(policy_file)
         policy_text = policy_file.read_text(encoding="utf-8")
     if max_calls is not None and max_calls < 1:
-        raise UndriftError(f"--max-calls must be at least 1 (got {max_calls})")
+        raise UndriftError(f"{option('max_calls')} must be at least 1 (got {max_calls})")
     if options.get("limit") is not None and options["limit"] < 1:
-        raise UndriftError(f"--limit must be at least 1 (got {options['limit']})")
+        raise UndriftError(f"{option('limit')} must be at least 1 (got {options['limit']})")
     if options.get("direction", "drop") not in DIRECTIONS:
-        raise UndriftError(f"--direction must be {' or '.join(DIRECTIONS)} (got {options['direction']!r})")
+        raise UndriftError(f"{option('direction')} must be {' or '.join(DIRECTIONS)} (got {options['direction']!r})")
     if not 0 < float(options.get("tolerance", 0.02)) < 1:
-        raise UndriftError(f"--tolerance must lie between 0 and 1 (got {options['tolerance']})")
+        raise UndriftError(f"{option('tolerance')} must lie between 0 and 1 (got {options['tolerance']})")
     if alert_command is not None:
         try:
             argv = shlex.split(alert_command)
         except ValueError as exc:
-            raise UndriftError(f"bad --alert-command {alert_command!r}: {exc}; it runs without a shell, split like "
-                               "one: quote the whole command once, e.g. --alert-command 'notify --to \"on call\"'"
-                               ) from None
+            raise UndriftError(f"bad {option('alert_command')} {alert_command!r}: {exc}; it runs without a shell, "
+                               "split like one: quote the whole command once, e.g. 'notify --to \"on call\"'") from None
         if not argv:
-            raise UndriftError("bad --alert-command: it is empty; give the program to run, e.g. "
-                               "--alert-command 'notify --to ops'")
+            raise UndriftError(f"bad {option('alert_command')}: it is empty; give the program to run, e.g. "
+                               "'notify --to ops'")
     for url in webhooks:
         if not url.startswith(("http://", "https://")):
-            raise UndriftError(f"bad --alert-webhook {url!r}: give an http:// or https:// URL")
+            raise UndriftError(f"bad {option('webhooks', flag='--alert-webhook')} {url!r}: give an http:// or https:// "
+                               "URL")
     if baseline != "first":
         record = store.get_run(baseline)
         if not record.config.get("suite_ref"):
@@ -65,7 +65,7 @@ def define_watch(store: Store, name: str, model: str, suite: str, every: str, ba
                                "again (`undrift run`), or `first`")
         if record.suite_digest != loaded.digest():
             raise UndriftError(f"run {record.id} is of another suite (or an older version of {suite!r}): pick a run "
-                               "of this suite, or --baseline first")
+                               f"of this suite, or {option('baseline', repr('first'))}")
         baseline = record.id
     return Watch(name=name, model_spec=model, suite=suite, schedule=schedule.text, baseline=baseline,
                  policy=policy_text, max_calls=max_calls, webhooks=tuple(webhooks), alert_command=alert_command,

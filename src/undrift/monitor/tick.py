@@ -23,7 +23,7 @@ from ..errors import UndriftError
 from ..gate import GateResult, Policy, evaluate, refuse_unfit
 from ..jsonable import jsonable
 from ..models import ModelSpec, load_model
-from ..runner import RunFailed, RunInterrupted, Runner, RunOptions
+from ..runner import RunInterrupted, Runner, RunOptions
 from ..store import Store
 from ..store.db import as_utc
 from ..suites import load_suite
@@ -85,12 +85,12 @@ def run_tick(store: Store, watch: Watch, progress: bool = False, allow_unsandbox
             comparison, result = _measure(store, watch, model, tick, progress, allow_unsandboxed)
         finally:
             model.close()
-    except (UndriftError, RunFailed) as problem:
-        tick.status, tick.error = "error", str(problem)
-    except (RunInterrupted, KeyboardInterrupt):  # SIGTERM or Ctrl-C: say so in the record, then stop
+    except (RunInterrupted, KeyboardInterrupt):  # SIGTERM or Ctrl-C (before UndriftError, which RunInterrupted is)
         tick.status, tick.error = "error", "interrupted"
         finish_tick(store, tick)
         raise
+    except UndriftError as problem:  # bad input, or a run that failed (RunFailed)
+        tick.status, tick.error = "error", str(problem)
     except Exception as problem:  # noqa: BLE001 - a watch runs unattended: a fault is its tick's error, not its end
         tick.status, tick.error = "error", f"internal error: {type(problem).__name__}: {problem}"
     if fingerprint_change is not None:

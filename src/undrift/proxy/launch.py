@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..serving.guard import refuse_open_without_token
 from ..store import Store
 from .app import create_app
@@ -20,13 +20,13 @@ from .redact import Redactor
 def prepare(options: ProxyOptions, host: str, db: Store | str | None) -> Starlette:
     from ..store import as_store
 
-    refuse_open_without_token(host, options.token, "give --token (or $UNDRIFT_PROXY_TOKEN) so that only callers "
-                                                   "sending it in Proxy-Authorization are let through")
+    refuse_open_without_token(host, options.token, f"give {option('token')} (or $UNDRIFT_PROXY_TOKEN) so that "
+                                                   "only callers sending it in Proxy-Authorization are let through")
     redactor = Redactor(options.redact)
     store = as_store(db)
     if store.read_only:
         raise UndriftError(f"the store {store.safe_url} is read-only here, and the proxy writes traffic into it: "
-                           "give --db where you can write")
+                           f"give {option('db')} where you can write")
     return create_app(options, store, redactor)
 
 
@@ -85,6 +85,6 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.listen(BACKLOG)  # connecting works from here on (they wait for uvicorn to accept), so the port is told now
     except OSError as problem:
         sock.close()
-        raise UndriftError(f"cannot listen on {host}:{port}: {problem.strerror or problem}; give another --port "
-                           "(0: any free one)") from None
+        raise UndriftError(f"cannot listen on {host}:{port}: {problem.strerror or problem}; give another "
+                           f"{option('port')} (0: any free one)") from None
     return sock

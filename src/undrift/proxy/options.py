@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ByteSize, TypeAdapter, ValidationError
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 
 DEFAULT_MAX_BODY = "4MB"
 
@@ -30,15 +30,18 @@ class ProxyOptions:
     def __post_init__(self) -> None:
         parts = urlsplit(self.upstream)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UndriftError(f"--upstream {self.upstream!r} is not an http(s) URL: give the base URL your clients "
-                               "use now, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1")
+            raise UndriftError(f"{option('upstream')} {self.upstream!r} is not an http(s) URL: give the base URL "
+                               "your clients use now, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1")
         if parts.username is not None or parts.password is not None:
-            raise UndriftError("--upstream must not hold credentials (user:password@): they would replace the callers' "
-                               "own Authorization and be written with every record; callers send their keys as before")
+            raise UndriftError(f"{option('upstream')} must not hold credentials (user:password@): they would "
+                               "replace the callers' own Authorization and be written with every record; callers "
+                               "send their keys as before")
         if not 0.0 <= self.sample <= 1.0:
-            raise UndriftError(f"--sample {self.sample} is not a share of requests: give a number from 0 to 1")
+            raise UndriftError(f"{option('sample')} {self.sample} is not a share of requests: give a number from 0 "
+                               "to 1")
         if self.timeout_s <= 0 or self.max_body_bytes <= 0:
-            raise UndriftError("--timeout and --max-body must be positive")
+            raise UndriftError(f"{option('timeout_s', flag='--timeout')} and "
+                               f"{option('max_body_bytes', flag='--max-body')} must be positive")
 
 
 def parse_size(text: str, option: str = "--max-body") -> int:

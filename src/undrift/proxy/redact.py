@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 
 MASK = "[REDACTED]"
 BUILT_IN = {
@@ -53,9 +53,9 @@ def _compile(pattern: str) -> re.Pattern:
     try:
         compiled = re.compile(pattern)
     except re.error as exc:
-        raise UndriftError(f"--redact {pattern!r} is not a valid regular expression ({exc}): fix it, or quote it so "
-                           "the shell leaves it alone") from None
+        raise UndriftError(f"{option('redact')} {pattern!r} is not a valid regular expression ({exc}): fix it, or "
+                           "quote it so the shell leaves it alone") from None
     if compiled.fullmatch("") is not None:
-        raise UndriftError(f"--redact {pattern!r} matches empty text, so it would mask between every character: "
-                           "make it match at least one character")
+        raise UndriftError(f"{option('redact')} {pattern!r} matches empty text, so it would mask between every "
+                           "character: make it match at least one character")
     return compiled

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from . import bubblewrap, seccomp
 
 CHANNEL_BYTES = 2 << 20
@@ -99,8 +99,8 @@ class Sandbox:
             return cls(Isolation("none"))
         raise UndriftError(
             f"cannot run model code safely: {problem}; install bubblewrap (`apt install bubblewrap`, "
-            "`dnf install bubblewrap`; `make` puts a copy in .venv/bin) or pass --allow-unsandboxed to run it "
-            "with resource limits only"
+            f"`dnf install bubblewrap`; `make` puts a copy in .venv/bin) or pass {option('allow_unsandboxed', True)} "
+            "to run it with resource limits only"
         )
 
     def run_python(self, main: str, files: dict[str, str] | None = None, limits: SandboxLimits = SandboxLimits()

@@ -13,7 +13,7 @@ import hmac
 from typing import Callable
 import ipaddress
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from .errors import ApiError
 
 # (header, whether its value must read `Bearer TOKEN`; else the bare token)
@@ -95,7 +95,7 @@ def refuse_open_without_token(host: str, token: str | None, how: str) -> None:
     """A server bound beyond this machine without a token would serve anyone who can reach it: refuse to start.
     `how` names the token option and what callers do with it."""
     if not is_loopback(host) and not token:
-        raise UndriftError(f"--host {host} lets other machines in: {how}")
+        raise UndriftError(f"{option('host', repr(host))} lets other machines in: {how}")
 
 
 def is_loopback(host: str) -> bool:

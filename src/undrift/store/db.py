@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .. import __version__
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..jsonable import jsonable
 from .lease import owner_alive, lease_age_s, this_process
 from .rows import ResultRow
@@ -102,6 +102,16 @@ class RunRecord:
         return bool(self.errors) and (not self.answered or self.errors > self.max_error_rate * self.done)
 
 
+def store_exists(db: Store | str | os.PathLike | None = None) -> bool:
+    """Whether `db` names a store that is there to read: an open `Store` or any server URL is; a SQLite file is if
+    the file exists (opening one that does not would create it)."""
+    if not (db is None or isinstance(db, (str, os.PathLike))):
+        return True  # a Store; anything else is for `as_store` to refuse
+    url = resolve_url(os.fspath(db) if isinstance(db, os.PathLike) else db)
+    return not url.startswith("sqlite:///") or url == "sqlite:///" or url.endswith(":memory:") \
+        or Path(url[len("sqlite:///"):]).exists()
+
+
 def as_store(db: Store | str | os.PathLike | None = None, must_exist: bool = False) -> Store:
     """What every `db` parameter of the public API takes: an open `Store`, a SQLAlchemy URL or a SQLite file path
     (a `str` or a `Path`), or None for $UNDRIFT_DB, else sqlite:///undrift.db.  `must_exist`: a SQLite file that is
@@ -116,10 +126,22 @@ def as_store(db: Store | str | os.PathLike | None = None, must_exist: bool = Fal
 
 
 class Store:
+    """An open store: `Store.open(url)`, or what `as_store` makes of a `db` argument.  Use it in a `with` block, or
+    call `close()`, to release its connections."""
+
     def __init__(self, engine: Engine, url: str, read_only: bool = False):
         self.engine = engine
         self.url = url
         self.read_only = read_only
+
+    def __repr__(self) -> str:
+        return f"Store({self.safe_url!r}{', read_only=True' if self.read_only else ''})"
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     @classmethod
     def open(cls, url: str | None = None, must_exist: bool = False) -> "Store":
@@ -138,7 +160,8 @@ class Store:
         if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
             path = Path(parsed.database)
             if must_exist and not path.exists():
-                raise UndriftError(f"no undrift database at {str(path)!r}: run `undrift run` first, or pass --db URL")
+                raise UndriftError(f"no undrift database at {str(path)!r}: check the store named by {option('db')} "
+                                   "or $UNDRIFT_DB, or make one with a run first (undrift.run, `undrift run`)")
             if not path.parent.exists():
                 raise UndriftError(f"cannot create database {str(path)!r}: folder {str(path.parent)!r} does not exist")
             read_only = _read_only_here(path)
@@ -220,9 +243,11 @@ class Store:
 
     @property
     def safe_url(self) -> str:
+        """The URL with any password masked, for messages and `repr`."""
         return make_url(self.url).render_as_string(hide_password=True)
 
     def close(self) -> None:
+        """Release the engine's connections (the store can still be used: the pool opens new ones)."""
         self.engine.dispose()
 
     # -- runs -------------------------------------------------------------------------------------------------
@@ -431,13 +456,13 @@ def _sqlite_read_only_pragmas(dbapi_connection, _record) -> None:
 
 def _open_hint(dialect: str) -> str:
     if dialect == "sqlite":
-        return "check that the file's folder exists and can be written (--db or $UNDRIFT_DB)"
+        return f"check that the file's folder exists and can be written ({option('db')} or $UNDRIFT_DB)"
     return ("check that the server is up and reachable, and the URL's host, port, user, password and database "
-            "(--db or $UNDRIFT_DB)")
+            f"({option('db')} or $UNDRIFT_DB)")
 
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-__all__ = ["Store", "RunRecord", "FINISHED_STATUSES", "resolve_url", "as_utc"]
+__all__ = ["Store", "RunRecord", "FINISHED_STATUSES", "resolve_url", "as_utc", "as_store", "store_exists"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..models.base import Decoding
 from ..plugins import SUITES, Installed
 from ..userfiles import check_prompt_length, jsonl_rows, load_yaml, read_text
@@ -127,7 +127,7 @@ def _sample_rows(value: Any, base_dir: Path, inside: Path | None, where: str) ->
         path = (base_dir / value).resolve()
         if inside is not None and not path.is_relative_to(inside):
             raise UndriftError(f"{where}: samples file {value!r} lies outside the suite's folder {str(inside)!r}; "
-                               "move it there, or give --allow-outside if you trust this suite file")
+                               f"move it there, or give {option('allow_outside', True)} if you trust this suite file")
         if not path.is_file():
             raise UndriftError(f"{where}: samples file {value!r} does not exist (paths are relative to the suite file)")
         try:

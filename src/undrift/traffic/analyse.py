@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..jsonable import jsonable
 from ..store.db import Store
 from ..store.traffic import TrafficRecord, read_traffic
@@ -41,12 +41,12 @@ class TrafficQuery:
               window: str = "1d", reference: str | None = None, now: datetime | None = None,
               **options: Any) -> "TrafficQuery":
         now = now or datetime.now(timezone.utc)
-        query = cls(since=parse_moment(since, "--since", now) if since else None,
-                    until=parse_moment(until, "--until", now) if until else None, tag=tag,
-                    window=parse_duration(window, "--window"), window_text=window.strip(),
+        query = cls(since=parse_moment(since, option("since"), now) if since else None,
+                    until=parse_moment(until, option("until"), now) if until else None, tag=tag,
+                    window=parse_duration(window, option("window")), window_text=window.strip(),
                     reference=Reference.parse(reference, now), **options)
         if query.since and query.until and query.since >= query.until:
-            raise UndriftError(f"--since ({query.since:%Y-%m-%d %H:%M}) is not before --until "
+            raise UndriftError(f"{option('since')} ({query.since:%Y-%m-%d %H:%M}) is not before {option('until')} "
                                f"({query.until:%Y-%m-%d %H:%M}): give a range that goes forward in time")
         return query
 
@@ -90,8 +90,8 @@ def analyse_traffic(store: Store, query: TrafficQuery) -> TrafficReport:
     records = [r for r in recorded if is_completion(r)]
     if not records:
         where = f" with tag {query.tag!r}" if query.tag else ""
-        raise UndriftError(f"no completions recorded{where} in the range: widen --since/--until, check --tag, or "
-                           "send traffic through `undrift proxy` first")
+        raise UndriftError(f"no completions recorded{where} in the range: widen {option('since')} and "
+                           f"{option('until')}, check {option('tag')}, or send traffic through the proxy first")
     windows = split_windows(records, query.window)
     samples = [Samples.of(w.records) for w in windows]
     metrics: list[WindowMetrics] = []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..store.traffic import TrafficRecord
 
 _UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
@@ -66,7 +66,7 @@ class Reference:
         value = (text or "first").strip()
         if value.lower() in ("first", "previous"):
             return cls(value.lower(), None, value.lower())
-        return cls("moment", parse_moment(value, "--reference", now), value)
+        return cls("moment", parse_moment(value, option("reference"), now), value)
 
 
 @dataclass
@@ -104,8 +104,9 @@ def pick_reference(windows: list[Window], reference: Reference, width: timedelta
     found = next((i for i, w in enumerate(windows) if w.start == start), None)
     if found is None:
         raise UndriftError(f"the reference window {start:%Y-%m-%d %H:%M} UTC (holding {reference.text}) has no "
-                           "recorded traffic in the range: pick a window that has some, or use --reference first")
+                           f"recorded traffic in the range: pick a window that has some, or use "
+                           f"{option('reference', repr('first'))}")
     if found == current:
         raise UndriftError(f"the reference window {start:%Y-%m-%d %H:%M} UTC is the current (latest) window: pick "
-                           "an earlier one, or use --reference first")
+                           f"an earlier one, or use {option('reference', repr('first'))}")
     return found

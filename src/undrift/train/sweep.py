@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis.metrics import mean_outcome
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..files import replace_folder
 from ..hashing import sha256_files
 from ..models import ModelSpec, load_model
@@ -54,7 +54,7 @@ def sweep_scales(store: Store, name: str, base_spec: str, old_spec: str, adapter
                  scales: list[float], max_forgetting: float, progress: bool = True,
                  allow_outside: bool = False) -> SweepResult:
     if not scales or any(not 0 <= s <= 1 for s in scales):
-        raise UndriftError("--sweep-scales are numbers between 0 and 1, e.g. 0.25,0.5,0.75,1")
+        raise UndriftError(f"{option('sweep_scales')} are numbers between 0 and 1, e.g. [0.25, 0.5, 0.75, 1]")
     suite = load_suite(holdout, allow_outside=allow_outside)
     runner = Runner(store, progress=progress)
     old_run = runner.run(suite, load_model(old_spec), RunOptions(name=f"{name}@old"), holdout)

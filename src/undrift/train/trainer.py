@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..files import replace_folder
 from ..hashing import sha256_files
 from ..models import ModelSpec, require
@@ -46,12 +46,15 @@ COMPAT_LOSSES = ("muscle", "focal", "kl")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
-class TrainingInterrupted(Exception):
-    """Raised after Ctrl-C (or SIGTERM) once the checkpoint is saved; says where it is and how to continue."""
+class TrainingInterrupted(UndriftError):
+    """Raised after Ctrl-C during training, once the checkpoint is saved: `out_dir` holds it, `resume=True` (the
+    CLI's `--resume`) continues from `step`."""
+
+    exit_code = 130
 
     def __init__(self, out_dir: Path, step: int):
-        super().__init__(f"interrupted at step {step}: the checkpoint in {out_dir} is kept; continue with the same "
-                         "command and --resume (resume=True from Python)")
+        super().__init__(f"training was interrupted at step {step}: the checkpoint in {out_dir} is kept; continue "
+                         f"with the same call and {option('resume', True)}")
         self.out_dir, self.step = out_dir, step
 
 
@@ -86,21 +89,23 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.compat_loss not in (None, *COMPAT_LOSSES):
-            raise UndriftError(f"unknown --compat-loss {self.compat_loss!r}: choose muscle, focal or kl")
+            raise UndriftError(f"unknown {option('compat_loss')} {self.compat_loss!r}: choose muscle, focal or kl")
         if self.compat_loss and not self.compat_from:
-            raise UndriftError(f"--compat-loss {self.compat_loss} needs --compat-from OLD_SPEC (the version to stay "
-                               "compatible with)")
+            raise UndriftError(f"{option('compat_loss', repr(self.compat_loss))} needs {option('compat_from')}: the "
+                               "spec of the version to stay compatible with")
         if self.compat_loss == "kl" and not (self.anchors or self.replay):
-            raise UndriftError("--compat-loss kl needs anchor prompts: give --anchors FILE or --replay")
+            raise UndriftError(f"{option('compat_loss', repr('kl'))} needs anchor prompts: give {option('anchors')} "
+                               f"or {option('replay')}")
         if self.replay_ratio < 0 or (self.replay_ratio > 0 and not self.replay):
-            raise UndriftError("--replay-ratio needs --replay SUITE_OR_FILE and must be 0 or more")
+            raise UndriftError(f"{option('replay_ratio')} needs {option('replay')} (a suite or file) and must be 0 "
+                               "or more")
         for key in ("epochs", "batch_size", "lora_r", "lora_alpha", "max_length", "save_every"):
             if getattr(self, key) < 1:
                 raise UndriftError(f"--{key.replace('_', '-')} must be at least 1 (got {getattr(self, key)})")
         if not self.lr > 0 or not self.temperature > 0:
-            raise UndriftError("--lr and --temperature must be positive")
+            raise UndriftError(f"{option('lr')} and {option('temperature')} must be positive")
         if not 0 <= self.ce_mix <= 1:
-            raise UndriftError(f"--ce-mix must lie in [0, 1] (got {self.ce_mix})")
+            raise UndriftError(f"{option('ce_mix')} must lie in [0, 1] (got {self.ce_mix})")
 
     def check_inputs(self) -> None:
         """Every input a user can get wrong (options, base model, data files), found before a store is opened or
@@ -154,7 +159,8 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
     out = config.output()
     final = out / "adapter"
     if final.exists() and not config.resume:
-        raise UndriftError(f"{str(final)!r} already holds a trained adapter: choose another --out, or --resume")
+        raise UndriftError(f"{str(final)!r} already holds a trained adapter: choose another "
+                           f"{option('out_dir', flag='--out')}, or {option('resume', True)}")
     examples = load_examples(config.data)
     replay = replay_examples(config.replay, config.seed, config.allow_outside) if config.replay else []
     anchors = (load_examples(config.anchors) if config.anchors else replay) if config.compat_loss == "kl" else []
@@ -235,7 +241,7 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
                                                 reference(old, a_ids, a_attention), a_attention[:, 1:])
                         loss = loss + config.compat_weight * kl
                 if not math.isfinite(loss.item()):
-                    raise UndriftError(f"the loss became {loss.item()} at step {step + 1}: lower --lr")
+                    raise UndriftError(f"the loss became {loss.item()} at step {step + 1}: lower {option('lr')}")
                 optimizer.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

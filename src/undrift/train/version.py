@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..jsonable import jsonable
 from ..registry import Registry, Version
 from ..store import Store, as_store
@@ -47,7 +47,8 @@ def train_version(config: TrainConfig, db: Store | str | None = None, parent: st
 
     config.check_inputs()
     if sweep_scales and not holdout:
-        raise UndriftError("--sweep-scales needs --holdout SUITE: the suite on which forgetting is measured")
+        raise UndriftError(f"{option('sweep_scales')} needs {option('holdout')}: the suite on which forgetting is "
+                           "measured")
     if holdout:
         load_suite(holdout, allow_outside=config.allow_outside)
     store = as_store(db)

@@ -1,0 +1,136 @@
+"""What a Python user meets when something goes wrong: one catchable `UndriftError` family, messages that name the
+keyword argument as well as the flag, wrong types refused in one line naming the argument, and stores that reading
+functions do not create."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import undrift as cli
+
+import undrift
+from undrift import UndriftError
+
+SUITE = """\
+name: quiz
+tasks:
+- name: facts
+  scorer: exact
+  samples:
+  - {id: sum, prompt: "What is 2+2?", target: "4"}
+  - {id: sky, prompt: "What colour is the sky?", target: "blue"}
+"""
+
+
+@pytest.fixture
+def quiz(tmp_path):
+    (tmp_path / "quiz.yaml").write_text(SUITE)
+    return str(tmp_path / "quiz.yaml")
+
+
+# -- one family of errors -----------------------------------------------------------------------------------------
+
+def test_run_failures_and_interruptions_are_undrift_errors_with_their_exit_codes():
+    assert issubclass(undrift.RunFailed, UndriftError) and issubclass(undrift.RunInterrupted, UndriftError)
+    assert issubclass(undrift.TrainingInterrupted, UndriftError)
+    assert (UndriftError.exit_code, undrift.RunFailed.exit_code, undrift.RunInterrupted.exit_code,
+            undrift.TrainingInterrupted.exit_code) == (2, 4, 130, 130)
+    stopped = undrift.RunInterrupted("abc123")
+    assert stopped.run_id == "abc123" and "undrift.resume('abc123')" in str(stopped)
+
+
+def test_a_failed_run_is_caught_as_an_undrift_error(tmp_path, quiz):
+    with pytest.raises(UndriftError) as caught:  # a script that answers nothing: every request is an error
+        undrift.run(quiz, f"script:{_script(tmp_path, '')}", db=str(tmp_path / "s.db"))
+    assert isinstance(caught.value, undrift.RunFailed)
+    assert "max_error_rate (--max-error-rate)" in str(caught.value)
+    # the CLI still exits 4 for a failed run
+    failed = cli("run", quiz, "--model", f"script:{_script(tmp_path, '')}", "-q", cwd=tmp_path)
+    assert failed.returncode == 4 and "--max-error-rate" in failed.stderr
+
+
+def _script(tmp_path, default: str | None) -> str:
+    """A script that answers nothing (every request an error) or `default` to everything."""
+    path = tmp_path / ("empty.yaml" if default == "" else "answers.yaml")
+    path.write_text("prompts: {}\n" if default == "" else f"default: {json.dumps(default)}\n")
+    return str(path)
+
+
+# -- messages for both audiences ----------------------------------------------------------------------------------
+
+def test_messages_name_the_keyword_and_the_flag(tmp_path, quiz):
+    with pytest.raises(UndriftError, match=r"limit \(--limit\) must be at least 1"):
+        undrift.run(quiz, "echo:", limit=0, db=str(tmp_path / "s.db"))
+    with pytest.raises(UndriftError, match=r"sample \(--sample\) is a number of requests"):
+        undrift.selection(sample="0.5")
+
+
+# -- wrong types --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, words", [
+    (lambda q, db: undrift.run(q, "echo:", limit="2", db=db), ["limit", "'2'", "int"]),
+    (lambda q, db: undrift.run(q, None, db=db), ["model", "None", "model spec"]),
+    (lambda q, db: undrift.run(q, "echo:", repeats=1.5, db=db), ["repeats", "1.5", "int"]),
+    (lambda q, db: undrift.run(q, "echo:", tasks=3, db=db), ["tasks", "3"]),
+    (lambda q, db: undrift.run(42, "echo:", db=db), ["suite", "42"]),
+    (lambda q, db: undrift.compare("a", 7, db=db), ["new", "7", "run"]),
+    (lambda q, db: undrift.gate("a", "b", ["nfr"], db=db), ["policy", "list", "Policy"]),
+    (lambda q, db: undrift.history(None, db=db), ["name", "None"]),
+    (lambda q, db: undrift.runs(limit="5", db=db), ["limit", "'5'"]),
+])
+def test_wrong_types_are_one_undrift_error_naming_the_argument(tmp_path, quiz, call, words):
+    db = str(tmp_path / "s.db")
+    with pytest.raises(UndriftError) as caught:
+        call(quiz, db)
+    message = str(caught.value)
+    assert "\n" not in message and all(w in message for w in words), message
+    assert "takes" in message and "got" in message
+
+
+def test_a_run_record_is_taken_where_a_run_is_expected(tmp_path, quiz):
+    db = str(tmp_path / "s.db")
+    first = undrift.run(quiz, f"script:{_script(tmp_path, '4')}", db=db).run
+    second = undrift.run(quiz, "echo:", db=db).run
+    assert undrift.compare(first, second, db=db).to_dict() == undrift.compare(first.id, second.id, db=db).to_dict()
+    verdict = undrift.gate(first, second, {"rules": [{"metric": "nfr", "max": 1.0}]}, db=db)
+    assert verdict.passed
+    assert undrift.show(first, db=db).run.id == first.id
+
+
+# -- stores that reading does not create ---------------------------------------------------------------------------
+
+def test_reading_a_store_that_is_not_there_does_not_create_it(tmp_path):
+    typo = tmp_path / "typo.db"
+    with pytest.raises(UndriftError, match="no undrift database"):
+        undrift.Registry(f"sqlite:///{typo}").listing()
+    assert not typo.exists()
+    listed = cli("registry", "list", "--db", "typo.db", cwd=tmp_path)
+    assert listed.returncode == 2 and "no undrift database" in listed.stderr and not typo.exists()
+    assert len(listed.stderr.strip().splitlines()) == 1
+    # writing creates it
+    registered = cli("registry", "register", "v1", "--spec", "echo:", "--db", "typo.db", cwd=tmp_path)
+    assert registered.returncode == 0, registered.stderr
+    assert [v.name for v in undrift.Registry(str(typo)).list()] == ["v1"]
+
+
+# -- the store object ---------------------------------------------------------------------------------------------
+
+def test_store_repr_masks_the_password_and_it_is_a_context_manager(tmp_path):
+    from undrift.store.db import Store
+
+    with undrift.Store.open(str(tmp_path / "s.db")) as store:
+        assert isinstance(store, Store) and repr(store) == f"Store('sqlite:///{tmp_path / 's.db'}')"
+        assert store.list_runs() == []
+    assert store.engine.pool.checkedin() == 0  # disposed
+    masked = Store(store.engine, "postgresql+psycopg://ann:secret@db.example/undrift")
+    assert "secret" not in repr(masked) and "ann:***@db.example" in repr(masked)
+
+
+# -- dir() --------------------------------------------------------------------------------------------------------
+
+def test_dir_is_the_public_api():
+    listed = dir(undrift)
+    assert "TYPE_CHECKING" not in listed and "sys" not in listed and "types" not in listed
+    assert not [n for n in listed if n.startswith("_") and not n.startswith("__")]
+    assert set(undrift.__all__) <= set(listed) and "__version__" in listed
