@@ -205,7 +205,7 @@ def test_export_suite_loads_runs_and_takes_reviewed_answers(tmp_path, traffic_db
 @pytest.mark.parametrize("args, fragment", [
     (["--since", "2027-01-01"], "no recorded traffic since 2027-01-01"),
     (["--since", "yesterday-ish"], "bad since (--since)"),
-    (["--sample", "0"], "--sample must be at least 1"),
+    (["--sample", "0"], "sample (--sample) must be at least 1"),
     (["--since", SINCE, "--tag", "nobody"], "no recorded traffic"),
     (["--model", "llama:7b"], "unknown model spec"),
     (["--model", "openai:m@http://127.0.0.1:1/v1"], "cannot reach"),

@@ -183,11 +183,11 @@ def test_check_refuses_imported_runs_and_bad_options(sqlite_url, tmp_path):
     store = Store.open(sqlite_url)
     Runner(store, progress=False).run(load_suite("drift"), ScriptedModel("oracle", _prime),
                                       RunOptions(name="oracle", tasks=("primes",), limit=5), "drift")
-    with pytest.raises(UndriftError, match="--tolerance must lie between 0 and 1"):
+    with pytest.raises(UndriftError, match=r"tolerance \(--tolerance\) must lie between 0 and 1"):
         check_drift(store, "oracle", ScriptedModel("x", _prime), tolerance=0)
-    with pytest.raises(UndriftError, match="--direction must be drop or any"):
+    with pytest.raises(UndriftError, match=r"direction \(--direction\) must be drop or any"):
         check_drift(store, "oracle", ScriptedModel("x", _prime), direction="up")
-    with pytest.raises(UndriftError, match="--churn must lie in"):
+    with pytest.raises(UndriftError, match=r"churn \(--churn\) must lie in"):
         check_drift(store, "oracle", ScriptedModel("x", _prime), churn=1.5)
     (tmp_path / "log.jsonl").write_text('{"id": 1, "model": "m", "prompt": "p", "response": "r"}\n')
     assert undrift("import", "log.jsonl", "--format", "jsonl", "--db", sqlite_url, "-q", cwd=tmp_path).returncode == 0

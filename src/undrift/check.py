@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .analysis.sequential import DIRECTIONS, CheckState, SequentialDriftCheck, own_churn
-from .errors import UndriftError
+from .errors import UndriftError, option
 from .jsonable import jsonable
 from .models import Model
 from .runner import Runner, RunOptions
@@ -66,17 +66,17 @@ def check_drift(store: Store, reference: str, model: Model, tolerance: float = 0
                 progress: bool = True, direction: str = "drop", churn: float | None = None,
                 allow_unsandboxed: bool = False, allow_outside: bool = False) -> CheckReport:
     if direction not in DIRECTIONS:
-        raise UndriftError(f"--direction must be {' or '.join(DIRECTIONS)} (got {direction!r})")
+        raise UndriftError(f"{option('direction')} must be {' or '.join(DIRECTIONS)} (got {direction!r})")
     if churn is not None and not 0 <= churn < 1:
-        raise UndriftError(f"--churn must lie in [0, 1) (got {churn})")
+        raise UndriftError(f"{option('churn')} must lie in [0, 1) (got {churn})")
     if not 0 < tolerance < 1:
-        raise UndriftError(f"--tolerance must lie between 0 and 1 (got {tolerance})")
+        raise UndriftError(f"{option('tolerance')} must lie between 0 and 1 (got {tolerance})")
     if max_calls is not None and max_calls < 1:
-        raise UndriftError(f"--max-calls must be at least 1 (got {max_calls})")
+        raise UndriftError(f"{option('max_calls')} must be at least 1 (got {max_calls})")
     if not 0 < alpha < 1:
-        raise UndriftError(f"--alpha must lie between 0 and 1 (got {alpha})")
+        raise UndriftError(f"{option('alpha')} must lie between 0 and 1 (got {alpha})")
     if chunk < 1:
-        raise UndriftError(f"--chunk must be at least 1 (got {chunk})")
+        raise UndriftError(f"{option('chunk')} must be at least 1 (got {chunk})")
     record = store.get_run(reference)
     suite_ref = record.config.get("suite_ref")
     if not suite_ref:

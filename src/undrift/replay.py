@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import UndriftError
+from .errors import UndriftError, option
 from .hashing import sha256_json
 from .importing import Record, prepare_records
 from .jsonable import jsonable
@@ -54,9 +54,9 @@ class Selection:
 
     def validate(self) -> None:
         if self.sample is not None and self.sample < 1:
-            raise UndriftError(f"--sample must be at least 1, got {self.sample}")
+            raise UndriftError(f"{option('sample')} must be at least 1, got {self.sample}")
         if self.since and self.until and self.until <= self.since:
-            raise UndriftError("--until must be later than --since")
+            raise UndriftError(f"{option('until')} must be later than {option('since')}")
 
     def describe(self) -> str:
         parts = [f"since {self.since:%Y-%m-%d %H:%M}" if self.since else "",
@@ -100,7 +100,7 @@ def select_traffic(store: Store, selection: Selection) -> Selected:
     selection.validate()
     records = read_traffic(store, selection.since, selection.until, selection.tag)
     if not records:
-        raise UndriftError(f"no recorded traffic {selection.describe()} in {store.safe_url}: widen --since/--until, "
+        raise UndriftError(f"no recorded traffic {selection.describe()} in {store.safe_url}: widen {option('since')}/{option('until')}, "
                            "check --tag, or record some with `undrift proxy`")
     skipped: Counter[str] = Counter()
     distinct: dict[str, Replayable] = {}

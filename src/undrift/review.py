@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UndriftError
+from .errors import UndriftError, option
 from .files import write_text_atomic
 from .jsonable import jsonable
 from .store import Store
@@ -58,9 +58,9 @@ def export_for_review(store: Store, run_refs: list[str], path: Path, only: str =
     """Write the responses of `run_refs` for review; `only` = all, wrong, flips (both ways) or negative-flips
     (the last two need `against`)."""
     if only not in ONLY:
-        raise UndriftError(f"--only must be {', '.join(ONLY[:-1])} or {ONLY[-1]} (got {only!r})")
+        raise UndriftError(f"{option('only')} must be {', '.join(ONLY[:-1])} or {ONLY[-1]} (got {only!r})")
     if only.endswith("flips") and not against:
-        raise UndriftError(f"--only {only} needs --against OLD_RUN: the run the flips are counted from")
+        raise UndriftError(f"{option('only', repr(only))} needs {option('against')}: the run the flips are counted from")
     fmt = _format(path)
     earlier = {}
     if against:

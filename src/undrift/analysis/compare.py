@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..hashing import sha256_json
 from ..jsonable import jsonable
 from ..store import ResultRow, RunRecord, Store
@@ -262,7 +262,7 @@ def compare_runs(store: Store, old_ref: str, new_ref: str, tolerance: float = 0.
                  tasks: Iterable[str] | None = None) -> Comparison:
     """Compare two stored runs (ids, id prefixes or names) on the samples they share."""
     if tolerance < 0:
-        raise UndriftError(f"--tolerance must be 0 or more (got {tolerance})")
+        raise UndriftError(f"{option('tolerance')} must be 0 or more (got {tolerance})")
     old, new = store.get_run(old_ref), store.get_run(new_ref)
     if old.suite != new.suite:
         raise UndriftError(f"runs {old.id} and {new.id} ran different suites ({old.suite!r} and {new.suite!r}): "

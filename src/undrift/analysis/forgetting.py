@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..jsonable import jsonable
 from ..store import Store
 from .metrics import mean_outcome
@@ -45,7 +45,7 @@ def forgetting_report(store: Store, versions: list[str], suites: list[str] | Non
     for version in versions:
         found = [r for r in store.list_runs(name=version, limit=None) if r.finished]
         if not found:
-            raise UndriftError(f"version {version!r} has no runs: run its suites with `--as {version}`")
+            raise UndriftError(f"version {version!r} has no runs: run its suites with {option('name', repr(version), '--as')}")
         for run in found:  # newest first
             newest.setdefault((version, run.suite), run.id)
         for run in reversed(found):  # suites in the order they were first run
@@ -56,7 +56,7 @@ def forgetting_report(store: Store, versions: list[str], suites: list[str] | Non
     if missing:
         raise UndriftError(f"no version ran suite {missing[0]!r}; the suites run are {', '.join(order)}")
     if trained_on is not None and len(trained_on) != len(versions):
-        raise UndriftError("--trained-on names one suite per version (use '-' for a version trained on none)")
+        raise UndriftError(f"{option('trained_on')} names one suite per version (use '-' for a version trained on none)")
     # a version's accuracy on a suite: its answers' mean outcome (share right, else mean score); errors are no answers
     matrix = [[mean_outcome(store.results(newest[(v, s)])) if (v, s) in newest else None for s in chosen]
               for v in versions]

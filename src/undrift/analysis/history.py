@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UndriftError
+from ..errors import UndriftError, option
 from ..jsonable import jsonable
 from ..store import ResultRow, RunRecord, Store
 from .metrics import (
@@ -130,9 +130,9 @@ def model_history(store: Store, name: str, metric: str | None = None, task: str 
     if metric is not None and metric not in METRICS:
         raise UndriftError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
     if window < 1:
-        raise UndriftError(f"--window must be 1 or more (got {window})")
+        raise UndriftError(f"{option('window')} must be 1 or more (got {window})")
     if not 0 < alpha < 1:
-        raise UndriftError(f"--alpha must lie between 0 and 1 (got {alpha})")
+        raise UndriftError(f"{option('alpha')} must lie between 0 and 1 (got {alpha})")
     records = sorted((r for r in store.list_runs(name=name, limit=None) if r.status == "complete"),
                      key=lambda r: (r.created_at, r.id))
     if not records:
