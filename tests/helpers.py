@@ -61,6 +61,19 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
     raise TimeoutError(f"nothing listened on port {port}")
 
 
+QUIZ_SUITE = """\
+name: quiz
+tasks:
+- name: facts
+  scorer: exact
+  samples:
+  - {id: sum, prompt: "What is 2+2?", target: "4"}
+  - {id: capital, prompt: "What is the capital of France?", target: "Paris"}
+  - {id: sky, prompt: "What colour is the sky?", target: "blue"}
+"""
+"""A three-sample suite for tests about the tool, not the model (scripted models answer it)."""
+
+
 def result_row(task: str, sample_id: str, correct: bool | None, *, value: float | None = None, extracted=None,
                response: str = "", prompt: str | None = None, slices=(), details=None, repeat: int = 0,
                target=None, latency_s: float = 0.1, tokens_out: int = 5) -> dict:

@@ -7,25 +7,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import QUIZ_SUITE
 from helpers import undrift as cli
 
 import undrift
 from undrift import UndriftError
 
-SUITE = """\
-name: quiz
-tasks:
-- name: facts
-  scorer: exact
-  samples:
-  - {id: sum, prompt: "What is 2+2?", target: "4"}
-  - {id: sky, prompt: "What colour is the sky?", target: "blue"}
-"""
 
 
 @pytest.fixture
 def quiz(tmp_path):
-    (tmp_path / "quiz.yaml").write_text(SUITE)
+    (tmp_path / "quiz.yaml").write_text(QUIZ_SUITE)
     return str(tmp_path / "quiz.yaml")
 
 

@@ -15,21 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli_env, undrift
+from helpers import QUIZ_SUITE, cli_env, undrift
 from undrift.plugins import BACKENDS, SCORERS, SUITES
 
 EXAMPLE_PLUGIN = Path(__file__).resolve().parent / "plugins" / "undrift-example-plugin"
 
-SUITE = """\
-name: quiz
-tasks:
-- name: facts
-  scorer: exact
-  samples:
-  - {id: sum, prompt: "What is 2+2?", target: "4"}
-  - {id: capital, prompt: "What is the capital of France?", target: "Paris"}
-  - {id: sky, prompt: "What colour is the sky?", target: "blue"}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +82,7 @@ def test_echo_runs_a_suite_without_importing_torch(tmp_path):
 
 
 def test_script_answers_by_prompt_and_a_changed_script_is_another_model(tmp_path):
-    (tmp_path / "quiz.yaml").write_text(SUITE)
+    (tmp_path / "quiz.yaml").write_text(QUIZ_SUITE)
     script = tmp_path / "answers.jsonl"
     script.write_text('{"prompt": "What is 2+2?", "answer": "4"}\n'
                       '{"prompt": "What is the capital of France?", "answer": "Paris"}\n{"default": "no idea"}\n')
@@ -147,7 +137,7 @@ def test_a_plugin_package_adds_a_backend_a_scorer_and_a_suite(tmp_path, example_
 
 
 def test_a_broken_or_clashing_plugin_is_one_line_and_breaks_nothing_else(tmp_path):
-    (tmp_path / "quiz.yaml").write_text(SUITE)
+    (tmp_path / "quiz.yaml").write_text(QUIZ_SUITE)
     (tmp_path / "answers.jsonl").write_text('{"default": "4"}\n')
     broken = fake_distribution(tmp_path / "site", "undrift-broken", (
         "[undrift.backends]\nbroken = undrift_missing_module:BACKEND\necho = json:dumps\n"
@@ -252,7 +242,7 @@ def one_line(result: subprocess.CompletedProcess) -> str:
 
 
 def test_a_backend_that_raises_gives_error_rows_never_answers(tmp_path):
-    (tmp_path / "quiz.yaml").write_text(SUITE)
+    (tmp_path / "quiz.yaml").write_text(QUIZ_SUITE)
     site = faulty_plugin(tmp_path)
     run = undrift("run", "quiz.yaml", "--model", "faulty:raises", "-q", cwd=tmp_path, python_path=(site,))
     assert run.returncode == 4  # a failed run, as for an outage
@@ -271,7 +261,7 @@ def test_a_backend_that_raises_gives_error_rows_never_answers(tmp_path):
     ("number", ["returned a Generation whose text is a int (4)"]),
 ])
 def test_a_backend_that_cannot_load_or_answers_in_the_wrong_shape_is_one_line(tmp_path, how, words):
-    (tmp_path / "quiz.yaml").write_text(SUITE)
+    (tmp_path / "quiz.yaml").write_text(QUIZ_SUITE)
     site = faulty_plugin(tmp_path)
     run = undrift("run", "quiz.yaml", "--model", f"faulty:{how}", "-q", cwd=tmp_path, python_path=(site,))
     assert run.returncode == 2
@@ -285,7 +275,7 @@ def test_a_backend_that_cannot_load_or_answers_in_the_wrong_shape_is_one_line(tm
     ("wrong", ["returned 1.0 for sample 'sum' of task 'facts', where a Score"]),
 ])
 def test_a_scorer_that_raises_or_returns_the_wrong_type_is_one_line(tmp_path, scorer, words):
-    (tmp_path / "quiz.yaml").write_text(SUITE.replace("scorer: exact", f"scorer: {scorer}"))
+    (tmp_path / "quiz.yaml").write_text(QUIZ_SUITE.replace("scorer: exact", f"scorer: {scorer}"))
     site = faulty_plugin(tmp_path)
     run = undrift("run", "quiz.yaml", "--model", "echo:", "-q", cwd=tmp_path, python_path=(site,))
     assert run.returncode == 2
@@ -311,7 +301,7 @@ def test_a_clashing_plugin_is_listed_once_as_refused(tmp_path):
     ("prompts:\n  What is 2+2?: 4\n", ["the answer to prompt 'What is 2+2?' is int (4)"]),
 ])
 def test_a_script_refuses_answers_that_are_not_text(tmp_path, script, words):
-    (tmp_path / "quiz.yaml").write_text(SUITE)
+    (tmp_path / "quiz.yaml").write_text(QUIZ_SUITE)
     name = "answers.yaml" if script.startswith(("ids", "prompts")) else "answers.jsonl"
     (tmp_path / name).write_text(script)
     run = undrift("run", "quiz.yaml", "--model", f"script:{name}", "-q", cwd=tmp_path)
