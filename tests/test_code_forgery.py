@@ -13,6 +13,8 @@ from undrift.scoring import build_scorer
 from undrift.scoring.code import CodeScorer, extract_code
 from undrift.suites.schema import Sample, ScorerConfig
 
+ASK = ({"role": "user", "content": "Write the function."},)  # the prompt plays no part in scoring
+
 TESTS = ["assert square(3) == 9", "assert square(-4) == 16", "assert square(0) == 0",
          "assert abs(square(1.5) - 2.25) < 1e-9", "assert square(5) in {25, 26}"]
 
@@ -72,7 +74,7 @@ def scorer():
 
 
 def _score(scorer, code: str):
-    return scorer.score(Sample(id="s", messages=(), data={"tests": TESTS}), f"```python\n{code}```", [])
+    return scorer.score(Sample(id="s", messages=ASK, data={"tests": TESTS}), f"```python\n{code}```", [])
 
 
 def test_a_right_solution_passes_every_test(scorer):
@@ -107,14 +109,14 @@ REVIEW_ATTACKS = {  # found by an adversarial review of the first split
 
 @pytest.mark.parametrize("attack", sorted(REVIEW_ATTACKS))
 def test_review_attacks_cannot_forge_a_pass(scorer, attack):
-    result = scorer.score(Sample(id="r", messages=(), data={"tests": REVIEW_TESTS}), REVIEW_ATTACKS[attack], [])
+    result = scorer.score(Sample(id="r", messages=ASK, data={"tests": REVIEW_TESTS}), REVIEW_ATTACKS[attack], [])
     assert result.details["passed"] == 0, result.details
 
 
 def test_the_same_tests_pass_an_honest_solution(scorer):
     honest = ("import math\ndef h(x):\n    return math.sqrt(x)\ndef f(s):\n    return s\n"
               "def g(xs):\n    return sorted(xs)\n")
-    result = scorer.score(Sample(id="r", messages=(), data={"tests": REVIEW_TESTS}), honest, [])
+    result = scorer.score(Sample(id="r", messages=ASK, data={"tests": REVIEW_TESTS}), honest, [])
     assert result.correct, result.details
 
 
@@ -123,15 +125,15 @@ def test_leetcode_style_classes_still_work(scorer):
     honest = ("class Solution:\n    def two_sum(self, nums, target):\n        seen = {}\n"
               "        for i, n in enumerate(nums):\n            if target - n in seen:\n"
               "                return [seen[target - n], i]\n            seen[n] = i\n")
-    assert scorer.score(Sample(id="l", messages=(), data={"tests": tests}), honest, []).correct
+    assert scorer.score(Sample(id="l", messages=ASK, data={"tests": tests}), honest, []).correct
 
 
 def test_an_exception_the_test_expects_reaches_the_check(scorer):
     tests = ["try:\n    root(-1)\n    assert False\nexcept ValueError:\n    pass", "assert root(9) == 3"]
     honest = "def root(x):\n    if x < 0:\n        raise ValueError('negative')\n    return int(x ** 0.5)\n"
-    assert scorer.score(Sample(id="e", messages=(), data={"tests": tests}), honest, []).correct
+    assert scorer.score(Sample(id="e", messages=ASK, data={"tests": tests}), honest, []).correct
     silent = "def root(x):\n    return 3\n"
-    assert scorer.score(Sample(id="e", messages=(), data={"tests": tests}), silent, []).details["passed"] == 1
+    assert scorer.score(Sample(id="e", messages=ASK, data={"tests": tests}), silent, []).details["passed"] == 1
 
 
 def test_a_solution_that_exits_at_the_top_level_is_not_executable(scorer):
@@ -144,20 +146,20 @@ def test_values_keep_their_python_types(scorer):
              "assert table() == {(1, 'a'): b'x', 2: float('inf')}", "assert big() == 10 ** 30"]
     code = ("def pair():\n    return (1, 2)\ndef bag():\n    return {2, 1}\n"
             "def table():\n    return {(1, 'a'): b'x', 2: float('inf')}\ndef big():\n    return 10 ** 30\n")
-    result = scorer.score(Sample(id="t", messages=(), data={"tests": tests}), code, [])
+    result = scorer.score(Sample(id="t", messages=ASK, data={"tests": tests}), code, [])
     assert result.correct, result.details
 
 
 def test_a_test_that_passes_the_solution_its_own_names_is_refused_when_the_suite_loads():
     scorer = CodeScorer()
-    bad = Sample(id="b", messages=(), data={"tests": ["x = 3\nassert square(x) == 9"]})
+    bad = Sample(id="b", messages=ASK, data={"tests": ["x = 3\nassert square(x) == 9"]})
     assert "binds itself (x)" in scorer.sample_problem(bad)
-    looped = Sample(id="g", messages=(), data={"tests": ["assert [square(v) for v in [1, 2]] == [1, 4]"]})
+    looped = Sample(id="g", messages=ASK, data={"tests": ["assert [square(v) for v in [1, 2]] == [1, 4]"]})
     assert "binds itself (v)" in scorer.sample_problem(looped)
-    assert scorer.sample_problem(Sample(id="ok", messages=(), data={"tests": TESTS})) is None
-    candidate = Sample(id="h", messages=(), data={"tests": ["def check(c):\n    assert c(2) == 4\ncheck(square)"]})
+    assert scorer.sample_problem(Sample(id="ok", messages=ASK, data={"tests": TESTS})) is None
+    candidate = Sample(id="h", messages=ASK, data={"tests": ["def check(c):\n    assert c(2) == 4\ncheck(square)"]})
     assert "check(candidate) style" in scorer.sample_problem(candidate)
-    unknown = Sample(id="n", messages=(), data={"tests": ["assert np.isclose(square(2), 4)"]})
+    unknown = Sample(id="n", messages=ASK, data={"tests": ["assert np.isclose(square(2), 4)"]})
     assert "np." in scorer.sample_problem(unknown)
 
 
@@ -172,8 +174,8 @@ SECOND_REVIEW = {  # a second adversarial review: test shapes whose checks never
 def test_checks_that_never_read_the_solution_do_not_pass_it(scorer, shape):
     tests, honest_passes = SECOND_REVIEW[shape]
     wrong = "is_nine = lambda v: True\ndef square(x):\n    return -1\n"
-    assert not scorer.score(Sample(id="w", messages=(), data={"tests": tests}), wrong, []).correct
-    honest = scorer.score(Sample(id="h", messages=(), data={"tests": tests}), "def square(x):\n    return x * x\n", [])
+    assert not scorer.score(Sample(id="w", messages=ASK, data={"tests": tests}), wrong, []).correct
+    honest = scorer.score(Sample(id="h", messages=ASK, data={"tests": tests}), "def square(x):\n    return x * x\n", [])
     assert honest.correct is honest_passes, honest.details
 
 
@@ -182,8 +184,8 @@ def test_tests_that_cannot_be_kept_from_the_solution_are_refused_at_load():
     refused = {"assert pow(2, 3) == 8": "named like a Python builtin",
                "from math import *\nassert f(16) == sqrt(16)": "import *"}
     for test, why in refused.items():
-        assert why in scorer.sample_problem(Sample(id="r", messages=(), data={"tests": [test]}))
-    lam = Sample(id="l", messages=(), data={"tests": ["assert apply_twice(lambda v: v * 2, 3) == 12"]})
+        assert why in scorer.sample_problem(Sample(id="r", messages=ASK, data={"tests": [test]}))
+    lam = Sample(id="l", messages=ASK, data={"tests": ["assert apply_twice(lambda v: v * 2, 3) == 12"]})
     assert scorer.sample_problem(lam) is None
 
 
@@ -196,7 +198,7 @@ def test_honest_values_of_many_kinds_cross(scorer):
             "def fact(n):\n    return math.factorial(n)\nP = collections.namedtuple('P', 'x y')\ndef point():\n"
             "    return P(1, 2)\ndef double(x):\n    return 2 * x\nclass Negative(ValueError):\n    pass\n"
             "def root(x):\n    raise Negative('negative')\n")
-    result = scorer.score(Sample(id="k", messages=(), data={"tests": tests}), code, [])
+    result = scorer.score(Sample(id="k", messages=ASK, data={"tests": tests}), code, [])
     assert result.correct, result.details
 
 
