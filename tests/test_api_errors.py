@@ -126,3 +126,28 @@ def test_dir_is_the_public_api():
     assert "TYPE_CHECKING" not in listed and "sys" not in listed and "types" not in listed
     assert not [n for n in listed if n.startswith("_") and not n.startswith("__")]
     assert set(undrift.__all__) <= set(listed) and "__version__" in listed
+
+
+# -- an empty name is no name -------------------------------------------------------------------------------------
+
+def test_an_empty_name_is_refused_never_every_run(tmp_path, quiz):
+    """`name=""` once filtered nothing: `gate("v1", "")` gated against whichever run was newest, and `history("")`
+    mixed every model's runs."""
+    db = str(tmp_path / "s.db")
+    undrift.run(quiz, f"script:{_script(tmp_path, '4')}", name="v1", db=db)
+    undrift.run(quiz, "echo:", name="v2", db=db)
+    nfr = {"rules": [{"metric": "nfr", "max": 0.0}]}
+    for call in (lambda: undrift.gate("v1", "", nfr, db=db), lambda: undrift.gate("", "v2", nfr, db=db),
+                 lambda: undrift.history("", db=db), lambda: undrift.show("", db=db),
+                 lambda: undrift.compare("v1", "", db=db)):
+        with pytest.raises(UndriftError) as caught:
+            call()
+        assert "empty" in str(caught.value) or "no complete runs named ''" in str(caught.value), str(caught.value)
+    assert undrift.runs(name="", db=db) == []
+    for alias in ("", "  "):  # an empty alias would then stand for its version wherever a name is taken
+        with pytest.raises(UndriftError, match="an alias needs a name"):
+            undrift.Registry(db).promote("v1", alias)
+    assert undrift.Registry(db).aliases() == {}
+    (tmp_path / "nfr.yaml").write_text("rules:\n  - {metric: nfr, max: 0.0}\n")
+    gated = cli("gate", "v1", "", "--policy", "nfr.yaml", "--db", "s.db", cwd=tmp_path)
+    assert gated.returncode == 2, gated.stdout + gated.stderr

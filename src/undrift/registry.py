@@ -225,6 +225,8 @@ class Registry:
     def set_alias(self, alias: str, name: str, action: str = "alias", forced: bool = False,
                   reason: str | None = None) -> AliasEvent:
         """Point `alias` at version `name`, recording the move; alias and event land in one transaction."""
+        if not alias.strip():
+            raise UndriftError("an alias needs a name: give one such as production")
         if self.find(name) is None:
             raise UndriftError(f"no registered version {name!r}: `undrift registry list` shows them")
         if self.find(alias) is not None:
