@@ -151,3 +151,24 @@ def test_an_empty_name_is_refused_never_every_run(tmp_path, quiz):
     (tmp_path / "nfr.yaml").write_text("rules:\n  - {metric: nfr, max: 0.0}\n")
     gated = cli("gate", "v1", "", "--policy", "nfr.yaml", "--db", "s.db", cwd=tmp_path)
     assert gated.returncode == 2, gated.stdout + gated.stderr
+
+
+# -- weird but legal numbers --------------------------------------------------------------------------------------
+
+def test_a_negative_sample_count_or_an_empty_task_list_is_refused(tmp_path, quiz):
+    """`show(samples=-1)` once returned every row but the last (a slice), and `tasks=[]` or `--tasks ""` ran every
+    task, the opposite of naming none."""
+    db = str(tmp_path / "s.db")
+    undrift.run(quiz, "echo:", name="v1", db=db)
+    with pytest.raises(UndriftError, match=r"samples \(--samples\) must be 0 or more"):
+        undrift.show("v1", samples=-1, db=db)
+    shown = cli("show", "v1", "--samples", "-1", "--db", "s.db", cwd=tmp_path)
+    assert shown.returncode == 2 and "--samples" in shown.stderr, shown.stdout + shown.stderr
+    for tasks in ([], "", " , "):
+        with pytest.raises(UndriftError, match=r"tasks \(--tasks\) is empty"):
+            undrift.run(quiz, "echo:", tasks=tasks, db=db)
+        with pytest.raises(UndriftError, match=r"tasks \(--tasks\) is empty"):
+            undrift.compare("v1", "v1", tasks=tasks, db=db)
+    assert [r.name for r in undrift.runs(db=db)] == ["v1"]
+    ran = cli("run", quiz, "--model", "echo:", "--tasks", "", "--db", "s.db", cwd=tmp_path)
+    assert ran.returncode == 2 and "--tasks" in ran.stderr, ran.stdout + ran.stderr
