@@ -172,3 +172,13 @@ def test_a_negative_sample_count_or_an_empty_task_list_is_refused(tmp_path, quiz
     assert [r.name for r in undrift.runs(db=db)] == ["v1"]
     ran = cli("run", quiz, "--model", "echo:", "--tasks", "", "--db", "s.db", cwd=tmp_path)
     assert ran.returncode == 2 and "--tasks" in ran.stderr, ran.stdout + ran.stderr
+
+
+def test_a_task_built_in_python_from_the_wrong_shapes_is_one_undrift_error():
+    """`Task.build` once called `dict()` on each row and on `decoding`, so a str or a list raised ValueError or
+    TypeError; a suite file with the same shapes is one line."""
+    for samples, decoding in (("abc", None), ({"id": "a", "prompt": "x"}, None), ([["id", "a"]], None),
+                              ([{"id": "a", "prompt": "x", "target": "y"}], [("max_tokens", 4)])):
+        with pytest.raises(UndriftError, match="Task.build: task 't'") as caught:
+            undrift.Task.build("t", samples, "exact", decoding=decoding)
+        assert "\n" not in str(caught.value)
