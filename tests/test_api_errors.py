@@ -182,3 +182,12 @@ def test_a_task_built_in_python_from_the_wrong_shapes_is_one_undrift_error():
         with pytest.raises(UndriftError, match="Task.build: task 't'") as caught:
             undrift.Task.build("t", samples, "exact", decoding=decoding)
         assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("call", [lambda: undrift.load_suite(None), lambda: undrift.load_suite(3),
+                                  lambda: undrift.ModelSpec.parse(None), lambda: undrift.load_model(None),
+                                  lambda: undrift.load_model(3)])
+def test_the_building_blocks_refuse_a_wrong_type_in_one_line(call):
+    """`load_suite(None)` was a TypeError from `Path`, `ModelSpec.parse(None)` an AttributeError."""
+    with pytest.raises(UndriftError, match="got (None|3)"):
+        call()
