@@ -191,3 +191,19 @@ def test_the_building_blocks_refuse_a_wrong_type_in_one_line(call):
     """`load_suite(None)` was a TypeError from `Path`, `ModelSpec.parse(None)` an AttributeError."""
     with pytest.raises(UndriftError, match="got (None|3)"):
         call()
+
+
+def test_a_watch_refused_leaves_no_store_behind(tmp_path, quiz):
+    """`add_watch` opened (so made) the store before checking the schedule, the suite and the model."""
+    fresh = tmp_path / "fresh.db"
+    for call in (lambda: undrift.add_watch("w", "echo:", quiz, "sometimes", db=str(fresh)),
+                 lambda: undrift.add_watch("w", "nope:", quiz, "1d", db=str(fresh)),
+                 lambda: undrift.add_watch("w", "echo:", quiz, "1d", baseline="nope", db=str(fresh))):
+        with pytest.raises(UndriftError):
+            call()
+        assert not fresh.exists()
+    added = cli("watch", "add", "w", "--model", "echo:", "--suite", quiz, "--every", "sometimes", "--db", "fresh.db",
+                cwd=tmp_path)
+    assert added.returncode == 2 and not fresh.exists(), added.stderr
+    undrift.add_watch("w", "echo:", quiz, "1d", db=str(fresh))  # a good one makes the store
+    assert [w.name for w in undrift.list_watches(db=str(fresh))] == ["w"]
