@@ -207,3 +207,13 @@ def test_a_watch_refused_leaves_no_store_behind(tmp_path, quiz):
     assert added.returncode == 2 and not fresh.exists(), added.stderr
     undrift.add_watch("w", "echo:", quiz, "1d", db=str(fresh))  # a good one makes the store
     assert [w.name for w in undrift.list_watches(db=str(fresh))] == ["w"]
+
+
+def test_a_version_registered_from_python_has_a_spec_that_parses(tmp_path):
+    """`undrift registry register --spec nope:` was refused, `Registry(db).register("v1", "nope:")` stored it."""
+    db = tmp_path / "s.db"
+    with pytest.raises(UndriftError, match="unknown model spec 'nope:'"):
+        undrift.Registry(str(db)).register("v1", "nope:")
+    assert not db.exists()
+    undrift.Registry(str(db)).register("v1", "echo:")
+    assert [v.spec for v in undrift.Registry(str(db)).list()] == ["echo:"]

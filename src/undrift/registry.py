@@ -127,9 +127,14 @@ class Registry:
 
     def register(self, name: str, spec: str, kind: str = "registered", parent: str | None = None,
                  recipe: dict | None = None, data_hashes: dict | None = None) -> Version:
-        """Record a version; `parent` (a version or an alias) must be registered and is stored as a version name."""
+        """Record a version; `parent` (a version or an alias) must be registered and is stored as a version name.  A
+        version registered by hand must have a spec that parses (the others come from runs, imports and training)."""
         if kind not in KINDS:
             raise UndriftError(f"unknown version kind {kind!r}")
+        if kind == "registered":
+            from .models import ModelSpec
+
+            ModelSpec.parse(spec)
         parent = self.get(parent).name if parent is not None else None
         row = dict(name=name, spec=spec, kind=kind, parent=parent, recipe=recipe or {}, data_hashes=data_hashes or {},
                    created_at=datetime.now(timezone.utc))
