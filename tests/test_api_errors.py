@@ -217,3 +217,18 @@ def test_a_version_registered_from_python_has_a_spec_that_parses(tmp_path):
     assert not db.exists()
     undrift.Registry(str(db)).register("v1", "echo:")
     assert [v.spec for v in undrift.Registry(str(db)).list()] == ["echo:"]
+
+
+def test_an_unknown_name_says_where_to_look_from_python_and_from_the_cli(tmp_path, quiz):
+    """"`undrift runs` lists them" told a Python user only about the command line."""
+    db = str(tmp_path / "s.db")
+    undrift.run(quiz, "echo:", name="v1", db=db)
+    for call, python, command in (
+            (lambda: undrift.compare("v1", "nope", db=db), "undrift.runs()", "`undrift runs`"),
+            (lambda: undrift.history("nope", db=db), "undrift.runs()", "`undrift runs`"),
+            (lambda: undrift.Registry(db).promote("nope", "production"), ".list()", "`undrift registry list`"),
+            (lambda: undrift.Registry(db).set_alias("staging", "nope"), ".list()", "`undrift registry list`"),
+            (lambda: undrift.Registry(db).rollback("nope"), ".aliases()", "`undrift registry list`")):
+        with pytest.raises(UndriftError) as caught:
+            call()
+        assert python in str(caught.value) and command in str(caught.value), str(caught.value)

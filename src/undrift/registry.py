@@ -164,7 +164,8 @@ class Registry:
             target = self.alias_target(name)
             if target:
                 return self.get(target)
-            raise UndriftError(f"no registered version or alias {name!r}: `undrift registry list` shows them")
+            raise UndriftError(f"no registered version or alias {name!r}: "
+                               "undrift.Registry(db).list() and `undrift registry list` show them")
         return version
 
     def parent_for(self, base_spec: str, parent: str | None = None) -> str | None:
@@ -233,7 +234,8 @@ class Registry:
         if not alias.strip():
             raise UndriftError("an alias needs a name: give one such as production")
         if self.find(name) is None:
-            raise UndriftError(f"no registered version {name!r}: `undrift registry list` shows them")
+            raise UndriftError(f"no registered version {name!r}: "
+                               "undrift.Registry(db).list() and `undrift registry list` show them")
         if self.find(alias) is not None:
             raise UndriftError(f"{alias!r} is a version name; an alias needs a name of its own")
         now = datetime.now(timezone.utc)
@@ -280,7 +282,8 @@ class Registry:
         """Return `alias` to the version it pointed at before the move that brought it to where it is; each further
         rollback goes one more step back."""
         if self.alias_target(alias) is None:
-            raise UndriftError(f"no alias {alias!r}: `undrift registry list` shows the aliases")
+            raise UndriftError(f"no alias {alias!r}: "
+                               "undrift.Registry(db).aliases() and `undrift registry list` show the aliases")
         stack: list[str] = []  # ends with where the alias points now, whatever the log's past
         for event in self.events(alias):
             if event.action == "rollback" and stack:

@@ -336,7 +336,8 @@ class Store:
                     raise UndriftError(f"run id prefix {ref!r} matches {count} runs ({shown}): give more of the id")
                 row = matches[0] if matches else None
             if row is None:
-                raise UndriftError(f"no run or model name {ref!r} in {self.safe_url}: `undrift runs` lists them")
+                raise UndriftError(f"no run or model name {ref!r} in {self.safe_url}: "
+                                   "undrift.runs() and `undrift runs` list them")
             done, errors = connection.execute(
                 select(func.count(), func.count(results.c.error)).where(results.c.run_id == row["id"])).one()
         return _run_record(row, done, errors)
