@@ -232,3 +232,28 @@ def test_an_unknown_name_says_where_to_look_from_python_and_from_the_cli(tmp_pat
         with pytest.raises(UndriftError) as caught:
             call()
         assert python in str(caught.value) and command in str(caught.value), str(caught.value)
+
+
+def test_a_model_whose_fingerprint_is_not_a_fingerprint_is_one_line_and_files_nothing(tmp_path, quiz):
+    """A model object of the user's own (or a plugin's) whose `fingerprint()` returned a dict was an AttributeError."""
+    from undrift.models import Generation
+
+    class Mine:
+        spec = undrift.ModelSpec.parse("echo:")
+
+        def fingerprint(self):
+            return {"model": "mine"}
+
+        def prepare(self):
+            pass
+
+        def generate(self, requests, on_done=None):
+            return [Generation(text="4") for _ in requests]
+
+        def close(self):
+            pass
+
+    db = tmp_path / "s.db"
+    with pytest.raises(UndriftError, match=r"a dict from fingerprint\(\), where a Fingerprint belongs"):
+        undrift.run(quiz, Mine(), db=str(db))
+    assert not db.exists() or undrift.runs(db=str(db)) == []
