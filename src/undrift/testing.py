@@ -116,12 +116,13 @@ def assert_gate(old: str | RunRecord, new: str | RunRecord, policy: Policy | Map
 def _gate(store: Store, old: str, new: str, policy: Policy, tolerance: float,
           suite: str | None) -> tuple[list[GateReport], str | None]:
     from .errors import UndriftError
-    from .gate import gate_pair, gate_pairs
+    from .gate import gate_pair, gate_pairs, refuse_unfit
 
     baseline, candidate, pairs = gate_pairs(store, old, new, suite)
     reports, failed = [], []
     for before, after in pairs:
         try:
+            refuse_unfit(before, after, overridable=False)  # no allow_incomplete here: an outage fails the test
             report = gate_pair(store, before, after, policy, tolerance=tolerance)
         except UndriftError as refused:  # a run that is no evidence: the test fails, it does not pass
             return reports, f"undrift: {candidate.label} against {baseline.label}, suite {after.suite!r}: {refused}"
