@@ -257,3 +257,11 @@ def test_a_model_whose_fingerprint_is_not_a_fingerprint_is_one_line_and_files_no
     with pytest.raises(UndriftError, match=r"a dict from fingerprint\(\), where a Fingerprint belongs"):
         undrift.run(quiz, Mine(), db=str(db))
     assert not db.exists() or undrift.runs(db=str(db)) == []
+
+
+def test_a_negative_flip_count_at_the_cli_is_refused(tmp_path, quiz):
+    """`undrift compare --flips -1` showed every flip but the last (a slice)."""
+    db = str(tmp_path / "s.db")
+    undrift.run(quiz, "echo:", name="v1", db=db)
+    compared = cli("compare", "v1", "v1", "--flips", "-1", "--db", "s.db", cwd=tmp_path)
+    assert compared.returncode == 2 and "--flips" in compared.stderr, compared.stdout + compared.stderr
