@@ -126,3 +126,142 @@ def test_dir_is_the_public_api():
     assert "TYPE_CHECKING" not in listed and "sys" not in listed and "types" not in listed
     assert not [n for n in listed if n.startswith("_") and not n.startswith("__")]
     assert set(undrift.__all__) <= set(listed) and "__version__" in listed
+
+
+# -- an empty name is no name -------------------------------------------------------------------------------------
+
+def test_an_empty_name_is_refused_never_every_run(tmp_path, quiz):
+    """`name=""` once filtered nothing: `gate("v1", "")` gated against whichever run was newest, and `history("")`
+    mixed every model's runs."""
+    db = str(tmp_path / "s.db")
+    undrift.run(quiz, f"script:{_script(tmp_path, '4')}", name="v1", db=db)
+    undrift.run(quiz, "echo:", name="v2", db=db)
+    nfr = {"rules": [{"metric": "nfr", "max": 0.0}]}
+    for call in (lambda: undrift.gate("v1", "", nfr, db=db), lambda: undrift.gate("", "v2", nfr, db=db),
+                 lambda: undrift.history("", db=db), lambda: undrift.show("", db=db),
+                 lambda: undrift.compare("v1", "", db=db)):
+        with pytest.raises(UndriftError) as caught:
+            call()
+        assert "empty" in str(caught.value) or "no complete runs named ''" in str(caught.value), str(caught.value)
+    assert undrift.runs(name="", db=db) == []
+    for alias in ("", "  "):  # an empty alias would then stand for its version wherever a name is taken
+        with pytest.raises(UndriftError, match="an alias needs a name"):
+            undrift.Registry(db).promote("v1", alias)
+    assert undrift.Registry(db).aliases() == {}
+    (tmp_path / "nfr.yaml").write_text("rules:\n  - {metric: nfr, max: 0.0}\n")
+    gated = cli("gate", "v1", "", "--policy", "nfr.yaml", "--db", "s.db", cwd=tmp_path)
+    assert gated.returncode == 2, gated.stdout + gated.stderr
+
+
+# -- weird but legal numbers --------------------------------------------------------------------------------------
+
+def test_a_negative_sample_count_or_an_empty_task_list_is_refused(tmp_path, quiz):
+    """`show(samples=-1)` once returned every row but the last (a slice), and `tasks=[]` or `--tasks ""` ran every
+    task, the opposite of naming none."""
+    db = str(tmp_path / "s.db")
+    undrift.run(quiz, "echo:", name="v1", db=db)
+    with pytest.raises(UndriftError, match=r"samples \(--samples\) must be 0 or more"):
+        undrift.show("v1", samples=-1, db=db)
+    shown = cli("show", "v1", "--samples", "-1", "--db", "s.db", cwd=tmp_path)
+    assert shown.returncode == 2 and "--samples" in shown.stderr, shown.stdout + shown.stderr
+    for tasks in ([], "", " , "):
+        with pytest.raises(UndriftError, match=r"tasks \(--tasks\) is empty"):
+            undrift.run(quiz, "echo:", tasks=tasks, db=db)
+        with pytest.raises(UndriftError, match=r"tasks \(--tasks\) is empty"):
+            undrift.compare("v1", "v1", tasks=tasks, db=db)
+    assert [r.name for r in undrift.runs(db=db)] == ["v1"]
+    ran = cli("run", quiz, "--model", "echo:", "--tasks", "", "--db", "s.db", cwd=tmp_path)
+    assert ran.returncode == 2 and "--tasks" in ran.stderr, ran.stdout + ran.stderr
+
+
+def test_a_task_built_in_python_from_the_wrong_shapes_is_one_undrift_error():
+    """`Task.build` once called `dict()` on each row and on `decoding`, so a str or a list raised ValueError or
+    TypeError; a suite file with the same shapes is one line."""
+    for samples, decoding in (("abc", None), ({"id": "a", "prompt": "x"}, None), ([["id", "a"]], None),
+                              ([{"id": "a", "prompt": "x", "target": "y"}], [("max_tokens", 4)])):
+        with pytest.raises(UndriftError, match="Task.build: task 't'") as caught:
+            undrift.Task.build("t", samples, "exact", decoding=decoding)
+        assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("call", [lambda: undrift.load_suite(None), lambda: undrift.load_suite(3),
+                                  lambda: undrift.ModelSpec.parse(None), lambda: undrift.load_model(None),
+                                  lambda: undrift.load_model(3)])
+def test_the_building_blocks_refuse_a_wrong_type_in_one_line(call):
+    """`load_suite(None)` was a TypeError from `Path`, `ModelSpec.parse(None)` an AttributeError."""
+    with pytest.raises(UndriftError, match="got (None|3)"):
+        call()
+
+
+def test_a_watch_refused_leaves_no_store_behind(tmp_path, quiz):
+    """`add_watch` opened (so made) the store before checking the schedule, the suite and the model."""
+    fresh = tmp_path / "fresh.db"
+    for call in (lambda: undrift.add_watch("w", "echo:", quiz, "sometimes", db=str(fresh)),
+                 lambda: undrift.add_watch("w", "nope:", quiz, "1d", db=str(fresh)),
+                 lambda: undrift.add_watch("w", "echo:", quiz, "1d", baseline="nope", db=str(fresh))):
+        with pytest.raises(UndriftError):
+            call()
+        assert not fresh.exists()
+    added = cli("watch", "add", "w", "--model", "echo:", "--suite", quiz, "--every", "sometimes", "--db", "fresh.db",
+                cwd=tmp_path)
+    assert added.returncode == 2 and not fresh.exists(), added.stderr
+    undrift.add_watch("w", "echo:", quiz, "1d", db=str(fresh))  # a good one makes the store
+    assert [w.name for w in undrift.list_watches(db=str(fresh))] == ["w"]
+
+
+def test_a_version_registered_from_python_has_a_spec_that_parses(tmp_path):
+    """`undrift registry register --spec nope:` was refused, `Registry(db).register("v1", "nope:")` stored it."""
+    db = tmp_path / "s.db"
+    with pytest.raises(UndriftError, match="unknown model spec 'nope:'"):
+        undrift.Registry(str(db)).register("v1", "nope:")
+    assert not db.exists()
+    undrift.Registry(str(db)).register("v1", "echo:")
+    assert [v.spec for v in undrift.Registry(str(db)).list()] == ["echo:"]
+
+
+def test_an_unknown_name_says_where_to_look_from_python_and_from_the_cli(tmp_path, quiz):
+    """"`undrift runs` lists them" told a Python user only about the command line."""
+    db = str(tmp_path / "s.db")
+    undrift.run(quiz, "echo:", name="v1", db=db)
+    for call, python, command in (
+            (lambda: undrift.compare("v1", "nope", db=db), "undrift.runs()", "`undrift runs`"),
+            (lambda: undrift.history("nope", db=db), "undrift.runs()", "`undrift runs`"),
+            (lambda: undrift.Registry(db).promote("nope", "production"), ".list()", "`undrift registry list`"),
+            (lambda: undrift.Registry(db).set_alias("staging", "nope"), ".list()", "`undrift registry list`"),
+            (lambda: undrift.Registry(db).rollback("nope"), ".aliases()", "`undrift registry list`")):
+        with pytest.raises(UndriftError) as caught:
+            call()
+        assert python in str(caught.value) and command in str(caught.value), str(caught.value)
+
+
+def test_a_model_whose_fingerprint_is_not_a_fingerprint_is_one_line_and_files_nothing(tmp_path, quiz):
+    """A model object of the user's own (or a plugin's) whose `fingerprint()` returned a dict was an AttributeError."""
+    from undrift.models import Generation
+
+    class Mine:
+        spec = undrift.ModelSpec.parse("echo:")
+
+        def fingerprint(self):
+            return {"model": "mine"}
+
+        def prepare(self):
+            pass
+
+        def generate(self, requests, on_done=None):
+            return [Generation(text="4") for _ in requests]
+
+        def close(self):
+            pass
+
+    db = tmp_path / "s.db"
+    with pytest.raises(UndriftError, match=r"a dict from fingerprint\(\), where a Fingerprint belongs"):
+        undrift.run(quiz, Mine(), db=str(db))
+    assert not db.exists() or undrift.runs(db=str(db)) == []
+
+
+def test_a_negative_flip_count_at_the_cli_is_refused(tmp_path, quiz):
+    """`undrift compare --flips -1` showed every flip but the last (a slice)."""
+    db = str(tmp_path / "s.db")
+    undrift.run(quiz, "echo:", name="v1", db=db)
+    compared = cli("compare", "v1", "v1", "--flips", "-1", "--db", "s.db", cwd=tmp_path)
+    assert compared.returncode == 2 and "--flips" in compared.stderr, compared.stdout + compared.stderr

@@ -219,7 +219,7 @@ def test_bracketed_and_hostile_text_prints_as_written_through_every_command(tmp_
                            response=f"{hostile} {name}", prompt=f"Q [{i}]? {hostile}", target="[Yes]")
                 for i in range(6)]
         store_run(store, name, rows, suite="suite[x]")
-    Registry(store).register("bot[v1]", "test:bot[v1]")
+    Registry(store).register("bot[v1]", "test:bot[v1]", kind="run")  # as a run files it
     (tmp_path / "policy.yaml").write_text("rules:\n  - metric: nfr\n    max: 0.01\n")
     commands = [["runs"], ["show", "bot[v1]", "--samples", "2"], ["compare", "bot[v1]", "bot[v2]"],
                 ["gate", "bot[v1]", "bot[v2]", "--policy", "policy.yaml"], ["history", "bot[v2]"],

@@ -302,8 +302,8 @@ def test_compare_gate_and_promote_never_crash_on_small_tables(sqlite_url):
         accuracy = comparison.task("t").metrics["accuracy"]
         assert -1 <= accuracy.ci[0] <= accuracy.delta <= accuracy.ci[1] <= 1
         evaluate(policy, comparison)
-        registry.register(old, f"test:{old}")
-        registry.register(new, f"test:{new}")
+        registry.register(old, f"test:{old}", kind="run")  # as a run files it; by hand a spec must parse
+        registry.register(new, f"test:{new}", kind="run")
         registry.set_alias(f"prod{number}", old)
         registry.promote(new, f"prod{number}", policy, force=True, reason="testing")
 

@@ -246,3 +246,29 @@ def test_the_gate_and_the_assertions_choose_the_same_runs(tmp_path):
         assert one.comparison.new.suite == suite and one.to_dict() == same.to_dict()
     with pytest.raises(undrift.UndriftError, match="'v2' and 'v1' have no runs of the suite 'more'"):
         undrift.gate("v1", "v2", nfr, suite="more", db=db)
+
+
+def test_an_empty_or_missing_reference_fails_rather_than_standing_for_every_run(store_url):
+    """`""` or None as a side once meant "every run in the store", so a regressing store passed; a `RunRecord` (what
+    `undrift.gate` takes) is its run, not a TypeError."""
+    from undrift.testing import assert_no_regression
+
+    for nothing in ("", None):
+        with pytest.raises(AssertionError, match="undrift: "):
+            assert_no_regression(nothing, against="production", db=store_url)
+        with pytest.raises(AssertionError, match="undrift: "):
+            assert_no_regression("worse", against=nothing, db=store_url)
+    worse = undrift.runs(name="worse", db=store_url)[0]
+    with pytest.raises(AssertionError, match="'worse' regresses against 'production'|regresses against"):
+        assert_no_regression(worse, against="production", db=store_url)
+
+
+def test_a_refused_run_is_not_offered_a_switch_the_assertions_do_not_have(store_url):
+    """The gate's refusal ended "or pass allow_incomplete=True (--allow-incomplete)", which no assertion takes."""
+    from undrift.testing import assert_no_regression
+
+    with pytest.raises(AssertionError) as caught:
+        assert_no_regression("broken", against="production", db=store_url)
+    message = str(caught.value)
+    assert "it is failed (30 of 30 items)" in message and "undrift.resume(" in message
+    assert "allow_incomplete" not in message and "--allow-incomplete" not in message

@@ -134,7 +134,7 @@ def test_a_webhook_that_is_down_is_retried_and_recorded_and_the_watch_goes_on(tm
     (("--every", "cron: 99 * * * *"), "not a five-field cron expression"),
     (("--every", "10s"), "at most once a minute"),
     (("--suite", "no-such-suite"), "no-such-suite"),
-    (("--baseline", "no-such-run"), "no run or model name"),
+    (("--baseline", "no-such-run"), "no undrift database"),  # a baseline run needs a store; none is made
     (("--alert-webhook", "ftp://x"), "bad webhooks (--alert-webhook)"),
     (("--model", "nonsense:x"), "nonsense"),
     (("--tasks", "nope"), "no task 'nope'"),

@@ -265,15 +265,16 @@ def gate_pair(store: Store, old: RunRecord, new: RunRecord, policy: Policy, tole
     return GateReport(comparison, evaluate(policy, comparison, allow_incomplete=allow_incomplete), policy)
 
 
-def refuse_unfit(old: RunRecord, new: RunRecord, allow_incomplete: bool = False) -> None:
+def refuse_unfit(old: RunRecord, new: RunRecord, allow_incomplete: bool = False, overridable: bool = True) -> None:
     """Raise unless both runs are whole evidence (see `evaluate`); also before comparing, as a run of only errors
-    cannot even be compared."""
+    cannot even be compared.  `overridable=False` where the caller has no `allow_incomplete` to offer
+    (`undrift.testing`)."""
     for label, run in (("old", old), ("new", new)):
         unfit = unfit_for_gate(run)
         if unfit and not allow_incomplete:
+            override = f" or pass {option('allow_incomplete', True)} to gate on what it holds" if overridable else ""
             raise UndriftError(f"will not gate on the {label} run {run.id} ({run.name}): it {unfit}; resume it "
-                               f"(undrift.resume({run.id!r}), `undrift run --resume {run.id}`) or pass "
-                               f"{option('allow_incomplete', True)} to gate on what it holds")
+                               f"(undrift.resume({run.id!r}), `undrift run --resume {run.id}`){override}")
 
 
 def evaluate(policy: Policy, comparison: Comparison, allow_incomplete: bool = False) -> GateResult:

@@ -127,9 +127,14 @@ class Registry:
 
     def register(self, name: str, spec: str, kind: str = "registered", parent: str | None = None,
                  recipe: dict | None = None, data_hashes: dict | None = None) -> Version:
-        """Record a version; `parent` (a version or an alias) must be registered and is stored as a version name."""
+        """Record a version; `parent` (a version or an alias) must be registered and is stored as a version name.  A
+        version registered by hand must have a spec that parses (the others come from runs, imports and training)."""
         if kind not in KINDS:
             raise UndriftError(f"unknown version kind {kind!r}")
+        if kind == "registered":
+            from .models import ModelSpec
+
+            ModelSpec.parse(spec)
         parent = self.get(parent).name if parent is not None else None
         row = dict(name=name, spec=spec, kind=kind, parent=parent, recipe=recipe or {}, data_hashes=data_hashes or {},
                    created_at=datetime.now(timezone.utc))
@@ -159,7 +164,8 @@ class Registry:
             target = self.alias_target(name)
             if target:
                 return self.get(target)
-            raise UndriftError(f"no registered version or alias {name!r}: `undrift registry list` shows them")
+            raise UndriftError(f"no registered version or alias {name!r}: "
+                               "undrift.Registry(db).list() and `undrift registry list` show them")
         return version
 
     def parent_for(self, base_spec: str, parent: str | None = None) -> str | None:
@@ -225,8 +231,11 @@ class Registry:
     def set_alias(self, alias: str, name: str, action: str = "alias", forced: bool = False,
                   reason: str | None = None) -> AliasEvent:
         """Point `alias` at version `name`, recording the move; alias and event land in one transaction."""
+        if not alias.strip():
+            raise UndriftError("an alias needs a name: give one such as production")
         if self.find(name) is None:
-            raise UndriftError(f"no registered version {name!r}: `undrift registry list` shows them")
+            raise UndriftError(f"no registered version {name!r}: "
+                               "undrift.Registry(db).list() and `undrift registry list` show them")
         if self.find(alias) is not None:
             raise UndriftError(f"{alias!r} is a version name; an alias needs a name of its own")
         now = datetime.now(timezone.utc)
@@ -273,7 +282,8 @@ class Registry:
         """Return `alias` to the version it pointed at before the move that brought it to where it is; each further
         rollback goes one more step back."""
         if self.alias_target(alias) is None:
-            raise UndriftError(f"no alias {alias!r}: `undrift registry list` shows the aliases")
+            raise UndriftError(f"no alias {alias!r}: "
+                               "undrift.Registry(db).aliases() and `undrift registry list` show the aliases")
         stack: list[str] = []  # ends with where the alias points now, whatever the log's past
         for event in self.events(alias):
             if event.action == "rollback" and stack:

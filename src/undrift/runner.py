@@ -25,7 +25,7 @@ from typing import Any, Callable
 from .errors import UndriftError, option
 from .hashing import sha256_json
 from .jsonable import jsonable
-from .models import Generation, Model, ModelSpec, Request, cannot_load, load_model
+from .models import Fingerprint, Generation, Model, ModelSpec, Request, cannot_load, load_model
 from .plugins import BACKENDS, SCORERS, reason
 from .progress import ProgressBar
 from .sandbox import Sandbox
@@ -152,7 +152,7 @@ class Runner:
                 expected: int) -> RunRecord:
         """Load the weights (unless every answer is cached), then file the run; a model that cannot load files nothing."""
         sandbox = self.sandbox_for(tasks)  # no sandbox and no permission to go without: nothing is filed
-        fingerprint = model.fingerprint()
+        fingerprint = _fingerprint(model)
         use_cache = _reuse_allowed(fingerprint.deterministic, options)
         keys = {_cache_key(fingerprint.identity(), item) for item in _work_items(tasks, options, set())}
         if not (use_cache and None not in keys and len(self.store.cached(sorted(keys))) == len(keys)):
@@ -199,7 +199,7 @@ class Runner:
         if suite.digest() != record.suite_digest:
             raise UndriftError(f"suite {config['suite_ref']!r} changed since run {record.id} began: start a new run")
         model = model or load_model(ModelSpec.parse(record.model_spec))
-        if model.fingerprint().identity() != config["cache_identity"]:
+        if _fingerprint(model).identity() != config["cache_identity"]:
             raise UndriftError(f"model {record.model_spec} is not the one run {record.id} began with: start a new run")
         options = RunOptions(
             name=record.name, tasks=tuple(config["tasks"]), limit=config["limit"], repeats=config["repeats"],
@@ -276,7 +276,7 @@ class Runner:
         """Record how the run ended.  Where the store itself is what failed (a full disk), the run is left as it
         is: its lease lapses and it reads as interrupted, which is true."""
         try:
-            self.store.finish_run(run_id, status, model.fingerprint().to_dict())
+            self.store.finish_run(run_id, status, _fingerprint(model).to_dict())
         except UndriftError:
             if status != "failed":
                 raise
@@ -385,6 +385,14 @@ def _prepare(model: Model) -> None:
     except Exception as exc:  # noqa: BLE001 - see the docstring
         raise cannot_load(model.spec, exc) from None
 
+
+def _fingerprint(model: Model) -> Fingerprint:
+    """The model's fingerprint, held to the protocol: anything else is the backend's bug, said in one line."""
+    fingerprint = model.fingerprint()
+    if not isinstance(fingerprint, Fingerprint):
+        raise UndriftError(f"{BACKENDS.culprit(model.spec.backend)} returned a {type(fingerprint).__name__} from "
+                           "fingerprint(), where a Fingerprint belongs: a bug in that package")
+    return fingerprint
 
 def _generate(model: Model, requests: list[Request], on_done: Callable[[int], None] | None = None
               ) -> list[Generation]:

@@ -10,7 +10,8 @@ same refusal of a run that is no evidence (incomplete, or with more errors than 
 `AssertionError` with a message that names the suite, the task, the metric with its interval, and the samples that
 flipped from right to wrong, so the CI log says what regressed without opening the store.
 
-A reference is a run id (or prefix), a run name (its latest run) or a registry alias (the version it points at).
+A reference is a run id (or prefix), a run name (its latest run), a registry alias (the version it points at) or a
+`RunRecord`; anything else (None, an empty name, a wrong type) fails the assertion, never stands for every run.
 The runs are chosen as `undrift.gate` chooses them (`undrift.gate.gate_pairs`, one rule): where a side is a name, its
 newest run of each suite both sides ran, as promotion does; a candidate's newest run counts even when it failed, so a
 broken run fails the test rather than being skipped.  Where the two share several suites the assertions gate every
@@ -22,20 +23,46 @@ else ./undrift.db.  The pytest plugin (`undrift.pytest_plugin`) adds that option
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+import functools
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .gate import GateReport, GateSide, Policy
-    from .store import Store
+    from .store import RunRecord, Store
 
 __all__ = ["assert_gate", "assert_nfr_at_most", "assert_no_regression", "assert_no_significant_drop"]
 
 DEFAULT_DB: str | None = None  # set by the pytest plugin from --undrift-db / the undrift_db ini key
 SHOWN_FLIPS = 10  # flipped samples named per task in a failure message
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def assert_no_regression(candidate: str, *, against: str, max_nfr: float = 0.02, metric: str = "accuracy",
-                         suite: str | None = None, db: Store | str | None = None) -> list[GateReport]:
+
+def _checked(function: F) -> F:
+    """Arguments checked as `undrift.gate` checks them (`api.arguments.checked`, read from the annotations), a wrong
+    one failing the assertion in one line like every other refusal here."""
+    from .api.arguments import checked
+    from .errors import UndriftError
+
+    call = checked(function, label=f"undrift.testing.{function.__name__}()")
+
+    @functools.wraps(function)
+    def asserting(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        try:
+            return call(*args, **kwargs)
+        except UndriftError as error:  # the body turns its own refusals into AssertionError: this is the check's
+            raise AssertionError(f"undrift: {error}") from None
+
+    return asserting  # type: ignore[return-value]
+
+
+@_checked
+def assert_no_regression(candidate: str | RunRecord, *, against: str | RunRecord, max_nfr: float = 0.02,
+                         metric: str = "accuracy", suite: str | None = None,
+                         db: Store | str | Path | None = None) -> list[GateReport]:
     """No significant drop in `metric` on any task (paired test, BH-adjusted across tasks) and a negative flip rate
     of at most `max_nfr` on every task: the policy `undrift registry promote` applies by default."""
     __tracebackhide__ = True
@@ -43,22 +70,26 @@ def assert_no_regression(candidate: str, *, against: str, max_nfr: float = 0.02,
     return assert_gate(against, candidate, policy, suite=suite, db=db)
 
 
-def assert_no_significant_drop(old: str, new: str, *, metric: str = "accuracy", suite: str | None = None,
-                               db: Store | str | None = None) -> list[GateReport]:
+@_checked
+def assert_no_significant_drop(old: str | RunRecord, new: str | RunRecord, *, metric: str = "accuracy",
+                               suite: str | None = None, db: Store | str | Path | None = None) -> list[GateReport]:
     """No task of `new` has a significantly worse `metric` than `old` (paired test, BH-adjusted across tasks)."""
     __tracebackhide__ = True
     return assert_gate(old, new, {"rules": [{"metric": metric, "no_significant_drop": True}]}, suite=suite, db=db)
 
 
-def assert_nfr_at_most(old: str, new: str, limit: float, *, suite: str | None = None,
-                       db: Store | str | None = None) -> list[GateReport]:
+@_checked
+def assert_nfr_at_most(old: str | RunRecord, new: str | RunRecord, limit: float, *, suite: str | None = None,
+                       db: Store | str | Path | None = None) -> list[GateReport]:
     """On every task, at most `limit` of the samples `old` got right are wrong in `new` (negative flip rate)."""
     __tracebackhide__ = True
     return assert_gate(old, new, {"rules": [{"metric": "nfr", "max": limit}]}, suite=suite, db=db)
 
 
-def assert_gate(old: str, new: str, policy: Policy | Mapping[str, Any] | str, *, tolerance: float = 0.0,
-                suite: str | None = None, db: Store | str | None = None) -> list[GateReport]:
+@_checked
+def assert_gate(old: str | RunRecord, new: str | RunRecord, policy: Policy | Mapping[str, Any] | str | Path, *,
+                tolerance: float = 0.0, suite: str | None = None,
+                db: Store | str | Path | None = None) -> list[GateReport]:
     """`new` passes `policy` against `old` on every suite both ran, or on `suite` (a policy as `undrift.gate` takes
     it; the runs as `undrift.gate` chooses them).  Returns the gate's reports, one per suite, for further checks;
     raises `AssertionError` with the reasons otherwise."""
@@ -85,12 +116,13 @@ def assert_gate(old: str, new: str, policy: Policy | Mapping[str, Any] | str, *,
 def _gate(store: Store, old: str, new: str, policy: Policy, tolerance: float,
           suite: str | None) -> tuple[list[GateReport], str | None]:
     from .errors import UndriftError
-    from .gate import gate_pair, gate_pairs
+    from .gate import gate_pair, gate_pairs, refuse_unfit
 
     baseline, candidate, pairs = gate_pairs(store, old, new, suite)
     reports, failed = [], []
     for before, after in pairs:
         try:
+            refuse_unfit(before, after, overridable=False)  # no allow_incomplete here: an outage fails the test
             report = gate_pair(store, before, after, policy, tolerance=tolerance)
         except UndriftError as refused:  # a run that is no evidence: the test fails, it does not pass
             return reports, f"undrift: {candidate.label} against {baseline.label}, suite {after.suite!r}: {refused}"

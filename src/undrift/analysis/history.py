@@ -136,7 +136,8 @@ def model_history(store: Store, name: str, metric: str | None = None, task: str 
     records = sorted((r for r in store.list_runs(name=name, limit=None) if r.status == "complete"),
                      key=lambda r: (r.created_at, r.id))
     if not records:
-        raise UndriftError(f"no complete runs named {name!r}: `undrift runs` lists the names")
+        raise UndriftError(f"no complete runs named {name!r}: "
+                           "undrift.runs() and `undrift runs` list the names")
     samples = {r.id: _per_sample(store.results(r.id, task=task)) for r in records}
     tasks = list(dict.fromkeys(t for r in records for t in samples[r.id]))
     if task and not tasks:

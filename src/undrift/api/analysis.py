@@ -95,7 +95,7 @@ def forgetting(versions: Sequence[str], *, suites: str | Sequence[str] | None = 
     from ..analysis.forgetting import forgetting_report
 
     store = as_store(db, must_exist=True)
-    chosen = list(task_names(suites) or []) or None
+    chosen = list(task_names(suites, "suites") or []) or None
     if isinstance(trained_on, str):
         trained_on = [t.strip() for t in trained_on.split(",")]
     report = forgetting_report(store, list(versions), suites=chosen, trained_on=list(trained_on) if trained_on else None)

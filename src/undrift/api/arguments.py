@@ -41,12 +41,13 @@ _CLASSES = {
 _ANYTHING = ("Any", "Callable", "OnFault")  # callbacks and the like: not checked here
 
 
-def checked(function: F) -> F:
-    """Check each argument a call passes against `function`'s annotation; see the module's docstring."""
+def checked(function: F, label: str | None = None) -> F:
+    """Check each argument a call passes against `function`'s annotation; see the module's docstring.  A message
+    names the function as `label` (default `undrift.NAME()`, what the public API calls it)."""
     signature = inspect.signature(function)
     tests = {name: _union(str(p.annotation)) for name, p in signature.parameters.items()
              if p.annotation is not inspect.Parameter.empty}
-    label = f"undrift.{function.__name__}()"
+    label = label or f"undrift.{function.__name__}()"
 
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:

@@ -18,12 +18,16 @@ if TYPE_CHECKING:
     from ..summary import TaskSummary
 
 
-def task_names(tasks: str | Sequence[str] | None) -> tuple[str, ...] | None:
-    """Task names from a sequence or from comma-separated text (`"primes,code"`, as the CLI takes them)."""
+def task_names(tasks: str | Sequence[str] | None, keyword: str = "tasks") -> tuple[str, ...] | None:
+    """Task names from a sequence or from comma-separated text (`"primes,code"`, as the CLI takes them); None is
+    every task, and an empty list is refused rather than read as every task."""
     if tasks is None:
         return None
     items = tasks.split(",") if isinstance(tasks, str) else tasks
-    return tuple(t.strip() for t in items if t.strip()) or None
+    names = tuple(t.strip() for t in items if t.strip())
+    if not names:
+        raise UndriftError(f"{option(keyword)} is empty: name at least one, or leave it out for all of them")
+    return names
 
 
 @checked
@@ -99,6 +103,8 @@ def show(run: str | RunRecord, *, task: str | None = None, samples: int = 0,
     """A run (id, id prefix, or name for its latest run) with its per-task results and its first `samples` rows."""
     from ..summary import summarise
 
+    if samples < 0:
+        raise UndriftError(f"{option('samples')} must be 0 or more (got {samples})")
     store = as_store(db, must_exist=True)
     record = store.get_run(run)
     rows = store.results(record.id, task=task)

@@ -67,13 +67,14 @@ def add_watch(name: str, model: str, suite: str, every: str, *, baseline: str = 
     from ..monitor import add_watch as add
     from ..monitor.define import define_watch
 
-    store = as_store(db)
     chosen = task_names(tasks)
     options = {"tasks": list(chosen) if chosen else None, "limit": limit, "tolerance": tolerance,
                "direction": direction, "alert_attempts": alert_attempts, "alert_backoff_s": alert_backoff_s}
-    watch = define_watch(store, name, model, suite, every, baseline, Path(policy) if policy else None, max_calls,
+    # a baseline run must be in a store already; a `first` baseline reads nothing, so a refused watch makes no store
+    reading = as_store(db, must_exist=True) if baseline != "first" else None
+    watch = define_watch(reading, name, model, suite, every, baseline, Path(policy) if policy else None, max_calls,
                          tuple(webhooks), alert_command, options)
-    return add(store, watch)
+    return add(reading or as_store(db), watch)
 
 
 @checked

@@ -20,7 +20,7 @@ def compare(
     tasks: Optional[str] = typer.Option(None, help="comma-separated task names (default: all shared)"),
     tolerance: float = typer.Option(0.0, help="score difference D(x) beyond which a sample without a right/wrong "
                                               "verdict counts as flipped (0: the strict definition)"),
-    flips: int = typer.Option(5, help="show this many flipped samples side by side"),
+    flips: int = typer.Option(5, min=0, help="show this many flipped samples side by side"),
     md: Optional[Path] = typer.Option(None, "--md", help="also write a Markdown report here"),
     html: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML report here"),
     db: Db = None,

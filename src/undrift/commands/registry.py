@@ -53,7 +53,6 @@ def registry_register(name: str = typer.Argument(..., help="name of the new vers
                                                                       "from"),
                       db: Db = None):
     """Register a version by hand (a served endpoint, a model trained elsewhere)."""
-    undrift.ModelSpec.parse(spec)  # a bad spec is reported before a store is created
     version = _registry(db).register(name, spec, kind="registered", parent=parent)
     out.print(literal(f"registered {version.name}: {version.spec}"))
 

@@ -51,7 +51,7 @@ def load_model(spec: ModelSpec | str, lazy: bool = False) -> Model:
     generation; the runner calls `prepare()` before it writes anything, and skips it when the cache has every answer.
     The spec's scheme picks the backend from the `undrift.backends` entry points (built-ins and plugins alike).
     """
-    spec = ModelSpec.parse(spec) if isinstance(spec, str) else spec
+    spec = spec if isinstance(spec, ModelSpec) else ModelSpec.parse(spec)
     backend = backend_of(spec)
     try:
         return backend.load(spec, lazy)

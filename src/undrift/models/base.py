@@ -78,6 +78,8 @@ class ModelSpec:
     @classmethod
     def parse(cls, text: str) -> "ModelSpec":
         """Check a spec against its backend's rules (see `Backend`); every mistake is a one-line `UndriftError`."""
+        if not isinstance(text, str):
+            raise UndriftError(f"a model spec is text such as 'echo:' or 'bundled:smollm2'; got {text!r}")
         text = text.strip()
         scheme, sep, rest = text.partition(":")
         backend = BACKENDS.get(scheme) if sep else None

@@ -20,9 +20,11 @@ from .schedule import Schedule
 from .watches import Watch, check_name
 
 
-def define_watch(store: Store, name: str, model: str, suite: str, every: str, baseline: str = "first",
+def define_watch(store: Store | None, name: str, model: str, suite: str, every: str, baseline: str = "first",
                  policy_file: Path | None = None, max_calls: int | None = None, webhooks: tuple[str, ...] = (),
                  alert_command: str | None = None, options: dict[str, Any] | None = None) -> Watch:
+    """A checked watch, written nowhere yet.  `store` is read only for a baseline run (None where it is `first`), so
+    a refused watch leaves no store behind."""
     check_name(name)
     ModelSpec.parse(model)
     schedule = Schedule.parse(every)
@@ -59,6 +61,7 @@ def define_watch(store: Store, name: str, model: str, suite: str, every: str, ba
             raise UndriftError(f"bad {option('webhooks', flag='--alert-webhook')} {url!r}: give an http:// or https:// "
                                "URL")
     if baseline != "first":
+        assert store is not None, "a baseline run is read from the store"
         record = store.get_run(baseline)
         if not record.config.get("suite_ref"):
             raise UndriftError(f"run {record.id} was imported, not run: a watch's baseline must be a run it can ask "

@@ -317,7 +317,11 @@ class Store:
                                .values(heartbeat_at=datetime.now(timezone.utc)))
 
     def get_run(self, ref: str) -> RunRecord:
-        """A run by id, name (the latest run of that name), or id prefix; a prefix several runs share is an error."""
+        """A run by id, name (the latest run of that name), or id prefix; a prefix several runs share is an error, and
+        so is an empty reference (the prefix of every run, which would name the only one)."""
+        if not ref:
+            raise UndriftError("an empty run reference names no run: give a run id, an id prefix or a name "
+                               "(undrift.runs(), `undrift runs` list them)")
         with self.engine.connect() as connection:
             row = connection.execute(select(runs).where(runs.c.id == ref)).mappings().first()
             if row is None:
@@ -332,13 +336,15 @@ class Store:
                     raise UndriftError(f"run id prefix {ref!r} matches {count} runs ({shown}): give more of the id")
                 row = matches[0] if matches else None
             if row is None:
-                raise UndriftError(f"no run or model name {ref!r} in {self.safe_url}: `undrift runs` lists them")
+                raise UndriftError(f"no run or model name {ref!r} in {self.safe_url}: "
+                                   "undrift.runs() and `undrift runs` list them")
             done, errors = connection.execute(
                 select(func.count(), func.count(results.c.error)).where(results.c.run_id == row["id"])).one()
         return _run_record(row, done, errors)
 
     def list_runs(self, name: str | None = None, limit: int | None = 50) -> list[RunRecord]:
-        """Runs, newest first: only those filed under `name` if given, at most `limit` of them (None: all)."""
+        """Runs, newest first: only those filed under `name` if given (`""` files none), at most `limit` of them
+        (None: all)."""
         counts = (
             select(results.c.run_id, func.count().label("done"), func.count(results.c.error).label("errors"))
             .group_by(results.c.run_id).subquery()
@@ -351,7 +357,7 @@ class Store:
         )
         if limit is not None:
             query = query.limit(limit)
-        if name:
+        if name is not None:
             query = query.where(runs.c.name == name)
         with self.engine.connect() as connection:
             return [_run_record(row, row["done"], row["errors"]) for row in connection.execute(query).mappings()]

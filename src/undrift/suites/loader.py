@@ -34,13 +34,16 @@ def installed_suites(seed: int = 0) -> list[Installed[Suite]]:
     return listed
 
 
-def load_suite(name_or_path: str, seed: int = 0, allow_outside: bool = False) -> Suite:
+def load_suite(name_or_path: str | Path, seed: int = 0, allow_outside: bool = False) -> Suite:
     """A suite registered under that name (generated deterministically from `seed`), or a suite file by path.
 
     Names come from the `undrift.suites` entry points, where undrift's own suites are registered like a plugin's.
     A suite file may name samples files only inside its own folder unless `allow_outside`: a suite from
     elsewhere must not read `~/.ssh/id_rsa` or `/etc/passwd` into prompts that go to a hosted model."""
-    builder = SUITES.get(name_or_path)
+    if not isinstance(name_or_path, (str, Path)):
+        raise UndriftError(f"load_suite: a suite is a built-in name or a suite file's path (a str or a Path); got "
+                           f"{name_or_path!r}")
+    builder = SUITES.get(name_or_path) if isinstance(name_or_path, str) else None  # a Path is always a file
     if builder is not None:
         return _build(name_or_path, builder, seed)
     path = Path(name_or_path)

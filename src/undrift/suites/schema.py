@@ -128,7 +128,8 @@ class Task:
 
         raw: dict[str, Any] = {
             "name": name,
-            "samples": [s.row() if isinstance(s, Sample) else dict(s) for s in samples],
+            "samples": samples if isinstance(samples, (str, Mapping)) else  # not rows: the loader says so
+            [s.row() if isinstance(s, Sample) else dict(s) if isinstance(s, Mapping) else s for s in samples],
             "scorer": scorer.to_dict() if isinstance(scorer, ScorerConfig) else
             (dict(scorer) if isinstance(scorer, Mapping) else scorer),
             "description": description,
@@ -138,7 +139,8 @@ class Task:
         if system is not None:
             raw["system"] = system
         if decoding is not None:
-            raw["decoding"] = decoding.to_dict() if isinstance(decoding, Decoding) else dict(decoding)
+            raw["decoding"] = decoding.to_dict() if isinstance(decoding, Decoding) else \
+                dict(decoding) if isinstance(decoding, Mapping) else decoding
         return task_from_mapping(raw, Path.cwd(), None, "Task.build: task 1")
 
     def requests(self, sample: Sample, seed: int | None) -> list[Request]:
