@@ -5,6 +5,7 @@ functions do not create."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from helpers import QUIZ_SUITE
@@ -265,3 +266,12 @@ def test_a_negative_flip_count_at_the_cli_is_refused(tmp_path, quiz):
     undrift.run(quiz, "echo:", name="v1", db=db)
     compared = cli("compare", "v1", "v1", "--flips", "-1", "--db", "s.db", cwd=tmp_path)
     assert compared.returncode == 2 and "--flips" in compared.stderr, compared.stdout + compared.stderr
+
+
+def test_a_path_is_always_a_suite_file_never_a_built_in_name(tmp_path, monkeypatch):
+    """`undrift.run(Path("drift"), ...)` means the file ./drift, not the built-in suite of that name."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UndriftError, match="suite file 'drift' does not exist"):
+        undrift.run(Path("drift"), "echo:", db=str(tmp_path / "s.db"))
+    (tmp_path / "drift").write_text(QUIZ_SUITE)
+    assert undrift.run(Path("drift"), "echo:", db=str(tmp_path / "s.db")).run.suite == "quiz"

@@ -171,7 +171,7 @@ def test_review_export_of_flips_both_ways_and_negative_only(tmp_path, sqlite_url
         with (tmp_path / f"{only}.csv").open() as handle:
             assert [(r["sample_id"], r["flip"]) for r in csv.DictReader(handle)] == expected
     lonely = undrift("review", "export", "new", "--only", "negative-flips", "--out", "x.csv", *db, cwd=tmp_path)
-    assert lonely.returncode == 2 and "needs --against" in lonely.stderr and not (tmp_path / "x.csv").exists()
+    assert lonely.returncode == 2 and "needs against (--against)" in lonely.stderr and not (tmp_path / "x.csv").exists()
 
 
 def test_the_commands_of_this_module_explain_every_option():

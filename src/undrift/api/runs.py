@@ -53,7 +53,9 @@ def run(suite: str | Path | Suite, model: str | ModelSpec | Model, *, name: str 
     if isinstance(suite, Suite):
         loaded_suite, suite_ref = suite, None
     else:
-        loaded_suite, suite_ref = load_suite(str(suite), seed=seed, allow_outside=allow_outside), str(suite)
+        # a Path is always a suite file, even one named like a built-in suite; a str may be either
+        loaded_suite = load_suite(suite if isinstance(suite, Path) else str(suite), seed=seed, allow_outside=allow_outside)
+        suite_ref = str(suite)
     select_tasks(loaded_suite, options.tasks, options.limit)
     loaded_model = load_model(spec, lazy=True) if isinstance(spec, ModelSpec) else spec
     runner = Runner(as_store(db), progress, allow_unsandboxed)

@@ -52,13 +52,6 @@ def writable(target: Optional[Path]) -> None:
         raise UndriftError(f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist")
 
 
-def task_list(value: Optional[str]) -> Optional[tuple[str, ...]]:
-    """A comma-separated option (`--tasks a,b`) as names."""
-    from ..api.runs import task_names
-
-    return task_names(value)
-
-
 def interruptible(work):
     """Run `work` (a run or a check) with SIGTERM treated as Ctrl-C; an interrupted run exits 130, a failed one 4."""
     import signal

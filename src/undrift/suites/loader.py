@@ -47,7 +47,7 @@ def load_suite(name_or_path: str | Path, seed: int = 0, allow_outside: bool = Fa
     if builder is not None:
         return _build(name_or_path, builder, seed)
     path = Path(name_or_path)
-    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+    if isinstance(name_or_path, Path) or path.suffix.lower() in (".yaml", ".yml") or path.exists():
         return load_suite_file(path, allow_outside)
     raise SUITES.unknown(f"suite {name_or_path!r}", " (or give the path of a suite .yaml file)")
 
