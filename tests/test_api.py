@@ -399,6 +399,7 @@ def test_every_public_result_to_dict_is_plain_json(scripted_world):
     ("registry show", ["registry", "show", "v1"]), ("watch list", ["watch", "list"]),
     ("watch show", ["watch", "show", "sums"]), ("watch history", ["watch", "history", "sums"]),
     ("alerts", ["alerts"]), ("traffic plain", ["traffic", "--since", "2026-05-01", "--no-meaning"]),
+    ("catalog", ["models"]),
 ])
 def test_json_option_prints_to_dict(scripted_world, key, args):
     folder, db, results = scripted_world

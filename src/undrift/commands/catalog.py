@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import AllowOutside, Db, out
+from .common import AllowOutside, Db, Json, out, print_json
 
 
 def suites(path: Optional[str] = typer.Argument(None, help="a suite file to check and describe"),
@@ -19,9 +19,13 @@ def suites(path: Optional[str] = typer.Argument(None, help="a suite file to chec
     out.print(suite_table(load_suite(path, allow_outside=allow_outside)) if path else suites_listing(installed_suites()))
 
 
-def models(db: Db = None) -> None:
+def models(db: Db = None, as_json: Json = False) -> None:
     """The model backends (built-ins and plugins), the bundled model's state, and the models the store has runs for."""
     from ..api.catalog import model_catalog
     from ..report.plugins import model_catalog_view
 
-    out.print(model_catalog_view(model_catalog(db)))
+    catalog = model_catalog(db)
+    if as_json:
+        print_json(catalog.to_dict())
+    else:
+        out.print(model_catalog_view(catalog))
