@@ -25,6 +25,7 @@ from .commands.run import run, runs, show
 from .commands.serve import serve
 from .commands.traffic import traffic_app
 from .commands.train import train
+from .commands.ui import ui
 from .commands.watch import alerts, watch_app
 from .errors import UndriftError
 from .report.text import clean
@@ -60,6 +61,7 @@ app.command()(proxy)
 traffic_app.command("export-suite")(export_suite)
 app.add_typer(traffic_app, name="traffic")
 app.command()(replay)
+app.command()(ui)
 reflow_help(app)
 
 

@@ -1,0 +1,96 @@
+"""The history page: one metric of one task of a model name over time, with its intervals (Wilson's for a rate
+asked once per sample), its change points and the runs where the fingerprint changed; read through
+`undrift.history`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from .. import history
+from ..analysis.history import ModelHistory, TaskHistory
+from ..analysis.metrics import METRICS
+from ..errors import UndriftError
+from ..store import Store
+from .figures import embedded, label
+from .tables import Table, when
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    name: str
+    metric: str | None  # as asked for; None: each task's headline metric
+    tasks: list[str]
+    series: TaskHistory
+    decision: str
+    table: Table
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(METRICS)
+
+    def figure(self) -> str:
+        return embedded(history_figure(self.series), _filename(f"{self.name}-{self.series.task}-{self.series.metric}"))
+
+
+def history_view(store: Store, name: str, task: str | None = None, metric: str | None = None) -> HistoryView:
+    """The series of `task` (default: the first) measured by `metric` (default: its headline metric)."""
+    found: ModelHistory = history(name, metric=metric or None, db=store)
+    tasks = [t.task for t in found.tasks]
+    chosen = task or tasks[0]
+    series = next((t for t in found.tasks if t.task == chosen), None)
+    if series is None:
+        raise UndriftError(f"{name!r} has no series for task {chosen!r} here: its tasks are {', '.join(tasks)}")
+    return HistoryView(name, metric or None, tasks, series, found.decision, history_table(name, series))
+
+
+def history_table(name: str, series: TaskHistory) -> Table:
+    rows = []
+    for point in series.points:
+        low, high = point.ci if point.ci else (None, None)
+        rows.append((when(point.created_at), point.run_id, point.n, round(point.value, 4), _round(low), _round(high),
+                     _round(point.delta), _round(point.p, 6), "yes" if point.change_point else "",
+                     "; ".join(point.fingerprint_changes)))
+    return Table(_filename(f"history-{name}-{series.task}-{series.metric}"), f"{series.task}: {series.metric} by run",
+                 ("when", "run", "samples", series.metric, "ci low", "ci high", "change vs baseline", "p",
+                  "change point", "fingerprint changes"), rows)
+
+
+def history_figure(series: TaskHistory) -> go.Figure:
+    points = series.points
+    x = [p.created_at for p in points]
+    y = [p.value for p in points]
+    upper = [(p.ci[1] - p.value) if p.ci else 0 for p in points]
+    lower = [(p.value - p.ci[0]) if p.ci else 0 for p in points]
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(
+        x=x, y=y, mode="lines+markers", name=label(f"{series.task} {series.metric}"),
+        error_y={"type": "data", "array": upper, "arrayminus": lower, "visible": True},
+        customdata=[p.run_id for p in points], hovertemplate="run %{customdata}<br>%{y:.3f}<extra></extra>"))
+    changes = [p for p in points if p.change_point]
+    if changes:
+        figure.add_trace(go.Scatter(
+            x=[p.created_at for p in changes], y=[p.value for p in changes], mode="markers", name="change point",
+            marker={"symbol": "x", "size": 14, "color": "#c62828"},
+            hovertext=[f"change point: {p.delta:+.3f} (p = {p.p:.2g})" for p in changes], hoverinfo="text"))
+    moved = [p for p in points if p.fingerprint_changes]
+    if moved:
+        figure.add_trace(go.Scatter(
+            x=[p.created_at for p in moved], y=[p.value for p in moved], mode="markers", name="fingerprint changed",
+            marker={"symbol": "diamond-open", "size": 16, "color": "#6a1b9a"},
+            hovertext=[label("fingerprint: " + ", ".join(p.fingerprint_changes)) for p in moved], hoverinfo="text"))
+    figure.update_layout(template="plotly_white", height=420, margin={"l": 60, "r": 20, "t": 30, "b": 50},
+                         xaxis_title="run time (UTC)", yaxis_title=label(series.metric),
+                         legend={"orientation": "h", "y": -0.2})
+    return figure
+
+
+def _round(value, digits: int = 4):
+    return None if value is None else round(value, digits)
+
+
+def _filename(text: str) -> str:
+    """A download's file name from names users chose: letters, digits, dot, dash and underscore only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "download"
