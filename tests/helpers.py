@@ -115,3 +115,36 @@ class ServerThread:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(10)
+
+
+HOSTILE_NAME = "<script>alert(1)</script>"
+HOSTILE_TASK = "<img src=x onerror=alert(2)>"
+
+
+def dashboard_store(path: Path):
+    """A store for the dashboard's tests, written straight in: `steady` (always right: green, aliased as
+    `production`), `drifty` (right, right, right, then mostly wrong: a change point at its newest run, and an open
+    alert on its watch: red) and a model and task named with markup, whose answers hold markup too."""
+    from datetime import datetime, timedelta, timezone
+
+    import undrift
+    from undrift.monitor.alerts import REGRESSION, raise_alert
+    from undrift.monitor.ticks import start_tick
+
+    store = undrift.Store.open(f"sqlite:///{path}")
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for day, right in enumerate([40, 40, 40, 10]):
+        store_run(store, "drifty", [result_row("facts", f"s{j}", j < right) for j in range(40)],
+                  created_at=start + timedelta(days=day))
+    for day in range(3):
+        store_run(store, "steady", [result_row("facts", f"s{j}", True) for j in range(40)],
+                  created_at=start + timedelta(days=day))
+    for day in range(2):
+        store_run(store, HOSTILE_NAME, [result_row(HOSTILE_TASK, f"s{j}", j % 2 == 0, response=HOSTILE_TASK)
+                                        for j in range(10)], created_at=start + timedelta(days=day))
+    registry = undrift.Registry(store)
+    registry.register("steady", "test:steady", kind="run")
+    registry.set_alias("production", "steady")
+    undrift.add_watch("drifty", "openai:m@http://127.0.0.1:9/v1", "drift", "1d", tasks=["primes"], db=store)
+    raise_alert(store, "drifty", REGRESSION, start_tick(store, "drifty").id, "accuracy fell on facts", {})
+    return store

@@ -1,0 +1,195 @@
+"""`undrift ui` over HTTP: what the overview and history pages show (read through the public API), their CSV
+downloads, Plotly served from the package, and who may read and write (token, CSRF, Host).  The browser's view of
+the same pages is in test_web_browser.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from helpers import HOSTILE_NAME, HOSTILE_TASK, cli_argv, cli_env, dashboard_store, undrift
+
+LOCAL = "http://127.0.0.1"
+
+
+@pytest.fixture
+def store(tmp_path):
+    return dashboard_store(tmp_path / "ui.db")
+
+
+def client(app, **kwargs) -> TestClient:
+    return TestClient(app, base_url=LOCAL, **kwargs)
+
+
+def rows_of(html: str, table: str) -> list[str]:
+    section = html.split(f'id="table-{table}"', 1)[1].split("</section>", 1)[0]
+    return [re.sub(r"<[^>]+>", " ", row) for row in re.findall(r"<tr>(.*?)</tr>", section, re.S)][1:]
+
+
+def test_overview_shows_models_aliases_watches_alerts_and_a_state_each(store):
+    from undrift.web import create_app
+
+    page = client(create_app(store)).get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    models = {row.split()[1]: row for row in rows_of(page.text, "models")}
+    assert models["drifty"].split()[0] == "red" and "1 open alert" in models["drifty"]
+    assert models["steady"].split()[0] == "green" and "production" in models["steady"]
+    assert any("production" in row and "steady" in row and "green" in row for row in rows_of(page.text, "aliases"))
+    assert [row.split()[:4] for row in rows_of(page.text, "watches")] == [["drifty", "openai:m@http://127.0.0.1:9/v1", "drift", "1d"]]
+    assert any("accuracy fell on facts" in row for row in rows_of(page.text, "alerts"))
+    assert 'href="/history?name=drifty"' in page.text
+
+
+def test_state_rule_red_amber_green(store):
+    """The documented rule, one case each: a change at the newest run is red, an earlier change amber."""
+    import undrift
+    from undrift.web.state import model_state
+
+    history = undrift.history("drifty", db=store)
+    newest, *_ = undrift.runs(name="drifty", db=store)
+    assert model_state(newest, history, open_alerts=0).colour == "red"
+    history.tasks[0].points.append(history.tasks[0].points[-1].__class__(
+        "later", newest.created_at, 40, 0.25, (0.1, 0.4)))  # a later run with no change: the change is earlier now
+    assert model_state(newest, history, open_alerts=0).colour == "amber"
+    steady = undrift.history("steady", db=store)
+    assert model_state(undrift.runs(name="steady", db=store)[0], steady, open_alerts=0).colour == "green"
+    assert model_state(undrift.runs(name="steady", db=store)[0], steady, open_alerts=2).reason == "2 open alerts"
+
+
+def test_every_overview_table_downloads_as_the_same_csv(store):
+    from undrift.web import create_app
+
+    web = client(create_app(store))
+    for table in ("models", "aliases", "watches", "alerts"):
+        got = web.get(f"/overview/{table}.csv")
+        assert got.status_code == 200 and got.headers["content-type"] == "text/csv; charset=utf-8"
+        assert f'filename="{table}.csv"' in got.headers["content-disposition"]
+        rows = list(csv.reader(io.StringIO(got.text)))
+        assert len(rows) - 1 == len(rows_of(web.get("/").text, table)), table
+    models = list(csv.DictReader(io.StringIO(web.get("/overview/models.csv").text)))
+    assert {m["model"]: m["state"] for m in models} == {"drifty": "red", "steady": "green", HOSTILE_NAME: "green"}
+    assert web.get("/overview/nope.csv").status_code == 400
+
+
+def test_history_page_plots_the_chosen_task_and_metric_with_intervals_and_change_points(store):
+    from undrift.web import create_app
+
+    web = client(create_app(store))
+    page = web.get("/history", params={"name": "drifty", "task": "facts", "metric": "accuracy"})
+    assert page.status_code == 200
+    assert '<option value="accuracy" selected>' in page.text and '<option value="facts" selected>' in page.text
+    assert '"name": "change point"' in page.text and '"arrayminus"' in page.text
+    assert '<script src="/static/plotly.min.js"></script>' in page.text and "cdn" not in page.text.lower()
+    table = list(csv.DictReader(io.StringIO(web.get("/history.csv", params={"name": "drifty", "task": "facts",
+                                                                             "metric": "accuracy"}).text)))
+    assert [row["change point"] for row in table] == ["", "", "", "yes"]
+    assert table[-1]["accuracy"] == "0.25" and float(table[-1]["ci low"]) < 0.25 < float(table[-1]["ci high"])
+    wrong = web.get("/history", params={"name": "drifty", "metric": "bogus"})
+    assert wrong.status_code == 400 and "unknown metric &#39;bogus&#39;" in wrong.text
+    assert web.get("/history").status_code == 400
+
+
+def test_text_from_models_and_users_is_escaped_in_html_and_figures(store):
+    from undrift.web import create_app
+
+    web = client(create_app(store))
+    for page in (web.get("/"), web.get("/history", params={"name": HOSTILE_NAME})):
+        assert page.status_code == 200
+        assert "<script>alert" not in page.text and "<img src=x" not in page.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+        assert "default-src 'self'; script-src 'self'" in page.headers["content-security-policy"]
+    figure = web.get("/history", params={"name": HOSTILE_NAME}).text
+    assert "\\u003cimg src=x onerror=alert(2)\\u003e" in figure or "\\u0026lt;img" in figure
+
+
+def test_plotly_is_served_from_the_installed_package(store):
+    from undrift.web import create_app
+    from undrift.web.assets import plotly_js
+
+    served = client(create_app(store)).get("/static/plotly.min.js")
+    assert served.status_code == 200 and served.content == plotly_js().read_bytes()
+    assert served.headers["content-type"].startswith("text/javascript")
+
+
+def test_writes_need_the_token_and_the_csrf_token(store):
+    from undrift.web import create_app
+
+    app = create_app(store)
+    web = client(app)
+    web.get("/")  # the session's CSRF cookie
+    csrf = web.cookies["undrift_csrf"]
+    assert web.post("/").status_code == 401  # no token
+    token = {"X-Undrift-Token": app.state.token}
+    refused = web.post("/", headers=token)
+    assert refused.status_code == 403 and "CSRF" in refused.text  # the right token, no CSRF token
+    assert web.post("/", headers=token, data={"csrf_token": "guess"}).status_code == 403
+    assert web.post("/", headers={**token, "X-CSRF-Token": "guess"}).status_code == 403
+    assert client(app).post("/", headers={**token, "X-CSRF-Token": csrf}).status_code == 403  # no cookie to match
+    # both right: the gate lets it through to the routes, which have no write action at / (405)
+    assert web.post("/", headers=token, data={"csrf_token": csrf}).status_code == 405
+    assert web.post("/", headers={**token, "X-CSRF-Token": csrf}).status_code == 405
+    assert web.post("/", headers={"X-Undrift-Token": "wrong", "X-CSRF-Token": csrf}).status_code == 401
+
+
+def test_a_given_token_guards_reads_and_is_kept_in_a_cookie_off_the_url(store):
+    from undrift.web import create_app
+
+    web = client(create_app(store, token="open sesame"), follow_redirects=False)
+    assert web.get("/").status_code == 401
+    assert web.get("/?token=wrong").status_code == 401
+    moved = web.get("/history?name=steady&token=open+sesame")
+    assert moved.status_code == 303 and moved.headers["location"] == "/history?name=steady"
+    assert "HttpOnly" in moved.headers["set-cookie"] and "SameSite=Strict" in moved.headers["set-cookie"]
+    assert web.get("/history?name=steady").status_code == 200  # the cookie carries it now
+    assert client(create_app(store, token="open sesame")).get(
+        "/", headers={"Authorization": "Bearer open sesame"}).status_code == 200
+
+
+def test_without_a_token_only_localhost_names_are_answered(store):
+    """DNS rebinding: a page on evil.example re-pointed at 127.0.0.1 sends Host: evil.example."""
+    from undrift.web import create_app
+
+    app = create_app(store)
+    assert TestClient(app, base_url="http://evil.example").get("/").status_code == 403
+    assert TestClient(app, base_url="http://localhost:8800").get("/").status_code == 200
+    assert TestClient(create_app(store, token="t"), base_url="http://dash.example").get(
+        "/", headers={"X-Undrift-Token": "t"}).status_code == 200
+
+
+def test_cli_refuses_an_open_address_without_a_token_and_a_missing_store(tmp_path, store):
+    refused = undrift("ui", "--host", "0.0.0.0", "--db", f"sqlite:///{tmp_path / 'ui.db'}", cwd=tmp_path)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "--token" in refused.stderr
+    missing = undrift("ui", "--port", "0", "--db", f"sqlite:///{tmp_path / 'nope.db'}", cwd=tmp_path)
+    assert missing.returncode == 2 and not (tmp_path / "nope.db").exists()
+
+
+def test_cli_serves_on_a_free_port_and_prints_where(tmp_path, store):
+    import httpx
+
+    server = subprocess.Popen(cli_argv("ui", "--port", "0", "--db", f"sqlite:///{tmp_path / 'ui.db'}"),
+                              cwd=tmp_path, env=cli_env(), stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline()
+        url = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+);", line)
+        assert url, line
+        deadline = time.time() + 20
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{url[1]}/", timeout=5)
+                break
+            except httpx.ConnectError:
+                assert time.time() < deadline
+                time.sleep(0.1)
+        assert page.status_code == 200 and "drifty" in page.text
+        entered = httpx.get(f"http://127.0.0.1:{url[1]}/?token={url[2]}", follow_redirects=False)
+        assert entered.status_code == 303 and "undrift_ui_token" in entered.headers["set-cookie"]
+    finally:
+        server.terminate()
+        server.wait(10)
