@@ -83,7 +83,7 @@ def history_figure(series: TaskHistory) -> go.Figure:
             hovertext=[label("fingerprint: " + ", ".join(p.fingerprint_changes)) for p in moved], hoverinfo="text"))
     figure.update_layout(template="plotly_white", height=420, margin={"l": 60, "r": 20, "t": 30, "b": 50},
                          xaxis_title="run time (UTC)", yaxis_title=label(series.metric),
-                         legend={"orientation": "h", "y": -0.2})
+                         showlegend=True, legend={"orientation": "h", "y": -0.2})
     return figure
 
 

@@ -1,0 +1,144 @@
+"""`undrift ui` in a real browser: the machine's headless Chromium driven by Playwright (pointed at the system
+browser; nothing is downloaded).  Each test checks what is on screen and writes a screenshot of its page under
+tests/artifacts/ for a person to look at.
+
+Without Chromium (or Playwright) these tests skip with a line that says how to install it, except where
+UNDRIFT_REQUIRE_BROWSER=1 (CI sets it): there a missing browser fails them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from helpers import HOSTILE_NAME, HOSTILE_TASK, ServerThread, dashboard_store
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = os.environ.get("UNDRIFT_CHROMIUM", "/usr/bin/chromium")
+# The machine's network may be closed: no background fetches, no QUIC, no updates (they would only be refused).
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("UNDRIFT_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (UNDRIFT_REQUIRE_BROWSER=1 requires the browser tests to run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright is not installed: pip install -e '.[test]'")
+    if shutil.which(CHROMIUM) is None:
+        _missing(f"no Chromium at {CHROMIUM}: apt-get install chromium (Debian), or set UNDRIFT_CHROMIUM")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """The dashboard over the scripted store, served on a free 127.0.0.1 port in a thread: its base URL."""
+    from undrift.web import create_app
+
+    app = create_app(dashboard_store(tmp_path_factory.mktemp("ui") / "ui.db"))
+    with ServerThread(app) as base:
+        yield base.removesuffix("/v1")
+
+
+@pytest.fixture
+def page(browser, dashboard):
+    """A fresh tab whose every request is recorded, and whose dialogs (alert()) are recorded and dismissed."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    tab = context.new_page()
+    tab.requests, tab.dialogs, tab.errors = [], [], []
+    context.on("request", lambda request: tab.requests.append(request.url))
+    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+    tab.on("pageerror", lambda error: tab.errors.append(str(error)))
+    yield tab
+    context.close()
+
+
+def history_url(base: str, name: str, **choices: str) -> str:
+    return f"{base}/history?{urlencode({'name': name, **choices})}"
+
+
+def test_overview_in_the_browser(page, dashboard):
+    page.goto(dashboard + "/")
+    models = page.locator("#table-models tbody tr")
+    assert models.count() == 3
+    drifty = models.filter(has_text="drifty")
+    assert drifty.locator(".state").inner_text() == "red" and "1 open alert" in drifty.inner_text()
+    assert models.filter(has_text="steady").locator(".state").inner_text() == "green"
+    assert page.locator("#table-aliases tbody tr").inner_text().split()[:2] == ["production", "steady"]
+    assert "accuracy fell on facts" in page.locator("#table-alerts").inner_text()
+    with page.expect_download() as download:
+        page.locator("#table-models a.download").click()
+    assert download.value.suggested_filename == "models.csv"
+    page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+    page.get_by_role("link", name="drifty", exact=True).click()
+    page.wait_for_selector("#history-plot .main-svg")
+    assert page.locator("h1").inner_text() == "History of drifty"
+    assert not page.errors
+
+
+def test_history_in_the_browser(page, dashboard):
+    page.goto(history_url(dashboard, "drifty"))
+    page.wait_for_selector("#history-plot .main-svg")
+    legend = page.locator("#history-plot .legend").text_content()
+    assert "change point" in legend and "facts accuracy" in legend
+    assert page.locator("#history-plot .errorbar").count() >= 1  # the Wilson intervals
+    rows = page.locator("#table-history-drifty-facts-accuracy tbody tr")
+    assert rows.count() == 4 and "yes" in rows.nth(3).inner_text()
+    page.select_option("select[name=metric]", "verbosity")  # a plain GET form chooses the metric
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_selector("#history-plot .main-svg")
+    assert "metric=verbosity" in page.url and page.locator("select[name=metric]").input_value() == "verbosity"
+    assert "verbosity" in page.locator("#history-plot").text_content()
+    page.goto(history_url(dashboard, "drifty"))
+    page.wait_for_selector("#history-plot .main-svg")
+    with page.expect_download() as svg:
+        page.get_by_role("button", name="Download SVG").click()
+    assert svg.value.suggested_filename.endswith(".svg")
+    assert Path(svg.value.path()).read_text().lstrip().startswith("<svg")
+    page.locator("#history-plot").hover()
+    buttons = page.locator("#history-plot .modebar-btn")
+    titles = [buttons.nth(i).get_attribute("data-title") for i in range(buttons.count())]
+    assert not any("share" in title.lower() or "cloud" in title.lower() for title in titles), titles
+    with page.expect_download() as png:
+        page.locator('#history-plot .modebar-btn[data-title^="Download plot as a"]').click()
+    assert png.value.suggested_filename.endswith(".png")
+    page.screenshot(path=str(ARTIFACTS / "history.png"), full_page=True)
+    assert not page.errors
+
+
+def test_markup_in_names_and_answers_is_shown_not_run(page, dashboard):
+    page.goto(dashboard + "/")
+    assert page.get_by_role("link", name=HOSTILE_NAME, exact=True).is_visible()
+    page.goto(history_url(dashboard, HOSTILE_NAME))
+    page.wait_for_selector("#history-plot .main-svg")
+    assert page.locator("h1 .name").inner_text() == HOSTILE_NAME
+    assert page.locator("select[name=task] option").first.inner_text() == HOSTILE_TASK
+    assert HOSTILE_TASK in page.locator("#history-plot .legend").text_content()  # Plotly shows it as text
+    assert page.locator("img[src=x]").count() == 0 and page.locator("main script:not([type])").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "history-markup.png"), full_page=True)
+    assert page.dialogs == [] and not page.errors
+
+
+def test_a_second_tab_loads_plotly_from_the_dashboard_and_nothing_from_elsewhere(page, dashboard):
+    page.goto(history_url(dashboard, "steady"))
+    page.wait_for_selector("#history-plot .main-svg")
+    second = page.context.new_page()
+    second.goto(history_url(dashboard, "drifty"))
+    second.wait_for_selector("#history-plot .main-svg")
+    assert f"{dashboard}/static/plotly.min.js" in page.requests
+    outside = [url for url in page.requests if not url.startswith(dashboard + "/") and not url.startswith(("data:",
+                                                                                                           "blob:"))]
+    assert outside == []
