@@ -196,3 +196,19 @@ def test_cli_serves_on_a_free_port_and_prints_where(tmp_path, store):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_a_new_run_shows_at_once_though_histories_are_kept(store):
+    """Histories are kept between page loads (memo.py) under the name's runs: a new run is a new history."""
+    from datetime import datetime, timezone
+
+    from helpers import result_row, store_run
+    from undrift.web import create_app
+
+    web = client(create_app(store))
+    assert "no change detected" in next(r for r in rows_of(web.get("/").text, "models") if " steady " in r)
+    store_run(store, "steady", [result_row("facts", f"s{j}", j < 5) for j in range(40)],
+              created_at=datetime(2026, 2, 1, tzinfo=timezone.utc))
+    row = next(r for r in rows_of(web.get("/").text, "models") if " steady " in r)
+    assert row.split()[0] == "red" and "changed at the newest run: facts" in row
+    assert web.get("/history.csv", params={"name": "steady"}).text.count("\r\n") == 1 + 4

@@ -15,6 +15,7 @@ from ..errors import UndriftError
 from ..store import Store, as_store
 from .assets import STATIC, TEMPLATES, plotly_js
 from .history import history_view
+from .memo import HistoryMemo
 from .overview import overview
 from .security import CSRF_FIELD, Access, Gatekeeper
 from .tables import Table
@@ -26,6 +27,7 @@ def create_app(db: Store | str | Path | None = None, token: str | None = None) -
     store = as_store(db, must_exist=True)
     access = Access.of(token)
     plotly = plotly_js()
+    memo = HistoryMemo(store)
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
     templates = Jinja2Templates(env=environment)
     app = FastAPI(title="undrift", docs_url=None, redoc_url=None, openapi_url=None)
@@ -42,23 +44,23 @@ def create_app(db: Store | str | Path | None = None, token: str | None = None) -
 
     @app.get("/", response_class=HTMLResponse)
     def overview_page(request: Request) -> HTMLResponse:
-        return page(request, "overview.html", view=overview(store))
+        return page(request, "overview.html", view=overview(store, memo))
 
     @app.get("/overview/{table}.csv")
     def overview_csv(table: str) -> Response:
-        return _csv(_named(overview(store).tables, table))
+        return _csv(_named(overview(store, memo).tables, table))
 
     @app.get("/history", response_class=HTMLResponse)
     def history_page(request: Request, name: str = "", task: str = "", metric: str = "") -> HTMLResponse:
         if not name:
             raise UndriftError("the history page needs a model name: /history?name=NAME (the overview links each)")
-        return page(request, "history.html", view=history_view(store, name, task or None, metric or None))
+        return page(request, "history.html", view=history_view(memo, name, task or None, metric or None))
 
     @app.get("/history.csv")
     def history_csv(name: str = "", task: str = "", metric: str = "") -> Response:
         if not name:
             raise UndriftError("the history download needs a model name: /history.csv?name=NAME")
-        return _csv(history_view(store, name, task or None, metric or None).table)
+        return _csv(history_view(memo, name, task or None, metric or None).table)
 
     @app.get("/static/plotly.min.js")
     def plotly_file() -> FileResponse:

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
-from .. import history
 from ..analysis.history import ModelHistory, TaskHistory
 from ..analysis.metrics import METRICS
 from ..errors import UndriftError
-from ..store import Store
 from .figures import embedded, label
+from .memo import HistoryMemo
 from .tables import Table, when
 
 
@@ -35,9 +34,9 @@ class HistoryView:
         return embedded(history_figure(self.series), _filename(f"{self.name}-{self.series.task}-{self.series.metric}"))
 
 
-def history_view(store: Store, name: str, task: str | None = None, metric: str | None = None) -> HistoryView:
+def history_view(memo: HistoryMemo, name: str, task: str | None = None, metric: str | None = None) -> HistoryView:
     """The series of `task` (default: the first) measured by `metric` (default: its headline metric)."""
-    found: ModelHistory = history(name, metric=metric or None, db=store)
+    found: ModelHistory = memo.get(name, metric or None)
     tasks = [t.task for t in found.tasks]
     chosen = task or tasks[0]
     series = next((t for t in found.tasks if t.task == chosen), None)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from .. import Registry, UndriftError, history, list_alerts, runs, watch_summaries
+from .. import Registry, list_alerts, runs, watch_summaries
 from ..store import RunRecord, Store
+from .memo import HistoryMemo
 from .state import State, model_state
 from .tables import Cell, Table, when
 
@@ -33,7 +34,7 @@ def history_link(name: str) -> str:
     return "/history?" + urlencode({"name": name})
 
 
-def overview(store: Store) -> Overview:
+def overview(store: Store, memo: HistoryMemo) -> Overview:
     every = runs(limit=None, db=store)  # newest first
     by_name: dict[str, list[RunRecord]] = {}
     for record in every:
@@ -41,18 +42,11 @@ def overview(store: Store) -> Overview:
     open_alerts = list_alerts(open_only=True, limit=1000, db=store)
     registry = Registry(store)
     aliases = registry.aliases()
-    models = [ModelRow(name, model_state(records[0], _history(store, name),
+    models = [ModelRow(name, model_state(records[0], memo.maybe(name, records),
                                          sum(a.watch == name for a in open_alerts)),
                        sorted(a for a, v in aliases.items() if v == name), records[:LATEST])
               for name, records in by_name.items()]
     return Overview(models, aliases, _tables(models, aliases, store, open_alerts))
-
-
-def _history(store: Store, name: str):
-    try:
-        return history(name, db=store)
-    except UndriftError:  # no complete run yet: nothing to test
-        return None
 
 
 def _tables(models: list[ModelRow], aliases: dict[str, str], store: Store, open_alerts) -> dict[str, Table]:
