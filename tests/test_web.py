@@ -93,6 +93,8 @@ def test_history_page_plots_the_chosen_task_and_metric_with_intervals_and_change
     assert table[-1]["accuracy"] == "0.25" and float(table[-1]["ci low"]) < 0.25 < float(table[-1]["ci high"])
     wrong = web.get("/history", params={"name": "drifty", "metric": "bogus"})
     assert wrong.status_code == 400 and "unknown metric &#39;bogus&#39;" in wrong.text
+    unmeasured = web.get("/history", params={"name": "drifty", "metric": "answer_rate"})
+    assert unmeasured.status_code == 400 and 'href="/history?name=drifty"' in unmeasured.text
     assert web.get("/history").status_code == 400
 
 

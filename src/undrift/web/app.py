@@ -16,7 +16,7 @@ from ..store import Store, as_store
 from .assets import STATIC, TEMPLATES, plotly_js
 from .history import history_view
 from .memo import HistoryMemo
-from .overview import overview
+from .overview import history_link, overview
 from .security import CSRF_FIELD, Access, Gatekeeper
 from .tables import Table
 
@@ -54,7 +54,13 @@ def create_app(db: Store | str | Path | None = None, token: str | None = None) -
     def history_page(request: Request, name: str = "", task: str = "", metric: str = "") -> HTMLResponse:
         if not name:
             raise UndriftError("the history page needs a model name: /history?name=NAME (the overview links each)")
-        return page(request, "history.html", view=history_view(memo, name, task or None, metric or None))
+        try:
+            view = history_view(memo, name, task or None, metric or None)
+        except UndriftError as problem:  # a task or metric this name lacks: offer its headline series instead
+            if not (task or metric):
+                raise
+            return page(request, "problem.html", 400, problem=str(problem), back=history_link(name), back_name=name)
+        return page(request, "history.html", view=view)
 
     @app.get("/history.csv")
     def history_csv(name: str = "", task: str = "", metric: str = "") -> Response:
