@@ -91,6 +91,7 @@ def test_history_page_plots_the_chosen_task_and_metric_with_intervals_and_change
                                                                              "metric": "accuracy"}).text)))
     assert [row["change point"] for row in table] == ["", "", "", "yes"]
     assert table[-1]["accuracy"] == "0.25" and float(table[-1]["ci low"]) < 0.25 < float(table[-1]["ci high"])
+    assert 0 < float(table[-1]["p"]) < 1e-6  # a strong change's p to significant digits, never rounded to 0
     wrong = web.get("/history", params={"name": "drifty", "metric": "bogus"})
     assert wrong.status_code == 400 and "unknown metric &#39;bogus&#39;" in wrong.text
     unmeasured = web.get("/history", params={"name": "drifty", "metric": "answer_rate"})

@@ -50,7 +50,7 @@ def history_table(name: str, series: TaskHistory) -> Table:
     for point in series.points:
         low, high = point.ci if point.ci else (None, None)
         rows.append((when(point.created_at), point.run_id, point.n, round(point.value, 4), _round(low), _round(high),
-                     _round(point.delta), _round(point.p, 6), "yes" if point.change_point else "",
+                     _round(point.delta), _significant(point.p), "yes" if point.change_point else "",
                      "; ".join(point.fingerprint_changes)))
     return Table(_filename(f"history-{name}-{series.task}-{series.metric}"), f"{series.task}: {series.metric} by run",
                  ("when", "run", "samples", series.metric, "ci low", "ci high", "change vs baseline", "p",
@@ -88,6 +88,11 @@ def history_figure(series: TaskHistory) -> go.Figure:
 
 def _round(value, digits: int = 4):
     return None if value is None else round(value, digits)
+
+
+def _significant(p: float | None) -> float | None:
+    """A p-value to three significant digits: rounding to decimals would write a strong change's 2e-9 as 0.0."""
+    return None if p is None else float(f"{p:.3g}")
 
 
 def _filename(text: str) -> str:
