@@ -131,3 +131,46 @@ def _postgres_bindir() -> Path | None:
         if (directory / "initdb").exists() and (directory / "pg_ctl").exists():
             return directory.resolve()
     return None
+
+
+# The dashboard in a real browser: the machine's headless Chromium driven by Playwright (pointed at the system
+# browser; nothing is downloaded).  Without Chromium (or Playwright) the tests that use it skip with a line that
+# says how to install it, except where UNDRIFT_REQUIRE_BROWSER=1 (CI sets it): there a missing browser fails them.
+CHROMIUM = os.environ.get("UNDRIFT_CHROMIUM", "/usr/bin/chromium")
+# The machine's network may be closed: no background fetches, no QUIC, no updates (they would only be refused).
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("UNDRIFT_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (UNDRIFT_REQUIRE_BROWSER=1 requires the browser tests to run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright is not installed: pip install -e '.[test]'")
+    if shutil.which(CHROMIUM) is None:
+        _missing(f"no Chromium at {CHROMIUM}: apt-get install chromium (Debian), or set UNDRIFT_CHROMIUM")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, dashboard):
+    """A fresh tab whose every request is recorded, and whose dialogs (alert()) are recorded and dismissed.  Each
+    browser test module defines its own `dashboard` fixture: the base URL of the app it serves."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    tab = context.new_page()
+    tab.requests, tab.dialogs, tab.errors = [], [], []
+    context.on("request", lambda request: tab.requests.append(request.url))
+    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
+    tab.on("pageerror", lambda error: tab.errors.append(str(error)))
+    yield tab
+    context.close()

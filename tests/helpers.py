@@ -17,6 +17,7 @@ import uvicorn
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"
+ARTIFACTS = REPO / "tests" / "artifacts"  # screenshots of the dashboard for a person to look at (gitignored)
 EXAMPLE = REPO / "docs" / "examples" / "support.yaml"
 # The LLMDrift generations (shared/data beside the checkout or in it); tests that need them skip when it is missing.
 GENERATION = next((root / "shared" / "data" / "llmdrift" / "generation" for root in (REPO, REPO.parent)

@@ -1,46 +1,15 @@
-"""`undrift ui` in a real browser: the machine's headless Chromium driven by Playwright (pointed at the system
-browser; nothing is downloaded).  Each test checks what is on screen and writes a screenshot of its page under
-tests/artifacts/ for a person to look at.
-
-Without Chromium (or Playwright) these tests skip with a line that says how to install it, except where
-UNDRIFT_REQUIRE_BROWSER=1 (CI sets it): there a missing browser fails them."""
+"""`undrift ui`'s overview and history pages in a real browser (the `browser` and `page` fixtures in conftest.py:
+the machine's headless Chromium through Playwright).  Each test checks what is on screen and writes a screenshot
+of its page under tests/artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-from helpers import HOSTILE_NAME, HOSTILE_TASK, ServerThread, dashboard_store
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = os.environ.get("UNDRIFT_CHROMIUM", "/usr/bin/chromium")
-# The machine's network may be closed: no background fetches, no QUIC, no updates (they would only be refused).
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("UNDRIFT_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (UNDRIFT_REQUIRE_BROWSER=1 requires the browser tests to run)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("Playwright is not installed: pip install -e '.[test]'")
-    if shutil.which(CHROMIUM) is None:
-        _missing(f"no Chromium at {CHROMIUM}: apt-get install chromium (Debian), or set UNDRIFT_CHROMIUM")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
+from helpers import ARTIFACTS, HOSTILE_NAME, HOSTILE_TASK, ServerThread, dashboard_store
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +20,6 @@ def dashboard(tmp_path_factory):
     app = create_app(dashboard_store(tmp_path_factory.mktemp("ui") / "ui.db"))
     with ServerThread(app) as base:
         yield base.removesuffix("/v1")
-
-
-@pytest.fixture
-def page(browser, dashboard):
-    """A fresh tab whose every request is recorded, and whose dialogs (alert()) are recorded and dismissed."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    tab = context.new_page()
-    tab.requests, tab.dialogs, tab.errors = [], [], []
-    context.on("request", lambda request: tab.requests.append(request.url))
-    tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
-    tab.on("pageerror", lambda error: tab.errors.append(str(error)))
-    yield tab
-    context.close()
 
 
 def history_url(base: str, name: str, **choices: str) -> str:

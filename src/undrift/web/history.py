@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import plotly.graph_objects as go
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 
 from ..analysis.history import ModelHistory, TaskHistory
 from ..analysis.metrics import METRICS
 from ..errors import UndriftError
 from .figures import embedded, label
 from .memo import HistoryMemo
+from .site import Site, csv_response
 from .tables import Table, when
 
 
@@ -32,6 +36,10 @@ class HistoryView:
 
     def figure(self) -> str:
         return embedded(history_figure(self.series), _filename(f"{self.name}-{self.series.task}-{self.series.metric}"))
+
+
+def history_link(name: str) -> str:
+    return "/history?" + urlencode({"name": name})
 
 
 def history_view(memo: HistoryMemo, name: str, task: str | None = None, metric: str | None = None) -> HistoryView:
@@ -98,3 +106,28 @@ def _significant(p: float | None) -> float | None:
 def _filename(text: str) -> str:
     """A download's file name from names users chose: letters, digits, dot, dash and underscore only."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "download"
+
+
+def routes(site: Site) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/history", response_class=HTMLResponse)
+    def history_page(request: Request, name: str = "", task: str = "", metric: str = "") -> HTMLResponse:
+        if not name:
+            raise UndriftError("the history page needs a model name: /history?name=NAME (the overview links each)")
+        try:
+            view = history_view(site.memo, name, task or None, metric or None)
+        except UndriftError as problem:  # a task or metric this name lacks: offer its headline series instead
+            if not (task or metric):
+                raise
+            return site.page(request, "problem.html", 400, problem=str(problem), back=history_link(name),
+                             back_name=name)
+        return site.page(request, "history.html", view=view)
+
+    @router.get("/history.csv")
+    def history_csv(name: str = "", task: str = "", metric: str = "") -> Response:
+        if not name:
+            raise UndriftError("the history download needs a model name: /history.csv?name=NAME")
+        return csv_response(history_view(site.memo, name, task or None, metric or None).table)
+
+    return router

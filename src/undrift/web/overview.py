@@ -4,11 +4,15 @@ and the open alerts; read through the public API."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 
 from .. import Registry, list_alerts, runs, watch_summaries
 from ..store import RunRecord, Store
+from .history import history_link
 from .memo import HistoryMemo
+from .site import Site, csv_response, named
 from .state import State, model_state
 from .tables import Cell, Table, when
 
@@ -28,10 +32,6 @@ class Overview:
     models: list[ModelRow]
     aliases: dict[str, str]  # alias -> version
     tables: dict[str, Table]
-
-
-def history_link(name: str) -> str:
-    return "/history?" + urlencode({"name": name})
 
 
 def overview(store: Store, memo: HistoryMemo) -> Overview:
@@ -76,3 +76,17 @@ def _tables(models: list[ModelRow], aliases: dict[str, str], store: Store, open_
                         [(a.id, a.watch, a.kind, when(a.opened_at), a.summary) for a in open_alerts],
                         empty="no open alerts")
     return {t.name: t for t in (model_table, alias_table, watch_table, alert_table)}
+
+
+def routes(site: Site) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/", response_class=HTMLResponse)
+    def overview_page(request: Request) -> HTMLResponse:
+        return site.page(request, "overview.html", view=overview(site.store, site.memo))
+
+    @router.get("/overview/{table}.csv")
+    def overview_csv(table: str) -> Response:
+        return csv_response(named(overview(site.store, site.memo).tables, table))
+
+    return router

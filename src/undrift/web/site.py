@@ -1,0 +1,41 @@
+"""What every page of the dashboard shares: the store, the history memo, the templates, and how a page, a CSV
+download and a refusal are answered.  Each page module builds its routes from one `Site` (`routes(site)`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from ..errors import UndriftError
+from ..store import Store
+from .memo import HistoryMemo
+from .security import CSRF_FIELD
+from .tables import Table
+
+
+@dataclass(frozen=True)
+class Site:
+    store: Store
+    memo: HistoryMemo
+    templates: Jinja2Templates
+
+    def page(self, request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
+        """A page from `template` (autoescaped), with the CSRF token its forms send back."""
+        return self.templates.TemplateResponse(request, template, {"csrf_field": CSRF_FIELD,
+                                                                   "csrf": request.state.csrf, **context},
+                                               status_code=status)
+
+
+def named(tables: dict[str, Table], name: str) -> Table:
+    """The table a download URL names, or one line listing the page's tables."""
+    if name not in tables:
+        raise UndriftError(f"no table {name!r} here: the tables are {', '.join(tables)}")
+    return tables[name]
+
+
+def csv_response(table: Table) -> Response:
+    return Response(table.csv(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{table.name}.csv"'})
