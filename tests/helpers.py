@@ -89,11 +89,12 @@ def result_row(task: str, sample_id: str, correct: bool | None, *, value: float 
     )
 
 
-def store_run(store, name: str, rows: list[dict], suite: str = "unit", created_at=None, fingerprint=None):
+def store_run(store, name: str, rows: list[dict], suite: str = "unit", created_at=None, fingerprint=None,
+              model_spec: str | None = None):
     """Write a finished run straight into the store (the same call `undrift import` makes)."""
     from datetime import datetime, timezone
 
-    fields = dict(name=name, suite=suite, suite_source="test", suite_digest="0" * 64, model_spec=f"test:{name}",
+    fields = dict(name=name, suite=suite, suite_source="test", suite_digest="0" * 64, model_spec=model_spec or f"test:{name}",
                   fingerprint=fingerprint or {"backend": "test", "served_model": name},
                   config={"tasks": sorted({r["task"] for r in rows}), "repeats": 1},
                   created_at=created_at or datetime.now(timezone.utc))

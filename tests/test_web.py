@@ -7,14 +7,16 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import re
 import subprocess
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import HOSTILE_NAME, HOSTILE_TASK, cli_argv, cli_env, dashboard_store, undrift
+from helpers import HOSTILE_NAME, HOSTILE_TASK, cli_argv, cli_env, dashboard_store, result_row, store_run, undrift
 
 LOCAL = "http://127.0.0.1"
 
@@ -26,6 +28,12 @@ def store(tmp_path):
 
 def client(app, **kwargs) -> TestClient:
     return TestClient(app, base_url=LOCAL, **kwargs)
+
+
+def figure_of(page: str, figure: str) -> dict:
+    """The Plotly figure a page embeds under the id `figure`, as JSON."""
+    block = page.split(f'<script type="application/json" id="{figure}-data">', 1)[1].split("</script>", 1)[0]
+    return json.loads(block)
 
 
 def rows_of(html: str, table: str) -> list[str]:
@@ -76,6 +84,34 @@ def test_every_overview_table_downloads_as_the_same_csv(store):
     models = list(csv.DictReader(io.StringIO(web.get("/overview/models.csv").text)))
     assert {m["model"]: m["state"] for m in models} == {"drifty": "red", "steady": "green", HOSTILE_NAME: "green"}
     assert web.get("/overview/nope.csv").status_code == 400
+
+
+def test_history_marks_the_runs_where_the_model_version_changed_and_the_alias_moves(tmp_path):
+    """A watch's runs ran v1, v1, then v2 after `production` was promoted to it: the table names each run's version,
+    the run where it changed is marked in table and figure, and the alias move is drawn at its time."""
+    import undrift
+    from undrift.web import create_app
+
+    store = undrift.Store.open(f"sqlite:///{tmp_path / 'ui.db'}")
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    registry = undrift.Registry(store)
+    registry.register("v1", "openai:one@http://127.0.0.1:9/v1")
+    registry.register("v2", "openai:two@http://127.0.0.1:9/v1", parent="v1")
+    registry.set_alias("production", "v1")
+    one, two = "openai:one@http://127.0.0.1:9/v1", "openai:two@http://127.0.0.1:9/v1"
+    for day, spec in enumerate([one, one, two]):
+        store_run(store, "nightly", [result_row("facts", f"s{j}", j < 30) for j in range(40)],
+                  created_at=start + timedelta(days=day), model_spec=spec)
+    registry.set_alias("production", "v2")
+    web = client(create_app(store))
+    table = list(csv.DictReader(io.StringIO(web.get("/history.csv", params={"name": "nightly"}).text)))
+    assert [row["model"] for row in table] == ["v1", "v1", "v2"]
+    assert [row["model changed"] for row in table] == ["", "", "v1 → v2"]
+    figure = figure_of(web.get("/history", params={"name": "nightly"}).text, "history-plot")
+    changed = next(trace for trace in figure["data"] if trace["name"] == "model changed")
+    assert changed["hovertext"] == ["model: v1 → v2"] and changed["x"] == ["2026-03-03T00:00:00"]
+    moves = [note["text"] for note in figure["layout"]["annotations"]]
+    assert moves == ["production: none → v1 (alias)", "production: v1 → v2 (alias)"]
 
 
 def test_history_page_plots_the_chosen_task_and_metric_with_intervals_and_change_points(store):

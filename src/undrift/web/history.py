@@ -1,6 +1,6 @@
 """The history page: one metric of one task of a model name over time, with its intervals (Wilson's for a rate
-asked once per sample), its change points and the runs where the fingerprint changed; read through
-`undrift.history`."""
+asked once per sample), its change points, the runs where the fingerprint or the model version changed and the
+registry's alias moves; read through `undrift.history` and `undrift.Registry`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from .. import runs
 from ..analysis.history import ModelHistory, TaskHistory
 from ..analysis.metrics import METRICS
 from ..errors import UndriftError
@@ -19,6 +20,7 @@ from .figures import embedded, label
 from .memo import HistoryMemo
 from .site import Site, csv_response
 from .tables import Table, when
+from .versions import VersionMarks, version_marks
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class HistoryView:
     tasks: list[str]
     series: TaskHistory
     decision: str
+    marks: VersionMarks
     table: Table
 
     @property
@@ -35,7 +38,7 @@ class HistoryView:
         return list(METRICS)
 
     def figure(self) -> str:
-        return embedded(history_figure(self.series), _filename(f"{self.name}-{self.series.task}-{self.series.metric}"))
+        return embedded(history_figure(self.series, self.marks), _filename(f"{self.name}-{self.series.task}-{self.series.metric}"))
 
 
 def history_link(name: str) -> str:
@@ -44,28 +47,31 @@ def history_link(name: str) -> str:
 
 def history_view(memo: HistoryMemo, name: str, task: str | None = None, metric: str | None = None) -> HistoryView:
     """The series of `task` (default: the first) measured by `metric` (default: its headline metric)."""
-    found: ModelHistory = memo.get(name, metric or None)
+    records = runs(name=name, limit=None, db=memo.store)
+    found: ModelHistory = memo.get(name, metric or None, records)
     tasks = [t.task for t in found.tasks]
     chosen = task or tasks[0]
     series = next((t for t in found.tasks if t.task == chosen), None)
     if series is None:
         raise UndriftError(f"{name!r} has no series for task {chosen!r} here: its tasks are {', '.join(tasks)}")
-    return HistoryView(name, metric or None, tasks, series, found.decision, history_table(name, series))
+    marks = version_marks(memo.store, name, records)
+    return HistoryView(name, metric or None, tasks, series, found.decision, marks, history_table(name, series, marks))
 
 
-def history_table(name: str, series: TaskHistory) -> Table:
+def history_table(name: str, series: TaskHistory, marks: VersionMarks) -> Table:
     rows = []
     for point in series.points:
         low, high = point.ci if point.ci else (None, None)
-        rows.append((when(point.created_at), point.run_id, point.n, round(point.value, 4), _round(low), _round(high),
+        rows.append((when(point.created_at), point.run_id, marks.model.get(point.run_id, ""), point.n, round(point.value, 4), _round(low), _round(high),
                      _round(point.delta), _significant(point.p), "yes" if point.change_point else "",
-                     "; ".join(point.fingerprint_changes)))
+                     "; ".join(point.fingerprint_changes),
+                     marks.changed.get(point.run_id, "")))
     return Table(_filename(f"history-{name}-{series.task}-{series.metric}"), f"{series.task}: {series.metric} by run",
-                 ("when", "run", "samples", series.metric, "ci low", "ci high", "change vs baseline", "p",
-                  "change point", "fingerprint changes"), rows)
+                 ("when", "run", "model", "samples", series.metric, "ci low", "ci high", "change vs baseline", "p",
+                  "change point", "fingerprint changes", "model changed"), rows)
 
 
-def history_figure(series: TaskHistory) -> go.Figure:
+def history_figure(series: TaskHistory, marks: VersionMarks) -> go.Figure:
     points = series.points
     x = [p.created_at for p in points]
     y = [p.value for p in points]
@@ -88,7 +94,18 @@ def history_figure(series: TaskHistory) -> go.Figure:
             x=[p.created_at for p in moved], y=[p.value for p in moved], mode="markers", name="fingerprint changed",
             marker={"symbol": "diamond-open", "size": 16, "color": "#6a1b9a"},
             hovertext=[label("fingerprint: " + ", ".join(p.fingerprint_changes)) for p in moved], hoverinfo="text"))
-    figure.update_layout(template="plotly_white", height=420, margin={"l": 60, "r": 20, "t": 30, "b": 50},
+    switched = [p for p in points if p.run_id in marks.changed]
+    if switched:
+        figure.add_trace(go.Scatter(
+            x=[p.created_at for p in switched], y=[p.value for p in switched], mode="markers", name="model changed",
+            marker={"symbol": "square-open", "size": 20, "color": "#1565c0"},
+            hovertext=[label("model: " + marks.changed[p.run_id]) for p in switched], hoverinfo="text"))
+    for move in marks.moves:
+        figure.add_shape(type="line", x0=move.at, x1=move.at, yref="paper", y0=0, y1=1,
+                         line={"color": "#ef6c00", "dash": "dot", "width": 1})
+        figure.add_annotation(x=move.at, yref="paper", y=1, yanchor="bottom", text=label(move.text), showarrow=False,
+                              font={"size": 10, "color": "#ef6c00"})
+    figure.update_layout(template="plotly_white", height=420, margin={"l": 60, "r": 20, "t": 50 if marks.moves else 30, "b": 50},
                          xaxis_title="run time (UTC)", yaxis_title=label(series.metric),
                          showlegend=True, legend={"orientation": "h", "y": -0.2})
     return figure
