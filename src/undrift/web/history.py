@@ -105,7 +105,8 @@ def history_figure(series: TaskHistory, marks: VersionMarks) -> go.Figure:
                          line={"color": "#ef6c00", "dash": "dot", "width": 1})
         figure.add_annotation(x=move.at, yref="paper", y=1, yanchor="bottom", text=label(move.text), showarrow=False,
                               font={"size": 10, "color": "#ef6c00"})
-    figure.update_layout(template="plotly_white", height=420, margin={"l": 60, "r": 20, "t": 50 if marks.moves else 30, "b": 50},
+    figure.update_layout(template="plotly_white", height=420,
+                         margin={"l": 60, "r": 20, "t": 50 if marks.moves else 30, "b": 50},
                          xaxis_title="run time (UTC)", yaxis_title=label(series.metric),
                          showlegend=True, legend={"orientation": "h", "y": -0.2})
     return figure
