@@ -107,9 +107,18 @@ def store_exists(db: Store | str | os.PathLike | None = None) -> bool:
     the file exists (opening one that does not would create it)."""
     if not (db is None or isinstance(db, (str, os.PathLike))):
         return True  # a Store; anything else is for `as_store` to refuse
-    url = resolve_url(os.fspath(db) if isinstance(db, os.PathLike) else db)
-    return not url.startswith("sqlite:///") or url == "sqlite:///" or url.endswith(":memory:") \
-        or Path(url[len("sqlite:///"):]).exists()
+    try:
+        path = _sqlite_file(make_url(resolve_url(os.fspath(db) if isinstance(db, os.PathLike) else db)))
+    except ArgumentError:
+        return True  # a bad URL: for `Store.open` to refuse with its own message
+    return path is None or path.exists()
+
+
+def _sqlite_file(parsed) -> Path | None:
+    """The file of a SQLite URL (not an in-memory one); None for any other database."""
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database)
+    return None
 
 
 def as_store(db: Store | str | os.PathLike | None = None, must_exist: bool = False) -> Store:
@@ -157,8 +166,8 @@ class Store:
             raise UndriftError(f"bad database URL {parsed.render_as_string(hide_password=True)!r}: undrift keeps its "
                                "store in SQLite or PostgreSQL; use sqlite:///FILE.db or postgresql://USER:PASS@HOST/DB")
         read_only, connect_args = False, {}
-        if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            path = Path(parsed.database)
+        path = _sqlite_file(parsed)
+        if path is not None:
             if must_exist and not path.exists():
                 raise UndriftError(f"no undrift database at {str(path)!r}: check the store named by {option('db')} "
                                    "or $UNDRIFT_DB, or make one with a run first (undrift.run, `undrift run`)")
