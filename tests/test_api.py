@@ -352,6 +352,9 @@ def scripted_world(tmp_path_factory):
     rows = [json.loads(line) for line in reviewed.read_text(encoding="utf-8").splitlines()]
     reviewed.write_text("".join(json.dumps({**r, "label": "good"}) + "\n" for r in rows), encoding="utf-8")
     results["review import"] = undrift.import_reviews(reviewed, folder / "labels.jsonl")
+    results["label"] = undrift.label("v2", rows[0]["task"], rows[0]["sample_id"], "incorrect", correction="4", db=db)
+    results["review queue"] = undrift.review_queue(["v2"], against="v1", db=db)
+    results["labels export"] = undrift.export_labels(["v2"], db=db)
     return folder, db, results
 
 

@@ -42,6 +42,9 @@ _EXPORTS: dict[str, str] = {
     # registry, card, review
     "Registry": ".api.registry", "Version": ".api.registry", "GateRefused": ".api.registry",
     "model_card": ".api.registry", "export_for_review": ".api.registry", "import_reviews": ".api.registry",
+    # review in the store: the queue, labels, the labels as training data
+    "review_queue": ".api.review", "label": ".api.review", "export_labels": ".api.review",
+    "ReviewQueue": ".api.review", "ReviewItem": ".api.review", "Label": ".api.review", "TrainingData": ".api.review",
     # what is installed, what the store has runs for
     "installed_suites": ".api.catalog", "installed_backends": ".api.catalog", "models_in_store": ".api.catalog",
     "model_catalog": ".api.catalog", "ModelCatalog": ".api.catalog", "StoredModel": ".api.catalog",
@@ -77,6 +80,7 @@ if TYPE_CHECKING:
     from .api.catalog import model_catalog, models_in_store  # noqa: F401
     from .api.importing import import_generations  # noqa: F401
     from .api.registry import GateRefused, Registry, Version, export_for_review, import_reviews, model_card  # noqa: F401
+    from .api.review import Label, ReviewItem, ReviewQueue, TrainingData, export_labels, label, review_queue  # noqa: F401
     from .api.runs import RunResults, resume, run, runs, show  # noqa: F401
     from .api.traffic import ProxyOptions, ReplayOptions, ReplayReport, Selection, TrafficQuery, TrafficReport  # noqa: F401
     from .api.traffic import analyse_traffic, create_proxy_app, export_suite, replay, select_traffic  # noqa: F401

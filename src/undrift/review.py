@@ -20,7 +20,7 @@ from typing import Any
 from .errors import UndriftError, option
 from .files import write_text_atomic
 from .jsonable import jsonable
-from .store import Store
+from .store import ResultRow, Store
 from .userfiles import csv_rows, jsonl_rows
 
 GOOD = {"good", "right", "correct", "accept", "accepted", "yes", "1", "true", "ok"}
@@ -57,16 +57,37 @@ def export_for_review(store: Store, run_refs: list[str], path: Path, only: str =
                       against: str | None = None) -> int:
     """Write the responses of `run_refs` for review; `only` = all, wrong, flips (both ways) or negative-flips
     (the last two need `against`)."""
+    fmt = _format(path)
+    rows = [review_row(f"{c.run}/{c.row.task}/{c.row.sample_id}/{c.row.repeat}", c.run, c.row.task, c.row.sample_id,
+                       c.row.messages or [], c.row.response, c.row.target, c.row.correct, c.flip)
+            for c in select_for_review(store, run_refs, only, against)]
+    _write(path, fmt, rows)
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored answer chosen for review, with its flip against the earlier run ('' when none)."""
+
+    run: str
+    row: ResultRow
+    flip: str
+
+
+def select_for_review(store: Store, run_refs: list[str], only: str = "all",
+                      against: str | None = None) -> list[Candidate]:
+    """The answers of `run_refs` that `only` keeps (all, wrong, flips or negative-flips; flips need `against`), each
+    with its flip against `against`'s answer to the same sample: the one selection the file export and the review
+    queue share."""
     if only not in ONLY:
         raise UndriftError(f"{option('only')} must be {', '.join(ONLY[:-1])} or {ONLY[-1]} (got {only!r})")
     if only.endswith("flips") and not against:
         raise UndriftError(f"{option('only', repr(only))} needs {option('against')}: the run the flips are counted from")
-    fmt = _format(path)
     earlier = {}
     if against:
         earlier = {(r.task, r.sample_id): r.correct for r in store.results(store.get_run(against).id)
                    if r.repeat == 0}
-    rows = []
+    chosen = []
     for ref in run_refs:
         run = store.get_run(ref)
         for r in store.results(run.id):
@@ -75,11 +96,8 @@ def export_for_review(store: Store, run_refs: list[str], path: Path, only: str =
                 continue
             if (only == "flips" and not flip) or (only == "negative-flips" and flip != "negative"):
                 continue
-            messages = r.messages or []
-            rows.append(review_row(f"{run.id}/{r.task}/{r.sample_id}/{r.repeat}", run.id, r.task, r.sample_id,
-                                   messages, r.response, r.target, r.correct, flip))
-    _write(path, fmt, rows)
-    return len(rows)
+            chosen.append(Candidate(run.id, r, flip))
+    return chosen
 
 
 def review_row(review_id: str, run: str, task: str, sample_id: str, messages: list[dict[str, Any]], response: str,
@@ -114,33 +132,64 @@ def read_reviews(path: Path) -> list[Reviewed]:
             except json.JSONDecodeError:
                 raise UndriftError(f"{path.name} line {line}: the messages column is not JSON") from None
         label = str(row.get("label") or "").strip().lower()
-        correction = str(row.get("correction") or "").strip()
         if label and label not in GOOD | BAD:
             raise UndriftError(f"{path.name} line {line}: unknown label {label!r}; use good or bad (or leave it empty "
                                "and write a correction)")
-        if correction:
-            outcome, answer = "corrected", correction
-        elif label in GOOD:
-            outcome, answer = "accepted", row["response"]
-        else:
-            outcome, answer = ("rejected_without_correction" if label in BAD else "unlabelled"), None
         sample_id = row.get("sample_id")
-        reviewed.append(Reviewed(line, None if sample_id in (None, "") else str(sample_id), messages, outcome, answer))
+        reviewed.append(reviewed_row(line, None if sample_id in (None, "") else str(sample_id), messages, label,
+                                     str(row.get("correction") or ""), row["response"]))
     return reviewed
 
 
-def import_reviews(path: Path, out: Path) -> ImportedLabels:
-    """Turn a reviewed export into chat JSONL training data at `out` (written whole or not at all)."""
+def reviewed_row(line: int, sample_id: str | None, messages: list[dict[str, Any]], label: str, correction: str,
+                 response: str) -> Reviewed:
+    """The one rule of what a review teaches: a correction wins, a good label (correct, good, ...) accepts the
+    response, a bad one (incorrect, unsafe, ...) without a correction rejects it, no label is unlabelled."""
+    label, correction = label.strip().lower(), correction.strip()
+    if correction:
+        outcome, answer = "corrected", correction
+    elif label in GOOD:
+        outcome, answer = "accepted", response
+    else:
+        outcome, answer = ("rejected_without_correction" if label in BAD else "unlabelled"), None
+    return Reviewed(line, sample_id, messages, outcome, answer)
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What reviews teach: chat examples (the conversation and the approved answer) and how each review counted."""
+
+    examples: list[dict[str, Any]]
+    counts: ImportedLabels
+
+    def jsonl(self) -> str:
+        """The examples as the chat JSONL `undrift train` reads, one per line."""
+        return "".join(json.dumps(example) + "\n" for example in self.examples)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.counts.to_dict()
+
+
+def training_data(rows: list[Reviewed], nothing: str) -> TrainingData:
+    """The training examples of reviewed rows: the one format that `import_reviews` and stored labels
+    (`reviewing.export_labels`) write.  `nothing` is the line to refuse with when no row teaches anything."""
     counts = {"corrected": 0, "accepted": 0, "rejected_without_correction": 0, "unlabelled": 0}
     examples = []
-    for row in read_reviews(path):
+    for row in rows:
         counts[row.outcome] += 1
         if row.answer is not None:
             examples.append({"messages": [*row.messages, {"role": "assistant", "content": row.answer}]})
     if not examples:
-        raise UndriftError(f"{path.name} has no labelled rows to learn from: mark rows good or write corrections")
-    write_text_atomic(out, "\n".join(json.dumps(e) for e in examples) + "\n")
-    return ImportedLabels(written=len(examples), **counts)
+        raise UndriftError(nothing)
+    return TrainingData(examples, ImportedLabels(written=len(examples), **counts))
+
+
+def import_reviews(path: Path, out: Path) -> ImportedLabels:
+    """Turn a reviewed export into chat JSONL training data at `out` (written whole or not at all)."""
+    data = training_data(read_reviews(path), f"{path.name} has no labelled rows to learn from: mark rows good or "
+                                             "write corrections")
+    write_text_atomic(out, data.jsonl())
+    return data.counts
 
 
 def _flip(old: bool | None, new: bool | None) -> str:

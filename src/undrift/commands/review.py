@@ -1,4 +1,5 @@
-"""`undrift review export|import`: responses out for labelling, labels back in as training data."""
+"""`undrift review export|import|export-labels`: responses out for labelling, labels back in as training data (from
+a reviewed file, or from the labels the dashboard's review queue stored)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,17 @@ def review_import(
     out.print(literal(f"wrote {counts.written} examples to {output} ({counts.corrected} corrected, {counts.accepted} "
                       f"accepted; skipped {counts.rejected_without_correction} rejected without a correction and "
                       f"{counts.unlabelled} unlabelled)"))
+
+
+@review_app.command("export-labels")
+def review_export_labels(
+    runs_: Optional[list[str]] = typer.Argument(None, metavar="[RUN...]", help="runs whose labels to export "
+                                                                              "(default: every run)"),
+    output: Path = typer.Option(..., "--out", help="chat JSONL training data to write"),
+    db: Db = None,
+) -> None:
+    """Write the labels stored in the dashboard's review queue as training data (as `review import` does)."""
+    writable(output)
+    counts = undrift.export_labels(runs_ or None, output, db=db).counts
+    out.print(literal(f"wrote {counts.written} examples to {output} ({counts.corrected} corrected, {counts.accepted} "
+                      f"accepted; skipped {counts.rejected_without_correction} rejected without a correction)"))

@@ -190,3 +190,19 @@ traffic = Table(
     Column("finish_reason", String(32)),
     Column("error", Text),
 )
+
+# -- review: labels a person gave to stored answers (labels.py) ----------------------------------------------------
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("task", String(255), nullable=False),
+    Column("sample_id", String(255), nullable=False),
+    Column("label", String(16), nullable=False),  # correct, incorrect or unsafe
+    Column("correction", Text),  # the answer the reviewer would have wanted
+    Column("reviewer", String(255)),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_labels_item", "run_id", "task", "sample_id"),
+)
