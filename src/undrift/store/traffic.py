@@ -57,8 +57,8 @@ def add_traffic(store: Store, records: list[TrafficRecord]) -> None:
 
 
 def read_traffic(store: Store, since: datetime | None = None, until: datetime | None = None, tag: str | None = None,
-                 path: str | None = None, limit: int | None = None) -> list[TrafficRecord]:
-    """Recorded requests with `since <= at < until`, oldest first."""
+                 path: str | None = None, limit: int | None = None, model: str | None = None) -> list[TrafficRecord]:
+    """Recorded requests with `since <= at < until`, oldest first; `model`: only those asking for that model."""
     query = select(traffic).order_by(traffic.c.at, traffic.c.id)
     if since is not None:
         query = query.where(traffic.c.at >= as_utc(since))
@@ -68,6 +68,8 @@ def read_traffic(store: Store, since: datetime | None = None, until: datetime | 
         query = query.where(traffic.c.tag == tag)
     if path is not None:
         query = query.where(traffic.c.path == path)
+    if model is not None:
+        query = query.where(traffic.c.model == model)
     if limit is not None:
         query = query.limit(limit)
     with store.engine.connect() as connection:
@@ -76,9 +78,30 @@ def read_traffic(store: Store, since: datetime | None = None, until: datetime | 
             for row in rows]
 
 
+@dataclass(frozen=True)
+class RecordedModel:
+    """A model the callers asked the proxy for (the request's `model`), with how much of its traffic is recorded."""
+
+    model: str
+    records: int
+    first_at: datetime
+    last_at: datetime
+
+
+def recorded_models(store: Store) -> list[RecordedModel]:
+    """The models recorded traffic asked for, most recently seen first (requests without a model, such as
+    `/v1/models`, are left out)."""
+    query = (select(traffic.c.model, func.count(), func.min(traffic.c.at), func.max(traffic.c.at))
+             .where(traffic.c.model.is_not(None)).group_by(traffic.c.model))
+    with store.engine.connect() as connection:
+        rows = connection.execute(query).all()
+    found = [RecordedModel(model, count, as_utc(first), as_utc(last)) for model, count, first, last in rows]
+    return sorted(found, key=lambda m: (m.last_at, m.model), reverse=True)
+
+
 def count_traffic(store: Store) -> int:
     with store.engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(traffic)).scalar_one()
 
 
-__all__ = ["TrafficRecord", "add_traffic", "read_traffic", "count_traffic"]
+__all__ = ["RecordedModel", "TrafficRecord", "add_traffic", "count_traffic", "read_traffic", "recorded_models"]

@@ -15,6 +15,7 @@ from .memo import HistoryMemo
 from .site import Site, csv_response, named
 from .state import State, model_state
 from .tables import Cell, Table, when
+from .traffic import traffic_headline
 
 LATEST = 3  # newest runs shown per model name
 
@@ -46,7 +47,9 @@ def overview(store: Store, memo: HistoryMemo) -> Overview:
                                          sum(a.watch == name for a in open_alerts)),
                        sorted(a for a, v in aliases.items() if v == name), records[:LATEST])
               for name, records in by_name.items()]
-    return Overview(models, aliases, _tables(models, aliases, store, open_alerts))
+    tables = _tables(models, aliases, store, open_alerts)
+    headline = traffic_headline(store)  # only where the proxy records
+    return Overview(models, aliases, tables | ({headline.name: headline} if headline else {}))
 
 
 def _tables(models: list[ModelRow], aliases: dict[str, str], store: Store, open_alerts) -> dict[str, Table]:
