@@ -454,6 +454,11 @@ def test_one_models_traffic_and_the_recorded_models(tmp_path):
     with pytest.raises(UndriftError, match="no completions recorded for model 'nobody'"):
         undrift.analyse_traffic(TrafficQuery.parse(model="nobody", meaning=False), db=store)
     assert undrift.recorded_models(db=Store.open(f"sqlite:///{tmp_path / 'empty.db'}")) == []
+    from undrift.store.traffic import read_traffic
+
+    add_traffic(store, [dataclasses.replace(record(MONDAY, "Hi."), response={"choices": []}, model="bodies")])
+    (full,), (light,) = read_traffic(store, model="bodies"), read_traffic(store, model="bodies", responses=False)
+    assert full.response == {"choices": []} and light.response is None and light.response_text == "Hi."
 
 
 def test_the_report_shows_the_responses_of_each_drifted_metric(tmp_path):

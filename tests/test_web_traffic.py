@@ -29,6 +29,11 @@ def record(at, model, text, *, status=200, error=None):
     return TrafficRecord(at=at, method="POST", path="/v1/chat/completions", upstream="http://127.0.0.1:9/v1",
                          stream=False, status=status, latency_s=0.5,
                          request={"model": model, "messages": [{"role": "user", "content": "capital of France?"}]},
+                         response=None if error else {  # as the proxy keeps it: the upstream's JSON
+                             "id": "chatcmpl-1", "object": "chat.completion", "model": f"{model}-2026",
+                             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                          "finish_reason": "stop"}],
+                             "usage": {"prompt_tokens": 12, "completion_tokens": len(text) // 4}},
                          response_text=None if error else text, model=model, served_model=f"{model}-2026",
                          tokens_in=12, tokens_out=None if error else len(text) // 4, error=error)
 
@@ -153,7 +158,9 @@ def test_without_recorded_traffic_the_page_says_how_to_start_the_proxy_and_the_o
 
 
 def test_the_page_loads_fast_on_ten_thousand_records(tmp_path):
-    """10,000 recorded requests over 10 days: the page and the overview, timed (printed with -s)."""
+    """10,000 recorded requests over 10 days: the overview and the page, timed the first time (the report is
+    computed; the overview's daily report is the page's default one) and the second (it is kept while the traffic
+    stays the same); printed with -s."""
     import random
 
     from undrift.store.traffic import add_traffic
@@ -164,14 +171,28 @@ def test_the_page_loads_fast_on_ten_thousand_records(tmp_path):
                                " ".join(rng.choice(LONG.split()) for _ in range(rng.randint(5, 40))))
                         for i in range(10_000)])
     http = client(store)
+    http.get(traffic_url(model="chat-big", window="7d"))  # once per process: imports (SciPy), templates
     timings = {}
-    for url in (traffic_url(model="chat-big"), traffic_url(model="chat-big", window="1h"), "/"):
-        http.get(url)
-        started = time.perf_counter()
-        assert http.get(url).status_code == 200
-        timings[url] = time.perf_counter() - started
+    for url in ("/", traffic_url(model="chat-big"), traffic_url(model="chat-big", window="1h")):
+        for attempt in ("first", "again"):
+            started = time.perf_counter()
+            assert http.get(url).status_code == 200
+            timings[f"{url} {attempt}"] = time.perf_counter() - started
     print("load times on 10,000 records:", {k: f"{v:.2f} s" for k, v in timings.items()})
     assert max(timings.values()) < 3  # the goal is 1 s; slack for a shared machine
+    assert max(v for k, v in timings.items() if k.endswith("again")) < 0.5
+
+
+def test_a_new_record_shows_at_once(tmp_path):
+    """The kept report is computed again as soon as the model's traffic grows."""
+    from undrift.store.traffic import add_traffic
+
+    store = traffic_store(tmp_path / "grows.db")
+    http = client(store)
+    before = rows_of(http.get(traffic_url(model="chat-a")).text, "traffic-chat-a-1d-windows")
+    add_traffic(store, [record(DAY + timedelta(days=1, hours=23), "chat-a", SHORT)])
+    after = rows_of(http.get(traffic_url(model="chat-a")).text, "traffic-chat-a-1d-windows")
+    assert before[1].split()[3] == "60" and after[1].split()[3] == "61"
 
 
 # -- in the browser -----------------------------------------------------------------------------------------------

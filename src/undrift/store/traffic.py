@@ -57,9 +57,13 @@ def add_traffic(store: Store, records: list[TrafficRecord]) -> None:
 
 
 def read_traffic(store: Store, since: datetime | None = None, until: datetime | None = None, tag: str | None = None,
-                 path: str | None = None, limit: int | None = None, model: str | None = None) -> list[TrafficRecord]:
-    """Recorded requests with `since <= at < until`, oldest first; `model`: only those asking for that model."""
-    query = select(traffic).order_by(traffic.c.at, traffic.c.id)
+                 path: str | None = None, limit: int | None = None, model: str | None = None,
+                 responses: bool = True) -> list[TrafficRecord]:
+    """Recorded requests with `since <= at < until`, oldest first; `model`: only those asking for that model.
+    `responses=False` leaves the response bodies out (`response` is None; `response_text` is kept): the analysis
+    needs only the text, and decoding every body is most of the time a read of many records takes."""
+    columns = [c for c in traffic.c if responses or c.name != "response"]
+    query = select(*columns).order_by(traffic.c.at, traffic.c.id)
     if since is not None:
         query = query.where(traffic.c.at >= as_utc(since))
     if until is not None:
@@ -74,7 +78,7 @@ def read_traffic(store: Store, since: datetime | None = None, until: datetime | 
         query = query.limit(limit)
     with store.engine.connect() as connection:
         rows = connection.execute(query).mappings().all()
-    return [TrafficRecord(**{**{name: row[name] for name in _COLUMNS}, "at": as_utc(row["at"]), "id": row["id"]})
+    return [TrafficRecord(**{**{name: row.get(name) for name in _COLUMNS}, "at": as_utc(row["at"]), "id": row["id"]})
             for row in rows]
 
 

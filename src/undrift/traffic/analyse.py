@@ -92,7 +92,7 @@ def is_completion(record: TrafficRecord) -> bool:
 
 
 def analyse_traffic(store: Store, query: TrafficQuery) -> TrafficReport:
-    recorded = read_traffic(store, query.since, query.until, query.tag, model=query.model)
+    recorded = read_traffic(store, query.since, query.until, query.tag, model=query.model, responses=False)
     records = [r for r in recorded if is_completion(r)]
     if not records:
         where = "".join(f" {what} {value!r}" for what, value in (("with tag", query.tag), ("for model", query.model))

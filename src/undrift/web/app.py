@@ -15,7 +15,7 @@ from ..errors import UndriftError
 from ..store import Store, as_store
 from . import history, overview, traffic
 from .assets import STATIC, TEMPLATES, plotly_js
-from .memo import HistoryMemo
+from .memo import HistoryMemo, TrafficMemo
 from .security import Access, Gatekeeper
 from .site import Site
 
@@ -27,7 +27,7 @@ def create_app(db: Store | str | Path | None = None, token: str | None = None) -
     access = Access.of(token)
     plotly = plotly_js()
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
-    site = Site(store, HistoryMemo(store), Jinja2Templates(env=environment))
+    site = Site(store, HistoryMemo(store), TrafficMemo(store), Jinja2Templates(env=environment))
     app = FastAPI(title="undrift", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.token = access.token
 

@@ -13,13 +13,14 @@ import plotly.graph_objects as go
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from .. import RecordedModel, TrafficQuery, TrafficReport, analyse_traffic, recorded_models
+from .. import RecordedModel, TrafficQuery, TrafficReport, recorded_models
 from ..analysis.stats import wilson_interval
 from ..errors import UndriftError
 from ..store import Store
 from ..traffic.metrics import Rate, WindowMetrics
 from .figures import embedded, label
 from .history import _filename, _round, _significant
+from .memo import TrafficMemo
 from .site import Site, csv_response, named
 from .tables import Cell, Table, when
 
@@ -84,8 +85,8 @@ class TrafficView:
         return list(WINDOWS) + ([self.choice.window] if self.choice.window not in WINDOWS else [])
 
     @property
-    def references(self) -> tuple[str, ...]:
-        return REFERENCES
+    def references(self) -> list[str]:
+        return list(REFERENCES) + ([self.choice.reference] if self.choice.reference not in REFERENCES else [])
 
     @property
     def flagged(self) -> list[str]:
@@ -100,19 +101,19 @@ def traffic_link(model: str) -> str:
     return TrafficChoice(model).link()
 
 
-def traffic_view(store: Store, choice: TrafficChoice) -> TrafficView:
+def traffic_view(store: Store, memo: TrafficMemo, choice: TrafficChoice) -> TrafficView:
     """The report of the chosen model's traffic; bad choices (a window, a metric, a model with no traffic) raise."""
-    query = choice.query()
+    choice.query()  # a bad window or metric is refused before anything is read
     models = recorded_models(db=store)
     if not models:
         return TrafficView(choice, models, None, {})
     if choice.model is None:
         choice = TrafficChoice(models[0].model, choice.window, choice.reference, choice.metric, choice.meaning)
-        query = choice.query()
-    elif choice.model not in {m.model for m in models}:
+    recorded = next((m for m in models if m.model == choice.model), None)
+    if recorded is None:
         raise UndriftError(f"no traffic recorded for model {choice.model!r}: the recorded models are "
                            f"{', '.join(m.model for m in models)}")
-    report = analyse_traffic(query, db=store)
+    report = memo.get(choice.query(), recorded)
     return TrafficView(choice, models, report, _tables(report, choice))
 
 
@@ -192,7 +193,7 @@ def traffic_figure(report: TrafficReport, metric: str) -> go.Figure:
     return figure
 
 
-def traffic_headline(store: Store) -> Table | None:
+def traffic_headline(store: Store, memo: TrafficMemo) -> Table | None:
     """The overview's traffic table: each recorded model's newest window and whether its latest drift test (the
     page's defaults: daily windows, the current against the first) flags a shift; None where nothing is recorded."""
     models = recorded_models(db=store)
@@ -200,7 +201,7 @@ def traffic_headline(store: Store) -> Table | None:
         return None
     rows = []
     for model in models:
-        report = analyse_traffic(TrafficChoice(model.model).query(), db=store)
+        report = memo.get(TrafficChoice(model.model).query(), model)
         newest = report.windows[report.current]
         verdict = (Cell("shift: " + "; ".join([t.metric for t in report.tests if t.drifted] + report.changes),
                         state="red") if report.drifted
@@ -223,13 +224,13 @@ def routes(site: Site) -> APIRouter:
     @router.get("/traffic", response_class=HTMLResponse)
     def traffic_page(request: Request, model: str = "", window: str = "", reference: str = "", metric: str = "",
                      meaning: str = "") -> HTMLResponse:
-        view = traffic_view(site.store, _choice(model, window, reference, metric, meaning))
+        view = traffic_view(site.store, site.traffic, _choice(model, window, reference, metric, meaning))
         return site.page(request, "traffic.html", view=view, db_hint=site.store.safe_url)
 
     @router.get("/traffic/{table}.csv")
     def traffic_csv(table: str, model: str = "", window: str = "", reference: str = "", metric: str = "",
                     meaning: str = "") -> Response:
-        view = traffic_view(site.store, _choice(model, window, reference, metric, meaning))
+        view = traffic_view(site.store, site.traffic, _choice(model, window, reference, metric, meaning))
         return csv_response(named(view.tables, table))
 
     return router
