@@ -444,9 +444,11 @@ def test_one_models_traffic_and_the_recorded_models(tmp_path):
     other = [dataclasses.replace(r, model="other") for r in day_of_traffic(MONDAY + timedelta(days=1), 5, n=20,
                                                                            errors=0.5)]
     listing = dataclasses.replace(record(MONDAY, None, path="/v1/models"), model=None)
-    store = store_with(tmp_path, day_of_traffic(MONDAY, 1, n=30) + other + [listing])
+    embedding = dataclasses.replace(record(MONDAY + timedelta(days=3), None, path="/v1/embeddings"), model="embed")
+    models_call = dataclasses.replace(record(MONDAY, None, path="/v1/models"))  # asks for "m": counted, not answered
+    store = store_with(tmp_path, day_of_traffic(MONDAY, 1, n=30) + other + [listing, embedding, models_call])
     models = undrift.recorded_models(db=store)
-    assert [(m.model, m.records) for m in models] == [("other", 20), ("m", 30)]  # the newest first, no model left out
+    assert [(m.model, m.records) for m in models] == [("other", 20), ("m", 31)]  # the newest first; no answers, no row
     assert models[1].first_at == MONDAY and models[0].last_at < MONDAY + timedelta(days=2)
     only = undrift.analyse_traffic(TrafficQuery.parse(model="other", meaning=False), db=store)
     assert [w.requests for w in only.windows] == [20] and only.to_dict()["model"] == "other"

@@ -54,10 +54,14 @@ def traffic(model: str, shifted: bool) -> list:
 
 
 def traffic_store(path):
+    """The two models' traffic, and the newest record of all an embeddings request (a model with no answers)."""
+    import dataclasses
+
     from undrift.store.traffic import add_traffic
 
     store = dashboard_store(path)
-    add_traffic(store, traffic("chat-a", shifted=True) + traffic(HOSTILE_NAME, shifted=False))
+    embedding = dataclasses.replace(record(DAY + timedelta(days=3), "embedder", "-"), path="/v1/embeddings")
+    add_traffic(store, traffic("chat-a", shifted=True) + traffic(HOSTILE_NAME, shifted=False) + [embedding])
     return store
 
 
@@ -145,6 +149,7 @@ def test_the_overview_headline_flags_the_shifted_model_and_links_to_its_traffic(
     rows = {row.split()[0]: row for row in rows_of(page.text, "traffic")}
     assert "shift" in rows["chat-a"] and "error rate" in rows["chat-a"] and "40" in rows["chat-a"].split()
     assert "no shift" in rows["&lt;script&gt;alert(1)&lt;/script&gt;"]
+    assert "embedder" not in page.text  # asked only for embeddings: no answers to watch
     assert 'href="/traffic?model=chat-a&amp;' in page.text
     headline = client(store).get("/overview/traffic.csv")
     assert headline.status_code == 200 and "chat-a" in headline.text

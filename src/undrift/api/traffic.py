@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 REPLAY_TOLERANCE = 0.3  # the tolerance the suggested next commands use: a flip is a similarity drop of > 0.3
 
 __all__ = ["ExportReport", "ProxyOptions", "RecordedModel", "ReplayOptions", "ReplayReport", "Selected", "Selection",
-           "TrafficQuery", "TrafficReport", "analyse_traffic", "recorded_models", "create_proxy_app", "export_suite", "export_traffic_for_review",
-           "listen_proxy", "replay", "select_traffic", "selection"]
+           "TrafficQuery", "TrafficReport", "analyse_traffic", "create_proxy_app", "export_suite",
+           "export_traffic_for_review", "listen_proxy", "recorded_models", "replay", "select_traffic", "selection"]
 
 
 @checked
@@ -46,8 +46,9 @@ def analyse_traffic(query: TrafficQuery, *, db: Store | str | Path | None = None
 
 @checked
 def recorded_models(*, db: Store | str | Path | None = None) -> list[RecordedModel]:
-    """The models the recorded traffic asked for, with their record counts and first and last times, most recently
-    seen first: what `analyse_traffic` can be asked about (`TrafficQuery(model=...)`); empty before the proxy records."""
+    """The models recorded completions asked for, with their record counts and first and last times, most recently
+    seen first: what `analyse_traffic` can be asked about (`TrafficQuery(model=...)`); empty before the proxy
+    records."""
     from ..store.traffic import recorded_models as recorded
 
     return recorded(as_store(db, must_exist=True))

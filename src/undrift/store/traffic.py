@@ -93,14 +93,25 @@ class RecordedModel:
 
 
 def recorded_models(store: Store) -> list[RecordedModel]:
-    """The models recorded traffic asked for, most recently seen first (requests without a model, such as
-    `/v1/models`, are left out)."""
-    query = (select(traffic.c.model, func.count(), func.min(traffic.c.at), func.max(traffic.c.at))
-             .where(traffic.c.model.is_not(None)).group_by(traffic.c.model))
+    """The models recorded completions asked for, most recently seen first, with the number of their records (any
+    path) and their first and last times; a model asked only for embeddings, say, is left out (no answers to watch)."""
+    query = (select(traffic.c.model, traffic.c.path, func.count(), func.min(traffic.c.at), func.max(traffic.c.at))
+             .where(traffic.c.model.is_not(None)).group_by(traffic.c.model, traffic.c.path))
     with store.engine.connect() as connection:
         rows = connection.execute(query).all()
-    found = [RecordedModel(model, count, as_utc(first), as_utc(last)) for model, count, first, last in rows]
-    return sorted(found, key=lambda m: (m.last_at, m.model), reverse=True)
+    answered = {row[0] for row in rows if is_completion(row[1])}
+    found: dict[str, RecordedModel] = {}
+    for model, _, count, first, last in (row for row in rows if row[0] in answered):
+        before = found.get(model)
+        first, last = as_utc(first), as_utc(last)
+        found[model] = RecordedModel(model, count, first, last) if before is None else RecordedModel(
+            model, before.records + count, min(before.first_at, first), max(before.last_at, last))
+    return sorted(found.values(), key=lambda m: (m.last_at, m.model), reverse=True)
+
+
+def is_completion(path: str) -> bool:
+    """Chat and text completions carry answers; other proxied paths (/v1/models, embeddings, ...) do not."""
+    return path.split("?")[0].rstrip("/").endswith("completions")
 
 
 def count_traffic(store: Store) -> int:
@@ -108,4 +119,5 @@ def count_traffic(store: Store) -> int:
         return connection.execute(select(func.count()).select_from(traffic)).scalar_one()
 
 
-__all__ = ["RecordedModel", "TrafficRecord", "add_traffic", "count_traffic", "read_traffic", "recorded_models"]
+__all__ = ["RecordedModel", "TrafficRecord", "add_traffic", "count_traffic", "is_completion", "read_traffic",
+           "recorded_models"]

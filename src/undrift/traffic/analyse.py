@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import UndriftError, option
 from ..jsonable import jsonable
 from ..store.db import Store
-from ..store.traffic import TrafficRecord, read_traffic
+from ..store.traffic import is_completion, read_traffic
 from .evidence import Shown, shown_records
 from .meaning import MeaningDrift, meaning_drift
 from .metrics import Samples, WindowMetrics
@@ -86,14 +86,9 @@ class TrafficReport:
         })
 
 
-def is_completion(record: TrafficRecord) -> bool:
-    """Chat and text completions carry answers; other proxied paths (/v1/models, embeddings, ...) do not."""
-    return record.path.split("?")[0].rstrip("/").endswith("completions")
-
-
 def analyse_traffic(store: Store, query: TrafficQuery) -> TrafficReport:
     recorded = read_traffic(store, query.since, query.until, query.tag, model=query.model, responses=False)
-    records = [r for r in recorded if is_completion(r)]
+    records = [r for r in recorded if is_completion(r.path)]
     if not records:
         where = "".join(f" {what} {value!r}" for what, value in (("with tag", query.tag), ("for model", query.model))
                         if value)
