@@ -5,6 +5,7 @@ responses that show a drift.  Also the overview's traffic headline.  Read throug
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlencode
@@ -225,7 +226,7 @@ def routes(site: Site) -> APIRouter:
     def traffic_page(request: Request, model: str = "", window: str = "", reference: str = "", metric: str = "",
                      meaning: str = "") -> HTMLResponse:
         view = traffic_view(site.store, site.traffic, _choice(model, window, reference, metric, meaning))
-        return site.page(request, "traffic.html", view=view, db_hint=site.store.safe_url)
+        return site.page(request, "traffic.html", view=view, db_hint=shlex.quote(site.store.safe_url))
 
     @router.get("/traffic/{table}.csv")
     def traffic_csv(table: str, model: str = "", window: str = "", reference: str = "", metric: str = "",
