@@ -337,7 +337,14 @@ def scripted_world(tmp_path_factory):
                                       response={"choices": [{"message": {"role": "assistant", "content": f"a{i}"}}]},
                                       response_text=f"a{i}", model="m", served_model="m-1", tokens_out=1)
                         for day in range(2) for i in range(3)])
+    shifted = datetime(2026, 4, 1, tzinfo=timezone.utc)  # before the range above: model "m2", whose errors rise
+    add_traffic(store, [TrafficRecord(at=shifted + timedelta(days=day, minutes=i), method="POST",
+                                      path="/v1/chat/completions", upstream="http://up/v1", stream=False,
+                                      status=502 if day else 200, latency_s=0.5, response_text=None if day else "ok",
+                                      model="m2") for day in range(2) for i in range(30)])
     store.close()
+    results["traffic shift"] = undrift.analyse_traffic(undrift.TrafficQuery.parse(model="m2", meaning=False), db=db)
+    results["traffic models"] = undrift.recorded_models(db=db)
     meaning = model_dir() is not None  # the embeddings extra
     results["traffic"] = undrift.analyse_traffic(undrift.TrafficQuery.parse(since="2026-05-01", meaning=meaning),
                                                  db=db)

@@ -431,3 +431,69 @@ def test_cli_bad_input(tmp_path, args, fragment):
 def test_cli_missing_store(tmp_path):
     result = undrift("traffic", "--db", f"sqlite:///{tmp_path / 'none.db'}", cwd=tmp_path)
     assert result.returncode == 2 and "no undrift database" in result.stderr and not (tmp_path / "none.db").exists()
+
+
+# -- one model's traffic, and the responses that show a drift ------------------------------------------------------
+
+def test_one_models_traffic_and_the_recorded_models(tmp_path):
+    """`TrafficQuery(model=)` reads only the requests that asked for that model; `recorded_models` lists them."""
+    import dataclasses
+
+    import undrift
+
+    other = [dataclasses.replace(r, model="other") for r in day_of_traffic(MONDAY + timedelta(days=1), 5, n=20,
+                                                                           errors=0.5)]
+    listing = dataclasses.replace(record(MONDAY, None, path="/v1/models"), model=None)
+    embedding = dataclasses.replace(record(MONDAY + timedelta(days=3), None, path="/v1/embeddings"), model="embed")
+    models_call = dataclasses.replace(record(MONDAY, None, path="/v1/models"))  # asks for "m": counted, not answered
+    store = store_with(tmp_path, day_of_traffic(MONDAY, 1, n=30) + other + [listing, embedding, models_call])
+    models = undrift.recorded_models(db=store)
+    assert [(m.model, m.records) for m in models] == [("other", 20), ("m", 31)]  # the newest first; no answers, no row
+    assert models[1].first_at == MONDAY and models[0].last_at < MONDAY + timedelta(days=2)
+    only = undrift.analyse_traffic(TrafficQuery.parse(model="other", meaning=False), db=store)
+    assert [w.requests for w in only.windows] == [20] and only.to_dict()["model"] == "other"
+    assert sum(w.requests for w in undrift.analyse_traffic(TrafficQuery(meaning=False), db=store).windows) == 50
+    with pytest.raises(UndriftError, match="no completions recorded for model 'nobody'"):
+        undrift.analyse_traffic(TrafficQuery.parse(model="nobody", meaning=False), db=store)
+    assert undrift.recorded_models(db=Store.open(f"sqlite:///{tmp_path / 'empty.db'}")) == []
+    from undrift.store.traffic import read_traffic
+
+    add_traffic(store, [dataclasses.replace(record(MONDAY, "Hi."), response={"choices": []}, model="bodies")])
+    (full,), (light,) = read_traffic(store, model="bodies"), read_traffic(store, model="bodies", responses=False)
+    assert full.response == {"choices": []} and light.response is None and light.response_text == "Hi."
+
+
+def test_the_report_shows_the_responses_of_each_drifted_metric(tmp_path):
+    """Errors and refusals that rose: the current window's; longer answers: its longest; a rate that fell: the
+    reference window's records that have it (what the current window no longer does)."""
+    store = store_with(tmp_path, day_of_traffic(MONDAY, 1) + day_of_traffic(MONDAY + timedelta(days=1), 3,
+                                                                            words=(60, 100), refusal=0.3, errors=0.2))
+    report = analyse_traffic(store, TrafficQuery(meaning=False))
+    by_metric: dict[str, list] = {}
+    for shown in report.shown:
+        by_metric.setdefault(shown.metric, []).append(shown)
+    assert set(by_metric) == {t.metric for t in report.tests if t.drifted}
+    assert all(s.window == "current" and s.status == 502 and s.text is None for s in by_metric["error rate"])
+    assert all(s.text.startswith("I'm sorry") for s in by_metric["refusal rate"])
+    lengths = [s.value for s in by_metric["length (chars)"]]
+    assert len(lengths) == 3 and lengths == sorted(lengths, reverse=True) and min(lengths) > 300
+    assert json.loads(json.dumps(report.to_dict()))["shown"][0]["metric"] == report.shown[0].metric
+    (tmp_path / "fell").mkdir()
+    fell = analyse_traffic(store_with(tmp_path / "fell", day_of_traffic(MONDAY, 3, refusal=0.5) +
+                                      day_of_traffic(MONDAY + timedelta(days=1), 4, refusal=0.0)),
+                           TrafficQuery(meaning=False))
+    refusals = [s for s in fell.shown if s.metric == "refusal rate"]
+    assert refusals and all(s.window == "reference" and s.at < MONDAY + timedelta(days=1) for s in refusals)
+
+
+def test_cli_model_option(tmp_path):
+    import dataclasses
+
+    store_with(tmp_path, day_of_traffic(MONDAY, 1, n=30) +
+               [dataclasses.replace(r, model="other") for r in day_of_traffic(MONDAY, 2, n=10)])
+    result = undrift("traffic", "--model", "other", "--no-meaning", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["model"] == "other" and [w["requests"] for w in data["windows"]] == [10]
+    missing = undrift("traffic", "--model", "nobody", "--no-meaning", cwd=tmp_path)
+    assert missing.returncode == 2 and "no completions recorded for model 'nobody'" in missing.stderr

@@ -64,7 +64,7 @@ _EXPORTS: dict[str, str] = {
     "ReplayReport": ".api.traffic", "select_traffic": ".api.traffic", "export_suite": ".api.traffic",
     "ProxyOptions": ".api.traffic", "create_proxy_app": ".api.traffic", "listen_proxy": ".api.traffic",
     "selection": ".api.traffic", "Selected": ".api.traffic", "ExportReport": ".api.traffic",
-    "export_traffic_for_review": ".api.traffic",
+    "export_traffic_for_review": ".api.traffic", "recorded_models": ".api.traffic", "RecordedModel": ".api.traffic",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -85,6 +85,7 @@ if TYPE_CHECKING:
     from .api.traffic import ProxyOptions, ReplayOptions, ReplayReport, Selection, TrafficQuery, TrafficReport  # noqa: F401
     from .api.traffic import analyse_traffic, create_proxy_app, export_suite, replay, select_traffic  # noqa: F401
     from .api.traffic import ExportReport, Selected, export_traffic_for_review, listen_proxy, selection  # noqa: F401
+    from .api.traffic import RecordedModel, recorded_models  # noqa: F401
     from .api.training import train  # noqa: F401
     from .api.watching import add_watch, list_alerts, list_watches, run_due, tick_watch  # noqa: F401
     from .api.watching import AlertRecord, WatchDaemon, WatchStatus, WatchSummary, alert_records  # noqa: F401

@@ -11,6 +11,7 @@ from ..proxy import ProxyOptions
 from ..proxy import create_app as create_proxy_app
 from ..replay import ExportReport, ReplayOptions, ReplayReport, Selected, Selection
 from ..store import Store, as_store
+from ..store.traffic import RecordedModel
 from ..traffic import TrafficQuery, TrafficReport
 from .arguments import checked
 
@@ -20,9 +21,9 @@ if TYPE_CHECKING:
 
 REPLAY_TOLERANCE = 0.3  # the tolerance the suggested next commands use: a flip is a similarity drop of > 0.3
 
-__all__ = ["ExportReport", "ProxyOptions", "ReplayOptions", "ReplayReport", "Selected", "Selection", "TrafficQuery",
-           "TrafficReport", "analyse_traffic", "create_proxy_app", "export_suite", "export_traffic_for_review",
-           "listen_proxy", "replay", "select_traffic", "selection"]
+__all__ = ["ExportReport", "ProxyOptions", "RecordedModel", "ReplayOptions", "ReplayReport", "Selected", "Selection",
+           "TrafficQuery", "TrafficReport", "analyse_traffic", "create_proxy_app", "export_suite",
+           "export_traffic_for_review", "listen_proxy", "recorded_models", "replay", "select_traffic", "selection"]
 
 
 @checked
@@ -41,6 +42,16 @@ def analyse_traffic(query: TrafficQuery, *, db: Store | str | Path | None = None
     from ..traffic import analyse_traffic as analyse
 
     return analyse(as_store(db, must_exist=True), query)
+
+
+@checked
+def recorded_models(*, db: Store | str | Path | None = None) -> list[RecordedModel]:
+    """The models recorded completions asked for, with their record counts and first and last times, most recently
+    seen first: what `analyse_traffic` can be asked about (`TrafficQuery(model=...)`); empty before the proxy
+    records."""
+    from ..store.traffic import recorded_models as recorded
+
+    return recorded(as_store(db, must_exist=True))
 
 
 @checked

@@ -19,6 +19,8 @@ def traffic(
                                                    "(2025-03-01, UTC unless an offset is given); default: all"),
     until: Optional[str] = typer.Option(None, help="end of the range (exclusive), as --since; default: now"),
     tag: Optional[str] = typer.Option(None, help="only requests the callers tagged so (X-Undrift-Tag)"),
+    model: Optional[str] = typer.Option(None, help="only requests that asked for this model (the request's "
+                                                   "\"model\")"),
     window: str = typer.Option("1d", help="width of a window, aligned to UTC: 30m, 1h, 6h, 1d, 7d (weeks from "
                                           "Monday)"),
     reference: str = typer.Option("first", help="the window the current (latest) one is compared with: first, "
@@ -41,7 +43,7 @@ def traffic(
     from ..api.traffic import TrafficQuery, analyse_traffic
     from ..report.traffic import traffic_report
 
-    query = TrafficQuery.parse(since=since, until=until, tag=tag, window=window, reference=reference,
+    query = TrafficQuery.parse(since=since, until=until, tag=tag, model=model, window=window, reference=reference,
                                meaning=meaning)
     report = analyse_traffic(query, db=db)
     if as_json:

@@ -49,6 +49,8 @@ def _header(report: TrafficReport) -> Text:
     text = Text(f"traffic from {span}, windows of {q.window_text} (UTC)")
     if q.tag:
         text.append(", tag ").append(literal(q.tag))
+    if q.model:
+        text.append(", model ").append(literal(q.model))
     if report.reference is not None:
         text.append(f"; reference {_when(report.windows[report.reference].start)} ({q.reference.text}), current "
                     f"{_when(report.windows[report.current].start)}")

@@ -57,9 +57,13 @@ def add_traffic(store: Store, records: list[TrafficRecord]) -> None:
 
 
 def read_traffic(store: Store, since: datetime | None = None, until: datetime | None = None, tag: str | None = None,
-                 path: str | None = None, limit: int | None = None) -> list[TrafficRecord]:
-    """Recorded requests with `since <= at < until`, oldest first."""
-    query = select(traffic).order_by(traffic.c.at, traffic.c.id)
+                 path: str | None = None, limit: int | None = None, model: str | None = None,
+                 responses: bool = True) -> list[TrafficRecord]:
+    """Recorded requests with `since <= at < until`, oldest first; `model`: only those asking for that model.
+    `responses=False` leaves the response bodies out (`response` is None; `response_text` is kept): the analysis
+    needs only the text, and decoding every body is most of the time a read of many records takes."""
+    columns = [c for c in traffic.c if responses or c.name != "response"]
+    query = select(*columns).order_by(traffic.c.at, traffic.c.id)
     if since is not None:
         query = query.where(traffic.c.at >= as_utc(since))
     if until is not None:
@@ -68,12 +72,46 @@ def read_traffic(store: Store, since: datetime | None = None, until: datetime | 
         query = query.where(traffic.c.tag == tag)
     if path is not None:
         query = query.where(traffic.c.path == path)
+    if model is not None:
+        query = query.where(traffic.c.model == model)
     if limit is not None:
         query = query.limit(limit)
     with store.engine.connect() as connection:
         rows = connection.execute(query).mappings().all()
-    return [TrafficRecord(**{**{name: row[name] for name in _COLUMNS}, "at": as_utc(row["at"]), "id": row["id"]})
+    return [TrafficRecord(**{**{name: row.get(name) for name in _COLUMNS}, "at": as_utc(row["at"]), "id": row["id"]})
             for row in rows]
+
+
+@dataclass(frozen=True)
+class RecordedModel:
+    """A model the callers asked the proxy for (the request's `model`), with how much of its traffic is recorded."""
+
+    model: str
+    records: int
+    first_at: datetime
+    last_at: datetime
+
+
+def recorded_models(store: Store) -> list[RecordedModel]:
+    """The models recorded completions asked for, most recently seen first, with the number of their records (any
+    path) and their first and last times; a model asked only for embeddings, say, is left out (no answers to watch)."""
+    query = (select(traffic.c.model, traffic.c.path, func.count(), func.min(traffic.c.at), func.max(traffic.c.at))
+             .where(traffic.c.model.is_not(None)).group_by(traffic.c.model, traffic.c.path))
+    with store.engine.connect() as connection:
+        rows = connection.execute(query).all()
+    answered = {row[0] for row in rows if is_completion(row[1])}
+    found: dict[str, RecordedModel] = {}
+    for model, _, count, first, last in (row for row in rows if row[0] in answered):
+        before = found.get(model)
+        first, last = as_utc(first), as_utc(last)
+        found[model] = RecordedModel(model, count, first, last) if before is None else RecordedModel(
+            model, before.records + count, min(before.first_at, first), max(before.last_at, last))
+    return sorted(found.values(), key=lambda m: (m.last_at, m.model), reverse=True)
+
+
+def is_completion(path: str) -> bool:
+    """Chat and text completions carry answers; other proxied paths (/v1/models, embeddings, ...) do not."""
+    return path.split("?")[0].rstrip("/").endswith("completions")
 
 
 def count_traffic(store: Store) -> int:
@@ -81,4 +119,5 @@ def count_traffic(store: Store) -> int:
         return connection.execute(select(func.count()).select_from(traffic)).scalar_one()
 
 
-__all__ = ["TrafficRecord", "add_traffic", "read_traffic", "count_traffic"]
+__all__ = ["RecordedModel", "TrafficRecord", "add_traffic", "count_traffic", "is_completion", "read_traffic",
+           "recorded_models"]

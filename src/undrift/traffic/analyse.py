@@ -10,7 +10,8 @@ from typing import Any
 from ..errors import UndriftError, option
 from ..jsonable import jsonable
 from ..store.db import Store
-from ..store.traffic import TrafficRecord, read_traffic
+from ..store.traffic import is_completion, read_traffic
+from .evidence import Shown, shown_records
 from .meaning import MeaningDrift, meaning_drift
 from .metrics import Samples, WindowMetrics
 from .twosample import MetricTest, adjust, rate_test, shift_test, tail_test
@@ -27,6 +28,7 @@ class TrafficQuery:
     since: datetime | None = None
     until: datetime | None = None
     tag: str | None = None
+    model: str | None = None  # only the requests that asked for this model
     window: timedelta = timedelta(days=1)
     window_text: str = "1d"
     reference: Reference = Reference("first")
@@ -38,11 +40,12 @@ class TrafficQuery:
 
     @classmethod
     def parse(cls, since: str | None = None, until: str | None = None, tag: str | None = None,
-              window: str = "1d", reference: str | None = None, now: datetime | None = None,
-              **options: Any) -> "TrafficQuery":
+              model: str | None = None, window: str = "1d", reference: str | None = None,
+              now: datetime | None = None, **options: Any) -> "TrafficQuery":
         now = now or datetime.now(timezone.utc)
         query = cls(since=parse_moment(since, option("since"), now) if since else None,
                     until=parse_moment(until, option("until"), now) if until else None, tag=tag,
+                    model=model or None,
                     window=parse_duration(window, option("window")), window_text=window.strip(),
                     reference=Reference.parse(reference, now), **options)
         if query.since and query.until and query.since >= query.until:
@@ -61,6 +64,7 @@ class TrafficReport:
     meaning: MeaningDrift | None = None
     changes: list[str] = field(default_factory=list)  # served model / fingerprint, reference -> current
     skipped: int = 0  # recorded requests that are not completions (/v1/models, ...)
+    shown: list[Shown] = field(default_factory=list)  # the responses that show each drifted metric (evidence.py)
 
     @property
     def drifted(self) -> bool:
@@ -70,28 +74,27 @@ class TrafficReport:
         q = self.query
         return jsonable({
             "since": q.since, "until": q.until,
-            "tag": q.tag, "window": q.window_text, "reference_option": q.reference.text, "alpha": q.alpha,
+            "tag": q.tag, "model": q.model, "window": q.window_text, "reference_option": q.reference.text,
+            "alpha": q.alpha,
             "multiplicity": "holm",
             "windows": [w.to_dict() for w in self.windows],
             "reference": self.reference, "current": self.current,
             "tests": [t.to_dict() for t in self.tests],
             "meaning": self.meaning.to_dict() if self.meaning else None,
             "changes": self.changes, "drifted": self.drifted, "skipped_requests": self.skipped,
+            "shown": [s.to_dict() for s in self.shown],
         })
 
 
-def is_completion(record: TrafficRecord) -> bool:
-    """Chat and text completions carry answers; other proxied paths (/v1/models, embeddings, ...) do not."""
-    return record.path.split("?")[0].rstrip("/").endswith("completions")
-
-
 def analyse_traffic(store: Store, query: TrafficQuery) -> TrafficReport:
-    recorded = read_traffic(store, query.since, query.until, query.tag)
-    records = [r for r in recorded if is_completion(r)]
+    recorded = read_traffic(store, query.since, query.until, query.tag, model=query.model, responses=False)
+    records = [r for r in recorded if is_completion(r.path)]
     if not records:
-        where = f" with tag {query.tag!r}" if query.tag else ""
+        where = "".join(f" {what} {value!r}" for what, value in (("with tag", query.tag), ("for model", query.model))
+                        if value)
         raise UndriftError(f"no completions recorded{where} in the range: widen {option('since')} and "
-                           f"{option('until')}, check {option('tag')}, or send traffic through the proxy first")
+                           f"{option('until')}, check {option('tag')} and {option('model')}, or send traffic "
+                           "through the proxy first")
     windows = split_windows(records, query.window)
     samples = [Samples.of(w.records) for w in windows]
     metrics: list[WindowMetrics] = []
@@ -121,8 +124,10 @@ def analyse_traffic(store: Store, query: TrafficQuery) -> TrafficReport:
         if meaning.available:
             tests.append(MetricTest(MEANING, "MMD permutation", None, None, meaning.reference_embedded,
                                     meaning.current_embedded, "MMD^2", meaning.mmd2, None, None, meaning.p_value))
-    return TrafficReport(query, metrics, reference, current, adjust(tests, query.alpha), meaning,
-                         _changes(metrics[reference], metrics[current]), len(recorded) - len(records))
+    tests = adjust(tests, query.alpha)
+    return TrafficReport(query, metrics, reference, current, tests, meaning,
+                         _changes(metrics[reference], metrics[current]), len(recorded) - len(records),
+                         shown_records(tests, windows[reference].records, windows[current].records))
 
 
 def _changes(old: WindowMetrics, new: WindowMetrics) -> list[str]:

@@ -13,9 +13,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..errors import UndriftError
 from ..store import Store, as_store
-from . import history, overview, review
+from . import history, overview, review, traffic
 from .assets import STATIC, TEMPLATES, plotly_js
-from .memo import HistoryMemo
+from .memo import HistoryMemo, TrafficMemo
 from .security import Access, Gatekeeper
 from .site import Site
 
@@ -27,7 +27,7 @@ def create_app(db: Store | str | Path | None = None, token: str | None = None) -
     access = Access.of(token)
     plotly = plotly_js()
     environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
-    site = Site(store, HistoryMemo(store), Jinja2Templates(env=environment))
+    site = Site(store, HistoryMemo(store), TrafficMemo(store), Jinja2Templates(env=environment))
     app = FastAPI(title="undrift", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.token = access.token
 
@@ -35,7 +35,7 @@ def create_app(db: Store | str | Path | None = None, token: str | None = None) -
     async def refused(request: Request, problem: UndriftError) -> HTMLResponse:
         return site.page(request, "problem.html", 400, problem=str(problem))
 
-    for module in (overview, history, review):
+    for module in (overview, history, traffic, review):
         app.include_router(module.routes(site))
 
     @app.get("/static/plotly.min.js")

@@ -11,10 +11,11 @@ from fastapi.responses import HTMLResponse, Response
 from .. import Registry, list_alerts, runs, watch_summaries
 from ..store import RunRecord, Store
 from .history import history_link
-from .memo import HistoryMemo
+from .memo import HistoryMemo, TrafficMemo
 from .site import Site, csv_response, named
 from .state import State, model_state
 from .tables import Cell, Table, when
+from .traffic import traffic_headline
 
 LATEST = 3  # newest runs shown per model name
 
@@ -34,7 +35,7 @@ class Overview:
     tables: dict[str, Table]
 
 
-def overview(store: Store, memo: HistoryMemo) -> Overview:
+def overview(store: Store, memo: HistoryMemo, traffic: TrafficMemo) -> Overview:
     every = runs(limit=None, db=store)  # newest first
     by_name: dict[str, list[RunRecord]] = {}
     for record in every:
@@ -46,7 +47,9 @@ def overview(store: Store, memo: HistoryMemo) -> Overview:
                                          sum(a.watch == name for a in open_alerts)),
                        sorted(a for a, v in aliases.items() if v == name), records[:LATEST])
               for name, records in by_name.items()]
-    return Overview(models, aliases, _tables(models, aliases, store, open_alerts))
+    tables = _tables(models, aliases, store, open_alerts)
+    headline = traffic_headline(store, traffic)  # only where the proxy records
+    return Overview(models, aliases, tables | ({headline.name: headline} if headline else {}))
 
 
 def _tables(models: list[ModelRow], aliases: dict[str, str], store: Store, open_alerts) -> dict[str, Table]:
@@ -83,10 +86,10 @@ def routes(site: Site) -> APIRouter:
 
     @router.get("/", response_class=HTMLResponse)
     def overview_page(request: Request) -> HTMLResponse:
-        return site.page(request, "overview.html", view=overview(site.store, site.memo))
+        return site.page(request, "overview.html", view=overview(site.store, site.memo, site.traffic))
 
     @router.get("/overview/{table}.csv")
     def overview_csv(table: str) -> Response:
-        return csv_response(named(overview(site.store, site.memo).tables, table))
+        return csv_response(named(overview(site.store, site.memo, site.traffic).tables, table))
 
     return router

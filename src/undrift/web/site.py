@@ -1,5 +1,5 @@
-"""What every page of the dashboard shares: the store, the history memo, the templates, and how a page, a CSV
-download and a refusal are answered.  Each page module builds its routes from one `Site` (`routes(site)`)."""
+"""What every page of the dashboard shares: the store, the history and traffic memos, the templates, and how a page,
+a CSV download and a refusal are answered.  Each page module builds its routes from one `Site` (`routes(site)`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from ..errors import UndriftError
 from ..store import Store
-from .memo import HistoryMemo
+from .memo import HistoryMemo, TrafficMemo
 from .security import CSRF_FIELD
 from .tables import Table
 
@@ -20,6 +20,7 @@ from .tables import Table
 class Site:
     store: Store
     memo: HistoryMemo
+    traffic: TrafficMemo
     templates: Jinja2Templates
 
     def page(self, request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
