@@ -13,17 +13,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
 
-from .. import GateRefused, Registry, model_card
+from .. import GateRefused, Policy, Registry, model_card
 from ..api.registry import AliasEvent, ListedVersion, VersionDetail
 from ..errors import UndriftError
+from ..registry import DEFAULT_POLICY
 from ..store import Store
 from .history import history_link
 from .site import Site, csv_response, named
 from .tables import Cell, Table, when
 
 DEFAULT_ALIAS = "production"  # what `undrift registry promote` moves unless told --to
-GATE = ("NFR ≤ 2 % and no significant accuracy drop on any task, against the version the alias points at now, on "
-        "every suite both ran")  # registry.DEFAULT_POLICY in words
+# The gate a promotion passes (the CLI's without --policy), in words: the rules of registry.DEFAULT_POLICY
+GATE = "; ".join(rule.describe() for rule in Policy.parse(DEFAULT_POLICY, "the default policy").rules) + (
+    " on every task, against the version the alias points at now, on every suite both ran")
 
 
 @dataclass(frozen=True)
