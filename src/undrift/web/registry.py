@@ -201,7 +201,8 @@ def routes(site: Site) -> APIRouter:
         try:  # what `undrift registry promote VERSION --to ALIAS [--reason TEXT]` does
             Registry(site.store).promote(form.version, form.alias, reason=form.reason or None)
         except GateRefused as refused:
-            outcome = Outcome("refused", f"refused: {refused}",
+            outcome = Outcome("refused", f"refused: the gate refuses {form.version} for {form.alias}, and nothing "
+                                         "moved; its failed checks:",
                               tuple(check.reason for check in refused.result.failures))
             return site.page(request, "registry.html", 409, view=registry_view(site.store, form, outcome))
         except UndriftError as problem:
