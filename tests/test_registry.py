@@ -65,11 +65,16 @@ def test_registry_errors(sqlite_url):
 
 def test_rollback_walks_back_through_the_history_and_forward_is_a_promotion(sqlite_url):
     registry = _versions(Store.open(sqlite_url))
+    assert registry.rollback_target("production") is None  # no such alias yet
     registry.promote("v1", "production")
+    assert registry.rollback_target("production") is None  # nowhere to go back to
     registry.promote("v2", "production", force=True, reason="hotfix")
     registry.promote("v3", "production", force=True, reason="hotfix")
+    assert registry.rollback_target("production") == "v2"  # what a rollback would do, said before it is done
     assert registry.rollback("production", reason="bad").version == "v2"
+    assert registry.rollback_target("production") == "v1"
     assert registry.rollback("production").version == "v1"
+    assert registry.rollback_target("production") is None
     with pytest.raises(UndriftError, match="no earlier version to roll back to"):
         registry.rollback("production")
     assert registry.alias_target("production") == "v1"

@@ -278,23 +278,29 @@ class Registry:
                                reason=reason)
         return Promotion(to, name, event.previous, result, event.forced)
 
-    def rollback(self, alias: str, reason: str | None = None) -> AliasEvent:
-        """Return `alias` to the version it pointed at before the move that brought it to where it is; each further
-        rollback goes one more step back."""
-        if self.alias_target(alias) is None:
-            raise UndriftError(f"no alias {alias!r}: "
-                               "undrift.Registry(db).aliases() and `undrift registry list` show the aliases")
+    def rollback_target(self, alias: str) -> str | None:
+        """The version `rollback(alias)` would return `alias` to, or None when it has no earlier version (or is no
+        alias): what a page offers before anyone presses the button."""
         stack: list[str] = []  # ends with where the alias points now, whatever the log's past
         for event in self.events(alias):
             if event.action == "rollback" and stack:
                 stack.pop()
             if not stack or stack[-1] != event.version:
                 stack.append(event.version)
-        if len(stack) < 2:
+        return stack[-2] if len(stack) >= 2 else None
+
+    def rollback(self, alias: str, reason: str | None = None) -> AliasEvent:
+        """Return `alias` to the version it pointed at before the move that brought it to where it is; each further
+        rollback goes one more step back."""
+        if self.alias_target(alias) is None:
+            raise UndriftError(f"no alias {alias!r}: "
+                               "undrift.Registry(db).aliases() and `undrift registry list` show the aliases")
+        target = self.rollback_target(alias)
+        if target is None:
             raise UndriftError(f"{alias} has no earlier version to roll back to: promoting a version to it moves it "
                                f"forward (Registry.promote(NAME, to={alias!r}), `undrift registry promote NAME "
                                f"--to {alias}`)")
-        return self.set_alias(alias, stack[-2], action="rollback", reason=reason)
+        return self.set_alias(alias, target, action="rollback", reason=reason)
 
 
 class GateRefused(UndriftError):

@@ -353,11 +353,12 @@ class Store:
 
     def list_runs(self, name: str | None = None, limit: int | None = 50) -> list[RunRecord]:
         """Runs, newest first: only those filed under `name` if given (`""` files none), at most `limit` of them
-        (None: all)."""
-        counts = (
-            select(results.c.run_id, func.count().label("done"), func.count(results.c.error).label("errors"))
-            .group_by(results.c.run_id).subquery()
-        )
+        (None: all).  With a name, only that name's result rows are counted, not every run's (the registry asks
+        for each version's runs in turn)."""
+        counted = select(results.c.run_id, func.count().label("done"), func.count(results.c.error).label("errors"))
+        if name is not None:
+            counted = counted.where(results.c.run_id.in_(select(runs.c.id).where(runs.c.name == name)))
+        counts = counted.group_by(results.c.run_id).subquery()
         query = (
             select(runs, func.coalesce(counts.c.done, 0).label("done"),
                    func.coalesce(counts.c.errors, 0).label("errors"))
