@@ -4,7 +4,6 @@ registry's alias moves; read through `undrift.history` and `undrift.Registry`.""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -19,7 +18,7 @@ from ..errors import UndriftError
 from .figures import embedded, label
 from .memo import HistoryMemo
 from .site import Site, csv_response
-from .tables import Table, when
+from .tables import Table, file_name, rounded, significant, when
 from .versions import VersionMarks, version_marks
 
 
@@ -38,7 +37,7 @@ class HistoryView:
         return list(METRICS)
 
     def figure(self) -> str:
-        return embedded(history_figure(self.series, self.marks), _filename(f"{self.name}-{self.series.task}-{self.series.metric}"))
+        return embedded(history_figure(self.series, self.marks), file_name(f"{self.name}-{self.series.task}-{self.series.metric}"))
 
 
 def history_link(name: str) -> str:
@@ -62,11 +61,11 @@ def history_table(name: str, series: TaskHistory, marks: VersionMarks) -> Table:
     rows = []
     for point in series.points:
         low, high = point.ci if point.ci else (None, None)
-        rows.append((when(point.created_at), point.run_id, marks.model.get(point.run_id, ""), point.n, round(point.value, 4), _round(low), _round(high),
-                     _round(point.delta), _significant(point.p), "yes" if point.change_point else "",
+        rows.append((when(point.created_at), point.run_id, marks.model.get(point.run_id, ""), point.n, round(point.value, 4), rounded(low), rounded(high),
+                     rounded(point.delta), significant(point.p), "yes" if point.change_point else "",
                      "; ".join(point.fingerprint_changes),
                      marks.changed.get(point.run_id, "")))
-    return Table(_filename(f"history-{name}-{series.task}-{series.metric}"), f"{series.task}: {series.metric} by run",
+    return Table(file_name(f"history-{name}-{series.task}-{series.metric}"), f"{series.task}: {series.metric} by run",
                  ("when", "run", "model", "samples", series.metric, "ci low", "ci high", "change vs baseline", "p",
                   "change point", "fingerprint changes", "model changed"), rows)
 
@@ -110,20 +109,6 @@ def history_figure(series: TaskHistory, marks: VersionMarks) -> go.Figure:
                          xaxis_title="run time (UTC)", yaxis_title=label(series.metric),
                          showlegend=True, legend={"orientation": "h", "y": -0.2})
     return figure
-
-
-def _round(value, digits: int = 4):
-    return None if value is None else round(value, digits)
-
-
-def _significant(p: float | None) -> float | None:
-    """A p-value to three significant digits: rounding to decimals would write a strong change's 2e-9 as 0.0."""
-    return None if p is None else float(f"{p:.3g}")
-
-
-def _filename(text: str) -> str:
-    """A download's file name from names users chose: letters, digits, dot, dash and underscore only."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "download"
 
 
 def routes(site: Site) -> APIRouter:

@@ -7,7 +7,7 @@ and users in it is shown, never read as markup."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,7 +19,7 @@ from ..errors import UndriftError
 from ..registry import DEFAULT_POLICY
 from ..store import Store
 from .history import history_link
-from .site import Site, csv_response, named
+from .site import Site, csv_response, form_fields, named
 from .tables import Cell, Table, when
 
 DEFAULT_ALIAS = "production"  # what `undrift registry promote` moves unless told --to
@@ -167,13 +167,6 @@ def move_line(event: AliasEvent) -> str:
 def _last_move(store: Store, alias: str) -> Outcome | None:
     events = Registry(store).events(alias) if alias else []
     return Outcome("moved", move_line(events[-1])) if events else None
-
-
-async def form_fields(request: Request) -> dict[str, str]:
-    """A posted urlencoded form's fields, the first value of each (the Gatekeeper has already checked its size and
-    its CSRF field)."""
-    body = (await request.body()).decode("utf-8", "replace")
-    return {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
 
 
 def _moved(alias: str) -> RedirectResponse:

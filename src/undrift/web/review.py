@@ -8,7 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,12 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from .. import ReviewItem, ReviewQueue, export_labels, label, review_queue, runs
 from ..errors import UndriftError
 from ..store import RunRecord, Store
-from .history import _filename
-from .site import Site, csv_response
-from .tables import Table, when
+from .site import Site, csv_response, form_fields
+from .tables import Table, file_name, when
 
 SHOWN = 100  # answers a queue page shows unless ?limit= asks for more or fewer
-FORM = "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ def queue_table(queue: ReviewQueue) -> Table:
              _verdict(item.correct), item.label.label if item.label else "",
              (item.label.correction or "") if item.label else "", (item.label.reviewer or "") if item.label else "",
              when(item.label.at) if item.label else "") for item in queue.items]
-    return Table(_filename(f"review-{queue.runs[0]}" + (f"-against-{queue.against}" if queue.against else "")),
+    return Table(file_name(f"review-{queue.runs[0]}" + (f"-against-{queue.against}" if queue.against else "")),
                  "Review queue", ("flip", "task", "sample", "prompt", "answer", "target", "scorer", "label",
                                   "correction", "reviewer", "labelled at"), rows,
                  empty="nothing to review in this run: no answers (errors are left out)")
@@ -92,14 +90,6 @@ def _limit(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise UndriftError(f"limit must be a whole number of answers, 1 or more (got {text!r})")
     return int(text)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """The fields of a posted form (the gatekeeper has read and checked the body; its CSRF field is among them)."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != FORM:
-        raise UndriftError("a label is posted as a form (application/x-www-form-urlencoded): use the review page")
-    fields = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
-    return {name: values[0] for name, values in fields.items()}
 
 
 def routes(site: Site) -> APIRouter:
@@ -119,7 +109,7 @@ def routes(site: Site) -> APIRouter:
 
     @router.post("/review/label")
     async def review_label(request: Request) -> RedirectResponse:
-        form = await _form(request)
+        form = await form_fields(request)
         stored = label(form.get("run", ""), form.get("task", ""), form.get("sample_id", ""), form.get("label", ""),
                        correction=form.get("correction") or None, reviewer=form.get("reviewer") or None,
                        db=site.store)
@@ -130,7 +120,7 @@ def routes(site: Site) -> APIRouter:
     @router.get("/review/labels.jsonl")
     def labels_download(run: str = "") -> Response:
         data = export_labels([run] if run else None, db=site.store)
-        name = _filename(f"labels-{run}" if run else "labels")
+        name = file_name(f"labels-{run}" if run else "labels")
         return Response(data.jsonl(), media_type="application/jsonl; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.jsonl"'})
 

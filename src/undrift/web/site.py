@@ -4,6 +4,7 @@ a CSV download and a refusal are answered.  Each page module builds its routes f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -28,6 +29,15 @@ class Site:
         return self.templates.TemplateResponse(request, template, {"csrf_field": CSRF_FIELD,
                                                                    "csrf": request.state.csrf, **context},
                                                status_code=status)
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """A posted urlencoded form's fields, the first value of each (the Gatekeeper has already checked its size and
+    its CSRF field).  Read with the standard library: FastAPI's `Form` would need python-multipart for this alone."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        raise UndriftError("this action is posted as a form (application/x-www-form-urlencoded): use the page's form")
+    body = (await request.body()).decode("utf-8", "replace")
+    return {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
 
 
 def named(tables: dict[str, Table], name: str) -> Table:

@@ -20,10 +20,9 @@ from ..errors import UndriftError
 from ..store import Store
 from ..traffic.metrics import Rate, WindowMetrics
 from .figures import embedded, label
-from .history import _filename, _round, _significant
 from .memo import TrafficMemo
 from .site import Site, csv_response, named
-from .tables import Cell, Table, when
+from .tables import Cell, Table, file_name, rounded, significant, when
 
 WINDOWS = ("1h", "6h", "1d", "7d")  # offered in the form; any width `undrift traffic --window` takes is accepted
 REFERENCES = ("first", "previous")
@@ -95,7 +94,7 @@ class TrafficView:
 
     def figure(self) -> str:
         return embedded(traffic_figure(self.report, self.choice.metric),
-                        _filename(f"traffic-{self.choice.model}-{self.choice.metric}-{self.choice.window}"))
+                        file_name(f"traffic-{self.choice.model}-{self.choice.metric}-{self.choice.window}"))
 
 
 def traffic_link(model: str) -> str:
@@ -119,32 +118,32 @@ def traffic_view(store: Store, memo: TrafficMemo, choice: TrafficChoice) -> Traf
 
 
 def _tables(report: TrafficReport, choice: TrafficChoice) -> dict[str, Table]:
-    stem = _filename(f"traffic-{choice.model}-{choice.window}")
+    stem = file_name(f"traffic-{choice.model}-{choice.window}")
     roles = {report.reference: "reference", report.current: "current"}
     windows = Table(f"{stem}-windows", "Windows", (
         "window start", "role", "requests", "errors", "refusals", "JSON ok", "chars p50", "tokens in", "tokens out",
         "latency p50", "latency p90", "latency p99", "TTFT p50", "served models", "fingerprints"),
         [(when(w.start), roles.get(i, ""), w.requests, _share(w.errors), _share(w.refusals), _share(w.json_valid),
-          _round(w.chars_median, 1), _round(w.tokens_in_mean, 1), _round(w.tokens_out_mean, 1),
-          *(_round(getattr(w.latency, p), 3) if w.latency else None for p in ("p50", "p90", "p99")),
-          _round(w.ttft.p50, 3) if w.ttft else None,
+          rounded(w.chars_median, 1), rounded(w.tokens_in_mean, 1), rounded(w.tokens_out_mean, 1),
+          *(rounded(getattr(w.latency, p), 3) if w.latency else None for p in ("p50", "p90", "p99")),
+          rounded(w.ttft.p50, 3) if w.ttft else None,
           ", ".join(w.served_models) + (" (changed)" if w.served_model_changed else ""),
           ", ".join(w.fingerprints) + (" (changed)" if w.fingerprint_changed else ""))
          for i, w in enumerate(report.windows)])
     tests = Table(f"{stem}-tests", "Drift tests, current window against the reference", (
         "metric", "test", "reference", "current", "n ref", "n cur", "effect", "estimate", "95% low", "95% high", "p",
         "p (Holm)", "verdict"),
-        [(t.metric, t.test, _round(t.reference), _round(t.current), t.n_reference, t.n_current, t.effect,
-          _round(t.estimate), _round(t.low), _round(t.high), _significant(t.p_value), _significant(t.p_adjusted),
+        [(t.metric, t.test, rounded(t.reference), rounded(t.current), t.n_reference, t.n_current, t.effect,
+          rounded(t.estimate), rounded(t.low), rounded(t.high), significant(t.p_value), significant(t.p_adjusted),
           Cell("shift", state="red") if t.drifted else ("not tested" if t.p_value is None else "no shift"))
          for t in report.tests],
         empty="nothing tested: all the traffic is in one window (choose a shorter window)")
     rows = [(s.metric, s.window, s.record_id, when(s.at), s.status,
-             "yes" if isinstance(s.value, bool) else _round(float(s.value)), s.text or "")
+             "yes" if isinstance(s.value, bool) else rounded(float(s.value)), s.text or "")
             for s in report.shown]
     if report.meaning is not None and report.meaning.available:
         rows += [(f"meaning: {'no longer said' if window == 'reference' else 'said instead'}", window, e.record_id,
-                  when(e.at), "", _round(e.witness), e.text)
+                  when(e.at), "", rounded(e.witness), e.text)
                  for window, examples in (("reference", report.meaning.reference_examples),
                                           ("current", report.meaning.current_examples)) for e in examples]
     responses = Table(f"{stem}-responses", "Responses that show the shift", (
@@ -209,7 +208,7 @@ def traffic_headline(store: Store, memo: TrafficMemo) -> Table | None:
                    else "one window: nothing to compare yet" if report.reference is None else "no shift")
         rows.append((Cell(model.model, href=traffic_link(model.model)), when(newest.start), newest.requests,
                      _share(newest.errors), _share(newest.refusals),
-                     _round(newest.latency.p50, 3) if newest.latency else None, verdict))
+                     rounded(newest.latency.p50, 3) if newest.latency else None, verdict))
     return Table("traffic", "Traffic (recorded by the proxy, daily windows)", (
         "model", "newest window", "requests", "errors", "refusals", "latency p50 (s)", "latest drift test"), rows)
 
