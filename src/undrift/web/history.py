@@ -4,7 +4,6 @@ asked once per sample), its change points and the runs where the fingerprint cha
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -18,7 +17,7 @@ from ..errors import UndriftError
 from .figures import embedded, label
 from .memo import HistoryMemo
 from .site import Site, csv_response
-from .tables import Table, when
+from .tables import Table, filename, significant, when
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class HistoryView:
         return list(METRICS)
 
     def figure(self) -> str:
-        return embedded(history_figure(self.series), _filename(f"{self.name}-{self.series.task}-{self.series.metric}"))
+        return embedded(history_figure(self.series), filename(f"{self.name}-{self.series.task}-{self.series.metric}"))
 
 
 def history_link(name: str) -> str:
@@ -58,9 +57,9 @@ def history_table(name: str, series: TaskHistory) -> Table:
     for point in series.points:
         low, high = point.ci if point.ci else (None, None)
         rows.append((when(point.created_at), point.run_id, point.n, round(point.value, 4), _round(low), _round(high),
-                     _round(point.delta), _significant(point.p), "yes" if point.change_point else "",
+                     _round(point.delta), significant(point.p), "yes" if point.change_point else "",
                      "; ".join(point.fingerprint_changes)))
-    return Table(_filename(f"history-{name}-{series.task}-{series.metric}"), f"{series.task}: {series.metric} by run",
+    return Table(filename(f"history-{name}-{series.task}-{series.metric}"), f"{series.task}: {series.metric} by run",
                  ("when", "run", "samples", series.metric, "ci low", "ci high", "change vs baseline", "p",
                   "change point", "fingerprint changes"), rows)
 
@@ -96,16 +95,6 @@ def history_figure(series: TaskHistory) -> go.Figure:
 
 def _round(value, digits: int = 4):
     return None if value is None else round(value, digits)
-
-
-def _significant(p: float | None) -> float | None:
-    """A p-value to three significant digits: rounding to decimals would write a strong change's 2e-9 as 0.0."""
-    return None if p is None else float(f"{p:.3g}")
-
-
-def _filename(text: str) -> str:
-    """A download's file name from names users chose: letters, digits, dot, dash and underscore only."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "download"
 
 
 def routes(site: Site) -> APIRouter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,3 +55,13 @@ def _csv_value(value: Any) -> Any:
 def when(moment) -> str:
     """A time as the dashboard prints it: ISO 8601 to the second, UTC."""
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment is not None else ""
+
+
+def significant(p: float | None) -> float | None:
+    """A p-value to three significant digits: rounding to decimals would write a strong change's 2e-9 as 0.0."""
+    return None if p is None else float(f"{p:.3g}")
+
+
+def filename(text: str) -> str:
+    """A download's file name from names users chose: letters, digits, dot, dash and underscore only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "download"
