@@ -24,7 +24,8 @@ NEW = [1, 0, 0, 1, 1, 1, 1, 1, 0, 0]
 
 def compare_store(path):
     """Two runs of one suite (`before`, `after`) with a task whose samples carry slice tags and a task named with
-    markup whose new answer holds a script; a run of another suite; a watch whose open alert names the two runs."""
+    markup whose new answer holds a script; a run of another suite; two runs of `series`, earlier; a watch whose
+    open alert names the two runs."""
     import undrift
     from undrift.monitor.alerts import REGRESSION, raise_alert
     from undrift.monitor.ticks import start_tick
@@ -41,6 +42,9 @@ def compare_store(path):
                             response="a plain answer" if name == "before" else f"a {SCRIPT} answer", target="ok")]
         runs[name] = store_run(store, name, rows, created_at=start + timedelta(days=day))
     store_run(store, "elsewhere", [result_row("facts", "s0", True)], suite="other", created_at=start)
+    for day in range(2):  # a name with a history, before the others
+        store_run(store, "series", [result_row("facts", f"s{i}", i < 8 - 4 * day) for i in range(10)],
+                  created_at=start - timedelta(days=10 - day))
     undrift.add_watch("w", "openai:m@http://127.0.0.1:9/v1", "drift", "1d", db=store)
     raise_alert(store, "w", REGRESSION, start_tick(store, "w").id, "w: the gate failed (nfr on facts)",
                 {"baseline_run": runs["before"].id, "full_run": runs["after"].id})
@@ -163,6 +167,17 @@ def test_an_open_alert_links_to_the_comparison_that_opened_it(web, store):
     overview = web.get("/").text
     assert f'href="{link.replace("&", "&amp;")}"' in overview
     assert "negative" in web.get(link).text
+
+
+def test_each_run_of_a_history_links_to_its_comparison_with_the_baseline_it_was_tested_against(web, store):
+    import undrift
+
+    first, second = reversed(undrift.runs(name="series", db=store))
+    history = web.get("/history?name=series").text
+    link = "/compare?" + urlencode({"old": first.id, "new": second.id})
+    assert rows_of(history, "history-series-facts-accuracy")[1].endswith(f"{first.id} → {second.id}")
+    assert f'href="{link.replace("&", "&amp;")}"' in history
+    assert '<span class="name">series</span> → <span class="name">series</span>' in web.get(link).text
 
 
 def test_word_diff_marks_only_the_words_that_differ_and_escapes_them_first():

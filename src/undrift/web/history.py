@@ -17,7 +17,8 @@ from ..errors import UndriftError
 from .figures import embedded, label
 from .memo import HistoryMemo
 from .site import Site, csv_response
-from .tables import Table, filename, significant, when
+from .compare import compare_link
+from .tables import Cell, Table, filename, significant, when
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,15 @@ def history_table(name: str, series: TaskHistory) -> Table:
         low, high = point.ci if point.ci else (None, None)
         rows.append((when(point.created_at), point.run_id, point.n, round(point.value, 4), _round(low), _round(high),
                      _round(point.delta), significant(point.p), "yes" if point.change_point else "",
-                     "; ".join(point.fingerprint_changes)))
+                     "; ".join(point.fingerprint_changes), _compared(point.baseline, point.run_id)))
     return Table(filename(f"history-{name}-{series.task}-{series.metric}"), f"{series.task}: {series.metric} by run",
                  ("when", "run", "samples", series.metric, "ci low", "ci high", "change vs baseline", "p",
-                  "change point", "fingerprint changes"), rows)
+                  "change point", "fingerprint changes", "compare with baseline"), rows)
+
+
+def _compared(baseline: list[str], run_id: str) -> Cell | None:
+    """The comparison page of a run with the one run it was tested against (a baseline of several: none)."""
+    return Cell(f"{baseline[0]} → {run_id}", href=compare_link(baseline[0], run_id)) if len(baseline) == 1 else None
 
 
 def history_figure(series: TaskHistory) -> go.Figure:
