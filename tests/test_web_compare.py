@@ -24,8 +24,8 @@ NEW = [1, 0, 0, 1, 1, 1, 1, 1, 0, 0]
 
 def compare_store(path):
     """Two runs of one suite (`before`, `after`) with a task whose samples carry slice tags and a task named with
-    markup whose new answer holds a script; a run of another suite; two runs of `series`, earlier; a watch whose
-    open alert names the two runs."""
+    markup whose new answer holds a script; a run of another suite; two runs of `series`, earlier; the alias
+    `candidate` of `after`; a watch whose open alert names the two runs."""
     import undrift
     from undrift.monitor.alerts import REGRESSION, raise_alert
     from undrift.monitor.ticks import start_tick
@@ -45,6 +45,9 @@ def compare_store(path):
     for day in range(2):  # a name with a history, before the others
         store_run(store, "series", [result_row("facts", f"s{i}", i < 8 - 4 * day) for i in range(10)],
                   created_at=start - timedelta(days=10 - day))
+    registry = undrift.Registry(store)
+    registry.register("after", "test:after", kind="run")
+    registry.set_alias("candidate", "after")
     undrift.add_watch("w", "openai:m@http://127.0.0.1:9/v1", "drift", "1d", db=store)
     raise_alert(store, "w", REGRESSION, start_tick(store, "w").id, "w: the gate failed (nfr on facts)",
                 {"baseline_run": runs["before"].id, "full_run": runs["after"].id})
@@ -135,11 +138,11 @@ def test_every_table_downloads_as_the_same_csv(web):
     assert web.get("/compare/metrics.csv").status_code == 400
 
 
-def test_runs_are_named_by_id_prefix_or_name_and_the_pickers_show_the_chosen_ones(web, store):
+def test_runs_are_named_by_id_prefix_name_or_alias_and_the_pickers_show_the_chosen_ones(web, store):
     import undrift
 
     before, after = (undrift.runs(name=n, db=store)[0] for n in ("before", "after"))
-    html = page(web, old=before.id[:-2], new=after.id)
+    html = page(web, old=before.id[:-2], new="candidate")
     assert f'<option value="{before.id}" selected>' in html and f'<option value="{after.id}" selected>' in html
     first = web.get("/compare").text  # no runs chosen: the newest run against the one before it
     assert f'<option value="{after.id}" selected>' in first and 'id="table-metrics"' not in first

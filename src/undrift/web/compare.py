@@ -93,7 +93,8 @@ def compare_link(old: str, new: str) -> str:
 
 
 def compare_view(store: Store, old: str, new: str, filters: Filters = Filters()) -> CompareView:
-    """`old` against `new` (run ids, id prefixes or names, as `undrift.compare` takes them), filtered."""
+    """`old` against `new` (run ids, id prefixes, names or registry aliases, as `undrift.compare` takes them),
+    filtered."""
     comparison = compare(old, new, db=store)
     tasks = [g.task for g in comparison.tasks]
     slices = sorted({g.slice for g in comparison.slices if g.slice and filters.task in (None, g.task)})
@@ -250,7 +251,7 @@ def routes(site: Site) -> APIRouter:
         if old or new:
             try:
                 if not (old and new):
-                    raise UndriftError("pick two runs: an old one and a new one (ids, id prefixes or names)")
+                    raise UndriftError("pick two runs: an old one and a new one (ids, id prefixes, names or aliases)")
                 view = compare_view(site.store, old, new, filters(task, slice, kind))
             except UndriftError as refused:  # the pickers stay, with the reason, so another pair can be chosen
                 problem = str(refused)
