@@ -199,14 +199,15 @@ def outcome_figure(outcomes: Table) -> go.Figure:
     """Per task (or slice), how many samples regressed, stayed right, progressed, stayed wrong: stacked bars."""
     where = [label(row[0]) for row in outcomes.rows]
     figure = go.Figure()
-    for offset, (name, colour) in enumerate(OUTCOMES, start=2):
-        counts = [row[offset] or 0 for row in outcomes.rows]
+    for name, colour in OUTCOMES:
+        column = outcomes.columns.index(name)
+        counts = [row[column] or 0 for row in outcomes.rows]
         figure.add_trace(go.Bar(y=where, x=counts, name=name, orientation="h", marker={"color": colour},
                                 hovertemplate=f"{name}: %{{x}}<extra></extra>"))
     figure.update_layout(template="plotly_white", barmode="stack", height=120 + 40 * len(where),
                          margin={"l": 160, "r": 20, "t": 20, "b": 40}, xaxis_title="samples",
                          legend={"orientation": "h", "y": -0.35, "traceorder": "normal"},
-                         yaxis={"autorange": "reversed"})
+                         yaxis={"autorange": "reversed", "type": "category"})
     return figure
 
 
