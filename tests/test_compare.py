@@ -75,6 +75,34 @@ def test_slices_json_and_flips(store):
     assert data["left_out"] == {"only_old": [], "only_new": [], "prompt_changed": [], "errored": []}
 
 
+def test_the_samples_each_version_got_right_are_counted_and_flips_carry_their_slices(store):
+    """Regress / common / progress (the dashboard's view): both right s0, s3-s6; both wrong s8, s9."""
+    _pair(store)
+    comparison = compare_runs(store, "old", "new")
+    c = comparison.task("t").compatibility
+    assert (c.negative_flips, c.both_right, c.positive_flips, c.both_wrong) == (2, 5, 1, 2)
+    assert {f.sample_id: f.slices for f in comparison.flips} == {"s1": ["odd"], "s2": ["even"], "s7": ["odd"]}
+    task = comparison.to_dict()["tasks"]["t"]
+    assert (task["both_right"], task["both_wrong"]) == (5, 2) and comparison.to_dict()["flips"][0]["slices"]
+
+
+def test_a_registry_alias_stands_for_the_newest_finished_run_of_its_version(store):
+    """As in a gate: `undrift.compare` takes an alias where it takes a run (the dashboard's pickers do)."""
+    import undrift as api
+    from undrift import Registry
+
+    old, new = _pair(store)
+    registry = Registry(store)
+    registry.register("new", "test:new", kind="run")
+    registry.set_alias("candidate", "new")
+    comparison = api.compare("old", "candidate", db=store)
+    assert (comparison.old.id, comparison.new.id) == (old.id, new.id)
+    registry.register("empty", "test:empty", kind="run")
+    registry.set_alias("nothing", "empty", forced=True)
+    with pytest.raises(UndriftError, match="alias 'nothing' points at version 'empty', which has no finished runs"):
+        api.compare("old", "nothing", db=store)
+
+
 def test_only_shared_samples_are_compared_and_the_rest_are_named(store):
     old_rows = [result_row("t", f"s{i}", True) for i in range(6)]
     new_rows = [result_row("t", f"s{i}", True) for i in range(2, 8)]

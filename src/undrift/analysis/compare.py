@@ -109,12 +109,16 @@ class Compatibility:
 
     NFR: share of samples right before and wrong now.  PFR: wrong before, right now.  BTC: of the samples the old
     version got right, the share the new one still gets right.  BEC: of the new version's errors, the share the old
-    version made too.  Inconsistency: new wrong with an answer that differs from the old one.
+    version made too.  Inconsistency: new wrong with an answer that differs from the old one.  The four counts
+    (negative flips, both right, positive flips, both wrong) say which samples each version got right: the
+    regress / common / progress view.
     """
 
     n: int
     negative_flips: int
     positive_flips: int
+    both_right: int
+    both_wrong: int
     nfr: float
     nfr_ci: tuple[float, float]
     pfr: float
@@ -169,7 +173,7 @@ class GroupComparison:
             c = self.compatibility
             data.update(nfr=c.nfr, nfr_ci=c.nfr_ci, pfr=c.pfr, pfr_ci=c.pfr_ci, btc=c.btc, bec=c.bec,
                         inconsistency=c.inconsistency, negative_flips=c.negative_flips,
-                        positive_flips=c.positive_flips)
+                        positive_flips=c.positive_flips, both_right=c.both_right, both_wrong=c.both_wrong)
         else:
             data.update(nfr=self.score_flips.negative, pfr=self.score_flips.positive, btc=None, bec=None)
         data["score_flips"] = asdict(self.score_flips)
@@ -181,7 +185,8 @@ class GroupComparison:
 @dataclass
 class Flip:
     """One sample whose outcome changed ("negative", "positive"), or whose answer changed without flipping
-    ("changed"), side by side.  Values are the sample's pass rate over its repeats, or its score."""
+    ("changed"), side by side.  Values are the sample's pass rate over its repeats, or its score; `slices` are the
+    sample's slice tags, so that flips can be read slice by slice."""
 
     task: str
     sample_id: str
@@ -194,6 +199,7 @@ class Flip:
     new_extracted: str | None
     old_value: float
     new_value: float
+    slices: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -423,7 +429,8 @@ class _Context:
         old_right = table.both + table.old_only
         new_wrong = table.old_only + table.neither
         return Compatibility(
-            n=n, negative_flips=table.old_only, positive_flips=table.new_only,
+            n=n, negative_flips=table.old_only, positive_flips=table.new_only, both_right=table.both,
+            both_wrong=table.neither,
             nfr=table.old_only / n, nfr_ci=wilson_interval(table.old_only, n),
             pfr=table.new_only / n, pfr_ci=wilson_interval(table.new_only, n),
             btc=table.both / old_right if old_right else None,
@@ -447,7 +454,8 @@ class _Context:
             messages = a.messages or [{"content": ""}]
             entry = Flip(task=key[0], sample_id=key[1], kind=kind, prompt=messages[-1]["content"], target=a.target,
                          old_response=a.response, new_response=b.response, old_extracted=a.extracted,
-                         new_extracted=b.extracted, old_value=before, new_value=after)
+                         new_extracted=b.extracted, old_value=before, new_value=after,
+                         slices=list(a.slices or []))
             (changed if kind == "changed" else flips).append(entry)
         return flips, changed
 

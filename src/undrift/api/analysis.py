@@ -22,12 +22,26 @@ if TYPE_CHECKING:
 @checked
 def compare(old: str | RunRecord, new: str | RunRecord, *, tasks: str | Sequence[str] | None = None,
             tolerance: float = 0.0, db: Store | str | Path | None = None) -> Comparison:
-    """Two runs (`RunRecord`s, ids, id prefixes, or names for their latest runs) sample by sample: each metric
-    old/new with intervals and paired tests, flips, compatibility.  `tolerance`: the score difference beyond which a
-    sample without a right/wrong verdict counts as flipped."""
+    """Two runs (`RunRecord`s, ids, id prefixes, names for their latest runs, or registry aliases for the newest
+    finished run of the version each points at) sample by sample: each metric old/new with intervals and paired
+    tests, flips, compatibility.  `tolerance`: the score difference beyond which a sample without a right/wrong
+    verdict counts as flipped."""
     from ..analysis.compare import compare_runs
 
-    return compare_runs(as_store(db, must_exist=True), old, new, tolerance=tolerance, tasks=task_names(tasks))
+    store = as_store(db, must_exist=True)
+    return compare_runs(store, _unaliased(store, old), _unaliased(store, new), tolerance=tolerance,
+                        tasks=task_names(tasks))
+
+
+def _unaliased(store: Store, ref: str) -> str:
+    """A registry alias as the id of its version's newest finished run, by the rule a gate follows (gate_side);
+    any other reference is left to the store (a run id, an id prefix, a name)."""
+    from ..gate import gate_side
+    from ..registry import Registry
+
+    if Registry(store).alias_target(ref) is None:
+        return ref
+    return gate_side(store, ref, baseline=True).runs[0].id
 
 
 def as_policy(policy: Policy | Mapping[str, Any] | str | Path) -> Policy:

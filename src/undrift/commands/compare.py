@@ -15,8 +15,10 @@ from .common import Db, Json, err, out, print_json, writable
 
 
 def compare(
-    old: str = typer.Argument(..., help="old run: id, id prefix, or model name (its latest run)"),
-    new: str = typer.Argument(..., help="new run: id, id prefix, or model name (its latest run)"),
+    old: str = typer.Argument(..., help="old run: id, id prefix, model name (its latest run) or "
+                                        "registry alias"),
+    new: str = typer.Argument(..., help="new run: id, id prefix, model name (its latest run) or "
+                                        "registry alias"),
     tasks: Optional[str] = typer.Option(None, help="comma-separated task names (default: all shared)"),
     tolerance: float = typer.Option(0.0, help="score difference D(x) beyond which a sample without a right/wrong "
                                               "verdict counts as flipped (0: the strict definition)"),

@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..errors import UndriftError
 from ..store import Store, as_store
-from . import history, overview, registry, review, traffic
+from . import compare, history, overview, registry, review, traffic
 from .assets import STATIC, TEMPLATES, plotly_js
 from .memo import HistoryMemo, TrafficMemo
 from .security import Access, Gatekeeper
@@ -35,7 +35,7 @@ def create_app(db: Store | str | Path | None = None, token: str | None = None) -
     async def refused(request: Request, problem: UndriftError) -> HTMLResponse:
         return site.page(request, "problem.html", 400, problem=str(problem))
 
-    for module in (overview, history, registry, traffic, review):
+    for module in (overview, history, compare, registry, traffic, review):
         app.include_router(module.routes(site))
 
     @app.get("/static/plotly.min.js")

@@ -18,7 +18,8 @@ from ..errors import UndriftError
 from .figures import embedded, label
 from .memo import HistoryMemo
 from .site import Site, csv_response
-from .tables import Table, file_name, rounded, significant, when
+from .compare import compare_link
+from .tables import Cell, Table, file_name, rounded, significant, when
 from .versions import VersionMarks, version_marks
 
 
@@ -61,13 +62,18 @@ def history_table(name: str, series: TaskHistory, marks: VersionMarks) -> Table:
     rows = []
     for point in series.points:
         low, high = point.ci if point.ci else (None, None)
-        rows.append((when(point.created_at), point.run_id, marks.model.get(point.run_id, ""), point.n, round(point.value, 4), rounded(low), rounded(high),
-                     rounded(point.delta), significant(point.p), "yes" if point.change_point else "",
-                     "; ".join(point.fingerprint_changes),
-                     marks.changed.get(point.run_id, "")))
+        rows.append((when(point.created_at), point.run_id, marks.model.get(point.run_id, ""), point.n,
+                     round(point.value, 4), rounded(low), rounded(high), rounded(point.delta), significant(point.p),
+                     "yes" if point.change_point else "", "; ".join(point.fingerprint_changes),
+                     marks.changed.get(point.run_id, ""), _compared(point.baseline, point.run_id)))
     return Table(file_name(f"history-{name}-{series.task}-{series.metric}"), f"{series.task}: {series.metric} by run",
                  ("when", "run", "model", "samples", series.metric, "ci low", "ci high", "change vs baseline", "p",
-                  "change point", "fingerprint changes", "model changed"), rows)
+                  "change point", "fingerprint changes", "model changed", "compare with baseline"), rows)
+
+
+def _compared(baseline: list[str], run_id: str) -> Cell | None:
+    """The comparison page of a run with the one run it was tested against (a baseline of several: none)."""
+    return Cell(f"{baseline[0]} → {run_id}", href=compare_link(baseline[0], run_id)) if len(baseline) == 1 else None
 
 
 def history_figure(series: TaskHistory, marks: VersionMarks) -> go.Figure:

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from .. import Registry, list_alerts, runs, watch_summaries
+from ..monitor.alerts import Alert
 from ..store import RunRecord, Store
+from .compare import compare_link
 from .history import history_link
 from .memo import HistoryMemo, TrafficMemo
 from .site import Site, csv_response, named
@@ -75,10 +77,16 @@ def _tables(models: list[ModelRow], aliases: dict[str, str], store: Store, open_
                           w.last_tick.status if w.last_tick else "", (w.last_tick.check_decision or "")
                           if w.last_tick else "", w.open_alerts, when(w.watch.next_due_at))
                          for w in watch_summaries(db=store)], empty="no watches: `undrift watch add` sets one")
-    alert_table = Table("alerts", "Open alerts", ("alert", "watch", "kind", "opened", "summary"),
-                        [(a.id, a.watch, a.kind, when(a.opened_at), a.summary) for a in open_alerts],
+    alert_table = Table("alerts", "Open alerts", ("alert", "watch", "kind", "opened", "summary", "compare"),
+                        [(a.id, a.watch, a.kind, when(a.opened_at), a.summary, _compared(a)) for a in open_alerts],
                         empty="no open alerts")
     return {t.name: t for t in (model_table, alias_table, watch_table, alert_table)}
+
+
+def _compared(alert: Alert) -> Cell | None:
+    """A link to the comparison that opened the alert: its payload names the baseline and the full run."""
+    old, new = alert.payload.get("baseline_run"), alert.payload.get("full_run")
+    return Cell(f"{old} → {new}", href=compare_link(old, new)) if old and new else None
 
 
 def routes(site: Site) -> APIRouter:
