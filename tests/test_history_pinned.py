@@ -1,0 +1,124 @@
+"""Every field of every point of a few histories, pinned: reading the store faster must not change one of them.
+
+The store mixes what the history has to get right: several tasks (a right/wrong one, a graded one without verdicts,
+one with refusals only), repeats, errors (one sample errored in every repeat), cached answers, a run that failed, a
+task that appears late, samples missing from some runs, a fingerprint change, a change point, and a name whose
+latency is shared by batches.  `history_pinned.json` holds the histories as `ModelHistory.to_dict()` gives them (and
+the one-line refusals) from the code before the store read them in one query; floats are compared exactly.
+
+    PYTHONPATH=src python tests/test_history_pinned.py   # writes the file anew, after a change meant to alter it
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from helpers import result_row, store_run
+
+from undrift.analysis.history import model_history
+from undrift.errors import UndriftError
+from undrift.store import Store
+
+PINNED = Path(__file__).with_name("history_pinned.json")
+START = datetime(2025, 6, 1, tzinfo=timezone.utc)
+# (name, metric, task, window, alpha): what is asked of the store
+ASKS = [("svc", None, None, 1, 0.05), ("svc", None, None, 2, 0.05), ("svc", None, "graded", 1, 0.2),
+        *[("svc", metric, None, 1, 0.05) for metric in
+          ("accuracy", "answer_rate", "refusal_rate", "response_rate", "executable", "determined", "json_valid",
+           "score", "verbosity", "latency", "tokens")],
+        ("local", None, None, 1, 0.05), ("local", "latency", None, 1, 0.05), ("svc", None, "missing", 1, 0.05),
+        ("nobody", None, None, 1, 0.05), ("errored", None, None, 1, 0.05)]
+
+
+def build(path: Path) -> Store:
+    store = Store.open(f"sqlite:///{path}")
+    rng = random.Random(12)
+    for run in range(6):
+        rows = []
+        for i in range(40):
+            if run in (1, 3) and i % 9 == 0:
+                continue  # samples missing from a run: fewer shared with the baseline
+            for repeat in range(2 if i < 10 else 1):  # the first ten samples are asked twice
+                right = rng.random() < (0.85 if run < 4 else 0.35)  # a drop at run 4
+                row = result_row("qa", f"q{i:02d}", right, repeat=repeat, response="answer " * rng.randint(1, 9),
+                                 details={"answered": rng.random() > 0.1, "determined": i % 4 != 0},
+                                 latency_s=round(rng.uniform(0.1, 3.0), 3), tokens_out=rng.randint(1, 90))
+                if i == 5 or (i == 7 and repeat == 1) or (i == 11 and run == 2):
+                    row.update(correct=None, value=0.0, response="", details={}, error="HTTP 500: server error")
+                if i % 13 == 1:
+                    row.update(cached=True)
+                rows.append(row)
+        for i in range(25):  # graded: a score and whether it responded, no verdict
+            rows.append(result_row("graded", f"g{i:02d}", None, value=rng.random() / 3 * (1 + run % 2),
+                                   response="x" * rng.randint(0, 40),
+                                   details={"responded": rng.random() > 0.2, "json_valid": i % 3 == 0},
+                                   latency_s=rng.uniform(0.1, 1.0)))
+        if run >= 2:  # a task the name ran only from its third run on
+            rows += [result_row("refusals", f"r{i}", None, details={"answered": i % (run + 1) != 0},
+                                value=0.5, response="no") for i in range(15)]
+        fingerprint = {"backend": "openai", "served_model": "m", "system_fingerprint": "a" if run < 4 else "b"}
+        store_run(store, "svc", rows, created_at=START + timedelta(days=run), fingerprint=fingerprint)
+    failed = store.create_run(name="svc", suite="unit", suite_source="test", suite_digest="0" * 64,
+                              model_spec="test:svc", fingerprint={}, config={}, expected=3)
+    store.finish_run(failed.id, "failed")  # not complete: left out of the history
+    for run in range(3):  # a local model: latency shared by batches, shown but not tested
+        rows = [result_row("qa", f"q{i}", i % (run + 2) != 0, latency_s=0.5 + run, details={"executable": i % 2 == 0})
+                for i in range(12)]
+        store_run(store, "local", rows, created_at=START + timedelta(days=run),
+                  fingerprint={"backend": "hf", "weights": f"w{run // 2}"})
+    errored = [{**result_row("qa", f"e{i}", None), "error": "timeout", "value": 0.0} for i in range(3)]
+    store_run(store, "errored", errored, created_at=START)
+    return store
+
+
+def histories(store: Store) -> list[dict]:
+    """Each ask's history as a dict, or the one line it was refused with."""
+    out = []
+    for name, metric, task, window, alpha in ASKS:
+        try:
+            found = model_history(store, name, metric=metric, task=task, window=window, alpha=alpha).to_dict()
+        except UndriftError as problem:
+            found = {"refused": str(problem)}
+        out.append({"ask": [name, metric, task, window, alpha], "history": found})
+    text = json.dumps(out)  # as the file holds them: tuples as lists
+    records = sorted(store.list_runs(limit=None), key=lambda r: (r.name, r.created_at))
+    for index, record in enumerate(records):  # run ids are made at random: name them by their place
+        text = text.replace(record.id, f"{record.name}-{index}")
+    return json.loads(text)
+
+
+@pytest.fixture(scope="module")
+def found(tmp_path_factory) -> list[dict]:
+    with build(tmp_path_factory.mktemp("pinned") / "undrift.db") as store:
+        return histories(store)
+
+
+def test_every_history_is_as_pinned(found):
+    pinned = json.loads(PINNED.read_text())
+    assert [f["ask"] for f in found] == [p["ask"] for p in pinned]
+    for now, then in zip(found, pinned):
+        assert now == then, f"history of {now['ask']} changed"
+
+
+def test_the_pinned_store_covers_what_it_should(found):
+    """The pins are worth something only if the store holds the hard cases."""
+    default = found[0]["history"]
+    assert list(default["tasks"]) == ["graded", "qa", "refusals"]
+    qa = default["tasks"]["qa"]["points"]
+    assert any(p["change_point"] for p in qa) and any(p["fingerprint_changes"] for p in qa)
+    assert len({p["shared"] for p in qa[1:]}) > 1  # runs with samples missing
+    assert default["tasks"]["graded"]["metric"] == "response_rate"
+    assert found[ASKS.index(("local", "latency", None, 1, 0.05))]["history"]["tasks"]["qa"]["note"]
+    assert "refused" in found[-1]["history"] and "refused" in found[-2]["history"]
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder, build(Path(folder) / "undrift.db") as store:
+        PINNED.write_text(json.dumps(histories(store), indent=1) + "\n")
+    print(f"wrote {PINNED}")
