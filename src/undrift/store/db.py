@@ -18,11 +18,13 @@ import secrets
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import Boolean, bindparam, create_engine, delete, event, func, inspect, select, update
+from sqlalchemy import (Boolean, String, Text, bindparam, cast, create_engine, delete, event, func, inspect, literal,
+                        select, update)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -430,21 +432,31 @@ class Store:
                 finally:
                     result.close()
         found = {name: list(map(itemgetter(i), rows)) for i, name in enumerate(names)}
-        if self.engine.dialect.name == "sqlite":  # what SQLAlchemy's types would make of SQLite's values
-            for name, expression in zip(names, picked):
-                if name.startswith("details."):
-                    found[name] = list(map(_Once(json.loads).__getitem__, found[name]))
-                elif isinstance(expression.type, Boolean):
-                    found[name] = list(map(_Once(bool).__getitem__, found[name]))
+        sqlite = self.engine.dialect.name == "sqlite"
+        for name, expression in zip(names, picked):  # what SQLAlchemy's types would make of the driver's values
+            if name.startswith("details."):
+                key = None if self._json_arrow else name.split(".", 1)[1]
+                found[name] = list(map(_Once(partial(_json_value, key=key)).__getitem__, found[name]))
+            elif sqlite and isinstance(expression.type, Boolean):  # SQLite has 0 and 1
+                found[name] = list(map(_Once(bool).__getitem__, found[name]))
         return found
 
     def _column(self, name: str):
         if name.startswith("details."):
-            # SQLite gives the key's value as JSON text (converted in result_columns), PostgreSQL's driver parses it.
-            return results.c.details[name.split(".", 1)[1]]
+            if self._json_arrow:  # the value's own JSON text (json_extract would make true 1, and cut at a NUL)
+                return results.c.details.op("->")(literal(f"$.{json.dumps(name.split('.', 1)[1])}", String))
+            # The whole details as text, the key picked out in Python: PostgreSQL's `->` refuses a details that
+            # holds "\u0000", and SQLite before 3.38 has no `->`.
+            return cast(results.c.details, Text)
         if name not in results.c or name == "details":
             raise ValueError(f"no column {name!r} in results: name one, or details.KEY")
         return results.c[name]
+
+    @property
+    def _json_arrow(self) -> bool:
+        """Whether the details' values can be read in SQL exactly: SQLite's `->` operator, from SQLite 3.38 on."""
+        dialect = self.engine.dialect
+        return dialect.name == "sqlite" and dialect.loaded_dbapi.sqlite_version_info >= (3, 38)
 
     def cached(self, cache_keys: list[str]) -> dict[str, dict[str, Any]]:
         """Earlier error-free responses by cache key; the runner decides whether reusing them is sound."""
@@ -465,6 +477,12 @@ def as_utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _json_value(text: str, key: str | None) -> Any:
+    """A detail's value from SQLite's JSON text: the value's own (`key` None), or the key's in the whole details."""
+    value = json.loads(text)
+    return value if key is None else (value or {}).get(key)
 
 
 class _Once(dict):

@@ -1,16 +1,20 @@
-"""Every field of every point of a few histories, pinned: reading the store faster must not change one of them.
+"""How a history reads the store.  Every field of every point of a few histories is pinned: reading the store
+faster must not change one of them.  `Store.result_columns`, the history's narrow read, gives what `ResultRow`s
+hold, and each metric reads only the columns it names (`Metric.reads`), so the history may fetch just those.
 
 The store mixes what the history has to get right: several tasks (a right/wrong one, a graded one without verdicts,
 one with refusals only), repeats, errors (one sample errored in every repeat), cached answers, a run that failed, a
 task that appears late, samples missing from some runs, a fingerprint change, a change point, and a name whose
 latency is shared by batches.  `history_pinned.json` holds the histories as `ModelHistory.to_dict()` gives them (and
-the one-line refusals) from the code before the store read them in one query; floats are compared exactly.
+the one-line refusals) from the code before the store read them in one query; floats are compared exactly.  The
+same histories come out of PostgreSQL (checked against the old code there too).
 
-    PYTHONPATH=src python tests/test_history_pinned.py   # writes the file anew, after a change meant to alter it
+    PYTHONPATH=src python tests/test_history_read.py   # writes the file anew, after a change meant to alter it
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from datetime import datetime, timedelta, timezone
@@ -20,8 +24,9 @@ import pytest
 from helpers import result_row, store_run
 
 from undrift.analysis.history import model_history
+from undrift.analysis.metrics import METRICS
 from undrift.errors import UndriftError
-from undrift.store import Store
+from undrift.store import ResultRow, Store
 
 PINNED = Path(__file__).with_name("history_pinned.json")
 START = datetime(2025, 6, 1, tzinfo=timezone.utc)
@@ -34,8 +39,8 @@ ASKS = [("svc", None, None, 1, 0.05), ("svc", None, None, 2, 0.05), ("svc", None
         ("nobody", None, None, 1, 0.05), ("errored", None, None, 1, 0.05)]
 
 
-def build(path: Path) -> Store:
-    store = Store.open(f"sqlite:///{path}")
+def build(url: str) -> Store:
+    store = Store.open(url)
     rng = random.Random(12)
     for run in range(6):
         rows = []
@@ -91,10 +96,30 @@ def histories(store: Store) -> list[dict]:
     return json.loads(text)
 
 
-@pytest.fixture(scope="module")
-def found(tmp_path_factory) -> list[dict]:
-    with build(tmp_path_factory.mktemp("pinned") / "undrift.db") as store:
-        return histories(store)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def found(request, tmp_path_factory) -> list[dict]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('pinned') / 'undrift.db'}"
+    else:
+        url = _fresh_database(request.getfixturevalue("postgres_url"), "history_pinned")
+    with build(url) as store:
+        found = histories(store)
+    if request.param == "postgres":  # its times come back aware, SQLite's naive (both UTC): compare the numbers
+        found = json.loads(json.dumps(found).replace('+00:00"', '"'))
+    return found
+
+
+def _fresh_database(server: str, name: str) -> str:
+    from sqlalchemy import create_engine, make_url
+
+    from undrift.store.db import resolve_url
+
+    admin = create_engine(resolve_url(server), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
 
 
 def test_every_history_is_as_pinned(found):
@@ -116,9 +141,82 @@ def test_the_pinned_store_covers_what_it_should(found):
     assert "refused" in found[-1]["history"] and "refused" in found[-2]["history"]
 
 
+
+# -- the narrow read -------------------------------------------------------------------------------------------
+
+# Scorers write booleans; a plugin may write anything, and the history must read it as `metrics._detail` does.
+ODD_DETAILS = [{"answered": True, "responded": False}, {"answered": 0, "executable": 1.5}, {"answered": ""},
+               {"answered": "no", "json_valid": []}, {"answered": [0], "determined": {}}, {"answered": {"a": 1}},
+               {"answered": None}, {}, {"answered": "\u0000", "responded": -0.0}]
+COLUMNS = ("correct", "value", "response", "cached", "latency_s", "tokens_out", "details.answered",
+           "details.responded", "details.executable", "details.determined", "details.json_valid")
+
+
+def _rows(offset: int) -> list[dict]:
+    rows = []
+    for i, details in enumerate(ODD_DETAILS):
+        row = result_row("b-task" if i % 2 else "a-task", f"s{(i * 7 + offset) % 10}", [True, False, None][i % 3],
+                         value=i / 7 - 0.5, response="é" * i, details=details, latency_s=i / 3, tokens_out=i * offset)
+        row.update(cached=i % 4 == 0, repeat=i % 2)
+        if i == 3:
+            row.update(error="HTTP 500", correct=None, value=0.0)
+        rows.append(row)
+    return rows
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path):
+    url = (f"sqlite:///{tmp_path / 'undrift.db'}" if request.param == "sqlite"
+           else _fresh_database(request.getfixturevalue("postgres_url"), "result_columns"))
+    with Store.open(url) as store:
+        for offset in (1, 2):
+            store_run(store, f"run{offset}", _rows(offset), created_at=datetime(2025, 1, offset, tzinfo=timezone.utc))
+        yield store
+
+
+def _expected(store: Store, run_ids: list[str], tasks: set[str] | None = None) -> dict[str, list]:
+    rows = [r for run_id in sorted(run_ids) for r in store.results(run_id) if tasks is None or r.task in tasks]
+    found = {name: [getattr(r, name) for r in rows] for name in ("run_id", "task", "sample_id", "repeat")}
+    found["answered"] = [r.error is None for r in rows]
+    for column in COLUMNS:
+        key = column.split(".", 1)[1] if column.startswith("details.") else None
+        found[column] = [r.details.get(key) if key else getattr(r, column) for r in rows]
+    return found
+
+
+def _typed(columns: dict[str, list]) -> dict[str, list]:
+    return {name: [(type(v).__name__, v) for v in values] for name, values in columns.items()}
+
+
+def test_result_columns_hold_what_result_rows_hold(store):
+    run_ids = [r.id for r in store.list_runs(limit=None)]
+    assert _typed(store.result_columns(run_ids, COLUMNS)) == _typed(_expected(store, run_ids))
+    assert _typed(store.result_columns(run_ids[:1], COLUMNS, tasks=["b-task"])) == \
+        _typed(_expected(store, run_ids[:1], {"b-task"}))
+    assert store.result_columns(run_ids, ("correct",), tasks=["no-such-task"])["run_id"] == []
+    with pytest.raises(ValueError, match="no column 'details'"):
+        store.result_columns(run_ids, ("details",))
+
+
+def test_each_metric_reads_only_the_columns_it_names():
+    base = ResultRow(id=1, run_id="r", task="t", sample_id="s", repeat=0, slices=[], messages=[], target=None,
+                     response="", variants=[], extracted=None, value=0.0, correct=None, details={}, latency_s=0.0,
+                     tokens_in=0, tokens_out=0, finish_reason="stop", system_fingerprint=None, cache_key=None,
+                     cached=False, error=None, created_at=datetime(2025, 1, 1))
+    rows = [dataclasses.replace(base, correct=correct, details=details, value=i / 3, response="x" * i,
+                                cached=i % 3 == 0, latency_s=i / 5, tokens_out=i)
+            for i, (correct, details) in enumerate(zip([True, False, None] * 3, ODD_DETAILS))]
+    for metric in METRICS.values():
+        read = metric.column_reader()
+        for row in rows:
+            values = [row.details.get(c.split(".", 1)[1]) if c.startswith("details.") else getattr(row, c)
+                      for c in metric.reads]
+            assert read(values) == metric.read(row), metric.name
+
+
 if __name__ == "__main__":
     import tempfile
 
-    with tempfile.TemporaryDirectory() as folder, build(Path(folder) / "undrift.db") as store:
+    with tempfile.TemporaryDirectory() as folder, build(f"sqlite:///{Path(folder) / 'undrift.db'}") as store:
         PINNED.write_text(json.dumps(histories(store), indent=1) + "\n")
     print(f"wrote {PINNED}")
