@@ -176,7 +176,7 @@ def store(request, tmp_path):
 
 def _expected(store: Store, run_ids: list[str], tasks: set[str] | None = None) -> dict[str, list]:
     rows = [r for run_id in sorted(run_ids) for r in store.results(run_id) if tasks is None or r.task in tasks]
-    found = {name: [getattr(r, name) for r in rows] for name in ("run_id", "task", "sample_id", "repeat")}
+    found = {name: [getattr(r, name) for r in rows] for name in ("run_id", "task", "sample_id")}
     found["answered"] = [r.error is None for r in rows]
     for column in COLUMNS:
         key = column.split(".", 1)[1] if column.startswith("details.") else None

@@ -206,8 +206,9 @@ def _sample_values(found: dict[str, list], metric: Metric) -> dict[tuple[str, st
     did, from the columns `Store.result_columns` gives (rows sorted by run, task, sample and repeat).
 
     The same numbers as `metrics.sample_value` over `ResultRow`s, to the last bit: `metric.read` decides each row
-    (once per distinct set of the values it reads, as it looks at nothing else and reads equal values alike), and a sample's values are added
-    in repeat order, from 0, as `sum` adds them, one repeat position at a time for all samples at once."""
+    (once per distinct set of the values it reads: it looks at nothing else, and reads equal values alike), and a
+    sample's values are added in repeat order, from 0, as `sum` adds them, one repeat position at a time for all
+    samples at once."""
     if not found["run_id"]:
         return {}
     run_ids, tasks, samples = (np.array(found[c], dtype=object) for c in ("run_id", "task", "sample_id"))

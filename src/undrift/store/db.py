@@ -404,17 +404,17 @@ class Store:
     def result_columns(self, run_ids: Sequence[str], columns: Sequence[str], tasks: Sequence[str] | None = None
                        ) -> dict[str, list[Any]]:
         """Some columns of the results of many runs (only `tasks`' if given), read in one query per 500 runs, as
-        lists by column name: `run_id`, `task`, `sample_id`, `repeat`, `answered` (the row holds no error), then
+        lists by column name: `run_id`, `task`, `sample_id`, `answered` (the row holds no error), then
         `columns`: columns of `schema.results`, or `details.KEY` for one key of the row's details (None where it
-        is absent).  Rows are ordered by run, then as `results` orders a run's.  The values are those a `ResultRow`
-        holds.
+        is absent).  Rows are ordered by run, then as `results` orders a run's (task, sample id, repeat).  The
+        values are those a `ResultRow` holds.
 
         What a history reads: every row of every run of a name, but only what its metric looks at.  Full
         `ResultRow`s (messages, responses, every detail parsed) cost ten times as much on 100 runs of 1,000 samples,
         so the rows go from the driver straight into columns, and SQLite's booleans and detail texts are converted
         once per distinct value."""
-        names = ["run_id", "task", "sample_id", "repeat", "answered", *columns]
-        picked = [results.c.run_id, results.c.task, results.c.sample_id, results.c.repeat, results.c.error.is_(None),
+        names = ["run_id", "task", "sample_id", "answered", *columns]
+        picked = [results.c.run_id, results.c.task, results.c.sample_id, results.c.error.is_(None),
                   *(self._column(name) for name in columns)]
         rows: list[Any] = []
         with self.engine.connect() as connection:

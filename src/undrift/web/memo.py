@@ -1,9 +1,9 @@
 """`undrift.history` of a model name, kept while the name's runs stay the same.
 
-Computing a history reads every result row of every run of the name (seconds on a store of 100 runs of 1,000
-samples).  Runs are append-only and a finished run's results never change, so the same runs in the same states give
-the same history: it is kept under the list of (run id, status) and computed again only when a run is added or
-finishes.  Bounded, least recently used first out."""
+Computing a history reads a column or two of every result row of every run of the name (about 0.3 s of CPU for 40
+runs of 1,000 samples; the overview needs one for every name).  Runs are append-only and a finished run's results
+never change, so the same runs in the same states give the same history: it is kept under the list of (run id,
+status) and computed again only when a run is added or finishes.  Bounded, least recently used first out."""
 
 from __future__ import annotations
 
