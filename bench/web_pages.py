@@ -171,7 +171,8 @@ def main() -> None:
         first, first_cpu, _ = load(base + "/")
     print(f"first page after start (the overview, imports of SciPy and Plotly included): {first:.3f} s "
           f"({first_cpu:.3f} s CPU); every page below is then loaded cold from a new app, and warm")
-    print(f"{'page':<36} {'cold s':>7} {'CPU s':>6} {'/goal':>6} {'/floor':>7} {'warm s':>7} {'/floor':>7} {'floor s':>8}")
+    print(f"{'page':<36} {'cold s':>7} {'CPU s':>6} {'/goal':>6} {'/floor':>7} {'warm s':>7} {'/floor':>7} "
+          f"{'floor s':>8}")
     for template, what, reads in PAGES:
         page = template.format(**facts)
         app = create_app(url)
