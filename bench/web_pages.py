@@ -155,7 +155,14 @@ def main() -> None:
     parser.add_argument("--store", type=Path, help="the SQLite file to build, or reuse where it exists "
                                                    "(default: a new one in a temporary folder)")
     args = parser.parse_args()
-    path = args.store or Path(tempfile.mkdtemp(prefix="undrift-web-bench-")) / "bench.db"
+    if args.store:
+        return measure(args.store)
+    with tempfile.TemporaryDirectory(prefix="undrift-web-bench-") as folder:
+        measure(Path(folder) / "bench.db")
+
+
+def measure(path: Path) -> None:
+    """Build the store at `path` unless it is there, then load each page."""
     if not path.exists():
         started = time.perf_counter()
         build_store(path)
