@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from helpers import result_row, store_run
 
-from undrift.analysis.history import model_history
-from undrift.analysis.metrics import METRICS
+from undrift.analysis.history import _sample_values, model_history
+from undrift.analysis.metrics import METRICS, by_sample, sample_value
 from undrift.errors import UndriftError
 from undrift.store import ResultRow, Store
 
@@ -47,7 +47,7 @@ def build(url: str) -> Store:
         for i in range(40):
             if run in (1, 3) and i % 9 == 0:
                 continue  # samples missing from a run: fewer shared with the baseline
-            for repeat in range(2 if i < 10 else 1):  # the first ten samples are asked twice
+            for repeat in range(4 if i < 4 else 2 if i < 10 else 1):  # the first ten samples are asked 4 or 2 times
                 right = rng.random() < (0.85 if run < 4 else 0.35)  # a drop at run 4
                 row = result_row("qa", f"q{i:02d}", right, repeat=repeat, response="answer " * rng.randint(1, 9),
                                  details={"answered": rng.random() > 0.1, "determined": i % 4 != 0},
@@ -196,6 +196,30 @@ def test_result_columns_hold_what_result_rows_hold(store):
     assert store.result_columns(run_ids, ("correct",), tasks=["no-such-task"])["run_id"] == []
     with pytest.raises(ValueError, match="no column 'details'"):
         store.result_columns(run_ids, ("details",))
+
+
+def test_sample_values_are_those_of_the_rows(tmp_path):
+    """Each sample's value and count, over its answered repeats, as `metrics.sample_value` makes them of `ResultRow`s,
+    to the last bit on this Python (whose `sum` of floats compensates its rounding from 3.12 on)."""
+    rng = random.Random(5)
+    with Store.open(f"sqlite:///{tmp_path / 'undrift.db'}") as store:
+        for run in range(2):
+            rows = [result_row(f"t{i % 2}", f"s{i}", rng.random() < 0.5, value=rng.random() * 10 ** rng.randint(-3, 3),
+                               repeat=r, latency_s=rng.random(), details={"answered": rng.random() < 0.7})
+                    for i in range(30) for r in range(i % 7)]
+            for row in rows[::9]:
+                row.update(error="timeout", correct=None, value=0.0)
+            store_run(store, "m", rows, created_at=datetime(2025, 1, 1 + run, tzinfo=timezone.utc))
+        run_ids = sorted(r.id for r in store.list_runs(limit=None))
+        for metric in METRICS.values():
+            expected = {}
+            for run_id in run_ids:
+                for (task, sample), repeats in by_sample(store.results(run_id)).items():
+                    samples = expected.setdefault((run_id, task), {})
+                    value = sample_value(metric, repeats)
+                    if value is not None:
+                        samples[sample] = (value, sum(metric.read(r) is not None for r in repeats if r.answered))
+            assert _sample_values(store.result_columns(run_ids, metric.reads), metric) == expected, metric.name
 
 
 def test_each_metric_reads_only_the_columns_it_names():

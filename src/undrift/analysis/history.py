@@ -207,8 +207,8 @@ def _sample_values(found: dict[str, list], metric: Metric) -> dict[tuple[str, st
 
     The same numbers as `metrics.sample_value` over `ResultRow`s, to the last bit: `metric.read` decides each row
     (once per distinct set of the values it reads: it looks at nothing else, and reads equal values alike), and a
-    sample's values are added in repeat order, from 0, as `sum` adds them, one repeat position at a time for all
-    samples at once."""
+    sample's values are added in repeat order, from 0, one repeat position at a time for all samples at once: for
+    one or two values exactly what `sum` gives."""
     if not found["run_id"]:
         return {}
     run_ids, tasks, samples = (np.array(found[c], dtype=object) for c in ("run_id", "task", "sample_id"))
@@ -235,6 +235,10 @@ def _sample_values(found: dict[str, list], metric: Metric) -> dict[tuple[str, st
         these = rows_measured == place  # at most one row of each sample
         sums[at[these]] += numbers[these]
         counts[at[these]] += 1
+    # Three values or more: `sum` itself, which compensates its rounding from Python 3.12 on.
+    for sample in np.flatnonzero(counts >= 3):
+        low, high = np.searchsorted(at, [sample, sample + 1])
+        sums[sample] = sum(numbers[low:high].tolist())
     means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
     out: dict[tuple[str, str], SampleValues] = {}
     bounds = [*np.flatnonzero(new_task[firsts]).tolist(), len(firsts)]  # each (run, task)'s samples
@@ -331,10 +335,7 @@ def _tests(series: list[SampleValues], kind: str, pending: list[tuple[int, list[
         tests_before += 1
         step.level = alpha * spend(tests_before)
         picked = [[b[k] for k in shared] for b in reference_runs]
-        total = np.zeros(len(shared))
-        for run in picked:  # added run by run from 0, as `sum` adds a sample's baseline values
-            total += np.array([v for v, _ in run])
-        reference = (total / len(reference_runs)).tolist()
+        reference = [sum(values) / len(reference_runs) for values in zip(*([v for v, _ in run] for run in picked))]
         now_picked = [current[k] for k in shared]
         now = [v for v, _ in now_picked]
         counts = [c for _, c in now_picked] + [c for run in picked for _, c in run]
