@@ -335,7 +335,11 @@ def _tests(series: list[SampleValues], kind: str, pending: list[tuple[int, list[
         tests_before += 1
         step.level = alpha * spend(tests_before)
         picked = [[b[k] for k in shared] for b in reference_runs]
-        reference = [sum(values) / len(reference_runs) for values in zip(*([v for v, _ in run] for run in picked))]
+        columns = [[v for v, _ in run] for run in picked]
+        if len(columns) == 1:  # one baseline run (the default window): `sum` of one value is 0 + it
+            reference = [0 + v for v in columns[0]]
+        else:
+            reference = [sum(values) / len(columns) for values in zip(*columns)]
         now_picked = [current[k] for k in shared]
         now = [v for v, _ in now_picked]
         counts = [c for _, c in now_picked] + [c for run in picked for _, c in run]
