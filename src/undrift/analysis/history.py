@@ -30,16 +30,13 @@ import numpy as np
 
 from ..errors import UndriftError, option
 from ..jsonable import jsonable
-from ..store import ResultRow, RunRecord, Store
+from ..store import RunRecord, Store
 from .metrics import (
     HEADLINE_ORDER,
     METRICS,
     Metric,
-    answered,
-    by_sample,
     fingerprint_changes,
     latency_scope,
-    sample_value,
 )
 from .stats import (
     PairedBinary,
@@ -138,13 +135,13 @@ def model_history(store: Store, name: str, metric: str | None = None, task: str 
     if not records:
         raise UndriftError(f"no complete runs named {name!r}: "
                            "undrift.runs() and `undrift runs` list the names")
-    samples = {r.id: _per_sample(store.results(r.id, task=task)) for r in records}
-    tasks = list(dict.fromkeys(t for r in records for t in samples[r.id]))
+    readings = _Readings(store, [r.id for r in records], task, METRICS[metric or HEADLINE_ORDER[0]])
+    tasks = readings.tasks
     if task and not tasks:
         raise UndriftError(f"no run of {name!r} has task {task!r}")
-    chosen = {t: metric or _headline(samples, t) for t in tasks}
-    measured = {t: [(r, samples[r.id][t].get(m)) for r in records if t in samples[r.id]] for t, m in chosen.items() if m}
-    measured = {t: [(r, values) for r, values in series if values] for t, series in measured.items()}
+    chosen = {t: metric for t in tasks} if metric else readings.headlines()
+    values = {t: readings.values(METRICS[m], t) for t, m in chosen.items() if m}
+    measured = {t: [(r, values[t][r.id]) for r in records if values[t].get(r.id)] for t in values}
     measured = {t: series for t, series in measured.items() if series}
     histories = [_task_history(t, METRICS[chosen[t]], series, window, alpha / len(measured))
                  for t, series in measured.items()]
@@ -156,22 +153,100 @@ def model_history(store: Store, name: str, metric: str | None = None, task: str 
 SampleValues = dict[str, tuple[float, int]]  # sample id -> (value, answered repeats measuring it)
 
 
-def _per_sample(rows: list[ResultRow]) -> dict[str, dict[str, SampleValues]]:
-    """task -> metric -> sample id -> (the sample's value over its repeats, how many repeats measured it)."""
-    out: dict[str, dict[str, SampleValues]] = {}
-    for (task, sample_id), repeats in by_sample(rows).items():
-        metrics = out.setdefault(task, {})
-        for name, metric in METRICS.items():
-            value = sample_value(metric, repeats)
-            if value is not None:
-                measured = sum(metric.read(r) is not None for r in answered(repeats))
-                metrics.setdefault(name, {})[sample_id] = (value, measured)
+class _Readings:
+    """The sample values of a name's runs, read from the store a metric at a time: only the columns the metric looks
+    at (`Metric.reads`), every run in one query.
+
+    A sample's value is `analysis.metrics.sample_value` of its repeats, worked out here over those columns: the mean
+    of the metric over its answered repeats (in repeat order), and how many measured it."""
+
+    def __init__(self, store: Store, run_ids: list[str], task: str | None, first: Metric) -> None:
+        """`run_ids` oldest first; `task`: only that task; `first`: the metric read first, for every task."""
+        self.store, self.run_ids = store, run_ids
+        self._values: dict[tuple[str, str], dict[str, SampleValues]] = {}  # (metric, task) -> run id -> values
+        present = self._read(first, [task] if task else None)
+        order = {run_id: i for i, run_id in enumerate(run_ids)}
+        # The tasks of the oldest run first, then those that came later, each run's in the store's order.
+        self.tasks = list(dict.fromkeys(t for _, t in sorted(present, key=lambda k: order[k[0]])))
+
+    def values(self, metric: Metric, task: str) -> dict[str, SampleValues]:
+        """run id -> the task's sample values for `metric`, for each run that measures it there."""
+        if (metric.name, task) not in self._values:
+            self._read(metric, [task])
+        return self._values[(metric.name, task)]
+
+    def headlines(self) -> dict[str, str | None]:
+        """Each task's headline metric: the first of `HEADLINE_ORDER` that some run measures on it (None: none).
+        Each metric is read only for the tasks still without one."""
+        chosen: dict[str, str | None] = {t: None for t in self.tasks}
+        for name in HEADLINE_ORDER:
+            open_tasks = [t for t, m in chosen.items() if m is None]
+            if not open_tasks:
+                break
+            if any((name, t) not in self._values for t in open_tasks):
+                self._read(METRICS[name], open_tasks)
+            for t in open_tasks:
+                if any(self._values[(name, t)].values()):
+                    chosen[t] = name
+        return chosen
+
+    def _read(self, metric: Metric, tasks: list[str] | None) -> list[tuple[str, str]]:
+        """Read `metric`'s columns for `tasks` (None: all) and keep each task's sample values; the (run id, task)
+        pairs that have rows, errors included."""
+        present = _sample_values(self.store.result_columns(self.run_ids, metric.reads, tasks), metric)
+        for task in tasks if tasks is not None else {t for _, t in present}:
+            self._values[(metric.name, task)] = {}
+        for (run_id, task), samples in present.items():
+            self._values[(metric.name, task)][run_id] = samples
+        return list(present)
+
+
+def _sample_values(found: dict[str, list], metric: Metric) -> dict[tuple[str, str], SampleValues]:
+    """(run id, task) -> each sample's value for `metric` over its answered repeats that measure it, and how many
+    did, from the columns `Store.result_columns` gives (rows sorted by run, task, sample and repeat).
+
+    The same numbers as `metrics.sample_value` over `ResultRow`s, to the last bit: `metric.read` decides each row
+    (once per distinct set of the values it reads: it looks at nothing else, and reads equal values alike), and a
+    sample's values are added in repeat order, from 0, one repeat position at a time for all samples at once: for
+    one or two values exactly what `sum` gives."""
+    if not found["run_id"]:
+        return {}
+    run_ids, tasks, samples = (np.array(found[c], dtype=object) for c in ("run_id", "task", "sample_id"))
+    read, columns = metric.column_reader(), [found[c] for c in metric.reads]
+    if len(columns) == 1:  # the values themselves are the keys: no tuple a row
+        keys, readings = columns[0], {value: read((value,)) for value in set(columns[0])}
+    else:
+        keys = list(zip(*columns))
+        readings = {values: read(values) for values in set(keys)}
+    measured = np.fromiter(map({k: v is not None for k, v in readings.items()}.__getitem__, keys), bool, len(keys))
+    measured &= np.array(found["answered"], dtype=bool)
+    numbers = {k: 0.0 if v is None else float(v) for k, v in readings.items()}
+    numbers = np.fromiter(map(numbers.__getitem__, keys), float, len(keys))[measured]
+    new_task = np.ones(len(keys), dtype=bool)
+    new_task[1:] = (run_ids[1:] != run_ids[:-1]) | (tasks[1:] != tasks[:-1])
+    new_sample = new_task.copy()
+    new_sample[1:] |= samples[1:] != samples[:-1]
+    group = np.cumsum(new_sample) - 1  # the sample each row belongs to
+    firsts = np.flatnonzero(new_sample)
+    position = np.arange(len(keys)) - firsts[group]  # its place among the sample's repeats
+    sums, counts = np.zeros(len(firsts)), np.zeros(len(firsts), dtype=int)
+    at, rows_measured = group[measured], position[measured]
+    for place in range(int(rows_measured.max(initial=-1)) + 1):
+        these = rows_measured == place  # at most one row of each sample
+        sums[at[these]] += numbers[these]
+        counts[at[these]] += 1
+    # Three values or more: `sum` itself, which compensates its rounding from Python 3.12 on.
+    for sample in np.flatnonzero(counts >= 3):
+        low, high = np.searchsorted(at, [sample, sample + 1])
+        sums[sample] = sum(numbers[low:high].tolist())
+    means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    out: dict[tuple[str, str], SampleValues] = {}
+    bounds = [*np.flatnonzero(new_task[firsts]).tolist(), len(firsts)]  # each (run, task)'s samples
+    names, means, counts = samples[firsts].tolist(), means.tolist(), counts.tolist()
+    for begin, end in zip(bounds[:-1], bounds[1:]):
+        first = firsts[begin]
+        out[(run_ids[first], tasks[first])] = {names[i]: (means[i], counts[i]) for i in range(begin, end) if counts[i]}
     return out
-
-
-def _headline(samples: dict, task: str) -> str | None:
-    measured = {m for per_task in samples.values() for m in per_task.get(task, {})}
-    return next((m for m in HEADLINE_ORDER if m in measured), None)
 
 
 def _task_history(task: str, metric: Metric, series: list[tuple[RunRecord, SampleValues]], window: int,
@@ -194,7 +269,7 @@ def _point(record: RunRecord, values: SampleValues, metric: Metric) -> HistoryPo
     numbers = [v for v, _ in values.values()]
     n = len(numbers)
     value = sum(numbers) / n
-    if metric.kind == "rate" and all(count == 1 for _, count in values.values()):
+    if metric.kind == "rate" and [count for _, count in values.values()].count(1) == n:  # each sample asked once
         ci = wilson_interval(round(value * n), n)
     elif metric.kind == "rate":
         ci = rate_interval(numbers)  # clustered by sample: the sample's pass rate over its repeats is the unit
@@ -252,16 +327,23 @@ def _tests(series: list[SampleValues], kind: str, pending: list[tuple[int, list[
     steps, tables = [], []
     for index, baseline in pending:
         current, reference_runs = series[index], [series[i] for i in baseline]
-        shared = sorted(k for k in current if all(k in b for b in reference_runs))
+        shared = sorted(set(current).intersection(*reference_runs))
         step = StepTest(baseline, len(shared))
         steps.append(step)
         if not shared:
             continue
         tests_before += 1
         step.level = alpha * spend(tests_before)
-        reference = [sum(b[k][0] for b in reference_runs) / len(reference_runs) for k in shared]
-        now = [current[k][0] for k in shared]
-        single = all(current[k][1] == 1 and all(b[k][1] == 1 for b in reference_runs) for k in shared)
+        picked = [[b[k] for k in shared] for b in reference_runs]
+        columns = [[v for v, _ in run] for run in picked]
+        if len(columns) == 1:  # one baseline run (the default window): `sum` of one value is 0 + it
+            reference = [0 + v for v in columns[0]]
+        else:
+            reference = [sum(values) / len(columns) for values in zip(*columns)]
+        now_picked = [current[k] for k in shared]
+        now = [v for v, _ in now_picked]
+        counts = [c for _, c in now_picked] + [c for run in picked for _, c in run]
+        single = counts.count(1) == len(counts)  # every sample asked once, on both sides
         if kind == "rate" and len(reference_runs) == 1 and single:
             tables.append((step, PairedBinary.of([v == 1.0 for v in reference], [v == 1.0 for v in now])))
             continue

@@ -9,7 +9,8 @@ are not mistaken for independent evidence.  Rows that errored are not answers: t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from collections import namedtuple
+from typing import Any, Callable, Sequence
 
 from ..store import RunRecord
 from ..store.rows import ResultRow
@@ -24,6 +25,19 @@ class Metric:
     kind: str  # "rate": a share in [0, 1]; "mean": any number
     read: Callable[[ResultRow], float | bool | None]  # None where the row does not measure it
     better: int  # +1 higher is better, -1 lower is better, 0 neither (a change is news, not a verdict)
+    # What `read` looks at: fields of the row, `details.KEY` for one key of its details.  A history reads only these
+    # columns of the store (`Store.result_columns`), and `column_reader` gives `read` rows that hold only them.
+    reads: tuple[str, ...]
+
+    def column_reader(self) -> Callable[[Sequence[Any]], float | bool | None]:
+        """`read` over the values of `reads`, in that order, as `Store.result_columns` gives them."""
+        keys = [c.split(".", 1)[1] for c in self.reads if c.startswith("details.")]
+        fields = [c for c in self.reads if not c.startswith("details.")] + (["details"] if keys else [])
+        row = namedtuple("Columns", fields)  # type: ignore[misc]
+        plain, read = len(self.reads) - len(keys), self.read
+        if not keys:
+            return lambda values: read(row._make(values))
+        return lambda values: read(row(*values[:plain], dict(zip(keys, values[plain:]))))
 
 
 def _detail(key: str) -> Callable[[ResultRow], bool | None]:
@@ -44,17 +58,17 @@ def _latency(row: ResultRow) -> float | None:
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("accuracy", "accuracy", "rate", lambda r: r.correct, +1),
-    Metric("answer_rate", "answer rate", "rate", _detail("answered"), +1),
-    Metric("refusal_rate", "refusal rate", "rate", _refused, -1),
-    Metric("response_rate", "response rate", "rate", _detail("responded"), +1),
-    Metric("executable", "executable", "rate", _detail("executable"), +1),
-    Metric("determined", "answer given", "rate", _detail("determined"), +1),
-    Metric("json_valid", "valid JSON", "rate", _detail("json_valid"), +1),
-    Metric("score", "score", "mean", lambda r: float(r.value), +1),
-    Metric("verbosity", "characters", "mean", lambda r: float(len(r.response or "")), 0),
-    Metric("latency", "latency (s)", "mean", _latency, -1),
-    Metric("tokens", "output tokens", "mean", lambda r: float(r.tokens_out or 0), 0),
+    Metric("accuracy", "accuracy", "rate", lambda r: r.correct, +1, ("correct",)),
+    Metric("answer_rate", "answer rate", "rate", _detail("answered"), +1, ("details.answered",)),
+    Metric("refusal_rate", "refusal rate", "rate", _refused, -1, ("details.answered",)),
+    Metric("response_rate", "response rate", "rate", _detail("responded"), +1, ("details.responded",)),
+    Metric("executable", "executable", "rate", _detail("executable"), +1, ("details.executable",)),
+    Metric("determined", "answer given", "rate", _detail("determined"), +1, ("details.determined",)),
+    Metric("json_valid", "valid JSON", "rate", _detail("json_valid"), +1, ("details.json_valid",)),
+    Metric("score", "score", "mean", lambda r: float(r.value), +1, ("value",)),
+    Metric("verbosity", "characters", "mean", lambda r: float(len(r.response or "")), 0, ("response",)),
+    Metric("latency", "latency (s)", "mean", _latency, -1, ("cached", "latency_s")),
+    Metric("tokens", "output tokens", "mean", lambda r: float(r.tokens_out or 0), 0, ("tokens_out",)),
 )}
 # Over repeats of a sample: at least one of k right (pass@k) and all k right (pass^k).  Only with --repeats.
 REPEAT_METRICS = ("pass_at_k", "pass_hat_k")
