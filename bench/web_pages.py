@@ -3,7 +3,8 @@
 The store is written straight in (as `undrift import` writes runs): four model names with 40, 30, 20 and 10 daily
 runs, each run 1,000 samples over three tasks (a right/wrong task, a graded task without verdicts, a refusal task),
 a few errors, a step down in accuracy on two names, fingerprint changes (a new `system_fingerprint`, a new served
-model) and a watch with an open alert.  `--store PATH` keeps it there and reuses it on the next run.
+model) and a watch with an open alert; the four names registered as a lineage of versions with `production` moved
+along it; and 10,000 proxied requests of one model over 10 days whose errors and refusals rise on the eighth.  `--store PATH` keeps it there and reuses it on the next run.
 
 Each page is loaded over HTTP from a real uvicorn server on 127.0.0.1: first from a new app over the store (cold: no
 history memo, a new connection pool; the operating system's file cache is warm), then again from the same app
@@ -37,11 +38,13 @@ import uvicorn
 from starlette.routing import Match
 
 import undrift
+from undrift.store.traffic import TrafficRecord, add_traffic
 from undrift.web.app import create_app
 
 GOAL_S = 1.0
 RUNS = {"support-bot": 40, "triage": 30, "local-llama": 20, "qa-bot": 10}  # 100 runs
 TASKS = {"facts": 500, "summaries": 300, "refusals": 200}  # 1,000 samples a run
+TRAFFIC = 10_000  # proxied requests of support-bot over 10 days
 # path (formatted with the store's facts: {name}, {old}, {new} are runs of the biggest name) and what it shows;
 # the runs a page reads, for its floor: "all" or "name" (the runs of {name}) or "pair" ({old} and {new}).
 PAGES = [
@@ -51,7 +54,7 @@ PAGES = [
     ("/compare?old={old}&new={new}", "compare two runs", "pair"),
     ("/registry", "registry", "all"),
     ("/traffic", "traffic", "all"),
-    ("/review", "review queue", "all"),
+    ("/review?run={new}&against={old}", "review queue", "pair"),
 ]
 
 
@@ -77,7 +80,31 @@ def build_store(path: Path) -> None:
     from undrift.monitor.ticks import start_tick
 
     raise_alert(store, "support-bot", REGRESSION, start_tick(store, "support-bot").id, "accuracy fell on facts", {})
+    registry = undrift.Registry(store)
+    parent = None
+    for name in RUNS:  # each name a registered version of the one before, `production` moved along them
+        registry.register(name, f"openai:{name}", parent=parent)
+        registry.set_alias("production", name)
+        parent = name
+    add_traffic(store, [_request(rng, start + timedelta(seconds=86.4 * i), i) for i in range(TRAFFIC)])
     store.close()
+
+
+def _request(rng: random.Random, at: datetime, index: int) -> TrafficRecord:
+    """One proxied chat request of `support-bot`; from the eighth day on, errors and refusals rise."""
+    late = index >= TRAFFIC * 7 // 10
+    error = "upstream returned 502" if rng.random() < (0.06 if late else 0.01) else None
+    text = None if error else ("I cannot help with that." if rng.random() < (0.15 if late else 0.03)
+                               else "Paris is the capital of France. " * rng.randint(1, 8))
+    return TrafficRecord(
+        at=at, method="POST", path="/v1/chat/completions", upstream="http://127.0.0.1:9/v1", stream=False,
+        status=502 if error else 200, latency_s=rng.uniform(0.2, 2.0),
+        request={"model": "support-bot", "messages": [{"role": "user", "content": "What is the capital of France?"}]},
+        response=None if error else {"object": "chat.completion", "model": "support-bot-2026",
+                                     "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                                  "finish_reason": "stop"}]},
+        response_text=text, model="support-bot", served_model="support-bot-2026", tokens_in=12,
+        tokens_out=None if error else len(text) // 4, error=error)
 
 
 def _rows(rng: random.Random, task: str, size: int, skill: float) -> list[dict]:

@@ -47,6 +47,27 @@ def test_window_and_metric_choice(store):
     assert not verbosity.points[4].change_point or verbosity.points[4].delta != 0  # window 2: still half old runs
 
 
+def test_a_slice_is_followed_on_its_own_samples(tmp_path, sqlite_url):
+    """Samples tagged `hard` go from right to wrong at the fourth run, `easy` ones stay right: the whole task shows
+    a change, the `easy` slice shows none, the `hard` slice shows it at full size; each history lists the tags."""
+    store = Store.open(sqlite_url)
+    for week in range(5):
+        rows = [result_row("qa", f"s{i}", i % 2 == 0 or week < 3, slices=["easy"] if i % 2 == 0 else ["hard", "x"])
+                for i in range(200)]
+        store_run(store, "svc", rows, created_at=START + timedelta(weeks=week))
+    whole, easy, hard = (model_history(store, "svc", slice=s) for s in (None, "easy", "hard"))
+    assert [p.value for p in whole.tasks[0].points] == [1, 1, 1, 0.5, 0.5] and whole.decision == "changed"
+    assert [p.n for p in easy.tasks[0].points] == [100] * 5 and easy.decision == "unchanged"
+    assert [p.value for p in hard.tasks[0].points] == [1, 1, 1, 0, 0] and hard.tasks[0].points[3].change_point
+    assert whole.slices == easy.slices == ["easy", "hard", "x"] and hard.slice == "hard"
+    with pytest.raises(UndriftError, match="no sample of 'svc' is tagged with slice 'medium': its slices are easy, "
+                                           "hard, x"):
+        model_history(store, "svc", slice="medium")
+    result = undrift("history", "svc", "--slice", "easy", "--json", "--db", sqlite_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["slice"] == "easy"
+
+
 def test_history_cli_and_errors(tmp_path, store, sqlite_url):
     result = undrift("history", "svc", "--db", sqlite_url, cwd=tmp_path)
     assert result.returncode == 1, result.stderr  # a change point: exit 1, like `check` and `gate`

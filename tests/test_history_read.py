@@ -126,6 +126,8 @@ def test_every_history_is_as_pinned(found):
     pinned = json.loads(PINNED.read_text())
     assert [f["ask"] for f in found] == [p["ask"] for p in pinned]
     for now, then in zip(found, pinned):
+        if "refused" not in now["history"]:  # pinned before a history could follow a slice: here, every sample
+            assert now["history"].pop("slice") is None and isinstance(now["history"].pop("slices"), list)
         assert now == then, f"history of {now['ask']} changed"
 
 

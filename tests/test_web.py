@@ -114,6 +114,30 @@ def test_history_marks_the_runs_where_the_model_version_changed_and_the_alias_mo
     assert moves == ["production: none → v1 (alias)", "production: v1 → v2 (alias)"]
 
 
+def test_history_page_follows_a_slice_chosen_in_the_page(tmp_path):
+    import undrift
+    from undrift.web import create_app
+
+    store = undrift.Store.open(f"sqlite:///{tmp_path / 'ui.db'}")
+    start = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    for day in range(4):  # `hard` samples fail from the fourth run on, `easy` ones never
+        store_run(store, "sliced", [result_row("facts", f"s{j}", j % 2 == 0 or day < 3,
+                                               slices=["easy" if j % 2 == 0 else "hard"]) for j in range(40)],
+                  created_at=start + timedelta(days=day))
+    web = client(create_app(store))
+    page = web.get("/history", params={"name": "sliced"}).text
+    assert re.findall(r'<option value="(\w*)"[^>]*>(?:every sample|easy|hard)</option>', page) == ["", "easy", "hard"]
+    hard = web.get("/history", params={"name": "sliced", "slice": "hard"})
+    assert hard.status_code == 200 and '<option value="hard" selected>' in hard.text
+    download = web.get("/history.csv", params={"name": "sliced", "slice": "hard"})
+    assert 'filename="history-sliced-facts-hard-accuracy.csv"' in download.headers["content-disposition"]
+    table = list(csv.DictReader(io.StringIO(download.text)))
+    assert [(row["samples"], row["accuracy"], row["change point"]) for row in table] == [
+        ("20", "1.0", ""), ("20", "1.0", ""), ("20", "1.0", ""), ("20", "0.0", "yes")]
+    unknown = web.get("/history", params={"name": "sliced", "slice": "medium"})
+    assert unknown.status_code == 400 and "its slices are easy, hard" in unknown.text
+
+
 def test_history_page_plots_the_chosen_task_and_metric_with_intervals_and_change_points(store):
     from undrift.web import create_app
 

@@ -103,6 +103,8 @@ class ModelHistory:
     window: int
     alpha: float
     tasks: list[TaskHistory]
+    slice: str | None = None  # only the samples tagged with this slice were measured
+    slices: list[str] = field(default_factory=list)  # the slice tags of the samples, to choose from
 
     @property
     def decision(self) -> str:
@@ -117,13 +119,15 @@ class ModelHistory:
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({"name": self.name, "window": self.window, "alpha": self.alpha, "decision": self.decision,
+                         "slice": self.slice, "slices": self.slices,
                          "tasks": {t.task: {"metric": t.metric, "kind": t.kind, "note": t.note,
                                             "points": [asdict(p) for p in t.points]} for t in self.tasks}})
 
 
 def model_history(store: Store, name: str, metric: str | None = None, task: str | None = None,
-                  window: int = 1, alpha: float = ALPHA) -> ModelHistory:
-    """The series of `name`'s complete runs, oldest first, for `metric` (default: each task's headline)."""
+                  window: int = 1, alpha: float = ALPHA, slice: str | None = None) -> ModelHistory:
+    """The series of `name`'s complete runs, oldest first, for `metric` (default: each task's headline); `slice`:
+    only the samples tagged with it (a run's own tags: a sample moved between slices counts where it was)."""
     if metric is not None and metric not in METRICS:
         raise UndriftError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
     if window < 1:
@@ -135,10 +139,14 @@ def model_history(store: Store, name: str, metric: str | None = None, task: str 
     if not records:
         raise UndriftError(f"no complete runs named {name!r}: "
                            "undrift.runs() and `undrift runs` list the names")
-    readings = _Readings(store, [r.id for r in records], task, METRICS[metric or HEADLINE_ORDER[0]])
+    readings = _Readings(store, [r.id for r in records], task, METRICS[metric or HEADLINE_ORDER[0]], slice)
     tasks = readings.tasks
     if task and not tasks:
         raise UndriftError(f"no run of {name!r} has task {task!r}")
+    if slice is not None and not tasks:
+        known = ", ".join(readings.slices) or "none: its samples carry no slice tags"
+        raise UndriftError(f"no sample of {name!r}{f' in task {task!r}' if task else ''} is tagged with slice "
+                           f"{slice!r}: its slices are {known}")
     chosen = {t: metric for t in tasks} if metric else readings.headlines()
     values = {t: readings.values(METRICS[m], t) for t, m in chosen.items() if m}
     measured = {t: [(r, values[t][r.id]) for r in records if values[t].get(r.id)] for t in values}
@@ -147,7 +155,7 @@ def model_history(store: Store, name: str, metric: str | None = None, task: str 
                  for t, series in measured.items()]
     if not histories:
         raise UndriftError(f"no run of {name!r} measures {metric!r}")
-    return ModelHistory(name=name, window=window, alpha=alpha, tasks=histories)
+    return ModelHistory(name=name, window=window, alpha=alpha, tasks=histories, slice=slice, slices=readings.slices)
 
 
 SampleValues = dict[str, tuple[float, int]]  # sample id -> (value, answered repeats measuring it)
@@ -160,9 +168,12 @@ class _Readings:
     A sample's value is `analysis.metrics.sample_value` of its repeats, worked out here over those columns: the mean
     of the metric over its answered repeats (in repeat order), and how many measured it."""
 
-    def __init__(self, store: Store, run_ids: list[str], task: str | None, first: Metric) -> None:
-        """`run_ids` oldest first; `task`: only that task; `first`: the metric read first, for every task."""
-        self.store, self.run_ids = store, run_ids
+    def __init__(self, store: Store, run_ids: list[str], task: str | None, first: Metric,
+                 slice: str | None = None) -> None:
+        """`run_ids` oldest first; `task`: only that task; `first`: the metric read first, for every task;
+        `slice`: only the rows tagged with it.  The first read also collects every slice tag (`slices`)."""
+        self.store, self.run_ids, self.slice = store, run_ids, slice
+        self.slices: list[str] = []
         self._values: dict[tuple[str, str], dict[str, SampleValues]] = {}  # (metric, task) -> run id -> values
         present = self._read(first, [task] if task else None)
         order = {run_id: i for i, run_id in enumerate(run_ids)}
@@ -193,7 +204,16 @@ class _Readings:
     def _read(self, metric: Metric, tasks: list[str] | None) -> list[tuple[str, str]]:
         """Read `metric`'s columns for `tasks` (None: all) and keep each task's sample values; the (run id, task)
         pairs that have rows, errors included."""
-        present = _sample_values(self.store.result_columns(self.run_ids, metric.reads, tasks), metric)
+        wanted = self.slice is not None or not self._values  # the first read collects the slices
+        found = self.store.result_columns(self.run_ids, [*metric.reads, "slices"] if wanted else metric.reads, tasks)
+        if wanted:
+            tags = found.pop("slices")
+            if not self._values:
+                self.slices = sorted({tag for row in tags for tag in row or ()})
+            if self.slice is not None:
+                keep = [self.slice in (row or ()) for row in tags]
+                found = {column: [v for v, kept in zip(values, keep) if kept] for column, values in found.items()}
+        present = _sample_values(found, metric)
         for task in tasks if tasks is not None else {t for _, t in present}:
             self._values[(metric.name, task)] = {}
         for (run_id, task), samples in present.items():

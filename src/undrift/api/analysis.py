@@ -91,12 +91,14 @@ def check(reference: str | RunRecord, model: str | ModelSpec | Model, *, directi
 
 @checked
 def history(name: str, *, metric: str | None = None, task: str | None = None, window: int = 1, alpha: float = 0.05,
-            db: Store | str | Path | None = None) -> ModelHistory:
+            slice: str | None = None, db: Store | str | Path | None = None) -> ModelHistory:
     """The runs filed under `name` over time: a metric series per task, change points, fingerprint changes
-    (`.decision`: unchanged, changed or undecided)."""
+    (`.decision`: unchanged, changed or undecided); `slice`: only the samples tagged with it (`.slices` lists the
+    tags there are)."""
     from ..analysis.history import model_history
 
-    return model_history(as_store(db, must_exist=True), name, metric=metric, task=task, window=window, alpha=alpha)
+    return model_history(as_store(db, must_exist=True), name, metric=metric, task=task, window=window, alpha=alpha,
+                         slice=slice)
 
 
 @checked

@@ -16,6 +16,7 @@ def history(
     name: str = typer.Argument(..., help="model name whose runs to follow"),
     metric: Optional[str] = typer.Option(None, help="metric to follow (default: each task's headline metric)"),
     task: Optional[str] = typer.Option(None, help="only this task"),
+    slice_: Optional[str] = typer.Option(None, "--slice", help="only the samples tagged with this slice"),
     window: int = typer.Option(1, help="the baseline of a regime is the mean of its first WINDOW runs"),
     alpha: float = typer.Option(0.05, help="chance that a series without change shows any change point, at most"),
     db: Db = None,
@@ -26,7 +27,7 @@ def history(
     Exit status: 0 unchanged (every run tested, no change point), 1 changed (a change point), 3 undecided (a run
     could not be tested: a single run, or none shared samples with its baseline).
     """
-    series = undrift.history(name, metric=metric, task=task, window=window, alpha=alpha, db=db)
+    series = undrift.history(name, metric=metric, task=task, window=window, alpha=alpha, slice=slice_, db=db)
     if as_json:
         print_json(series.to_dict())
     else:

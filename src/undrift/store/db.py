@@ -23,7 +23,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import (Boolean, String, Text, bindparam, cast, create_engine, delete, event, func, inspect, literal,
+from sqlalchemy import (JSON, Boolean, String, Text, bindparam, cast, create_engine, delete, event, func, inspect, literal,
                         select, update)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -447,6 +447,8 @@ class Store:
             if name.startswith("details."):
                 key = None if self._json_arrow else name.split(".", 1)[1]
                 found[name] = list(map(_Once(partial(_json_value, key=key)).__getitem__, found[name]))
+            elif name in results.c and isinstance(results.c[name].type, JSON):
+                found[name] = list(map(_Once(json.loads).__getitem__, found[name]))
             elif sqlite and isinstance(expression.type, Boolean):  # SQLite has 0 and 1
                 found[name] = list(map(_Once(bool).__getitem__, found[name]))
         return found
@@ -460,6 +462,8 @@ class Store:
             return cast(results.c.details, Text)
         if name not in results.c or name == "details":
             raise ValueError(f"no column {name!r} in results: name one, or details.KEY")
+        if isinstance(results.c[name].type, JSON):  # as text on every backend, parsed once per distinct value
+            return cast(results.c[name], Text)
         return results.c[name]
 
     @property

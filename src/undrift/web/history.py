@@ -27,6 +27,8 @@ from .versions import VersionMarks, version_marks
 class HistoryView:
     name: str
     metric: str | None  # as asked for; None: each task's headline metric
+    slice: str | None  # as asked for; None: every sample
+    slices: list[str]  # the name's slice tags, to choose from
     tasks: list[str]
     series: TaskHistory
     decision: str
@@ -38,27 +40,32 @@ class HistoryView:
         return list(METRICS)
 
     def figure(self) -> str:
-        return embedded(history_figure(self.series, self.marks), file_name(f"{self.name}-{self.series.task}-{self.series.metric}"))
+        scope = f"-{self.slice}" if self.slice else ""
+        return embedded(history_figure(self.series, self.marks),
+                        file_name(f"{self.name}-{self.series.task}{scope}-{self.series.metric}"))
 
 
 def history_link(name: str) -> str:
     return "/history?" + urlencode({"name": name})
 
 
-def history_view(memo: HistoryMemo, name: str, task: str | None = None, metric: str | None = None) -> HistoryView:
-    """The series of `task` (default: the first) measured by `metric` (default: its headline metric)."""
+def history_view(memo: HistoryMemo, name: str, task: str | None = None, metric: str | None = None,
+                 slice: str | None = None) -> HistoryView:
+    """The series of `task` (default: the first) measured by `metric` (default: its headline metric), on the
+    samples of `slice` (default: all)."""
     records = runs(name=name, limit=None, db=memo.store)
-    found: ModelHistory = memo.get(name, metric or None, records)
+    found: ModelHistory = memo.get(name, metric or None, records, slice or None)
     tasks = [t.task for t in found.tasks]
     chosen = task or tasks[0]
     series = next((t for t in found.tasks if t.task == chosen), None)
     if series is None:
         raise UndriftError(f"{name!r} has no series for task {chosen!r} here: its tasks are {', '.join(tasks)}")
     marks = version_marks(memo.store, name, records)
-    return HistoryView(name, metric or None, tasks, series, found.decision, marks, history_table(name, series, marks))
+    return HistoryView(name, metric or None, slice or None, found.slices, tasks, series, found.decision, marks,
+                       history_table(name, series, marks, slice or None))
 
 
-def history_table(name: str, series: TaskHistory, marks: VersionMarks) -> Table:
+def history_table(name: str, series: TaskHistory, marks: VersionMarks, slice: str | None = None) -> Table:
     rows = []
     for point in series.points:
         low, high = point.ci if point.ci else (None, None)
@@ -66,7 +73,9 @@ def history_table(name: str, series: TaskHistory, marks: VersionMarks) -> Table:
                      round(point.value, 4), rounded(low), rounded(high), rounded(point.delta), significant(point.p),
                      "yes" if point.change_point else "", "; ".join(point.fingerprint_changes),
                      marks.changed.get(point.run_id, ""), _compared(point.baseline, point.run_id)))
-    return Table(file_name(f"history-{name}-{series.task}-{series.metric}"), f"{series.task}: {series.metric} by run",
+    scope = f" (slice {slice})" if slice else ""
+    return Table(file_name(f"history-{name}-{series.task}{f'-{slice}' if slice else ''}-{series.metric}"),
+                 f"{series.task}{scope}: {series.metric} by run",
                  ("when", "run", "model", "samples", series.metric, "ci low", "ci high", "change vs baseline", "p",
                   "change point", "fingerprint changes", "model changed", "compare with baseline"), rows)
 
@@ -121,22 +130,23 @@ def routes(site: Site) -> APIRouter:
     router = APIRouter()
 
     @router.get("/history", response_class=HTMLResponse)
-    def history_page(request: Request, name: str = "", task: str = "", metric: str = "") -> HTMLResponse:
+    def history_page(request: Request, name: str = "", task: str = "", metric: str = "",
+                     slice: str = "") -> HTMLResponse:
         if not name:
             raise UndriftError("the history page needs a model name: /history?name=NAME (the overview links each)")
         try:
-            view = history_view(site.memo, name, task or None, metric or None)
-        except UndriftError as problem:  # a task or metric this name lacks: offer its headline series instead
-            if not (task or metric):
+            view = history_view(site.memo, name, task or None, metric or None, slice or None)
+        except UndriftError as problem:  # a task, metric or slice this name lacks: offer its headline series
+            if not (task or metric or slice):
                 raise
             return site.page(request, "problem.html", 400, problem=str(problem), back=history_link(name),
                              back_name=name)
         return site.page(request, "history.html", view=view)
 
     @router.get("/history.csv")
-    def history_csv(name: str = "", task: str = "", metric: str = "") -> Response:
+    def history_csv(name: str = "", task: str = "", metric: str = "", slice: str = "") -> Response:
         if not name:
             raise UndriftError("the history download needs a model name: /history.csv?name=NAME")
-        return csv_response(history_view(site.memo, name, task or None, metric or None).table)
+        return csv_response(history_view(site.memo, name, task or None, metric or None, slice or None).table)
 
     return router

@@ -47,12 +47,13 @@ class HistoryMemo:
     def __init__(self, store: Store, size: int = SIZE) -> None:
         self.store, self._kept = store, Kept(size)
 
-    def get(self, name: str, metric: str | None = None, records: list[RunRecord] | None = None) -> ModelHistory:
+    def get(self, name: str, metric: str | None = None, records: list[RunRecord] | None = None,
+            slice: str | None = None) -> ModelHistory:
         """The history of `name` (its `records` if the caller has them already); raises as `undrift.history`."""
         if records is None:
             records = runs(name=name, limit=None, db=self.store)
-        key = (name, metric, tuple((r.id, r.status) for r in records))
-        return self._kept.get(key, lambda: history(name, metric=metric, db=self.store))
+        key = (name, metric, slice, tuple((r.id, r.status) for r in records))
+        return self._kept.get(key, lambda: history(name, metric=metric, slice=slice, db=self.store))
 
     def maybe(self, name: str, records: list[RunRecord]) -> ModelHistory | None:
         """The history, or None where the name has no complete run yet (nothing to test)."""
