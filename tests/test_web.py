@@ -275,3 +275,48 @@ def test_a_new_run_shows_at_once_though_histories_are_kept(store):
     row = next(r for r in rows_of(web.get("/").text, "models") if " steady " in r)
     assert row.split()[0] == "red" and "changed at the newest run: facts" in row
     assert web.get("/history.csv", params={"name": "steady"}).text.count("\r\n") == 1 + 4
+
+
+def test_a_value_being_computed_is_computed_once_for_every_thread_that_asks():
+    """The start-up warm-up and the first visitor ask for the same history: the second waits for the first."""
+    import threading
+
+    from undrift import UndriftError
+    from undrift.web.memo import Kept
+
+    kept, results, started, release = Kept(), [], threading.Event(), threading.Event()
+
+    def compute():
+        started.set()
+        release.wait(10)
+        return "history"
+
+    first = threading.Thread(target=lambda: results.append(kept.get(("drifty",), compute)))
+    first.start()
+    started.wait(10)
+    second = threading.Thread(target=lambda: results.append(kept.get(("drifty",), compute)))
+    second.start()
+    second.join(0.2)
+    assert second.is_alive()  # waiting for the first, not computing its own
+    release.set()
+    first.join(10), second.join(10)
+    assert results == ["history", "history"] and kept.computed == 1
+
+    def broken():
+        raise UndriftError("no complete runs")
+
+    with pytest.raises(UndriftError):
+        kept.get(("empty",), broken)
+    assert kept.get(("empty",), lambda: "later") == "later"  # a failure is not kept, and frees the key
+
+
+def test_the_warm_up_computes_the_overview_before_its_first_visitor(store):
+    from undrift.web import create_app
+
+    app = create_app(store, warm=True)
+    app.state.warm_up.join(60)
+    histories = app.state.site.memo
+    assert not app.state.warm_up.is_alive() and histories.computed == 3  # drifty, steady, the markup name
+    cold = client(create_app(store)).get("/").text
+    assert client(app).get("/").text.split("<main>")[1] == cold.split("<main>")[1]
+    assert histories.computed == 3  # the visit found them kept

@@ -104,7 +104,7 @@ class ModelHistory:
     alpha: float
     tasks: list[TaskHistory]
     slice: str | None = None  # only the samples tagged with this slice were measured
-    slices: list[str] = field(default_factory=list)  # the slice tags of the samples, to choose from
+    slices: list[str] = field(default_factory=list)  # the slice tags of the newest run's samples, to choose from
 
     @property
     def decision(self) -> str:
@@ -171,14 +171,19 @@ class _Readings:
     def __init__(self, store: Store, run_ids: list[str], task: str | None, first: Metric,
                  slice: str | None = None) -> None:
         """`run_ids` oldest first; `task`: only that task; `first`: the metric read first, for every task;
-        `slice`: only the rows tagged with it.  The first read also collects every slice tag (`slices`)."""
+        `slice`: only the rows tagged with it."""
         self.store, self.run_ids, self.slice = store, run_ids, slice
-        self.slices: list[str] = []
         self._values: dict[tuple[str, str], dict[str, SampleValues]] = {}  # (metric, task) -> run id -> values
         present = self._read(first, [task] if task else None)
         order = {run_id: i for i, run_id in enumerate(run_ids)}
         # The tasks of the oldest run first, then those that came later, each run's in the store's order.
         self.tasks = list(dict.fromkeys(t for _, t in sorted(present, key=lambda k: order[k[0]])))
+
+    @property
+    def slices(self) -> list[str]:
+        """The slice tags of the newest run's samples, to choose from (one run's rows: cheap beside a history)."""
+        found = self.store.result_columns(self.run_ids[-1:], ["slices"])["slices"]
+        return sorted({tag for tags in found for tag in tags or ()})
 
     def values(self, metric: Metric, task: str) -> dict[str, SampleValues]:
         """run id -> the task's sample values for `metric`, for each run that measures it there."""
@@ -204,15 +209,12 @@ class _Readings:
     def _read(self, metric: Metric, tasks: list[str] | None) -> list[tuple[str, str]]:
         """Read `metric`'s columns for `tasks` (None: all) and keep each task's sample values; the (run id, task)
         pairs that have rows, errors included."""
-        wanted = self.slice is not None or not self._values  # the first read collects the slices
-        found = self.store.result_columns(self.run_ids, [*metric.reads, "slices"] if wanted else metric.reads, tasks)
-        if wanted:
-            tags = found.pop("slices")
-            if not self._values:
-                self.slices = sorted({tag for row in tags for tag in row or ()})
-            if self.slice is not None:
-                keep = [self.slice in (row or ()) for row in tags]
-                found = {column: [v for v, kept in zip(values, keep) if kept] for column, values in found.items()}
+        if self.slice is None:
+            found = self.store.result_columns(self.run_ids, metric.reads, tasks)
+        else:
+            found = self.store.result_columns(self.run_ids, [*metric.reads, "slices"], tasks)
+            keep = [self.slice in (tags or ()) for tags in found.pop("slices")]
+            found = {column: [v for v, kept in zip(values, keep) if kept] for column, values in found.items()}
         present = _sample_values(found, metric)
         for task in tasks if tasks is not None else {t for _, t in present}:
             self._values[(metric.name, task)] = {}

@@ -27,7 +27,7 @@ def listen_ui(host: str = "127.0.0.1", port: int = 8800, *, db: Store | str | Pa
 
     refuse_open_without_token(host, token, f"give {option('token')} (or $UNDRIFT_UI_TOKEN); the dashboard then "
                                            "asks every visitor for it")
-    app = create_app(db, token)
+    app = create_app(db, token, warm=True)
     listening = listen(app, host, port)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{listening.port}/"
