@@ -53,6 +53,7 @@ def test_history_in_the_browser(page, dashboard):
     assert page.locator("#history-plot .errorbar").count() >= 1  # the Wilson intervals
     rows = page.locator("#table-history-drifty-facts-accuracy tbody tr")
     assert rows.count() == 4 and "yes" in rows.nth(3).inner_text()
+    page.screenshot(path=str(ARTIFACTS / "history.png"), full_page=True)  # before the toolbar's hover and toasts
     page.select_option("select[name=metric]", "verbosity")  # a plain GET form chooses the metric
     page.get_by_role("button", name="Show").click()
     page.wait_for_selector("#history-plot .main-svg")
@@ -71,7 +72,6 @@ def test_history_in_the_browser(page, dashboard):
     with page.expect_download() as png:
         page.locator('#history-plot .modebar-btn[data-title^="Download plot as a"]').click()
     assert png.value.suggested_filename.endswith(".png")
-    page.screenshot(path=str(ARTIFACTS / "history.png"), full_page=True)
     assert not page.errors
 
 

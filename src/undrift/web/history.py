@@ -82,7 +82,7 @@ def history_table(name: str, series: TaskHistory, marks: VersionMarks, slice: st
 
 def _compared(baseline: list[str], run_id: str) -> Cell | None:
     """The comparison page of a run with the one run it was tested against (a baseline of several: none)."""
-    return Cell(f"{baseline[0]} → {run_id}", href=compare_link(baseline[0], run_id)) if len(baseline) == 1 else None
+    return Cell(f"vs {baseline[0]}", href=compare_link(baseline[0], run_id)) if len(baseline) == 1 else None
 
 
 def history_figure(series: TaskHistory, marks: VersionMarks) -> go.Figure:
