@@ -175,7 +175,7 @@ def test_label_a_flip_in_the_browser(page, served, tmp_path):
     first.get_by_role("button", name="incorrect").click()
     page.wait_for_url(re.compile(r"#item-"))
     labelled = page.locator("tr.review-item").first
-    assert labelled.locator(".verdict").inner_text() == "incorrect"
+    assert labelled.locator(".label-badge").inner_text() == "incorrect"
     assert labelled.locator("q.correction").inner_text() == "Paris" and "by ana" in labelled.inner_text()
     with page.expect_download() as download:
         page.get_by_role("link", name="Labels as training data (JSONL)").click()

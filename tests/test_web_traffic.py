@@ -189,6 +189,8 @@ def test_traffic_in_the_browser(page, dashboard):
     page.wait_for_selector("#traffic-plot .main-svg")
     assert "error rate" in page.locator("#traffic-plot").text_content()
     assert "current window" in page.locator("#traffic-plot .legend").text_content()
+    verdict = page.locator("p.verdict")  # the sentence is readable: dark text, not a badge's white
+    assert "shift" in verdict.inner_text() and verdict.evaluate("e => getComputedStyle(e).color") != "rgb(255, 255, 255)"
     tests = page.locator("#table-traffic-chat-a-1d-tests tbody tr")
     assert tests.filter(has_text="error rate").locator(".state.red").inner_text() == "shift"
     responses = page.locator("#table-traffic-chat-a-1d-responses")
