@@ -6,6 +6,7 @@ each alias, the model card rendered (raw HTML off), and promote / rollback as fo
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 
@@ -207,6 +208,26 @@ def test_markup_in_a_version_and_its_card_is_escaped(store):
     hostile = card_html('<img src=x onerror=alert(1)> [x](javascript:alert(2)) <a href="javascript:alert(3)">y</a>')
     assert hostile == ("<p>&lt;img src=x onerror=alert(1)&gt; [x](javascript:alert(2)) "
                        "&lt;a href=&quot;javascript:alert(3)&quot;&gt;y&lt;/a&gt;</p>\n")  # all text, no element
+
+
+def test_markdown_in_names_is_text_in_the_card_not_links_or_images(tmp_path):
+    """A task, suite, recipe and version named with Markdown: the card (the CLI's and the page's) shows the text."""
+    import undrift as api
+    from undrift.web import create_app
+    from undrift.web.registry import version_link
+
+    store = api.Store.open(f"sqlite:///{tmp_path / 'md.db'}")
+    link, image = "[click me](http://evil.example/t)", "![x](http://evil.example/i.png)"
+    api.Registry(store).register("md*v*", "hf:/models/md", kind="trained", recipe={"`base`": f"`{link}`"},
+                                 data_hashes={image: "ab" * 32})
+    store_run(store, "md*v*", [result_row(f"{link} {image}", "s0", True)], suite=f"_{link}_")
+    card = api.model_card("md*v*", db=store)
+    assert "# Model card: md\\*v\\*" in card and "\\[click me\\](http://evil.example/t)" in card
+    page = TestClient(create_app(store), base_url=LOCAL).get(version_link("md*v*")).text
+    shown = page.split('<article class="markdown">', 1)[1].split("</article>", 1)[0]
+    assert "evil.example" in shown and "<a " not in shown and "<img" not in shown and "<em>" not in shown
+    assert f"{link} {image}" in html.unescape(re.sub(r"<[^>]+>", "", shown))  # the task, as text
+    assert f"<code>`{link}`</code>" in html.unescape(shown)  # a recipe value holding backticks: one code span
 
 
 def test_every_registry_table_downloads_as_the_same_csv(store):
