@@ -112,6 +112,12 @@ def test_history_marks_the_runs_where_the_model_version_changed_and_the_alias_mo
     assert changed["hovertext"] == ["model: v1 → v2"] and changed["x"] == ["2026-03-03T00:00:00"]
     moves = [note["text"] for note in figure["layout"]["annotations"]]
     assert moves == ["production: none → v1 (alias)", "production: v1 → v2 (alias)"]
+    registry.register("v2-copy", two)  # a second version with v2's spec: the spec alone no longer names one
+    store_run(store, "v2-copy", [result_row("facts", "s0", True)], model_spec=two)
+    table = list(csv.DictReader(io.StringIO(web.get("/history.csv", params={"name": "nightly"}).text)))
+    assert [row["model"] for row in table] == ["v1", "v1", two]
+    copy = list(csv.DictReader(io.StringIO(web.get("/history.csv", params={"name": "v2-copy"}).text)))
+    assert [row["model"] for row in copy] == ["v2-copy"]  # a version's own runs are its own
 
 
 def test_history_page_follows_a_slice_chosen_in_the_page(tmp_path):
