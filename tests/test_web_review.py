@@ -123,6 +123,8 @@ def test_a_label_without_the_tokens_or_with_a_bad_verdict_is_refused_and_stores_
     unknown = web.post("/review/label", data={**form, "csrf_token": csrf, "sample_id": "nope"})
     assert unknown.status_code == 400 and "has no sample &#39;nope&#39; in task &#39;facts&#39;" in unknown.text
     assert "Traceback" not in bad.text + unknown.text
+    for odd in ({"limit": "abc"}, {"against": "no-such-run"}):  # a way back that fails: refused before writing
+        assert web.post("/review/label", data={**form, "csrf_token": csrf, **odd}).status_code == 400
     nothing = web.get("/review/labels.jsonl", params={"run": new})
     assert nothing.status_code == 400 and "no labels for run" in nothing.text
     assert all("not labelled" in row for row in queue_rows(web.get("/review", params={"run": new}).text))

@@ -110,6 +110,9 @@ def routes(site: Site) -> APIRouter:
     @router.post("/review/label")
     async def review_label(request: Request) -> RedirectResponse:
         form = await form_fields(request)
+        _limit(form.get("limit", ""))  # the way back must be good before anything is written
+        if form.get("against"):
+            site.store.get_run(form["against"])
         stored = label(form.get("run", ""), form.get("task", ""), form.get("sample_id", ""), form.get("label", ""),
                        correction=form.get("correction") or None, reviewer=form.get("reviewer") or None,
                        db=site.store)
