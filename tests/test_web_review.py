@@ -137,6 +137,7 @@ def test_without_a_run_the_page_offers_the_runs_and_bad_addresses_are_one_line(w
     web = client(create_app(store))
     chooser = web.get("/review")
     assert chooser.status_code == 200 and f'<option value="{new}">v2 · {new}</option>' in chooser.text
+    assert f'<option value="{old}" selected>v1 · {old}</option>' in chooser.text  # the run before, for its flips
     assert web.get("/review", params={"run": "nothing"}).status_code == 400
     assert "limit must be" in web.get("/review", params={"run": new, "limit": "-3"}).text
     assert web.get("/review.csv").status_code == 400

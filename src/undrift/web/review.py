@@ -26,7 +26,13 @@ SHOWN = 100  # answers a queue page shows unless ?limit= asks for more or fewer
 class Chooser:
     """No run named yet: the newest runs to pick one from (and a comparison run for its flips)."""
 
-    runs: list[RunRecord]
+    runs: list[RunRecord]  # newest first: the first is offered
+
+    @property
+    def against(self) -> str | None:
+        """The comparison offered with the newest run: the run of the same suite before it, if listed (as the compare
+        page's default pair)."""
+        return next((r.id for r in self.runs[1:] if r.suite == self.runs[0].suite), None)
 
 
 @dataclass(frozen=True)
