@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from helpers import HOSTILE_NAME, HOSTILE_TASK, cli_argv, cli_env, dashboard_store, result_row, store_run, undrift
 
 LOCAL = "http://127.0.0.1"
+LONG_TOKEN = "a-token-of-24-characters"
 
 
 @pytest.fixture
@@ -152,7 +153,8 @@ def test_history_page_plots_the_chosen_task_and_metric_with_intervals_and_change
     assert page.status_code == 200
     assert '<option value="accuracy" selected>' in page.text and '<option value="facts" selected>' in page.text
     assert '"name": "change point"' in page.text and '"arrayminus"' in page.text
-    assert '<script src="/static/plotly.min.js"></script>' in page.text and "cdn" not in page.text.lower()
+    assert re.search(r'<script src="/static/plotly-[\d.]+\.min\.js"></script>', page.text)
+    assert "cdn" not in page.text.lower()
     table = list(csv.DictReader(io.StringIO(web.get("/history.csv", params={"name": "drifty", "task": "facts",
                                                                              "metric": "accuracy"}).text)))
     assert [row["change point"] for row in table] == ["", "", "", "yes"]
@@ -184,9 +186,14 @@ def test_plotly_is_served_from_the_installed_package(store):
     from undrift.web import create_app
     from undrift.web.assets import plotly_js
 
-    served = client(create_app(store)).get("/static/plotly.min.js")
+    web = client(create_app(store))
+    url = re.search(r'<script src="(/static/plotly-[^"]+)"', web.get("/history?name=drifty").text)[1]
+    served = web.get(url)
     assert served.status_code == 200 and served.content == plotly_js().read_bytes()
     assert served.headers["content-type"].startswith("text/javascript")
+    assert "max-age=31536000" in served.headers["cache-control"]  # the URL names plotly's version: kept a year
+    again = web.get(url, headers={"If-None-Match": served.headers["etag"]})
+    assert again.status_code == 304 and not again.content  # 4.8 MB not sent twice
 
 
 def test_writes_need_the_token_and_the_csrf_token(store):
@@ -212,15 +219,15 @@ def test_writes_need_the_token_and_the_csrf_token(store):
 def test_a_given_token_guards_reads_and_is_kept_in_a_cookie_off_the_url(store):
     from undrift.web import create_app
 
-    web = client(create_app(store, token="open sesame"), follow_redirects=False)
+    web = client(create_app(store, token="open sesame said ali baba"), follow_redirects=False)
     assert web.get("/").status_code == 401
     assert web.get("/?token=wrong").status_code == 401
-    moved = web.get("/history?name=steady&token=open+sesame")
+    moved = web.get("/history?name=steady&token=open+sesame+said+ali+baba")
     assert moved.status_code == 303 and moved.headers["location"] == "/history?name=steady"
     assert "HttpOnly" in moved.headers["set-cookie"] and "SameSite=Strict" in moved.headers["set-cookie"]
     assert web.get("/history?name=steady").status_code == 200  # the cookie carries it now
-    assert client(create_app(store, token="open sesame")).get(
-        "/", headers={"Authorization": "Bearer open sesame"}).status_code == 200
+    assert client(create_app(store, token="open sesame said ali baba")).get(
+        "/", headers={"Authorization": "Bearer open sesame said ali baba"}).status_code == 200
 
 
 def test_without_a_token_only_localhost_names_are_answered(store):
@@ -230,8 +237,8 @@ def test_without_a_token_only_localhost_names_are_answered(store):
     app = create_app(store)
     assert TestClient(app, base_url="http://evil.example").get("/").status_code == 403
     assert TestClient(app, base_url="http://localhost:8800").get("/").status_code == 200
-    assert TestClient(create_app(store, token="t"), base_url="http://dash.example").get(
-        "/", headers={"X-Undrift-Token": "t"}).status_code == 200
+    assert TestClient(create_app(store, token=LONG_TOKEN), base_url="http://dash.example").get(
+        "/", headers={"X-Undrift-Token": LONG_TOKEN}).status_code == 200
 
 
 def test_cli_refuses_an_open_address_without_a_token_and_a_missing_store(tmp_path, store):
@@ -326,3 +333,108 @@ def test_the_warm_up_computes_the_overview_before_its_first_visitor(store):
     cold = client(create_app(store)).get("/").text
     assert client(app).get("/").text.split("<main>")[1] == cold.split("<main>")[1]
     assert histories.computed == 3  # the visit found them kept
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def csrf_of(page: str) -> str:
+    """The session's CSRF value as a page carries it for its forms (whatever the cookie that holds it is named)."""
+    return re.search(r'<meta name="csrf-token" content="([^"]+)">', page)[1]
+
+
+def test_two_dashboards_on_one_host_keep_their_own_tokens(tmp_path):
+    """A browser shares cookies across the ports of one host: opening B's printed address must not log A out."""
+    import httpx
+
+    from helpers import ServerThread
+    from undrift.web import create_app
+
+    one, two = create_app(dashboard_store(tmp_path / "a.db")), create_app(dashboard_store(tmp_path / "b.db"))
+    with ServerThread(one) as a, ServerThread(two) as b, httpx.Client(follow_redirects=True) as browser:
+        a, b = a.removesuffix("/v1"), b.removesuffix("/v1")
+        assert browser.get(f"{a}/?token={one.state.token}").status_code == 200
+        assert browser.get(f"{b}/?token={two.state.token}").status_code == 200
+        for base in (a, b):  # past the gate (token and CSRF right): / has no write action (405)
+            csrf = csrf_of(browser.get(f"{base}/").text)
+            assert browser.post(f"{base}/", data={"csrf_token": csrf}).status_code == 405, base
+
+
+def test_refusals_are_a_page_for_a_browser_and_text_or_json_for_a_script(store):
+    from undrift.web import create_app
+
+    app = create_app(store, token=LONG_TOKEN)
+    web = client(app)
+    page = web.get("/", headers=BROWSER)
+    assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+    assert "<title>Token needed · undrift</title>" in page.text and "?token=" in page.text
+    assert "undrift ui" in page.text and 'href="/static/ui.css"' in page.text
+    assert web.get("/static/ui.css").status_code == 200  # so the refusal is shown styled, without the token
+    assert web.get("/favicon.ico").status_code == 200
+    script = web.get("/", headers={"Accept": "application/json"})
+    assert script.status_code == 401 and "?token=" in script.json()["detail"]
+    plain = web.get("/", headers={"Accept": "text/plain"})
+    assert plain.status_code == 401 and plain.headers["content-type"].startswith("text/plain")
+    posted = client(create_app(store)).post("/registry/promote", headers=BROWSER)
+    assert posted.status_code == 401 and "<title>Token needed · undrift</title>" in posted.text
+    assert "`undrift ui` printed" in html.unescape(posted.text)
+
+
+def test_host_names_are_compared_without_case(store):
+    from undrift.serving.guard import refuse_open_without_token
+    from undrift.web import create_app
+
+    web = client(create_app(store))
+    for host in ("LOCALHOST:8800", "LocalHost", "[::1]:8800", "[::1]", "127.0.0.1:8800"):
+        assert web.get("/", headers={"Host": host}).status_code == 200, host
+    assert web.get("/", headers={"Host": "EVIL.example:8800"}).status_code == 403
+    refuse_open_without_token("LOCALHOST", None, "give --token")  # loopback: no token needed, no error
+
+
+def test_a_short_token_is_refused_with_how_to_make_one(tmp_path, store):
+    from undrift import UndriftError
+    from undrift.web import create_app
+
+    with pytest.raises(UndriftError, match=r"16 characters.*secrets\.token_urlsafe\(24\)"):
+        create_app(store, token="a")
+    refused = undrift("ui", "--port", "0", "--token", "a", "--db", f"sqlite:///{tmp_path / 'ui.db'}", cwd=tmp_path,
+                      timeout=60)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(24))"' in refused.stderr
+
+
+def test_an_unknown_address_is_a_page_in_the_site_with_a_link_to_the_overview(store):
+    from undrift.web import create_app
+
+    web = client(create_app(store))
+    for path in ("/nope", "/static/nope.css"):
+        page = web.get(path, headers=BROWSER)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), path
+        assert "<title>Not found · undrift</title>" in page.text and 'href="/">Back to the overview' in page.text
+        assert 'href="/static/ui.css"' in page.text and "default-src 'self'" in page.headers["content-security-policy"]
+    script = web.get("/nope", headers={"Accept": "application/json"})
+    assert script.status_code == 404 and "no page at /nope" in script.json()["detail"]
+
+
+def test_a_refused_write_is_titled_refused_and_a_bad_read_cannot_show_this(store):
+    from undrift.web import create_app
+
+    app = create_app(store)
+    web = client(app, headers={"X-Undrift-Token": app.state.token})
+    csrf = csrf_of(web.get("/").text)
+    posted = web.post("/registry/promote", headers={"X-CSRF-Token": csrf, **BROWSER}, json={"version": "x"})
+    assert posted.status_code == 400 and "<title>Refused · undrift</title>" in posted.text
+    assert "posted as a form" in posted.text
+    read = web.get("/history", params={"name": "drifty", "metric": "bogus"})
+    assert read.status_code == 400 and "<title>Cannot show this · undrift</title>" in read.text
+
+
+def test_every_page_has_an_icon_and_favicon_ico_is_answered(store):
+    from undrift.web import create_app
+
+    web = client(create_app(store))
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in web.get("/").text
+    for path in ("/static/favicon.svg", "/favicon.ico"):
+        icon = web.get(path)
+        assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml"), path
+        assert icon.text.lstrip().startswith("<svg")

@@ -99,8 +99,9 @@ def refuse_open_without_token(host: str, token: str | None, how: str) -> None:
 
 
 def is_loopback(host: str) -> bool:
-    """True for addresses only this machine can reach (`localhost`, 127.0.0.0/8, ::1): no token needed there."""
-    if host == "localhost":
+    """True for addresses only this machine can reach (`localhost` in any case, 127.0.0.0/8, ::1): no token needed
+    there."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -5,13 +5,23 @@ routes and every method are covered alike).
   printed in the URL `undrift ui` shows, and only write actions need it (reads are open to this machine only, as
   the server is bound to localhost).  A browser presents it once as `?token=`; it is then kept in an HttpOnly,
   SameSite=Strict cookie and the URL is redirected without it, so it stays out of history and Referer headers.
-  Scripts may send it as `X-Undrift-Token` or `Authorization: Bearer`.
+  Scripts may send it as `X-Undrift-Token` or `Authorization: Bearer`.  A given token has at least 16 characters.
+- The cookies' names carry the port the request's Host header names (`undrift_ui_token_8800`): a browser shares
+  cookies across the ports of one host, and two dashboards on one machine would otherwise overwrite each other's
+  token.  The port, not a name made up at start-up, so that the same dashboard started again on its port with the
+  same --token finds its cookie still good (a made-up token changes anyway, and the refusal says to open the
+  address `undrift ui` printed).
 - Every write (any method but GET, HEAD and OPTIONS) needs the token always, and a CSRF token as well
   (double-submit: a random per-session value in a cookie must come back in the `csrf_token` form field or the
   `X-CSRF-Token` header); both are compared in constant time.  A write without the CSRF token is refused (403)
   even with the right dashboard token.
-- Without a given token, a request must name a loopback host in its Host header, so that a web page whose domain
-  is re-pointed at 127.0.0.1 (DNS rebinding) cannot read the dashboard.
+- Without a given token, a request must name a loopback host in its Host header (in any case: host names are
+  case-insensitive), so that a web page whose domain is re-pointed at 127.0.0.1 (DNS rebinding) cannot read the
+  dashboard.
+- The dashboard's own static files (its style sheet, script, icon and Plotly, nothing from the store) are read
+  without the token, so that a refusal is shown as a page in the site's layout.
+- A refusal is answered as the app answers its errors (`problem`, problems.py): a page for a browser that says
+  what to do, plain text or JSON for a script that asks for them.
 - Every response carries a Content-Security-Policy that allows scripts from the dashboard itself only: even text
   that escaped escaping could not run.
 """
@@ -21,10 +31,11 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import parse_qs, urlencode
 
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.responses import RedirectResponse, Response
 
 from ..errors import UndriftError, option
 from ..serving.guard import is_loopback
@@ -34,6 +45,8 @@ CSRF_COOKIE = "undrift_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MIN_TOKEN_CHARS = 16
+MAKE_TOKEN = 'python -c "import secrets; print(secrets.token_urlsafe(24))"'
 MAX_FORM_BYTES = 1_000_000
 HEADERS = [
     (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -56,8 +69,9 @@ class Access:
     def of(cls, token: str | None) -> Access:
         if token is None:
             return cls(secrets.token_urlsafe(24), False)
-        if not token.strip():
-            raise UndriftError(f"{option('token')} is empty: give a secret of a few words, or leave it out")
+        if len(token.strip()) < MIN_TOKEN_CHARS:
+            raise UndriftError(f"{option('token')} is shorter than {MIN_TOKEN_CHARS} characters: make one with "
+                               f"{MAKE_TOKEN}, or leave it out")
         return cls(token, True)
 
     def matches(self, presented: str | None) -> bool:
@@ -69,90 +83,125 @@ def same(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
-def host_of(header: str) -> str:
-    """The host of a Host header without its port (`[::1]:8000` -> `::1`)."""
+def host_and_port(header: str) -> tuple[str, str]:
+    """A Host header's host, lowercased, and its port ("" when it names none): `[::1]:8000` -> (`::1`, `8000`)."""
     if header.startswith("["):
-        return header[1:].split("]", 1)[0]
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+        host, _, rest = header[1:].partition("]")
+        port = rest.removeprefix(":") if rest.startswith(":") else ""
+    elif header.count(":") == 1:
+        host, port = header.split(":")
+    else:
+        host, port = header, ""
+    return host.lower(), port
+
+
+@dataclass(frozen=True)
+class Cookies:
+    """The names of this dashboard's cookies for a request: suffixed with the port its Host header names."""
+
+    token: str
+    csrf: str
+
+    @classmethod
+    def of(cls, request: Request) -> Cookies:
+        port = host_and_port(request.headers.get("host", ""))[1]
+        suffix = f"_{port}" if port.isdigit() else ""
+        return cls(TOKEN_COOKIE + suffix, CSRF_COOKIE + suffix)
 
 
 class Gatekeeper:
     """The ASGI middleware that applies the rules in this module's docstring; the CSRF value of the session is
-    left in `request.state.csrf` for forms to carry."""
+    left in `request.state.csrf` for forms to carry.  `problem(request, status, message)` answers a refusal."""
 
-    def __init__(self, app, access: Access) -> None:
-        self.app, self.access = app, access
+    def __init__(self, app, access: Access, problem: Callable[[Request, int, str], Response]) -> None:
+        self.app, self.access, self.problem = app, access, problem
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        if not self.access.reads_need_token and not is_loopback(host_of(request.headers.get("host", ""))):
-            await _refuse(403, "this dashboard answers only to localhost; start `undrift ui` with --token to let "
-                               "other hosts in", scope, receive, send)
-            return
-        given = request.query_params.get("token")
-        if given is not None and request.method in SAFE_METHODS:
-            await self._remember_token(request, given, scope, receive, send)
-            return
-        authorised = self.access.matches(_presented_token(request))
-        csrf = request.cookies.get(CSRF_COOKIE) or ""
+        request, refuse = Request(scope), self._refuser(scope, receive, send)
+        cookies = Cookies.of(request)
+        csrf = request.cookies.get(cookies.csrf) or ""
         fresh = not csrf
         if fresh:
             csrf = secrets.token_urlsafe(24)
-        scope.setdefault("state", {})["csrf"] = csrf
+        scope.setdefault("state", {})["csrf"] = csrf  # before any refusal: its page is a page of the site
+        if not self.access.reads_need_token and not is_loopback(host_and_port(request.headers.get("host", ""))[0]):
+            await refuse(403, "this dashboard answers only to localhost; start `undrift ui` with --token to let "
+                              "other hosts in")
+            return
+        given = request.query_params.get("token")
+        if given is not None and request.method in SAFE_METHODS:
+            await self._remember_token(request, given, cookies, scope, receive, send)
+            return
+        authorised = self.access.matches(_presented_token(request, cookies))
         if request.method not in SAFE_METHODS:
             if not authorised:
-                await _refuse(401, "writing needs the dashboard's token: open the address `undrift ui` printed (it "
-                                   "carries ?token=) or send X-Undrift-Token", scope, receive, send)
+                await refuse(401, "writing needs the dashboard's token: open the address `undrift ui` printed (it "
+                                  "carries ?token=), or send X-Undrift-Token from a script")
                 return
             body = await _read_body(receive)
             if body is None:
-                await _refuse(413, f"the request body is over {MAX_FORM_BYTES} bytes", scope, receive, send)
+                await refuse(413, f"the request body is over {MAX_FORM_BYTES} bytes")
                 return
             sent = request.headers.get(CSRF_HEADER) or _form_field(request, body, CSRF_FIELD)
             if fresh or not same(sent, csrf):
-                await _refuse(403, "missing or wrong CSRF token: reload the page and submit its form again",
-                              scope, receive, send)
+                await refuse(403, "missing or wrong CSRF token: reload the page and submit its form again")
                 return
             receive = _replay(body, receive)
-        elif self.access.reads_need_token and not authorised:
-            await _refuse(401, "this dashboard needs its token: open it as http://HOST:PORT/?token=TOKEN",
-                          scope, receive, send)
+        elif self.access.reads_need_token and not authorised and not _own_file(request.url.path):
+            await refuse(401, "this dashboard needs its token: open the address `undrift ui` printed, "
+                              "http://HOST:PORT/?token=TOKEN with your --token")
             return
 
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", [])) + HEADERS
                 if fresh:
-                    headers.append((b"set-cookie", _cookie(CSRF_COOKIE, csrf)))
+                    headers.append((b"set-cookie", _cookie(cookies.csrf, csrf)))
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
-    async def _remember_token(self, request: Request, given: str, scope, receive, send) -> None:
+    async def _remember_token(self, request: Request, given: str, cookies: Cookies, scope, receive, send) -> None:
         """`?token=` on a page: keep the token in a cookie and show the same page without it in the URL."""
         if not self.access.matches(given):
-            await _refuse(401, "wrong token in ?token=: use the address `undrift ui` printed", scope, receive, send)
+            await self._refuser(scope, receive, send)(401, "wrong token in ?token=: open the address `undrift ui` "
+                                                           "printed")
             return
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
         target = request.url.path + (f"?{urlencode(rest)}" if rest else "")
         response = RedirectResponse(target, status_code=303)
-        response.raw_headers.append((b"set-cookie", _cookie(TOKEN_COOKIE, given)))
+        response.raw_headers.append((b"set-cookie", _cookie(cookies.token, given)))
         response.raw_headers.extend(HEADERS)
         await response(scope, receive, send)
 
+    def _refuser(self, scope, receive, send):
+        """Answers a refusal through `problem`, with the headers every response carries."""
 
-def _presented_token(request: Request) -> str | None:
+        async def refuse(status: int, message: str) -> None:
+            response = self.problem(Request(scope), status, message)
+            response.raw_headers.extend(HEADERS)
+            await response(scope, receive, send)
+
+        return refuse
+
+
+def _own_file(path: str) -> bool:
+    """The dashboard's own files, read without the token."""
+    return path.startswith("/static/") or path == "/favicon.ico"
+
+
+def _presented_token(request: Request, cookies: Cookies) -> str | None:
     header = request.headers.get("x-undrift-token")
     if header:
         return header
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credential.strip():
         return credential.strip()
-    return request.cookies.get(TOKEN_COOKIE)
+    return request.cookies.get(cookies.token)
 
 
 def _cookie(name: str, value: str) -> bytes:
@@ -191,9 +240,3 @@ def _replay(body: bytes, receive):
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
-
-
-async def _refuse(status: int, message: str, scope, receive, send) -> None:
-    response = PlainTextResponse(message, status_code=status)
-    response.raw_headers.extend(HEADERS)
-    await response(scope, receive, send)
