@@ -51,6 +51,7 @@ def test_overview_shows_models_aliases_watches_alerts_and_a_state_each(store):
     assert models["drifty"].split()[0] == "red" and "1 open alert" in models["drifty"]
     assert models["steady"].split()[0] == "green" and "production" in models["steady"]
     assert any("production" in row and "steady" in row and "green" in row for row in rows_of(page.text, "aliases"))
+    assert 'href="/registry/production"' in page.text  # an alias links to its registry page
     assert [row.split()[:4] for row in rows_of(page.text, "watches")] == [["drifty", "openai:m@http://127.0.0.1:9/v1", "drift", "1d"]]
     assert any("accuracy fell on facts" in row for row in rows_of(page.text, "alerts"))
     assert 'href="/history?name=drifty"' in page.text

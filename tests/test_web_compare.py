@@ -93,6 +93,9 @@ def test_metrics_with_intervals_and_tests_and_compatibility_per_task_and_slice(w
     assert compatibility[:5] == ["facts", "10", "2", "1", "0.2"] and "0.7143" in compatibility  # NFR; BTC 5/7
     assert "facts 10 2 5 1 2" in rows_of(html, "outcomes")  # regress, common, progress, both wrong
     assert 'id="outcome-plot"' in html and "q (BH)" in html
+    see_also = html.split('<p class="see-also">', 1)[1].split("</p>", 1)[0]  # the pages about the same runs
+    assert 'href="/history?name=before"' in see_also and 'href="/history?name=after"' in see_also
+    assert re.search(r'href="/review\?run=[\w-]+&amp;against=[\w-]+"', see_also)
 
 
 def test_flipped_and_changed_samples_side_by_side_with_their_differences_marked_and_escaped(web):

@@ -14,6 +14,7 @@ from ..store import RunRecord, Store
 from .compare import compare_link
 from .history import history_link
 from .memo import HistoryMemo, TrafficMemo
+from .registry import version_link
 from .site import Site, csv_response, named
 from .state import State, model_state
 from .tables import Cell, Table, when
@@ -65,7 +66,7 @@ def _tables(models: list[ModelRow], aliases: dict[str, str], store: Store, open_
     alias_rows = []
     for alias, version in sorted(aliases.items()):
         row = states.get(version)
-        alias_rows.append((alias, Cell(version, href=history_link(version)) if row else version,
+        alias_rows.append((Cell(alias, href=version_link(alias)), Cell(version, href=history_link(version)) if row else version,
                            Cell(row.state.colour, state=row.state.colour) if row else "no runs",
                            row.latest[0].id if row else "", when(row.latest[0].created_at) if row else ""))
     alias_table = Table("aliases", "Registry aliases", ("alias", "version", "state", "newest run", "when"),
