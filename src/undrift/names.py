@@ -12,7 +12,9 @@ MAX_NAME = 255
 
 def check_name(name: str, kind: str) -> None:
     """Refuse a `kind` name ("watch", "alias") that breaks the rule, in one line that says the rule."""
-    if not name or len(name) > MAX_NAME or not set(name) <= NAME_CHARS:
+    rule = f"use letters, digits, '-', '_' and '.' (at most {MAX_NAME} characters)"
+    if not name.strip():
+        raise UndriftError(f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} needs a name: {rule}")
+    if len(name) > MAX_NAME or not set(name) <= NAME_CHARS:
         shown = name if len(name) <= 60 else name[:60] + "…"
-        raise UndriftError(f"bad {kind} name {shown!r}: use letters, digits, '-', '_' and '.' "
-                           f"(at most {MAX_NAME} characters)")
+        raise UndriftError(f"bad {kind} name {shown!r}: {rule}")
