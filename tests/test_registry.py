@@ -234,9 +234,11 @@ def _production_at_v3(sqlite_url):
 
 
 def test_a_move_expected_from_a_stale_view_is_refused_and_changes_nothing(sqlite_url):
+    from undrift import AliasMoved
+
     registry = _production_at_v3(sqlite_url)
     assert registry.rollback("production", expected="v3").version == "v2"
-    with pytest.raises(UndriftError, match=r"^production points at v2 now, not v3 .*nothing moved: reload"):
+    with pytest.raises(AliasMoved, match=r"^production points at v2 now, not v3 .*nothing moved: reload"):
         registry.rollback("production", expected="v3")  # the double click
     assert registry.alias_target("production") == "v2" and len(registry.events("production")) == 4
     with pytest.raises(UndriftError, match="production points at v2 now, not v1"):

@@ -10,7 +10,6 @@ from rich.text import Text
 
 import undrift
 
-from ..registry import nothing_moved
 from ..report.text import clean, literal
 from .common import Db, Json, err, out, print_json
 
@@ -63,8 +62,11 @@ def registry_alias(alias: str = typer.Argument(..., help="alias to move or creat
                    name: str = typer.Argument(..., help="version to point at"),
                    db: Db = None):
     """Point an alias at a version without a gate (use `promote` for stages that need one)."""
+    from ..registry import nothing_moved
+
     event = _registry(db).set_alias(alias, name)
-    out.print(literal(nothing_moved(alias, name) if event is None else f"{alias}: {event.previous or '—'} → {name}"))
+    moved = f"{alias}: {event.previous or '—'} → {name}" if event is not None else nothing_moved(alias, name)
+    out.print(literal(moved))
 
 
 @registry_app.command("promote")
@@ -78,6 +80,7 @@ def registry_promote(
     db: Db = None,
 ):
     """Move an alias to a version after the gate passes against the version it points at now."""
+    from ..registry import nothing_moved
     from ..report.registry import promotion_line, refusal_lines
 
     rules = undrift.Policy.load(policy) if policy else None

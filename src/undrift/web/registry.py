@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
 
-from .. import GateRefused, Policy, Registry, model_card
+from .. import AliasMoved, GateRefused, Policy, Registry, model_card
 from ..api.registry import AliasEvent, ListedVersion, VersionDetail
 from ..errors import UndriftError
-from ..registry import DEFAULT_POLICY, AliasMoved, nothing_moved
+from ..registry import DEFAULT_POLICY, nothing_moved
 from ..store import Store
 from .history import history_link
 from .site import Site, csv_response, form_fields, named
