@@ -222,3 +222,96 @@ def test_review_round_trip(tmp_path, sqlite_url):
         writer.writerows(rows)
     bad = undrift("review", "import", "review.csv", "--out", "train2.jsonl", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown label 'meh'" in bad.stderr and not (tmp_path / "train2.jsonl").exists()
+
+
+def _production_at_v3(sqlite_url):
+    """production promoted v1, then v2, then v3 (forced): two rollbacks back are possible."""
+    registry = _versions(Store.open(sqlite_url))
+    registry.promote("v1", "production")
+    registry.promote("v2", "production", force=True, reason="hotfix")
+    registry.promote("v3", "production", force=True, reason="hotfix")
+    return registry
+
+
+def test_a_move_expected_from_a_stale_view_is_refused_and_changes_nothing(sqlite_url):
+    from undrift import AliasMoved
+
+    registry = _production_at_v3(sqlite_url)
+    assert registry.rollback("production", expected="v3").version == "v2"
+    with pytest.raises(AliasMoved, match=r"^production points at v2 now, not v3 .*nothing moved: reload"):
+        registry.rollback("production", expected="v3")  # the double click
+    assert registry.alias_target("production") == "v2" and len(registry.events("production")) == 4
+    with pytest.raises(UndriftError, match="production points at v2 now, not v1"):
+        registry.promote("v3", "production", force=True, reason="x", expected="v1")
+    assert registry.promote("v3", "production", force=True, reason="x", expected="v2").previous == "v2"
+    registry.set_alias("staging", "v1", expected="")  # "" : the caller saw no such alias yet
+    with pytest.raises(UndriftError, match=r"staging points at v1 now, and you expected no alias staging yet"):
+        registry.set_alias("staging", "v2", expected="")
+    with pytest.raises(UndriftError, match=r"there is no alias canary now, not v1"):
+        registry.set_alias("canary", "v2", expected="v1")
+    assert registry.aliases() == {"production": "v3", "staging": "v1"} and len(registry.events()) == 6
+
+
+def test_two_concurrent_rollbacks_from_the_same_view_move_the_alias_once(sqlite_url):
+    import threading
+
+    _production_at_v3(sqlite_url)
+    start, outcomes = threading.Barrier(2), []
+
+    def roll_back():
+        registry = Registry(Store.open(sqlite_url))  # a process of its own, as two dashboard requests are
+        start.wait()
+        try:
+            outcomes.append(registry.rollback("production", expected="v3").version)
+        except UndriftError as refused:
+            outcomes.append(str(refused))
+
+    threads = [threading.Thread(target=roll_back) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    moved, refused = sorted(outcomes, key=len)
+    assert moved == "v2" and refused.startswith("production points at v2 now, not v3")
+    registry = Registry(Store.open(sqlite_url))
+    assert registry.alias_target("production") == "v2"
+    assert [e.action for e in registry.events("production")] == ["promote", "promote", "promote", "rollback"]
+
+
+@pytest.mark.parametrize("alias", ["a/../b", "a\tb", "a\nb", "a" * 5000, "<script>alert(1)</script>", ""])
+def test_an_alias_needs_the_name_rule_of_a_watch_on_every_write_path(tmp_path, sqlite_url, alias):
+    _versions(Store.open(sqlite_url))
+    db = ["--db", sqlite_url]
+    for command in (("registry", "alias", alias, "v1"), ("registry", "promote", "v1", "--to", alias)):
+        refused = undrift(*command, *db, cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1 and "use letters, digits" in refused.stderr
+    with pytest.raises(UndriftError, match="bad alias name|an alias needs a name"):
+        Registry(Store.open(sqlite_url)).set_alias(alias, "v1")
+    assert Registry(Store.open(sqlite_url)).aliases() == {} and Registry(Store.open(sqlite_url)).events() == []
+
+
+def test_promoting_the_version_an_alias_points_at_moves_nothing(tmp_path, sqlite_url):
+    registry = _versions(Store.open(sqlite_url))
+    registry.promote("v1", "production")
+    since = registry.events("production")[-1].at
+    again = registry.promote("v1", "production")
+    assert not again.moved and (again.previous, again.version) == ("v1", "v1")
+    assert registry.set_alias("production", "v1") is None
+    db = ["--db", sqlite_url]
+    for command in (("registry", "promote", "v1"), ("registry", "alias", "production", "v1")):
+        cli = undrift(*command, *db, cwd=tmp_path)
+        assert cli.returncode == 0, cli.stderr
+        assert cli.stdout.strip() == "production already points at v1: nothing moved"
+    assert len(registry.events("production")) == 1 and registry.events("production")[-1].at == since
+
+
+def test_cli_expect_refuses_a_move_from_a_stale_view(tmp_path, sqlite_url):
+    _production_at_v3(sqlite_url)
+    db = ["--db", sqlite_url]
+    assert undrift("registry", "rollback", "--expect", "v3", *db, cwd=tmp_path).returncode == 0
+    again = undrift("registry", "rollback", "--expect", "v3", *db, cwd=tmp_path)
+    assert again.returncode == 2 and "production points at v2 now, not v3" in again.stderr
+    stale = undrift("registry", "promote", "v1", "--force", "--reason", "x", "--expect", "v3", *db, cwd=tmp_path)
+    assert stale.returncode == 2 and "production points at v2 now, not v3" in stale.stderr
+    assert Registry(Store.open(sqlite_url)).alias_target("production") == "v2"

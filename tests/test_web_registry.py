@@ -95,7 +95,8 @@ def test_a_promotion_that_passes_the_gate_moves_the_alias_and_redirects_to_the_r
     from undrift.web import create_app
 
     web, csrf = writer(create_app(store))
-    done = web.post("/registry/promote", data={**csrf, "version": "v3", "alias": "production", "reason": "better"})
+    done = web.post("/registry/promote", data={**csrf, "version": "v3", "alias": "production", "reason": "better",
+                                               "expected.production": "v1"})
     assert done.status_code == 303 and done.headers["location"] == "/registry?moved=production"
     assert api.Registry(store).alias_target("production") == "v3"
     event = api.Registry(store).events("production")[-1]
@@ -111,7 +112,8 @@ def test_a_promotion_the_gate_refuses_shows_the_same_reasons_as_the_cli_and_chan
     from undrift.web import create_app
 
     web, csrf = writer(create_app(store))
-    refused = web.post("/registry/promote", data={**csrf, "version": "v2", "alias": "production"})
+    refused = web.post("/registry/promote", data={**csrf, "version": "v2", "alias": "production",
+                                                  "expected.production": "v1"})
     assert refused.status_code == 409
     reasons = re.findall(r"<li>(.*?)</li>", refused.text.split('class="reasons"', 1)[1].split("</ul>", 1)[0])
     assert reasons and any("nfr 5.0%" in reason for reason in reasons)
@@ -130,11 +132,12 @@ def test_a_refused_request_shows_its_problem_on_the_page_and_changes_nothing(sto
 
     api.Registry(store).register("v4", "hf:/models/v4")
     web, csrf = writer(create_app(store))
-    norun = web.post("/registry/promote", data={**csrf, "version": "v4", "alias": "production"})
+    norun = web.post("/registry/promote", data={**csrf, "version": "v4", "alias": "production",
+                                                "expected.production": "v1"})
     assert norun.status_code == 400 and "version &#39;v4&#39; has no runs" in norun.text
     unnamed = web.post("/registry/promote", data={**csrf, "version": "v3", "alias": " "})
-    assert unnamed.status_code == 400 and "an alias needs a name" in unnamed.text
-    nowhere = web.post("/registry/rollback", data={**csrf, "alias": "production"})
+    assert unnamed.status_code == 400 and "an alias needs a name: use letters, digits" in unnamed.text
+    nowhere = web.post("/registry/rollback", data={**csrf, "alias": "production", "expected": "v1"})
     assert nowhere.status_code == 400 and "production has no earlier version to roll back to" in nowhere.text
     assert web.post("/registry/rollback", data={**csrf, "alias": "nope"}).status_code == 400
     registry = api.Registry(store)
@@ -149,7 +152,8 @@ def test_rollback_returns_the_alias_to_its_previous_version(store):
     web, csrf = writer(create_app(store))
     page = web.get("/registry")
     assert "Roll back to v1</button>" in page.text
-    done = web.post("/registry/rollback", data={**csrf, "alias": "production", "reason": "complaints"})
+    done = web.post("/registry/rollback", data={**csrf, "alias": "production", "reason": "complaints",
+                                                "expected": "v3"})
     assert done.status_code == 303 and done.headers["location"] == "/registry?moved=production"
     event = api.Registry(store).events("production")[-1]
     assert (event.action, event.previous, event.version, event.reason) == ("rollback", "v3", "v1", "complaints")
@@ -244,6 +248,82 @@ def test_every_registry_table_downloads_as_the_same_csv(store):
     assert web.get("/registry.csv", params={"table": "nope"}).status_code == 400
 
 
+def test_a_second_rollback_from_the_same_page_is_refused_and_the_alias_moves_once(store):
+    import undrift as api
+    from undrift.web import create_app
+
+    api.Registry(store).promote("v3", "production")
+    web, csrf = writer(create_app(store))
+    form = web.get("/registry").text.split('class="rollback"', 1)[1].split("</form>", 1)[0]
+    assert '<input type="hidden" name="expected" value="v3">' in form  # the version the page shows it at
+    click = {**csrf, "alias": "production", "expected": "v3"}
+    assert web.post("/registry/rollback", data=click).status_code == 303
+    again = web.post("/registry/rollback", data=click)  # the double click, or a second person on the same page
+    assert again.status_code == 409
+    assert ("production points at v1 now, not v3 (it moved meanwhile), so nothing moved: reload and decide again"
+            in again.text)
+    assert rows_of(again.text, "aliases")[0][:2] == ["production", "v1"]  # the page shows where it is now
+    registry = api.Registry(store)
+    assert registry.alias_target("production") == "v1"
+    assert [e.action for e in registry.events("production")] == ["promote", "promote", "rollback"]
+
+
+def test_a_promotion_from_a_stale_page_is_refused_and_changes_nothing(store):
+    import undrift as api
+    from undrift.web import create_app
+
+    web, csrf = writer(create_app(store))
+    form = web.get("/registry").text.split('class="promote"', 1)[1].split("</form>", 1)[0]
+    assert '<input type="hidden" name="expected.production" value="v1">' in form  # what the page showed
+    registry = api.Registry(store)
+    registry.promote("v2", "production", force=True, reason="hotfix")  # meanwhile, elsewhere
+    registry.set_alias("staging", "v2")
+    stale = web.post("/registry/promote", data={**csrf, "version": "v3", "alias": "production",
+                                               "expected.production": "v1"})
+    assert stale.status_code == 409 and "production points at v2 now, not v1" in stale.text
+    new = web.post("/registry/promote", data={**csrf, "version": "v3", "alias": "staging",
+                                             "expected.production": "v1"})  # the page showed no staging
+    assert new.status_code == 409 and "staging points at v2 now, and you expected no alias staging yet" in new.text
+    assert registry.aliases() == {"production": "v2", "staging": "v2"} and len(registry.events()) == 3
+
+
+@pytest.mark.parametrize("alias", ["a/../b", "a\tb", "a\nb", "a" * 5000, "<script>alert(1)</script>"])
+def test_an_alias_name_that_breaks_the_name_rule_is_refused(store, alias):
+    import undrift as api
+    from undrift.web import create_app
+
+    web, csrf = writer(create_app(store))
+    refused = web.post("/registry/promote", data={**csrf, "version": "v3", "alias": alias})
+    assert refused.status_code == 400 and "bad alias name" in refused.text and "use letters, digits" in refused.text
+    assert "<script>alert(1)" not in refused.text
+    assert api.Registry(store).aliases() == {"production": "v1"} and len(api.Registry(store).events()) == 1
+
+
+def test_promoting_the_version_an_alias_points_at_moves_nothing(store):
+    import undrift as api
+    from undrift.web import create_app
+
+    since = api.Registry(store).events("production")[-1].at
+    web, csrf = writer(create_app(store))
+    same = web.post("/registry/promote", data={**csrf, "version": "v1", "alias": "production",
+                                              "expected.production": "v1"})
+    assert same.status_code == 200 and "production already points at v1: nothing moved" in same.text
+    assert [e.at for e in api.Registry(store).events()] == [since]
+
+
+def test_the_promote_form_preselects_no_version_and_needs_a_choice(store):
+    import undrift as api
+    from undrift.web import create_app
+
+    web, csrf = writer(create_app(store))
+    select = web.get("/registry").text.split('<select name="version"', 1)[1].split("</select>", 1)[0]
+    assert '<option value="" disabled selected>choose a version</option>' in select and select.count("selected") == 1
+    unchosen = web.post("/registry/promote", data={**csrf, "version": "", "alias": "production",
+                                                  "expected.production": "v1"})
+    assert unchosen.status_code == 400 and "choose a version to promote" in unchosen.text
+    assert len(api.Registry(store).events()) == 1
+
+
 # -- in the browser ----------------------------------------------------------------------------------------------
 
 
@@ -274,6 +354,9 @@ def test_promote_refusal_and_rollback_in_the_browser(page, served):
     page.goto(f"{base}/registry?token={token}")  # the token is kept in a cookie; the address drops it
     assert page.url == f"{base}/registry"
     assert alias_row(page, "production").locator("td").nth(1).inner_text() == "v1"
+    assert page.locator("form.promote select[name=version]").input_value() == ""  # nothing chosen for you
+    page.get_by_role("button", name="Promote").click()  # the browser asks for a choice and sends nothing
+    assert page.url == f"{base}/registry" and len(api.Registry(store).events()) == 1
 
     page.select_option("form.promote select[name=version]", "v3")  # a promotion the gate passes
     page.fill("form.promote input[name=reason]", "as good, newer data")

@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "import_generations": ".api.importing", "Columns": ".importing",
     # registry, card, review
     "Registry": ".api.registry", "Version": ".api.registry", "GateRefused": ".api.registry",
+    "AliasMoved": ".api.registry",
     "model_card": ".api.registry", "export_for_review": ".api.registry", "import_reviews": ".api.registry",
     # review in the store: the queue, labels, the labels as training data
     "review_queue": ".api.review", "label": ".api.review", "export_labels": ".api.review",
@@ -79,7 +80,8 @@ if TYPE_CHECKING:
     from .api.catalog import ModelCatalog, StoredModel, installed_backends, installed_suites  # noqa: F401
     from .api.catalog import model_catalog, models_in_store  # noqa: F401
     from .api.importing import import_generations  # noqa: F401
-    from .api.registry import GateRefused, Registry, Version, export_for_review, import_reviews, model_card  # noqa: F401
+    from .api.registry import AliasMoved, GateRefused, Registry, Version, export_for_review, import_reviews  # noqa: F401
+    from .api.registry import model_card  # noqa: F401
     from .api.review import Label, ReviewItem, ReviewQueue, TrainingData, export_labels, label, review_queue  # noqa: F401
     from .api.runs import RunResults, resume, run, runs, show  # noqa: F401
     from .api.traffic import ProxyOptions, ReplayOptions, ReplayReport, Selection, TrafficQuery, TrafficReport  # noqa: F401

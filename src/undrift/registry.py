@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .errors import UndriftError, option
 from .jsonable import jsonable
+from .names import check_name
 from .store import RunRecord, Store, as_store, store_exists
 from .store.schema import alias_events, aliases, versions
 
@@ -87,10 +88,11 @@ class Promotion:
     previous: str | None
     gate: Any | None  # GateResult, when there was a version to gate against
     forced: bool
+    moved: bool = True  # False: the alias already pointed at the version, and nothing was recorded
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({"alias": self.alias, "version": self.version, "previous": self.previous, "forced": self.forced,
-                         "gate": self.gate.to_dict() if self.gate is not None else None})
+                         "moved": self.moved, "gate": self.gate.to_dict() if self.gate is not None else None})
 
 
 class Registry:
@@ -229,31 +231,59 @@ class Registry:
                     for row in connection.execute(query).mappings()]
 
     def set_alias(self, alias: str, name: str, action: str = "alias", forced: bool = False,
-                  reason: str | None = None) -> AliasEvent:
-        """Point `alias` at version `name`, recording the move; alias and event land in one transaction."""
-        if not alias.strip():
-            raise UndriftError("an alias needs a name: give one such as production")
+                  reason: str | None = None, expected: str | None = None) -> AliasEvent | None:
+        """Point `alias` at version `name`, recording the move; alias and event land in one transaction.
+
+        `expected` is the version the caller believes the alias points at now ("" for no such alias yet): a caller
+        who decided on a stale view (a double click, two people on one page) is refused with `AliasMoved` instead of
+        moving the alias twice.  The write itself is conditional on the version read here (an UPDATE of that row
+        with that version, or an INSERT the primary key refuses), so of two concurrent moves from one state only one
+        lands.  None, and nothing recorded, when the alias already points at `name` (and at what was expected): a
+        move to where it is would only reset its "since"."""
+        check_name(alias, "alias")
         if self.find(name) is None:
             raise UndriftError(f"no registered version {name!r}: "
                                "undrift.Registry(db).list() and `undrift registry list` show them")
         if self.find(alias) is not None:
             raise UndriftError(f"{alias!r} is a version name; an alias needs a name of its own")
-        now = datetime.now(timezone.utc)
         previous = self.alias_target(alias)
-        with self.store.engine.begin() as connection:
-            if previous is None:
-                connection.execute(insert(aliases).values(alias=alias, version=name, updated_at=now))
-            else:
-                connection.execute(update(aliases).where(aliases.c.alias == alias).values(version=name, updated_at=now))
-            connection.execute(insert(alias_events).values(alias=alias, version=name, previous=previous, action=action,
-                                                           forced=forced, reason=reason, at=now))
+        if expected is not None and expected != (previous or ""):
+            raise AliasMoved(alias, previous, expected)
+        if previous == name:
+            return None
+        now = datetime.now(timezone.utc)
+        try:
+            with self.store.engine.begin() as connection:
+                if previous is None:
+                    connection.execute(insert(aliases).values(alias=alias, version=name, updated_at=now))
+                    moved = True
+                else:
+                    moved = bool(connection.execute(update(aliases).values(version=name, updated_at=now).where(
+                        aliases.c.alias == alias, aliases.c.version == previous)).rowcount)
+                if moved:
+                    connection.execute(insert(alias_events).values(alias=alias, version=name, previous=previous,
+                                                                   action=action, forced=forced, reason=reason, at=now))
+        except IntegrityError:  # the alias was made meanwhile
+            moved = False
+        if not moved:
+            raise AliasMoved(alias, self.alias_target(alias), previous or "")
         return AliasEvent(alias, name, previous, action, forced, reason, now)
 
-    def promote(self, name: str, to: str, policy=None, force: bool = False, reason: str | None = None) -> Promotion:
-        """Move `to` to version `name` if the gate passes against the version it points at now."""
+    def promote(self, name: str, to: str, policy=None, force: bool = False, reason: str | None = None,
+                expected: str | None = None) -> Promotion:
+        """Move `to` to version `name` if the gate passes against the version it points at now; `expected` as in
+        `set_alias`.  Promoting the version `to` already points at moves nothing (`Promotion.moved` is False)."""
         from .gate import Policy
 
+        if not name.strip():
+            raise UndriftError("choose a version to promote: `undrift registry list` shows them")
         self.get(name)
+        check_name(to, "alias")
+        current = self.alias_target(to)
+        if current == name:
+            return Promotion(to, name, current, None, False, moved=False)
+        if expected is not None and expected != (current or ""):
+            raise AliasMoved(to, current, expected)
         if force and not reason:
             raise UndriftError(f"{option('force', True)} needs {option('reason')}: overriding the gate is recorded "
                                "with why")
@@ -261,9 +291,8 @@ class Registry:
         if not candidate_runs:
             raise UndriftError(f"version {name!r} has no runs: run a suite under that name "
                                f"({option('name', repr(name), '--as')}) before promoting it")
-        current = self.alias_target(to)
         result = None
-        if current is not None and current != name:
+        if current is not None:
             pairs = shared_suite_runs(self.runs_of(current), candidate_runs)
             if not pairs:
                 if not force:
@@ -275,7 +304,8 @@ class Registry:
                     reasons = "; ".join(c.reason for c in result.failures[:3])
                     raise GateRefused(f"the gate refuses {name} for {to}: {reasons}", result)
         event = self.set_alias(to, name, action="promote", forced=bool(force and (result is None or not result.passed)),
-                               reason=reason)
+                               reason=reason, expected=current or "")  # the version gated against, or none
+        assert event is not None  # it pointed at `current`, not `name`, or set_alias refused
         return Promotion(to, name, event.previous, result, event.forced)
 
     def rollback_target(self, alias: str) -> str | None:
@@ -289,18 +319,38 @@ class Registry:
                 stack.append(event.version)
         return stack[-2] if len(stack) >= 2 else None
 
-    def rollback(self, alias: str, reason: str | None = None) -> AliasEvent:
+    def rollback(self, alias: str, reason: str | None = None, expected: str | None = None) -> AliasEvent:
         """Return `alias` to the version it pointed at before the move that brought it to where it is; each further
-        rollback goes one more step back."""
-        if self.alias_target(alias) is None:
+        rollback goes one more step back.  `expected` (the version the caller saw it at) makes a repeated request
+        (a double click, two people) an `AliasMoved` rather than a second step back."""
+        current = self.alias_target(alias)
+        if current is None and not expected:
             raise UndriftError(f"no alias {alias!r}: "
                                "undrift.Registry(db).aliases() and `undrift registry list` show the aliases")
+        if expected is not None and expected != (current or ""):
+            raise AliasMoved(alias, current, expected)
         target = self.rollback_target(alias)
         if target is None:
             raise UndriftError(f"{alias} has no earlier version to roll back to: promoting a version to it moves it "
                                f"forward (Registry.promote(NAME, to={alias!r}), `undrift registry promote NAME "
                                f"--to {alias}`)")
-        return self.set_alias(alias, target, action="rollback", reason=reason)
+        return self.set_alias(alias, target, action="rollback", reason=reason, expected=current)
+
+
+def nothing_moved(alias: str, version: str) -> str:
+    """What a move to where the alias already points says (a promotion or `set_alias` that recorded nothing)."""
+    return f"{alias} already points at {version}: nothing moved"
+
+
+class AliasMoved(UndriftError):
+    """A move decided on a view of the alias that is no longer true: nothing moved, and the caller should look
+    again (the dashboard answers 409)."""
+
+    def __init__(self, alias: str, now: str | None, expected: str):
+        where = f"{alias} points at {now} now" if now else f"there is no alias {alias} now"
+        seen = f"not {expected}" if expected else f"and you expected no alias {alias} yet"
+        super().__init__(f"{where}, {seen} (it moved meanwhile), so nothing moved: reload and decide again")
+        self.alias, self.now, self.expected = alias, now, expected
 
 
 class GateRefused(UndriftError):

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from ..registry import AliasEvent, GateRefused, ListedVersion, Promotion, Registry, Version, VersionDetail
+from ..registry import AliasEvent, AliasMoved, GateRefused, ListedVersion, Promotion, Registry, Version, VersionDetail
 from ..store import RunRecord, Store, as_store
 from .arguments import checked
 
 if TYPE_CHECKING:
     from ..review import ImportedLabels
 
-__all__ = ["AliasEvent", "GateRefused", "ListedVersion", "Promotion", "Registry", "Version", "VersionDetail",
-           "export_for_review", "import_reviews", "model_card"]
+__all__ = ["AliasEvent", "AliasMoved", "GateRefused", "ListedVersion", "Promotion", "Registry", "Version",
+           "VersionDetail", "export_for_review", "import_reviews", "model_card"]
 
 
 @checked

@@ -62,8 +62,11 @@ def registry_alias(alias: str = typer.Argument(..., help="alias to move or creat
                    name: str = typer.Argument(..., help="version to point at"),
                    db: Db = None):
     """Point an alias at a version without a gate (use `promote` for stages that need one)."""
+    from ..registry import nothing_moved
+
     event = _registry(db).set_alias(alias, name)
-    out.print(literal(f"{alias}: {event.previous or '—'} → {event.version}"))
+    moved = f"{alias}: {event.previous or '—'} → {name}" if event is not None else nothing_moved(alias, name)
+    out.print(literal(moved))
 
 
 @registry_app.command("promote")
@@ -73,27 +76,31 @@ def registry_promote(
     policy: Optional[Path] = typer.Option(None, help="gate policy (default: NFR <= 2%, no significant accuracy drop)"),
     force: bool = typer.Option(False, "--force", help="promote even if the gate fails (needs --reason)"),
     reason: Optional[str] = typer.Option(None, help="why; recorded with the move"),
+    expect: Optional[str] = typer.Option(None, help="refuse unless the alias points at this version now"),
     db: Db = None,
 ):
     """Move an alias to a version after the gate passes against the version it points at now."""
+    from ..registry import nothing_moved
     from ..report.registry import promotion_line, refusal_lines
 
     rules = undrift.Policy.load(policy) if policy else None
     try:
-        done = _registry(db).promote(name, to, rules, force=force, reason=reason)
+        done = _registry(db).promote(name, to, rules, force=force, reason=reason, expected=expect)
     except undrift.GateRefused as refused:
         for line in refusal_lines(refused.result.failures):
             out.print(line)
         err.print(Text("refused: ", style="red").append(clean(f"{refused}; --force --reason TEXT overrides, and is "
                                                               "recorded")))
         raise typer.Exit(1)
-    out.print(promotion_line(to, done))
+    out.print(promotion_line(to, done) if done.moved else literal(nothing_moved(to, name)))
 
 
 @registry_app.command("rollback")
 def registry_rollback(alias: str = typer.Argument("production", help="alias to move back"),
                       reason: Optional[str] = typer.Option(None, help="why; recorded with the move"),
+                      expect: Optional[str] = typer.Option(None, help="refuse unless the alias points at this "
+                                                                      "version now"),
                       db: Db = None):
     """Return an alias to the version it pointed at before; again goes one more step back."""
-    event = _registry(db).rollback(alias, reason)
+    event = _registry(db).rollback(alias, reason, expected=expect)
     out.print(literal(f"{alias}: {event.previous} → {event.version} (rolled back)"))

@@ -14,10 +14,11 @@ from ..analysis.sequential import DIRECTIONS
 from ..errors import UndriftError, option
 from ..gate import Policy
 from ..models import ModelSpec
+from ..names import check_name
 from ..store import Store
 from ..suites import load_suite
 from .schedule import Schedule
-from .watches import Watch, check_name
+from .watches import Watch
 
 
 def define_watch(store: Store | None, name: str, model: str, suite: str, every: str, baseline: str = "first",
@@ -25,7 +26,7 @@ def define_watch(store: Store | None, name: str, model: str, suite: str, every: 
                  alert_command: str | None = None, options: dict[str, Any] | None = None) -> Watch:
     """A checked watch, written nowhere yet.  `store` is read only for a baseline run (None where it is `first`), so
     a refused watch leaves no store behind."""
-    check_name(name)
+    check_name(name, "watch")
     ModelSpec.parse(model)
     schedule = Schedule.parse(every)
     options = {k: v for k, v in (options or {}).items() if v is not None}

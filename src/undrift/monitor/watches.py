@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import UndriftError
 from ..jsonable import jsonable
+from ..names import check_name
 from ..store import Store
 from ..store.db import as_utc
 from ..store.lease import owner_alive, this_process
@@ -23,7 +24,6 @@ from ..store.schema import watches
 from .schedule import Schedule
 
 LEASE_S = 60.0  # twelve missed heartbeats
-NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 @dataclass(frozen=True)
@@ -53,14 +53,9 @@ class Watch:
         })
 
 
-def check_name(name: str) -> None:
-    if not name or len(name) > 255 or not set(name) <= NAME_CHARS:
-        raise UndriftError(f"bad watch name {name!r}: use letters, digits, '-', '_' and '.'")
-
-
 def add_watch(store: Store, watch: Watch, now: datetime | None = None) -> Watch:
     """Store a new watch, due at once (its first tick sets the baseline when it is "first")."""
-    check_name(watch.name)
+    check_name(watch.name, "watch")
     Schedule.parse(watch.schedule)
     now = now or datetime.now(timezone.utc)
     row = {**_row(watch), "created_at": now, "next_due_at": now, "lease_owner": None, "lease_until": None}

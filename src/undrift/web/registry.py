@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
 
-from .. import GateRefused, Policy, Registry, model_card
+from .. import AliasMoved, GateRefused, Policy, Registry, model_card
 from ..api.registry import AliasEvent, ListedVersion, VersionDetail
 from ..errors import UndriftError
-from ..registry import DEFAULT_POLICY
+from ..registry import DEFAULT_POLICY, nothing_moved
 from ..store import Store
 from .history import history_link
 from .site import Site, csv_response, form_fields, named
@@ -37,8 +37,9 @@ class AliasRow:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the last write did (`moved`), or why it did nothing (`refused` by the gate, with its failed checks, or
-    a `problem` with the request); shown above the forms."""
+    """What the last write did (`moved`), or why it did nothing (`unchanged`: the alias was there already;
+    `refused` by the gate, with its failed checks; or a `problem` with the request, such as a page that showed the
+    alias where it no longer is); shown above the forms."""
 
     kind: str
     message: str
@@ -47,7 +48,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class PromoteForm:
-    """The promote form's values: kept when a promotion is refused, so that it can be mended and sent again."""
+    """The promote form's values: kept when a promotion is refused, so that it can be mended and sent again.  No
+    version is chosen until someone chooses one: a default would be one careless click from production."""
 
     version: str = ""
     alias: str = DEFAULT_ALIAS
@@ -63,6 +65,11 @@ class RegistryView:
     outcome: Outcome | None
     gate: str = GATE
 
+    @property
+    def targets(self) -> dict[str, str]:
+        """Each alias and the version the page shows it at: what the forms send back as `expected`."""
+        return {row.alias: row.version for row in self.aliases}
+
 
 @dataclass(frozen=True)
 class VersionView:
@@ -71,6 +78,7 @@ class VersionView:
     card: str  # the model card as HTML, rendered with raw HTML off
     tables: dict[str, Table]
     form: PromoteForm
+    targets: dict[str, str]  # every alias and the version it points at, as the page's form saw them
     gate: str = GATE
 
     @property
@@ -88,9 +96,7 @@ def registry_view(store: Store, form: PromoteForm | None = None, outcome: Outcom
     events = registry.events()
     targets = registry.aliases()
     rows = [AliasRow(alias, version, registry.rollback_target(alias)) for alias, version in sorted(targets.items())]
-    if form is None:
-        form = PromoteForm(version=listed[-1].version.name if listed else "")
-    return RegistryView(listed, rows, _registry_tables(listed, rows, events), form, outcome)
+    return RegistryView(listed, rows, _registry_tables(listed, rows, events), form or PromoteForm(), outcome)
 
 
 def _registry_tables(listed: list[ListedVersion], rows: list[AliasRow], events: list[AliasEvent]) -> dict[str, Table]:
@@ -139,9 +145,10 @@ def version_view(store: Store, name: str) -> VersionView:
                  empty="no finished runs: `undrift run SUITE --model SPEC --as NAME` adds one; a version needs one "
                        "to be promoted")
     moves = _moves_table("moves", "Moves of aliases to or from it", detail.events, "no alias has pointed at it yet")
-    pointed = sorted(alias for alias, target in registry.aliases().items() if target == version)
+    targets = registry.aliases()
+    pointed = sorted(alias for alias, target in targets.items() if target == version)
     return VersionView(detail, pointed, card_html(model_card(version, db=store)), {"runs": runs, "moves": moves},
-                       PromoteForm(version=version))
+                       PromoteForm(version=version), dict(sorted(targets.items())))
 
 
 MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
@@ -191,8 +198,14 @@ def routes(site: Site) -> APIRouter:
         fields = await form_fields(request)
         form = PromoteForm(fields.get("version", "").strip(), fields.get("alias", "").strip(),
                            fields.get("reason", "").strip())
-        try:  # what `undrift registry promote VERSION --to ALIAS [--reason TEXT]` does
-            Registry(site.store).promote(form.version, form.alias, reason=form.reason or None)
+        # the version the page showed the chosen alias at ("" where it showed no such alias): a stale page is refused
+        expected = fields.get(f"expected.{form.alias}", "")
+        try:  # what `undrift registry promote VERSION --to ALIAS [--reason TEXT] --expect VERSION` does
+            done = Registry(site.store).promote(form.version, form.alias, reason=form.reason or None,
+                                                expected=expected)
+        except AliasMoved as moved:
+            return site.page(request, "registry.html", 409,
+                             view=registry_view(site.store, form, Outcome("problem", str(moved))))
         except GateRefused as refused:
             outcome = Outcome("refused", f"refused: the gate refuses {form.version} for {form.alias}, and nothing "
                                          "moved; its failed checks:",
@@ -201,14 +214,21 @@ def routes(site: Site) -> APIRouter:
         except UndriftError as problem:
             return site.page(request, "registry.html", 400,
                              view=registry_view(site.store, form, Outcome("problem", str(problem))))
+        if not done.moved:
+            return site.page(request, "registry.html", view=registry_view(
+                site.store, outcome=Outcome("unchanged", nothing_moved(form.alias, form.version))))
         return _moved(form.alias)
 
     @router.post("/registry/rollback")
     async def rollback(request: Request) -> Response:
         fields = await form_fields(request)
         alias = fields.get("alias", "").strip()
-        try:  # what `undrift registry rollback ALIAS [--reason TEXT]` does
-            Registry(site.store).rollback(alias, fields.get("reason", "").strip() or None)
+        try:  # what `undrift registry rollback ALIAS [--reason TEXT] --expect VERSION` does
+            Registry(site.store).rollback(alias, fields.get("reason", "").strip() or None,
+                                          expected=fields.get("expected", ""))
+        except AliasMoved as moved:  # a double click, or someone else first: the alias moves once
+            return site.page(request, "registry.html", 409,
+                             view=registry_view(site.store, outcome=Outcome("problem", str(moved))))
         except UndriftError as problem:
             return site.page(request, "registry.html", 400,
                              view=registry_view(site.store, outcome=Outcome("problem", str(problem))))
