@@ -128,6 +128,7 @@ def test_two_dashboards_on_one_host_and_the_page_that_asks_for_the_token(page, t
         page.goto(f"{b}/registry?token=a-token-of-24-characters")
         assert page.locator("h1").inner_text() != "Token needed"
         page.goto(f"{a}/registry")
+        page.select_option("form.promote select[name=version]", index=1)  # the first version (none is preselected)
         page.fill("form.promote input[name=alias]", "staging")
         with page.expect_response(f"{a}/registry/promote") as posted:
             page.get_by_role("button", name="Promote").click()
