@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from helpers import ARTIFACTS, HOSTILE_TASK, ServerThread, result_row, store_run
+from helpers import ARTIFACTS, GENERATION, HOSTILE_TASK, ServerThread, result_row, store_run
 
 LOCAL = "http://127.0.0.1"
 SCRIPT = "<script>alert(1)</script>"
@@ -243,3 +243,25 @@ def test_arrive_from_an_alert(page, dashboard):
     assert page.locator("#table-compatibility tbody tr", has_text="facts").inner_text().split()[:3] == [
         "facts", "10", "2"]
     assert page.dialogs == [] and not page.errors
+
+
+@pytest.mark.skipif(not GENERATION.exists(), reason="the shared LLMDrift data is not beside this checkout")
+def test_the_llmdrift_study_gpt4_update_in_the_browser(page, tmp_path):
+    """The recorded GPT-4 generations of March and June 2023, imported as the CLI imports them: the page's prime
+    numbers row says what `undrift.compare` says (1,000 samples, the negative flips), and its screenshot is the one
+    the README shows."""
+    import undrift
+    from undrift.web import create_app
+
+    store = undrift.Store.open(f"sqlite:///{tmp_path / 'llmdrift.db'}")
+    undrift.import_generations(sorted(GENERATION.glob("*.csv")), "llmdrift", db=store)
+    primes = next(g for g in undrift.compare("gpt-4-0314", "gpt-4-0613", db=store).tasks if g.where == "primes")
+    with ServerThread(create_app(store)) as base:
+        page.set_viewport_size({"width": 1280, "height": 1500})
+        page.goto(base.removesuffix("/v1") + "/compare?" + urlencode({"old": "gpt-4-0314", "new": "gpt-4-0613"}))
+        page.wait_for_selector("#outcome-plot .main-svg")
+        row = page.locator("#table-compatibility tbody tr", has_text="primes").inner_text().split()
+        assert row[:4] == ["primes", "1000", str(primes.compatibility.negative_flips),
+                           str(primes.compatibility.positive_flips)]
+        page.screenshot(path=str(ARTIFACTS / "compare-llmdrift.png"))
+    assert not page.errors
