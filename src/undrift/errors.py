@@ -22,3 +22,8 @@ def option(keyword: str, value: object = None, flag: str | None = None) -> str:
     `allow_incomplete=True (--allow-incomplete)`."""
     named = keyword if value is None else f"{keyword}={value}"
     return f"{named} ({flag or '--' + keyword.replace('_', '-')})"
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (its type's name if it has none), for one-line errors."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

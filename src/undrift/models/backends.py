@@ -38,6 +38,24 @@ def _gguf(spec: ModelSpec, lazy: bool) -> Model:
     return load_local_model(spec, converted_dir(Path(spec.target).expanduser()), lazy=lazy)
 
 
+def _llamacpp(spec: ModelSpec, lazy: bool) -> Model:
+    from .llamacpp import LlamaCppModel
+
+    model = LlamaCppModel(spec)
+    if not lazy:
+        model.prepare()
+    return model
+
+
+def _vllm(spec: ModelSpec, lazy: bool) -> Model:
+    from .vllm_engine import VLLMModel
+
+    model = VLLMModel(spec)
+    if not lazy:
+        model.prepare()
+    return model
+
+
 def _openai(spec: ModelSpec, lazy: bool) -> Model:
     from .openai_api import OpenAIModel
 
@@ -50,5 +68,9 @@ HF = Backend("PATH[+lora:PATH]", "a transformers model directory, optionally wit
              LOCAL_OPTIONS, lora=True, servable=True, trainable=True)
 GGUF = Backend("FILE", "a GGUF file (llama family), converted once to safetensors", _gguf, LOCAL_OPTIONS, lora=True,
                servable=True, trainable=True, model_id=lambda spec: Path(spec.target).stem)
+LLAMACPP = Backend("FILE", "a GGUF file run quantised by llama.cpp (pip install 'undrift[llamacpp]')", _llamacpp,
+                   SYSTEM_OPTIONS | {"context", "threads"}, model_id=lambda spec: Path(spec.target).stem)
+VLLM = Backend("PATH[+lora:PATH]", "a transformers model directory run by vLLM on a CUDA GPU "
+               "(pip install 'undrift[vllm]')", _vllm, SYSTEM_OPTIONS | {"gpu_memory"}, lora=True)
 OPENAI = Backend("MODEL[@BASE_URL]", "any OpenAI-compatible server; key from OPENAI_API_KEY", _openai, HTTP_OPTIONS,
                  base_url=True)

@@ -5,6 +5,8 @@ A spec is a string so that it can travel through a command line, a database row 
     bundled:smollm2                      the embedded SmolLM2-135M-Instruct
     hf:PATH[+lora:PATH]                  a transformers directory, optionally with a peft LoRA adapter
     gguf:FILE                            a GGUF file, converted once to a safetensors cache
+    llamacpp:FILE                        a GGUF file run quantised by llama.cpp (extra: undrift[llamacpp])
+    vllm:PATH[+lora:PATH]                a transformers directory run by vLLM on a CUDA GPU (extra: undrift[vllm])
     openai:MODEL[@BASE_URL]              any OpenAI-compatible chat-completions server
     echo:[?text=TEXT]                    scripted: says the last user message back (or TEXT), for tests
     script:FILE                          scripted: answers from a JSONL/YAML file, by prompt or sample id
@@ -15,9 +17,10 @@ built-ins above are declared there by undrift's own pyproject.toml, and an insta
 Any spec may end in `?key=value&...` options.  Every model takes `system=TEXT`, a hidden system prompt as hosted
 services add one: by default (`system_mode=prepend`) it goes in front of the suite's own system message, in the same
 message after a blank line; `system_mode=replace` drops the suite's system messages instead.  Local models also take
-`quant=int8` (dynamic int8 quantisation of the linear layers), `batch_size=N` and `device=cpu|cuda`;
-OpenAI-compatible models `concurrency=N`, `timeout=SECONDS` and `retries=N`.  The scripted backends take no hidden
-system prompt: what they answer does not depend on one.
+`quant=int8` (dynamic int8 quantisation of the linear layers), `batch_size=N` and `device=cpu|cuda`; llamacpp
+models `context=TOKENS` and `threads=N`; vllm models `gpu_memory=SHARE`; OpenAI-compatible models `concurrency=N`,
+`timeout=SECONDS` and `retries=N`.  The scripted backends take no hidden system prompt: what they answer does not
+depend on one.
 """
 
 from __future__ import annotations
@@ -114,6 +117,15 @@ class ModelSpec:
 
     def option(self, key: str, default: str | None = None) -> str | None:
         return dict(self.options).get(key, default)
+
+    def count_option(self, key: str, default: int) -> int:
+        """An option that counts something (`batch_size=32`), or `default` if the spec does not give it."""
+        value = self.option(key)
+        if value is None:
+            return default
+        if not value.isdigit() or int(value) < 1:
+            raise UndriftError(f"{key}={value!r} in {self.display()} is not a positive whole number")
+        return int(value)
 
     def __str__(self) -> str:
         return self._with_options(urllib.parse.urlencode(self.options, quote_via=urllib.parse.quote))

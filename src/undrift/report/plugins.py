@@ -17,7 +17,8 @@ from ..suites.schema import Suite
 from .text import clean, literal
 
 OPTIONS_NOTE = ("options: …?system=TEXT (hidden system prompt before the suite's own; system_mode=replace drops that); "
-                "local models also quant=int8, batch_size, device; openai: concurrency, timeout, retries")
+                "local models also quant=int8, batch_size, device; llamacpp: context, threads; vllm: gpu_memory; "
+                "openai: concurrency, timeout, retries")
 
 
 def provider(plugin: Plugin) -> str:

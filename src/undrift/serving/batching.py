@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import first_line
 from ..models.base import ServableModel
 from ..models.local import cut_at_stop
 
@@ -167,7 +168,7 @@ class Engine:
                         self._decode()
             except Exception as exc:  # a failed step fails the requests in it, never the server
                 for sequence in {id(s): s for s in self._active + admitted}.values():
-                    sequence.send(Update(sequence.index, error=f"generation failed: {_first_line(exc)}"))
+                    sequence.send(Update(sequence.index, error=f"generation failed: {first_line(exc)}"))
                 self._active, self._cache, self._mask = [], None, None
 
     def _over_before_start(self, sequence: Sequence) -> bool:
@@ -335,6 +336,3 @@ def _partial_stop(text: str, stops: tuple[str, ...]) -> int:
     """Length of the longest end of `text` that begins some stop string (held back until it is decided)."""
     return max((n for s in stops for n in range(1, len(s)) if text.endswith(s[:n])), default=0)
 
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

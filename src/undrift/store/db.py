@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .. import __version__
-from ..errors import UndriftError, option
+from ..errors import UndriftError, first_line, option
 from ..jsonable import jsonable
 from .lease import owner_alive, lease_age_s, this_process
 from .rows import ResultRow
@@ -219,7 +219,7 @@ class Store:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except OperationalError as exc:
-            raise UndriftError(f"cannot open database {self.safe_url}: {_first_line(exc.orig or exc)}; "
+            raise UndriftError(f"cannot open database {self.safe_url}: {first_line(exc.orig or exc)}; "
                                f"{_open_hint(self.engine.dialect.name)}") from None
 
     @contextmanager
@@ -246,7 +246,7 @@ class Store:
             return
         verb = (context.statement or "COMMIT").lstrip().split(None, 1)[0].upper()
         action = "read" if verb in ("SELECT", "PRAGMA", "WITH") else "write to"
-        detail = _first_line(context.original_exception)
+        detail = first_line(context.original_exception)
         hint = ""
         if "readonly" in detail or "read-only" in detail:
             hint = ": the store is read-only here; write where you have permission, or copy it"
@@ -438,7 +438,7 @@ class Store:
                 try:
                     rows += result.cursor.fetchall()  # plain tuples: a `Row` each costs as much as reading it
                 except self.engine.dialect.loaded_dbapi.Error as exc:  # past SQLAlchemy's handler (_one_line_fault)
-                    raise UndriftError(f"cannot read {self.safe_url} ({_first_line(exc)})") from None
+                    raise UndriftError(f"cannot read {self.safe_url} ({first_line(exc)})") from None
                 finally:
                     result.close()
         found = {name: list(map(itemgetter(i), rows)) for i, name in enumerate(names)}
@@ -558,10 +558,6 @@ def _open_hint(dialect: str) -> str:
         return f"check that the file's folder exists and can be written ({option('db')} or $UNDRIFT_DB)"
     return ("check that the server is up and reachable, and the URL's host, port, user, password and database "
             f"({option('db')} or $UNDRIFT_DB)")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 __all__ = ["Store", "RunRecord", "FINISHED_STATUSES", "resolve_url", "as_utc", "as_store", "store_exists"]
