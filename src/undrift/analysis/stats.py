@@ -20,17 +20,19 @@ One rule holds throughout: the p-value shown next to an interval is the test tha
   sample).  Such rates keep whole-verdict intervals where they are whole, and never shrink to a point where every
   sample scored the same (`rate_interval`, `paired_rate_change`).
 
-SciPy's special functions are used rather than scipy.stats, whose import costs about half a second.
+SciPy's special functions are used rather than scipy.stats, whose import costs about half a second, and they are
+imported at first use: a run answered from the cache prints its Wilson intervals without them (the normal quantile
+comes from the standard library's `statistics.NormalDist`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
-from scipy.special import betaln, ndtr, ndtri, stdtr, stdtrit
 
 CONFIDENCE = 0.95
 _Z_MAX = 40.0  # a z beyond which a p-value is 0 to double precision
@@ -38,8 +40,17 @@ _Z_MAX = 40.0  # a z beyond which a p-value is 0 to double precision
 
 def z_quantile(confidence=CONFIDENCE):
     """The two-sided normal quantile for a confidence level (or an array of them)."""
-    z = ndtri(0.5 + np.asarray(confidence, dtype=float) / 2)
-    return float(z) if z.ndim == 0 else z
+    levels = 0.5 + np.asarray(confidence, dtype=float) / 2
+    if levels.ndim == 0:
+        return NormalDist().inv_cdf(float(levels))
+    return np.vectorize(NormalDist().inv_cdf, otypes=[float])(levels)
+
+
+def _special():
+    """scipy.special, imported at first use (about 0.3 s)."""
+    import scipy.special
+
+    return scipy.special
 
 
 def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -54,7 +65,10 @@ def _wilson(successes, n, z):
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(np.maximum(0.0, p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
-    return np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
+    # exactly 0 with no successes and 1 with no failures, as the algebra gives, whatever the rounding of z
+    low = np.where(successes == 0, 0.0, np.maximum(0.0, centre - half))
+    high = np.where(successes == n, 1.0, np.minimum(1.0, centre + half))
+    return low, high
 
 
 # -- paired rates: vectorised over tables, so that every 2x2 table can be enumerated in the tests --------------
@@ -74,7 +88,7 @@ def paired_rate_p_value(a, b, c, d):
     which Newcombe's interval starts to exclude zero."""
     a, b, c, d = (np.asarray(x, dtype=float) for x in (a, b, c, d))
     discordant = b + c
-    mcnemar = 2 * ndtr(-np.abs(c - b) / np.sqrt(np.maximum(discordant, 1.0)))
+    mcnemar = 2 * _special().ndtr(-np.abs(c - b) / np.sqrt(np.maximum(discordant, 1.0)))
     p = np.maximum(mcnemar, _newcombe_p(a, b, c, d))
     return np.where((discordant == 0) | (b == c), 1.0, p)
 
@@ -126,7 +140,7 @@ def _newcombe_p(a, b, c, d):
         return np.where(upper, high >= 0, low <= 0)
 
     z = _bisect(includes_zero, np.zeros_like(a), np.full_like(a, _Z_MAX))
-    return np.where(includes_zero(_Z_MAX), 2 * ndtr(-z), 0.0)
+    return np.where(includes_zero(_Z_MAX), 2 * _special().ndtr(-z), 0.0)
 
 
 def _phi(a, b, c, d):
@@ -245,8 +259,8 @@ def paired_mean_change(old: Sequence[float], new: Sequence[float], confidence: f
     if size > 1 and spread > 1e-12 * max(1.0, abs(delta)):
         se = spread / math.sqrt(size)
         t = delta / se
-        p = float(2 * stdtr(size - 1, -abs(t)))
-        half = float(stdtrit(size - 1, 1 - alpha / 2)) * se
+        p = float(2 * _special().stdtr(size - 1, -abs(t)))
+        half = float(_special().stdtrit(size - 1, 1 - alpha / 2)) * se
         return PairedContinuous(size, *means, delta, (delta - half, delta + half), p)
     p = min(1.0, 2.0 ** (1 - size))  # every difference the same (to rounding): n of n on one side
     return PairedContinuous(size, *means, delta, (delta, delta) if p < alpha else None, p)
@@ -257,7 +271,7 @@ def mean_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tu
     v = np.asarray(values, dtype=float)
     if v.size < 2:
         return None
-    half = float(stdtrit(v.size - 1, 0.5 + confidence / 2)) * float(v.std(ddof=1)) / math.sqrt(v.size)
+    half = float(_special().stdtrit(v.size - 1, 0.5 + confidence / 2)) * float(v.std(ddof=1)) / math.sqrt(v.size)
     return (float(v.mean()) - half, float(v.mean()) + half)
 
 
@@ -327,7 +341,7 @@ def pass_hat_k(correct: int, attempts: int, k: int) -> float:
 
 
 def _log_choose(n: int, k: int) -> float:
-    return -math.log(n + 1) - float(betaln(n - k + 1, k + 1))
+    return -math.log(n + 1) - float(_special().betaln(n - k + 1, k + 1))
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
