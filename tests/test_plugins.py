@@ -131,7 +131,7 @@ def test_a_plugin_package_adds_a_backend_a_scorer_and_a_suite(tmp_path, example_
 
     unknown = undrift("run", "drift", "--model", "nope:x", cwd=tmp_path, python_path=(example_plugin,))
     assert unknown.returncode == 2
-    assert "the installed backends are bundled, echo, gguf, hf, openai, reverse, script" in unknown.stderr
+    assert "the installed backends are bundled, echo, gguf, hf, llamacpp, openai, reverse, script, vllm" in unknown.stderr
     without = undrift("run", "example-suite", "--model", "reverse:", cwd=tmp_path)
     assert without.returncode == 2 and "(no backend 'reverse')" in without.stderr  # not installed here
 
