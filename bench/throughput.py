@@ -101,7 +101,8 @@ def report(results: list[Result], cached: Result, limit: float) -> None:
     for tool, peer in best.items():
         if tool != "undrift":
             print(f"RATIO undrift/{tool} samples/s (best setting each): {ours.samples_per_s / peer.samples_per_s:.2f}x")
-    print(f"RATIO machine limit/undrift generated tokens/s: {limit / ours.tokens_per_s:.2f}x")
+    if ours.tokens_per_s:
+        print(f"RATIO machine limit/undrift generated tokens/s: {limit / ours.tokens_per_s:.2f}x")
     print(f"RATIO undrift first run / cached re-run: {ours.seconds / cached.seconds:.1f}x "
           f"({ours.seconds:.1f} s / {cached.seconds:.2f} s)", flush=True)
 
@@ -194,8 +195,8 @@ def llama_server(binary: str, gguf: Path, prompts: list[str], max_tokens: int, s
                     break
             except httpx.HTTPError:
                 pass
-            if server.poll() is not None:
-                sys.exit(f"{binary} exited with {server.returncode}")
+            if server.poll() is not None or time.perf_counter() - started > 120:
+                sys.exit(f"{binary} did not become healthy (exit status {server.returncode})")
             time.sleep(0.05)
 
         def ask(prompt: str) -> int:

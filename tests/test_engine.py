@@ -57,6 +57,18 @@ def test_greedy_answers_are_plain_generates_on_the_tiny_model(tiny_model_dir):
     assert len(set(engine)) > 3  # the prompts really differ, so a mix-up of rows would show
 
 
+def test_prompts_sharing_nothing_are_prefilled_by_their_own_tokens_alone(tiny_model_dir):
+    """Half the prompts carry a system message and half do not: too little in common to prefill once."""
+    requests = [Request.chat(([{"role": "system", "content": "Be brief."}] if i % 2 else [])
+                             + [{"role": "user", "content": q}], Decoding(max_tokens=10))
+                for i, q in enumerate(["hi", "Is 17 a prime number?", "0 1 2 3 4 5", "def add(a, b):", "(A) (B)"])]
+    model = load_model(f"hf:{tiny_model_dir}")
+    model.prepare()
+    prompts = [model.tokenizer(model.render(r), add_special_tokens=False)["input_ids"] for r in requests]
+    assert shared_prefix(prompts) == 0
+    assert [g.text for g in model.generate(requests)] == plain_generate(model, requests)
+
+
 def test_a_prompt_of_one_token_falls_back_to_plain_padding(tiny_model_dir):
     """Nothing shared and a prompt with no token but its last: the layout does not apply, and generate still works."""
     model = load_model(f"hf:{tiny_model_dir}")

@@ -31,6 +31,7 @@ def drift_requests(count: int, max_tokens: int) -> list[Request]:
     ("llamacpp:/no/such/model.gguf", "does not exist"),
     ("llamacpp:{gguf}?threads=0", "threads='0'"),
     ("llamacpp:{gguf}?context=lots", "context='lots'"),
+    ("llamacpp:{gguf}?threads=²", "threads='²'"),
     ("llamacpp:{gguf}?batch_size=4", "unknown option 'batch_size'"),
     ("vllm:/no/such/dir", "not a transformers model directory"),
     ("vllm:{hf}?gpu_memory=2", "between 0.05 and 1"),

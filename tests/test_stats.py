@@ -194,3 +194,10 @@ def test_benjamini_hochberg_by_hand():
     adjusted = benjamini_hochberg([0.01, 0.04, 0.03, 0.20])
     assert adjusted == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.20])
     assert benjamini_hochberg([]) == []
+
+
+def test_a_confidence_that_rounds_to_one_has_an_infinite_quantile():
+    from undrift.analysis.stats import z_quantile
+
+    assert z_quantile(1.0) == float("inf") and z_quantile(0.0) == 0.0
+    assert abs(z_quantile(0.95) - 1.959963984540054) < 1e-12

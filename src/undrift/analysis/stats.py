@@ -42,8 +42,13 @@ def z_quantile(confidence=CONFIDENCE):
     """The two-sided normal quantile for a confidence level (or an array of them)."""
     levels = 0.5 + np.asarray(confidence, dtype=float) / 2
     if levels.ndim == 0:
-        return NormalDist().inv_cdf(float(levels))
-    return np.vectorize(NormalDist().inv_cdf, otypes=[float])(levels)
+        return _normal_quantile(float(levels))
+    return np.vectorize(_normal_quantile, otypes=[float])(levels)
+
+
+def _normal_quantile(level: float) -> float:
+    """inf at a level of 1 (a confidence that rounds to 1, from a tiny alpha), where NormalDist would refuse."""
+    return math.inf if level >= 1.0 else NormalDist().inv_cdf(level)
 
 
 def _special():

@@ -123,7 +123,7 @@ class ModelSpec:
         value = self.option(key)
         if value is None:
             return default
-        if not value.isdigit() or int(value) < 1:
+        if not (value.isascii() and value.isdecimal()) or int(value) < 1:
             raise UndriftError(f"{key}={value!r} in {self.display()} is not a positive whole number")
         return int(value)
 

@@ -39,7 +39,8 @@ class LlamaCppModel:
             raise UndriftError(f"GGUF file {spec.target!r} does not exist: give llamacpp:PATH of a .gguf file")
         self.hidden_system = HiddenSystemPrompt.from_spec(spec)
         self.context = spec.count_option("context", DEFAULT_CONTEXT)
-        self.threads = spec.count_option("threads", len(os.sched_getaffinity(0)))
+        affinity = getattr(os, "sched_getaffinity", None)  # Linux only
+        self.threads = spec.count_option("threads", len(affinity(0)) if affinity else os.cpu_count() or 1)
         self.weights_sha256 = sha256_file(self.path)
         self.lock = threading.Lock()
         self._llama = None
@@ -54,7 +55,7 @@ class LlamaCppModel:
         try:
             self._llama = Llama(model_path=str(self.path), n_ctx=self.context, n_threads=self.threads,
                                 n_threads_batch=self.threads, verbose=False)
-        except (ValueError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - llama.cpp's and its template engine's errors, in one line
             raise UndriftError(f"llama.cpp cannot load {str(self.path)!r} ({first_line(exc)}): is it a GGUF file "
                                "of a model llama.cpp supports?") from None
 
@@ -88,9 +89,13 @@ class LlamaCppModel:
                 answer = self._llama.create_chat_completion(
                     messages=self.hidden_system.apply(request.message_dicts()), max_tokens=decoding.max_tokens,
                     stop=list(decoding.stop), repeat_penalty=1.0, **sampling)
-            except ValueError as exc:  # llama-cpp-python's word for a prompt longer than the context
-                raise UndriftError(f"{first_line(exc)}: shorten the prompt or raise context= in the spec "
-                                   f"({self.spec.display()})") from None
+            except ValueError as exc:  # a prompt longer than the context, or one the file's chat template refuses
+                hint = ("shorten the prompt or raise context= in the spec" if "context window" in str(exc)
+                        else "the GGUF file's chat template refused these messages")
+                raise UndriftError(f"llama.cpp: {first_line(exc)}: {hint} ({self.spec.display()})") from None
+            except RuntimeError as exc:
+                raise UndriftError(f"llama.cpp failed to generate ({first_line(exc)}) with "
+                                   f"{self.spec.display()}") from None
             latency = time.perf_counter() - started
         choice, usage = answer["choices"][0], answer.get("usage") or {}
         return Generation(text=choice["message"].get("content") or "", tokens_in=int(usage.get("prompt_tokens", 0)),

@@ -42,13 +42,17 @@ def shared_prefix(prompts: list[list[int]]) -> int:
 
 def prefill(model, torch, prompts: list[list[int]], pad_id: int, device: str) -> Prefilled | None:
     """Compute the KV cache of `prompts` (token lists, longest first) but their last tokens, in the layout above;
-    None where the layout does not apply (a one-token prompt with nothing shared, a sliding-window cache), for which
-    a plain padded `generate` is used."""
+    None where the layout does not apply (a one-token prompt with nothing shared; a cache with sliding-window or
+    linear-attention layers, or one the model's generation config presets), for which a plain padded `generate` is
+    used."""
     from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
 
     shared = shared_prefix(prompts)
     width = shared + max(len(p) - shared for p in prompts)
-    if (not shared and min(len(p) for p in prompts) < 2) or any(DynamicCache(config=model.config).is_sliding):
+    plain_layers = all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
+    preset = getattr(getattr(model, "generation_config", None), "cache_implementation", None)
+    if (not shared and min(len(p) for p in prompts) < 2) or not plain_layers or preset not in (None, "dynamic"):
         return None
     prefix_cache = None
     if shared:

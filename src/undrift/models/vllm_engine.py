@@ -76,8 +76,11 @@ class VLLMModel:
 
             lora = LoRARequest("adapter", 1, str(self.adapter_dir))
         started = time.perf_counter()
-        outputs = self._llm.chat([self.hidden_system.apply(r.message_dicts()) for r in requests], params,
-                                 use_tqdm=False, lora_request=lora)
+        try:
+            outputs = self._llm.chat([self.hidden_system.apply(r.message_dicts()) for r in requests], params,
+                                     use_tqdm=False, lora_request=lora)
+        except ValueError as exc:  # a prompt longer than the model's context, a chat template's refusal
+            raise UndriftError(f"vLLM refused a request: {first_line(exc)}") from None
         latency = time.perf_counter() - started
         if on_done:
             on_done(len(requests))
