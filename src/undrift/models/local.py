@@ -212,7 +212,9 @@ class TransformersModel:
             sampling = dict(do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p, top_k=None)
         stops = dict(stop_strings=list(decoding.stop), tokenizer=self.tokenizer) if decoding.stop else {}
         clock = _StepClock(torch)
-        with self.lock, torch.inference_mode():
+        with self.lock, torch.inference_mode(), warnings.catch_warnings():
+            # transformers 5.x renames the keyword in v6; older releases, which pyproject admits, know only this one
+            warnings.filterwarnings("ignore", message=".*past_key_values.*deprecated", category=FutureWarning)
             started = time.perf_counter()
             inputs = self._prefilled(prompts)
             if not decoding.greedy:
