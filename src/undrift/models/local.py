@@ -30,7 +30,8 @@ from .base import (
     Request,
 )
 from .gguf_cache import weights_hash
-from .prefill import prefill
+from .engine import Engine, Sampler
+from .engine import supports as engine_supports
 
 DEFAULT_BATCH_SIZE = 64  # decoding 64 rows at once beat 32 by 1.3x in bench/throughput.py on 2 CPU cores
 
@@ -190,45 +191,76 @@ class TransformersModel:
         groups: dict[Decoding, list[int]] = {}
         for index, request in enumerate(requests):
             groups.setdefault(request.decoding, []).append(index)
+        generate = self._run_engine if engine_supports(self.model) else self._generate_padded
         for decoding, indices in groups.items():
-            indices.sort(key=lambda i: len(prompts[i]), reverse=True)
-            for start in range(0, len(indices), self.batch_size):
-                batch = indices[start : start + self.batch_size]
-                for index, generation in zip(batch, self._generate_batch([prompts[i] for i in batch], decoding)):
-                    results[index] = generation
-                if on_done:
-                    on_done(len(batch))
+            for index, generation in zip(indices, generate([prompts[i] for i in indices], decoding, on_done)):
+                results[index] = generation
+        return [r for r in results if r is not None]
+
+    def _run_engine(self, prompts: list[list[int]], decoding: Decoding,
+                    on_done: ProgressCallback | None) -> list[Generation]:
+        """Answers from the local engine (models/engine.py), under the model lock."""
+        stopped = None
+        if decoding.stop:
+            def stopped(tokens: list[int]) -> bool:
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                return any(stop in text for stop in decoding.stop)
+
+        sampler = Sampler() if decoding.greedy else Sampler(decoding.temperature, decoding.top_p, decoding.seed or 0)
+        engine = Engine(self.model, self._torch, rows=self.batch_size, max_new=decoding.max_tokens,
+                        eos_id=self.tokenizer.eos_token_id, pad_id=self.tokenizer.pad_token_id, device=self.device,
+                        sampler=sampler, stopped=stopped)
+        with self.lock, self._torch.inference_mode(), warnings.catch_warnings():
+            # transformers 5.x renames the keyword in v6; older releases, which pyproject admits, know only this one
+            warnings.filterwarnings("ignore", message=".*past_key_values.*deprecated", category=FutureWarning)
+            decoded = engine.run(prompts, on_done)
+        generations = []
+        for answer, prompt in zip(decoded, prompts):
+            text, cut = cut_at_stop(self.tokenizer.decode(answer.tokens, skip_special_tokens=True), decoding.stop)
+            generations.append(Generation(text=text, tokens_in=len(prompt), tokens_out=len(answer.tokens),
+                                          latency_s=answer.seconds, finish_reason="stop" if cut else answer.finish))
+        return generations
+
+    def _generate_padded(self, prompts: list[list[int]], decoding: Decoding,
+                         on_done: ProgressCallback | None) -> list[Generation]:
+        """transformers' `generate` on left-padded batches, for the models the engine does not run."""
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+        results: list[Generation | None] = [None] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            for index, generation in zip(batch, self._generate_batch([prompts[i] for i in batch], decoding)):
+                results[index] = generation
+            if on_done:
+                on_done(len(batch))
         return [r for r in results if r is not None]
 
     def _generate_batch(self, prompts: list[list[int]], decoding: Decoding) -> list[Generation]:
-        """One `model.generate` under the model lock, continuing from a prefilled cache (models/prefill.py):
-        greedy, or sampling seeded from the request."""
+        """One `model.generate` under the model lock: greedy, or sampling seeded from the request."""
         from transformers import StoppingCriteriaList
 
-        torch = self._torch
+        torch, pad = self._torch, self.tokenizer.pad_token_id
         if decoding.greedy:
             sampling = dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             sampling = dict(do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p, top_k=None)
         stops = dict(stop_strings=list(decoding.stop), tokenizer=self.tokenizer) if decoding.stop else {}
+        width = max(len(p) for p in prompts)
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device)
+        attention_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         clock = _StepClock(torch)
-        with self.lock, torch.inference_mode(), warnings.catch_warnings():
-            # transformers 5.x renames the keyword in v6; older releases, which pyproject admits, know only this one
-            warnings.filterwarnings("ignore", message=".*past_key_values.*deprecated", category=FutureWarning)
+        with self.lock, torch.inference_mode():
             started = time.perf_counter()
-            inputs = self._prefilled(prompts)
             if not decoding.greedy:
                 torch.manual_seed(decoding.seed if decoding.seed is not None else 0)
-            output = self.model.generate(**inputs, max_new_tokens=decoding.max_tokens,
-                                         pad_token_id=self.tokenizer.pad_token_id,
+            output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                         max_new_tokens=decoding.max_tokens, pad_token_id=pad,
                                          eos_token_id=self.tokenizer.eos_token_id,
                                          stopping_criteria=StoppingCriteriaList([clock]), **sampling, **stops)
             ended = time.perf_counter()
-        prompt_width = inputs["input_ids"].shape[1]
-        done = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        done = {self.tokenizer.eos_token_id, pad}
         generations = []
         for row, prompt in zip(output, prompts):
-            new_tokens = row[prompt_width:].tolist()
+            new_tokens = row[width:].tolist()
             last = next((i for i, token in enumerate(new_tokens) if token in done), len(new_tokens) - 1)
             latency = clock.times[last] - started if last < len(clock.times) else ended - started
             finish = "length"
@@ -240,18 +272,6 @@ class TransformersModel:
             generations.append(Generation(text=text, tokens_in=len(prompt), tokens_out=len(new_tokens),
                                           latency_s=latency, finish_reason="stop" if stopped else finish))
         return generations
-
-    def _prefilled(self, prompts: list[list[int]]) -> dict:
-        """`generate`'s inputs: the prompts with the cache of all but their last tokens (models/prefill.py), or
-        plainly left-padded where that layout does not apply."""
-        torch, pad = self._torch, self.tokenizer.pad_token_id
-        done = prefill(self.model, torch, prompts, pad, self.device)
-        if done is not None:
-            return dict(input_ids=done.input_ids, attention_mask=done.attention_mask, past_key_values=done.cache)
-        width = max(len(p) for p in prompts)
-        return dict(input_ids=torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=self.device),
-                    attention_mask=torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts],
-                                                device=self.device))
 
 
 def lora_adapter(spec: ModelSpec) -> tuple[Path | None, str | None]:
