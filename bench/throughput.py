@@ -58,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", default="64,256")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--batch-sizes", default="32,64", help="undrift's and lm-eval's")
+    parser.add_argument("--batch-sizes", default="64,128", help="undrift's and lm-eval's")
     parser.add_argument("--slots", default="4,8", help="llama.cpp server's parallel slots (= concurrent clients)")
     parser.add_argument("--llama-server", default=shutil.which("llama-server"))
     args = parser.parse_args()

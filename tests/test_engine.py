@@ -166,3 +166,10 @@ def test_greedy_answers_on_the_drift_suite_are_plain_generates():
     assert engine == reference
     assert narrow == reference
     assert sum(bool(a.strip()) for a in engine) > 40
+
+
+def test_a_token_limit_below_one_is_refused_where_decoding_is_read():
+    from undrift.errors import UndriftError
+
+    with pytest.raises(UndriftError, match="max_tokens is 0: give at least 1"):
+        Decoding.from_dict({"max_tokens": 0})

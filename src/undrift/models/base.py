@@ -181,8 +181,11 @@ class Decoding:
         if unknown:
             raise UndriftError(f"unknown decoding parameter {unknown[0]!r}: use {', '.join(sorted(known))}")
         stop = data.get("stop") or ()
+        max_tokens = int(data.get("max_tokens", 256))
+        if max_tokens < 1:
+            raise UndriftError(f"decoding max_tokens is {max_tokens}: give at least 1")
         return cls(
-            max_tokens=int(data.get("max_tokens", 256)),
+            max_tokens=max_tokens,
             temperature=float(data.get("temperature", 0.0)),
             top_p=float(data.get("top_p", 1.0)),
             stop=(stop,) if isinstance(stop, str) else tuple(stop),

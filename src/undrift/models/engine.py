@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 PREFILL_ROWS = 8  # prompts whose own tokens are computed in one forward pass; sorted by length, so little padding
 MIN_SHARED = 4  # a shorter shared prefix is not worth a forward pass of its own
+GROW_COLUMNS = 64  # the cache's first width beyond the prompts; it doubles when full
 
 # Generation-config fields that make `generate` differ from plain argmax / temperature / top-p, at neutral values.
 _NEUTRAL_PROCESSING = {
@@ -69,8 +70,8 @@ class Sampler:
 
 @dataclass
 class Decoded:
-    """One prompt's answer: its new tokens (the end-of-sequence token left out), why it ended, and how long it took
-    from its admission to its last token."""
+    """One prompt's answer: its new tokens (the end-of-sequence token left out), why it ended, and the time from its
+    admission (with the rows admitted beside it) to its last token."""
 
     tokens: list[int]
     finish: str  # "stop" (end of sequence or a stop string) or "length"
@@ -139,14 +140,16 @@ class Engine:
         """Every prompt's answer, in the prompts' order."""
         waiting = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
         shared = shared_prefix(prompts)
-        batch = _Batch(self.torch, self.device, self.rows, self.max_new, self._prefix(prompts[0][:shared]))
+        batch = _Batch(self.torch, self.device, self.rows, self._prefix(prompts[0][:shared]))
         results: list[Decoded | None] = [None] * len(prompts)
         while waiting or batch.size:
-            # admit once a group's worth of rows is free (an eighth of the batch, at most PREFILL_ROWS)
+            # admit once a group's worth of rows is free (an eighth of the batch, at most PREFILL_ROWS); the rows
+            # admitted together share a start, from which each one's time to its last token is counted
+            admitted = time.perf_counter()
             while waiting and self.rows - batch.size >= min(PREFILL_ROWS, max(1, self.rows // 8), len(waiting)):
                 take = min(PREFILL_ROWS, self.rows - batch.size)
                 group, waiting = waiting[:take], waiting[take:]
-                self._admit(batch, group, [prompts[i] for i in group])
+                self._admit(batch, group, [prompts[i] for i in group], admitted)
             self._step(batch)
             finished = [row for row in range(batch.size) if batch.finish[row]]
             for row in finished:
@@ -169,11 +172,10 @@ class Engine:
                    logits_to_keep=1)
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _admit(self, batch: "_Batch", ids: list[int], group: list[list[int]]) -> None:
+    def _admit(self, batch: "_Batch", ids: list[int], group: list[list[int]], started: float) -> None:
         """Prefill `group` into free rows: the shared prefix copied, the own tokens but the last computed in one
         forward pass, left-padded to the longest (the padding attends to itself alone, so nothing is NaN)."""
         torch, device = self.torch, self.device
-        started = time.perf_counter()
         own = [p[batch.shared : -1] for p in group]
         longest = max(len(o) for o in own)
         rows, first = batch.place(batch.shared + longest, len(group))
@@ -198,6 +200,7 @@ class Engine:
 
     def _step(self, batch: "_Batch") -> None:
         """One token for every row; notes each row that finished."""
+        batch.reserve_step()
         size, end = batch.size, batch.length
         batch.mask[:size, end] = True
         logits = self.model(input_ids=batch.last[:size, None], attention_mask=batch.mask[:size, None, None, : end + 1],
@@ -236,8 +239,8 @@ class _Batch:
     [capacity, kv heads, columns, head dim], allocated at the first write; columns `[0, length)` are in use, and
     `mask` marks the ones each row attends to."""
 
-    def __init__(self, torch, device: str, capacity: int, max_new: int, prefix: list[tuple] | None):
-        self.torch, self.device, self.capacity, self.max_new = torch, device, capacity, max_new
+    def __init__(self, torch, device: str, capacity: int, prefix: list[tuple] | None):
+        self.torch, self.device, self.capacity = torch, device, capacity
         self.prefix = prefix or []
         self.shared = prefix[0][0].shape[2] if prefix else 0
         self.columns = 0
@@ -311,22 +314,30 @@ class _Batch:
             setattr(self, name, [values[r] for r in order])
 
     def _make_room(self, width: int) -> None:
-        """Make `length` at least `width` with `max_new` free columns after it: drop the leading columns no live row
-        attends to, grow the buffers if that is not enough, and shift the live rows right if `length` is short."""
-        lead = min(self.first, default=self.length)
-        if lead and max(self.length, width) + self.max_new > self.columns:
-            kept = self.length - lead
-            self._move_columns(lead, 0, kept)
-            self.first = [f - lead for f in self.first]
-            self.length = kept
-        needed = max(self.length, width) + self.max_new
-        if needed > self.columns:
-            self._grow(needed + self.max_new)
+        """Make `length` at least `width`, shifting the live rows right if it is short, with a free column after."""
         if self.length < width:
+            if width + 1 > self.columns:
+                self._grow(max(width + 1, 2 * self.columns, GROW_COLUMNS))
             shift = width - self.length
             self._move_columns(0, shift, self.length)
             self.first = [f + shift for f in self.first]
             self.length = width
+        self.reserve_step()
+
+    def reserve_step(self) -> None:
+        """A free column for the next write: made by dropping the leading columns no live row attends to any more,
+        when they are a quarter of the buffer or more, else by doubling the buffer.  Buffers grow as answers do, not
+        to the token limit up front: a request allowing 4,096 tokens that is answered in 20 costs 20 columns."""
+        if self.length < self.columns:
+            return
+        lead = min(self.first, default=self.length)
+        if lead and lead * 4 >= self.columns:
+            kept = self.length - lead
+            self._move_columns(lead, 0, kept)
+            self.first = [f - lead for f in self.first]
+            self.length = kept
+            return
+        self._grow(max(self.length + 1, 2 * self.columns, GROW_COLUMNS))
 
     def _move_columns(self, source: int, target: int, count: int) -> None:
         size = self.size

@@ -1,9 +1,11 @@
 """Local models through transformers + torch (+ peft for LoRA adapters): batched, greedy by default.
 
-Batching is where local evaluation gets its speed: requests are grouped by decoding parameters, sorted by prompt
-length, prefilled with their shared prefix computed once (models/prefill.py), and decoded together by transformers'
-`generate`.  Greedy decoding of the same weights is deterministic, which is what lets the runner reuse a cached
-response; sampled decoding is seeded per batch.
+Batching is where local evaluation gets its speed.  Requests are grouped by decoding parameters and answered by the
+local engine (models/engine.py: continuous batching over one in-place KV cache, the shared prefix computed once),
+whose greedy answers are those of transformers' `generate`; models the engine does not run (sliding-window or
+linear-attention caches, logits processors in the generation config) are decoded by `generate` in left-padded
+batches.  Greedy decoding of the same weights is deterministic, which is what lets the runner reuse a cached
+response; sampled decoding is seeded per call.
 
 transformers' own continuous batching (`generate_batch`, paged attention) was measured on the 2-core CPU this was
 built on and took 70-78 s for 64 drift prompts where a plain padded `generate` took 45 s, so it is not used here;
@@ -202,8 +204,12 @@ class TransformersModel:
         """Answers from the local engine (models/engine.py), under the model lock."""
         stopped = None
         if decoding.stop:
+            # a stop string can only be completed by the newest token, so only the answer's tail is decoded (the
+            # text is cut at the first stop string afterwards in any case)
+            window = max(len(stop) for stop in decoding.stop) + 8
+
             def stopped(tokens: list[int]) -> bool:
-                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                text = self.tokenizer.decode(tokens[-window:], skip_special_tokens=True)
                 return any(stop in text for stop in decoding.stop)
 
         sampler = Sampler() if decoding.greedy else Sampler(decoding.temperature, decoding.top_p, decoding.seed or 0)
