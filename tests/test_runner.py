@@ -159,3 +159,14 @@ def test_a_run_that_fails_is_marked_failed_not_left_running(sqlite_url, tiny, mo
     assert record.status == "failed" and record.answered == 4 and record.errors == 4 and record.expected == 8
     resumed = Runner(store, progress=False).resume(record.id, model=tiny)
     assert resumed.run.status == "complete" and resumed.run.done == 8
+
+
+def test_a_local_model_is_handed_four_batches_at_once(sqlite_url, tiny_model_dir):
+    """The engine replaces finished rows only while prompts wait, so a local model gets four batches per transaction."""
+    model = load_model(f"hf:{tiny_model_dir}?batch_size=2")
+    sizes: list[int] = []
+    generate = model.generate
+    model.generate = lambda requests, on_done=None: sizes.append(len(requests)) or generate(requests, on_done)
+    report = Runner(Store.open(sqlite_url), progress=False).run(load_suite("drift"), model,
+                                                                RunOptions(tasks=("primes",), limit=10))
+    assert report.run.done == 10 and sizes == [8, 2]

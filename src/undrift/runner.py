@@ -442,7 +442,11 @@ def _checked_score(item: WorkItem, score: Callable[[], Score]) -> Score:
 
 def _batch_width(model: Model) -> int:
     """Items per transaction: what the model generates at once (a local batch, a server's concurrent requests),
-    at most `CHUNK_ITEMS`, so every finished batch is stored before the next begins."""
+    at most `CHUNK_ITEMS`, so every finished batch is stored before the next begins; or the model's own `queue_size`
+    where it batches continuously (the local engine keeps its rows full only while prompts are waiting)."""
+    queue = getattr(model, "queue_size", None)
+    if queue:
+        return max(1, int(queue))
     width = getattr(model, "batch_size", None) or getattr(model, "concurrency", None) or CHUNK_ITEMS
     return max(1, min(CHUNK_ITEMS, int(width)))
 
