@@ -32,7 +32,7 @@ from .base import (
     Request,
 )
 from .gguf_cache import weights_hash
-from .engine import Engine, Sampler
+from .engine import Engine, Sampler, split_head
 from .engine import supports as engine_supports
 
 DEFAULT_BATCH_SIZE = 64  # decoding 64 rows at once beat 32 by 1.3x in bench/throughput.py on 2 CPU cores
@@ -66,6 +66,7 @@ class TransformersModel:
         self.lock = threading.Lock()
         self._torch = None
         self.model = self.tokenizer = None
+        self.head: list | None = None  # the engine's split output head, when the model's head is plain
         self.context_tokens: int | None = None  # positions the model was trained for; known once loaded
         self.longest_token = 1  # characters of the vocabulary's longest token; known once loaded
         self.hidden_system = HiddenSystemPrompt.from_spec(spec)
@@ -115,6 +116,7 @@ class TransformersModel:
         self.context_tokens = getattr(model.config, "max_position_embeddings", None)
         self.longest_token = max((len(token) for token in tokenizer.get_vocab()), default=1)
         self.model = model.to(self.device).eval()
+        self.head = split_head(self.model, torch, self.device)
 
     def _attach_lora(self, model):
         from peft import PeftModel
@@ -159,7 +161,7 @@ class TransformersModel:
         )
 
     def close(self) -> None:
-        self.model = self.tokenizer = None
+        self.model = self.tokenizer = self.head = None
 
     # -- generation -------------------------------------------------------------------------------------------
 
@@ -219,7 +221,7 @@ class TransformersModel:
         sampler = Sampler() if decoding.greedy else Sampler(decoding.temperature, decoding.top_p, decoding.seed or 0)
         engine = Engine(self.model, self._torch, rows=self.batch_size, max_new=decoding.max_tokens,
                         eos_id=self.tokenizer.eos_token_id, pad_id=self.tokenizer.pad_token_id, device=self.device,
-                        sampler=sampler, stopped=stopped)
+                        sampler=sampler, stopped=stopped, head=self.head)
         with self.lock, self._torch.inference_mode(), warnings.catch_warnings():
             # transformers 5.x renames the keyword in v6; older releases, which pyproject admits, know only this one
             warnings.filterwarnings("ignore", message=".*past_key_values.*deprecated", category=FutureWarning)
