@@ -337,8 +337,8 @@ class Runner:
         return rows, len(flat), len(chunk) - len(pending)
 
     def _score(self, chunk: list[WorkItem], outputs: dict[int, list[Generation]]) -> list[Score]:
-        scorers = {item.task.name: build_scorer(item.task.scorer, self.sandbox_for([item.task]))
-                   for item in chunk}
+        tasks = {item.task.name: item.task for item in chunk}
+        scorers = {name: build_scorer(task.scorer, self.sandbox_for([task])) for name, task in tasks.items()}
         scores: list[Score | None] = [None] * len(chunk)
         # A scorer with a `judge_model` asks that model (its `judge_requests`) and reads the verdicts; a failed
         # judge request reaches it as None, never as a verdict.
