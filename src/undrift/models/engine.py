@@ -110,12 +110,12 @@ def split_head(model, torch, device: str) -> list[tuple] | None:
     slices = list(zip(weights, biases))
     probe = torch.arange(min(8, head.weight.shape[0]), device=device)[None]
     with torch.inference_mode():
-        expected = model(input_ids=probe, logits_to_keep=1).logits[:, -1]
         try:
+            expected = model(input_ids=probe, logits_to_keep=1).logits[:, -1]
             hidden = decoder(input_ids=probe).last_hidden_state[:, -1]
-        except (TypeError, AttributeError):
+            same = hidden.shape[-1] == head.weight.shape[1] and torch.equal(_logits(torch, hidden, slices), expected)
+        except Exception:  # a decoder that cannot be called alone like this: the model's own forward it is
             return None
-        same = hidden.shape[-1] == head.weight.shape[1] and torch.equal(_logits(torch, hidden, slices), expected)
     return slices if same else None
 
 
