@@ -98,7 +98,8 @@ def split_head(model, torch, device: str) -> list[tuple] | None:
 
     Why: a step's logits are [rows x hidden] times the [vocabulary x hidden] head, 49,152 x 576 on SmolLM2; one
     matrix product that wide ran at about half the rate of the model's other products here, while slices of 1,024
-    entries, whose output stays in cache, took 53 ms instead of 95 at 55 rows (`bench/engine.py` measures the whole).
+    entries, whose output stays in cache, took a half to two thirds of its time at 55 rows (`bench/engine.py`
+    measures the whole engine both ways).
     Every logit is the same dot product either way; that it is bit for bit the model's own is checked here on one
     prompt, and on the drift suite in the tests."""
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
