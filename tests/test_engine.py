@@ -128,31 +128,42 @@ def test_stop_strings_end_an_answer_early(tiny_model_dir):
         assert stopped.tokens_out < answer.tokens_out
 
 
-def test_an_output_head_split_in_slices_gives_the_plain_answers(tiny_model_dir, monkeypatch):
-    """The tiny model's 400-entry head in slices of 64: seven products instead of one, the same answers."""
+def test_an_output_head_split_in_slices_gives_the_plain_answers(tiny_model_dir, tiny_lora_dir, monkeypatch):
+    """The tiny model's 400-entry head in slices of 64: seven products instead of one, the same answers; with a LoRA
+    adapter on its attention too (the adapted layers are the decoder's, the head stays plain)."""
     from undrift.models import engine
 
     monkeypatch.setattr(engine, "HEAD_ROWS", 64)
-    model = load_model(f"hf:{tiny_model_dir}?batch_size=4")
-    model.prepare()
-    assert len(model.head) == 7
     requests = [Request.chat([{"role": "user", "content": q}], Decoding(max_tokens=12)) for q in QUESTIONS * 2]
-    assert [g.text for g in model.generate(requests)] == plain_generate(model, requests)
+    for spec in (f"hf:{tiny_model_dir}?batch_size=4", f"hf:{tiny_model_dir}+lora:{tiny_lora_dir}?batch_size=4"):
+        model = load_model(spec)
+        model.prepare()
+        assert len(model.head.slices) == 7
+        assert [g.text for g in model.generate(requests)] == plain_generate(model, requests)
 
 
 def test_a_head_whose_logits_are_not_its_plain_product_is_left_to_the_model():
-    """Granite divides its logits by a scale, a dynamically quantised head is no plain Linear: the engine takes
-    their logits from the model's own forward.  The same shapes as a Llama are split."""
+    """Granite divides its logits by a scale, a dynamically quantised head is no plain Linear, and a GPU's libraries
+    may sum a product in another order when its width changes: their logits come from the model's own forward.  The
+    same shapes as a Llama are split, a head with a bias too."""
     from transformers import GraniteConfig, GraniteForCausalLM, LlamaConfig, LlamaForCausalLM
 
     shape = dict(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
                  num_key_value_heads=2)
     torch.manual_seed(0)
-    llama = LlamaForCausalLM(LlamaConfig(**shape)).eval()
-    assert split_head(llama, torch, "cpu") is not None
-    assert split_head(GraniteForCausalLM(GraniteConfig(**shape, logits_scaling=4.0)).eval(), torch, "cpu") is None
+    llama = LlamaForCausalLM(LlamaConfig(**shape, tie_word_embeddings=False)).eval()
+    assert split_head(llama, torch, "cpu", rows=16) is not None
+    assert split_head(llama, torch, "cuda", rows=16) is None
+    granite = GraniteForCausalLM(GraniteConfig(**shape, logits_scaling=4.0)).eval()
+    assert split_head(granite, torch, "cpu", rows=16) is None
     quantised = torch.ao.quantization.quantize_dynamic(llama, {torch.nn.Linear}, dtype=torch.qint8)
-    assert split_head(quantised, torch, "cpu") is None
+    assert split_head(quantised, torch, "cpu", rows=16) is None
+    biased = torch.nn.Linear(32, 300, bias=True)
+    llama.lm_head = biased
+    split = split_head(llama, torch, "cpu", rows=16)
+    hidden = torch.randn(5, 32)
+    with torch.inference_mode():
+        assert torch.equal(split.logits(torch, hidden), biased(hidden))
 
 
 def test_a_model_whose_generation_config_processes_logits_falls_back_to_generate(tiny_model_dir):

@@ -15,9 +15,10 @@ Here instead:
   into its place), and waiting prompts are admitted into free rows as soon as a group's worth is free, so the batch
   stays full until the queue is empty; columns no row attends to any more are reclaimed when room runs out.
 
-Each step runs the model's own forward on every row's last token at the row's own position; the next token is the
-argmax of the logits (greedy `generate` when the model's generation config adds no logits processor:
-`plain_logits`), or drawn after transformers' own temperature and top-p warpers, seeded once per call.  Greedy
+Each step runs the model's own layers on every row's last token at the row's own position (on a CPU, the output head
+is multiplied in slices: `split_head`); the next token is the argmax of the logits (greedy `generate` when the
+model's generation config adds no logits processor: `supports`), or drawn after transformers' own temperature and
+top-p warpers, seeded once per call.  Greedy
 answers are those of a plain padded `generate` (tests/test_engine.py compares them on the drift suite).  Models
 whose cache is not one plain key/value pair per layer (sliding windows, linear attention) are not run here: the
 caller falls back to `generate`.
@@ -91,37 +92,50 @@ def supports(model) -> bool:
     return plain_config and all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
 
 
-def split_head(model, torch, device: str) -> list[tuple] | None:
-    """The output head as (weight, bias) slices of `HEAD_ROWS` vocabulary entries, when the model's logits are its
-    decoder's last hidden state through a plain linear head; None otherwise (a scaled or softcapped head, a quantised
-    or adapted one), and the model's own forward computes them.
+@dataclass(frozen=True)
+class SplitHead:
+    """A model's decoder, and its output head as (weight, bias) slices of `HEAD_ROWS` vocabulary entries."""
 
-    Why: a step's logits are [rows x hidden] times the [vocabulary x hidden] head, 49,152 x 576 on SmolLM2; one
-    matrix product that wide ran at about half the rate of the model's other products here, while slices of 1,024
-    entries, whose output stays in cache, took a half to two thirds of its time at 55 rows (`bench/engine.py`
-    measures the whole engine both ways).
-    Every logit is the same dot product either way; that it is bit for bit the model's own is checked here on one
-    prompt, and on the drift suite in the tests."""
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
-    if type(head) is not torch.nn.Linear or decoder is None:
+    decoder: object
+    slices: list[tuple]
+
+    def logits(self, torch, hidden):
+        return torch.cat([torch.nn.functional.linear(hidden, weight, bias) for weight, bias in self.slices], dim=-1)
+
+
+def split_head(model, torch, device: str, rows: int) -> SplitHead | None:
+    """The model's decoder and sliced output head, when its logits are the decoder's last hidden state through a
+    plain linear head and the slices give the same logits bit for bit; None otherwise (a scaled or softcapped head,
+    a quantised one, one wrapped by an adapter, a GPU), and the model's own forward computes them.
+
+    Why: a step's logits are [rows x hidden] times the [vocabulary x hidden] head, 49,152 x 576 on SmolLM2; on a CPU
+    one product that wide ran at about half the rate of the model's other products, while slices of 1,024 entries,
+    whose output stays in cache, took a half to two thirds of its time at 55 rows (`bench/engine.py` measures the
+    whole engine both ways).  A matrix library may sum a product in another order when its shape changes, so the
+    slices are compared with the whole head at 1, 3 and `rows` rows here, and through the drift suite's shrinking
+    batches in the tests; GPUs, whose libraries split sums by shape far more freely, keep the model's own forward."""
+    if device != "cpu":
         return None
-    weights = head.weight.split(HEAD_ROWS)
-    biases = head.bias.split(HEAD_ROWS) if head.bias is not None else [None] * len(weights)
-    slices = list(zip(weights, biases))
-    probe = torch.arange(min(8, head.weight.shape[0]), device=device)[None]
-    with torch.inference_mode():
-        try:
-            expected = model(input_ids=probe, logits_to_keep=1).logits[:, -1]
-            hidden = decoder(input_ids=probe).last_hidden_state[:, -1]
-            same = hidden.shape[-1] == head.weight.shape[1] and torch.equal(_logits(torch, hidden, slices), expected)
-        except Exception:  # a decoder that cannot be called alone like this: the model's own forward it is
+    try:
+        head, decoder = model.get_output_embeddings(), model.get_decoder()
+        if type(head) is not torch.nn.Linear:
             return None
-    return slices if same else None
-
-
-def _logits(torch, hidden, head: list[tuple]):
-    return torch.cat([torch.nn.functional.linear(hidden, weight, bias) for weight, bias in head], dim=-1)
+        weights = head.weight.split(HEAD_ROWS)
+        biases = head.bias.split(HEAD_ROWS) if head.bias is not None else [None] * len(weights)
+        split = SplitHead(decoder, list(zip(weights, biases)))
+        with torch.inference_mode():
+            probe = torch.arange(min(8, head.weight.shape[0]), device=device)[None]
+            hidden = decoder(input_ids=probe).last_hidden_state[:, -1]
+            if not torch.equal(split.logits(torch, hidden), model(input_ids=probe, logits_to_keep=1).logits[:, -1]):
+                return None  # the model does more to its logits than the head
+            generator = torch.Generator(device=device).manual_seed(0)
+            for count in sorted({1, 3, rows}):
+                states = hidden.new_empty((count, hidden.shape[-1])).normal_(generator=generator)
+                if not torch.equal(split.logits(torch, states), head(states)):
+                    return None
+    except Exception:  # a model whose decoder or head cannot be used alone like this: its own forward it is
+        return None
+    return split
 
 
 def shared_prefix(prompts: list[list[int]]) -> int:
@@ -158,7 +172,7 @@ class Engine:
 
     def __init__(self, model, torch, *, rows: int, max_new: int, eos_id: int, pad_id: int, device: str,
                  sampler: Sampler = Sampler(), stopped: Callable[[list[int]], bool] | None = None,
-                 head: list[tuple] | None = None):
+                 head: SplitHead | None = None):
         """`head`: the model's output head from `split_head`, or None for the model's own forward."""
         self.model, self.torch, self.device, self.head = model, torch, device, head
         self.rows, self.max_new, self.eos_id, self.pad_id = rows, max_new, eos_id, pad_id
@@ -265,8 +279,8 @@ class Engine:
         if self.head is None:
             out = self.model(**inputs, use_cache=True, logits_to_keep=1).logits[:, -1]
             return out if logits else None
-        hidden = self.model.get_decoder()(**inputs, use_cache=True).last_hidden_state
-        return _logits(self.torch, hidden[:, -1], self.head) if logits else None
+        hidden = self.head.decoder(**inputs, use_cache=True).last_hidden_state
+        return self.head.logits(self.torch, hidden[:, -1]) if logits else None
 
     def _choose(self, logits):
         """The next token of every row: the argmax, or a draw after the warpers."""

@@ -32,7 +32,7 @@ from .base import (
     Request,
 )
 from .gguf_cache import weights_hash
-from .engine import Engine, Sampler, split_head
+from .engine import Engine, Sampler, SplitHead, split_head
 from .engine import supports as engine_supports
 
 DEFAULT_BATCH_SIZE = 64  # decoding 64 rows at once beat 32 by 1.3x in bench/throughput.py on 2 CPU cores
@@ -66,7 +66,7 @@ class TransformersModel:
         self.lock = threading.Lock()
         self._torch = None
         self.model = self.tokenizer = None
-        self.head: list | None = None  # the engine's split output head, when the model's head is plain
+        self.head: SplitHead | None = None  # the engine's sliced output head, where it gives the same logits
         self.context_tokens: int | None = None  # positions the model was trained for; known once loaded
         self.longest_token = 1  # characters of the vocabulary's longest token; known once loaded
         self.hidden_system = HiddenSystemPrompt.from_spec(spec)
@@ -115,8 +115,9 @@ class TransformersModel:
         self.tokenizer = tokenizer
         self.context_tokens = getattr(model.config, "max_position_embeddings", None)
         self.longest_token = max((len(token) for token in tokenizer.get_vocab()), default=1)
-        self.model = model.to(self.device).eval()
-        self.head = split_head(self.model, torch, self.device)
+        model = model.to(self.device).eval()
+        self.head = split_head(model, torch, self.device, self.batch_size)
+        self.model = model
 
     def _attach_lora(self, model):
         from peft import PeftModel
