@@ -18,10 +18,9 @@ Here instead:
 Each step runs the model's own layers on every row's last token at the row's own position (on a CPU, the output head
 is multiplied in slices: `split_head`); the next token is the argmax of the logits (greedy `generate` when the
 model's generation config adds no logits processor: `supports`), or drawn after transformers' own temperature and
-top-p warpers, seeded once per call.  Greedy
-answers are those of a plain padded `generate` (tests/test_engine.py compares them on the drift suite).  Models
-whose cache is not one plain key/value pair per layer (sliding windows, linear attention) are not run here: the
-caller falls back to `generate`.
+top-p warpers, seeded once per call. Greedy answers are those of a plain padded `generate` (tests/test_engine.py
+compares them on the drift suite). Models whose cache is not one plain key/value pair per layer (sliding windows,
+linear attention) are not run here: the caller falls back to `generate`.
 """
 
 from __future__ import annotations
